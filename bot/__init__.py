@@ -1,0 +1,1 @@
+"""Clippings on Discord: slash commands and mentions over the `index` core."""

@@ -1,0 +1,60 @@
+"""Clippings' core: read news articles, split them into passages, store them, and rank passages.
+
+This package never imports discord. Front ends (the `clippings` CLI and the bot) use only what is
+exported here.
+"""
+
+from .errors import BadInput, ClippingsError, DatabaseError, FetchError, NoSearchableWords, NotFound
+from .fetch import FetchSettings, fetch_url
+from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
+from .passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
+from .readers import (
+    MAX_FILE_BYTES,
+    SUPPORTED_SUFFIXES,
+    ReadFailure,
+    article_from_html,
+    article_from_text,
+    articles_from_bytes,
+    kind_for_name,
+    read_path,
+    sniff_kind,
+)
+from .store import Store, open_store
+from .text import question_terms, tokenize, tokenize_spans
+
+GLOBAL_LIBRARY = "global"
+
+__all__ = [
+    "GLOBAL_LIBRARY",
+    "MAX_FILE_BYTES",
+    "PASSAGE_BUDGET",
+    "PASSAGE_CAP",
+    "SUPPORTED_SUFFIXES",
+    "AddResult",
+    "Article",
+    "BadInput",
+    "ClippingsError",
+    "DatabaseError",
+    "FetchError",
+    "FetchSettings",
+    "Hit",
+    "NoSearchableWords",
+    "NotFound",
+    "Passage",
+    "ReadFailure",
+    "SearchResponse",
+    "Store",
+    "StoredArticle",
+    "article_from_html",
+    "article_from_text",
+    "articles_from_bytes",
+    "fetch_url",
+    "kind_for_name",
+    "make_passages",
+    "open_store",
+    "question_terms",
+    "read_path",
+    "sniff_kind",
+    "tokenize",
+    "tokenize_spans",
+]

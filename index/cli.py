@@ -1,0 +1,377 @@
+"""The `clippings` command: add articles and ask questions from a terminal."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import GLOBAL_LIBRARY
+from .errors import ClippingsError, NoSearchableWords
+from .fetch import DEFAULT_MAX_BYTES, FetchSettings, fetch_url_sync
+from .models import Article, Hit, SearchResponse
+from .readers import ReadFailure, articles_from_bytes, iter_folder, read_path, sniff_kind
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = "clippings.db"
+
+
+def fetch_settings_from_env(environ: dict[str, str] | os._Environ = os.environ) -> FetchSettings:
+    """URL fetching settings: CLIPPINGS_MAX_FETCH_BYTES and CLIPPINGS_ALLOW_PRIVATE_URLS."""
+    max_bytes = environ.get("CLIPPINGS_MAX_FETCH_BYTES")
+    return FetchSettings(
+        max_bytes=int(max_bytes) if max_bytes else DEFAULT_MAX_BYTES,
+        allow_private=environ.get("CLIPPINGS_ALLOW_PRIVATE_URLS", "") in ("1", "true", "yes"),
+    )
+
+
+def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Expected errors become one sentence on stderr and exit code 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ClippingsError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db_path",
+    envvar="CLIPPINGS_DB",
+    default=DEFAULT_DB,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="SQLite database file (or set CLIPPINGS_DB).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
+@click.version_option(package_name="clippings")
+@click.pass_context
+def cli(ctx: click.Context, db_path: str, verbose: bool) -> None:
+    """Answer questions about news articles with quoted passages.
+
+    \b
+    Example:
+        clippings add samples/
+        clippings ask "what did Qin say about weapons"
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = {"db_path": db_path}
+
+
+def open_db(ctx: click.Context) -> Store:
+    store = Store(ctx.obj["db_path"])
+    ctx.call_on_close(store.close)
+    return store
+
+
+def _work_items(sources: tuple[str, ...]) -> list[str]:
+    """Expand folders into their files, so progress can be counted per file."""
+    items: list[str] = []
+    for source in sources:
+        if os.path.isdir(source):
+            files = [str(p) for p in iter_folder(Path(source))]
+            items.extend(files or [source])
+        else:
+            items.append(source)
+    return items
+
+
+def _read(item: str, meta: dict[str, str | None], settings: FetchSettings) -> Iterator[Article | ReadFailure]:
+    if item == "-":
+        data = sys.stdin.buffer.read()
+        yield from articles_from_bytes(data, "<stdin>", sniff_kind(data), **meta)
+    elif item.startswith(("http://", "https://")):
+        result = fetch_url_sync(item, settings)
+        if isinstance(result, Article):
+            for key, value in meta.items():
+                if value:
+                    setattr(result, key, value)
+        yield result
+    else:
+        yield from read_path(item, **meta)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("-l", "--library", default=GLOBAL_LIBRARY, show_default=True, help="Library to add to.")
+@click.option("--title", help="Title for the article (one source only).")
+@click.option("--url", help="Link to the article (one source only).")
+@click.option("--date", "published", help="Publication date, such as 2023-03-07 (one source only).")
+@click.pass_context
+@handle_errors
+def add(
+    ctx: click.Context,
+    sources: tuple[str, ...],
+    library: str,
+    title: str | None,
+    url: str | None,
+    published: str | None,
+) -> None:
+    """Add articles from files, folders, URLs or - (stdin).
+
+    Reads .txt, .md, .html, .json and .jsonl files; folders are read recursively.
+
+    \b
+    Examples:
+        clippings add samples/
+        clippings add https://example.com/news/story.html
+        clippings add --title "Budget vote" --date 2024-05-01 - < story.txt
+    """
+    meta = {"title": title, "url": url, "published": published}
+    if any(meta.values()) and (len(sources) > 1 or os.path.isdir(sources[0])):
+        raise click.UsageError("--title, --url and --date apply to one article; give a single file or URL.")
+    store = open_db(ctx)
+    settings = fetch_settings_from_env()
+    items = _work_items(sources)
+    totals: Counter[str] = Counter()
+    show_bar = len(items) > 20 and sys.stderr.isatty()
+
+    def articles() -> Iterator[Article]:
+        with click.progressbar(items, label="Adding", file=sys.stderr) if show_bar else _plain(items) as bar:
+            for item in bar:
+                for result in _read(item, meta, settings):
+                    if isinstance(result, ReadFailure):
+                        totals["failed"] += 1
+                        click.echo(f"Error: {result.reason}", err=True)
+                    else:
+                        yield result
+
+    for result in store.add_many(articles(), library):
+        totals[result.status] += 1
+        if not show_bar:
+            a = result.article
+            click.echo(f"{a.id}\t{a.title}\t{a.passage_count} passages\t{result.status}")
+    summary = ", ".join(f"{totals[k]} {k}" for k in ("added", "updated", "unchanged", "failed") if totals[k])
+    click.echo(f"{summary or 'nothing added'} in library {library}.", err=True)
+    if totals["failed"]:
+        sys.exit(1)
+
+
+class _plain:
+    """A stand-in for click.progressbar when there is no terminal to draw on."""
+
+    def __init__(self, items: list[str]) -> None:
+        self.items = items
+
+    def __enter__(self) -> list[str]:
+        return self.items
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def response_json(response: SearchResponse) -> dict[str, Any]:
+    """The --json shape: one object per question."""
+    return {
+        "question": response.question,
+        "results": [
+            {
+                "rank": h.rank,
+                "score": round(h.score, 6),
+                "article_id": h.article.id,
+                "title": h.article.title,
+                "url": h.article.url,
+                "published": h.article.published,
+                "passage": h.passage.text,
+                "start": h.passage.start,
+                "end": h.passage.end,
+            }
+            for h in response.hits
+        ],
+        "searched_articles": response.searched_articles,
+    }
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def format_hit(hit: Hit) -> str:
+    a = hit.article
+    where = " · ".join(x for x in (a.published, a.url) if x)
+    head = f"{hit.rank}. {a.title}" + (f" ({where})" if where else "")
+    meta = f"   article {a.id}, passage {hit.passage.index + 1} of {a.passage_count}"
+    quote = "\n".join(f"   > {line}" if line else "   >" for line in hit.passage.text.split("\n"))
+    return f"{head}\n{meta}\n{quote}"
+
+
+def format_response(response: SearchResponse) -> str:
+    if not response.hits:
+        return (
+            f"No passage matches in {plural(response.searched_articles, 'article')}"
+            f" ({', '.join(response.libraries)}). Try fewer or different words."
+        )
+    return "\n\n".join(format_hit(h) for h in response.hits)
+
+
+@cli.command()
+@click.argument("question")
+@click.option(
+    "-l",
+    "--library",
+    "libraries",
+    multiple=True,
+    default=[GLOBAL_LIBRARY],
+    show_default=True,
+    help="Library to search; repeat to search several.",
+)
+@click.option(
+    "-k",
+    "count",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 50),
+    help="Passages to show.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
+@click.pass_context
+@handle_errors
+def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: int, as_json: bool) -> None:
+    """Ask a question; - reads one question per line from stdin.
+
+    \b
+    Examples:
+        clippings ask "what did Qin say about weapons"
+        clippings ask --json -k 5 "who won the election"
+        printf 'first question\\nsecond question\\n' | clippings ask -
+    """
+    store = open_db(ctx)
+    questions = [q.strip() for q in sys.stdin] if question == "-" else [question]
+    questions = [q for q in questions if q]
+    failed = False
+    for number, text in enumerate(questions):
+        try:
+            response = store.search(text, list(libraries), k=count)
+        except NoSearchableWords as exc:
+            if len(questions) == 1:
+                raise
+            click.echo(f"Error: {text!r}: {exc}", err=True)
+            failed = True
+            continue
+        if as_json:
+            click.echo(json.dumps(response_json(response), ensure_ascii=False))
+        else:
+            if len(questions) > 1:
+                click.echo(("\n" if number else "") + f"Q: {text}")
+            click.echo(format_response(response))
+    if failed:
+        sys.exit(1)
+
+
+@cli.command("list")
+@click.option("-l", "--library", default=GLOBAL_LIBRARY, show_default=True, help="Library to list.")
+@click.option(
+    "-n", "--limit", default=50, show_default=True, type=click.IntRange(1), help="Articles to show."
+)
+@click.option("--offset", default=0, type=click.IntRange(0), help="Articles to skip.")
+@click.pass_context
+@handle_errors
+def list_(ctx: click.Context, library: str, limit: int, offset: int) -> None:
+    """List articles, newest first.
+
+    \b
+    Example:
+        clippings list --library global -n 20
+    """
+    store = open_db(ctx)
+    articles = store.list_articles(library, offset=offset, limit=limit)
+    if not articles:
+        click.echo(f"No articles in library {library}.", err=True)
+    for a in articles:
+        click.echo("\t".join([a.id, a.title, f"{a.passage_count} passages", a.published or "", a.url or ""]))
+
+
+@cli.command()
+@click.argument("article_id")
+@click.option("-l", "--library", default=GLOBAL_LIBRARY, show_default=True, help="Library of the article.")
+@click.pass_context
+@handle_errors
+def show(ctx: click.Context, article_id: str, library: str) -> None:
+    """Show one article with its text.
+
+    \b
+    Example:
+        clippings show 1
+    """
+    store = open_db(ctx)
+    a = store.get_article(library, article_id)
+    click.echo(f"{a.title}\nid {a.id} · {a.passage_count} passages · {a.chars} characters")
+    for label, value in (
+        ("url", a.url),
+        ("date", a.published),
+        ("author", a.author),
+        ("site", a.site),
+    ):
+        if value:
+            click.echo(f"{label}: {value}")
+    click.echo("\n" + store.article_text(library, article_id))
+
+
+@cli.command()
+@click.argument("article_ids", nargs=-1, required=True)
+@click.option("-l", "--library", default=GLOBAL_LIBRARY, show_default=True, help="Library of the articles.")
+@click.pass_context
+@handle_errors
+def remove(ctx: click.Context, article_ids: tuple[str, ...], library: str) -> None:
+    """Remove articles by id.
+
+    \b
+    Example:
+        clippings remove 3 4
+    """
+    store = open_db(ctx)
+    failed = False
+    for article_id in article_ids:
+        try:
+            a = store.remove(library, article_id)
+        except ClippingsError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            failed = True
+            continue
+        click.echo(f"Removed {a.id}\t{a.title}")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@handle_errors
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Articles, passages and terms per library, and the database size.
+
+    \b
+    Example:
+        clippings stats
+    """
+    store = open_db(ctx)
+    figures = store.stats()
+    if as_json:
+        click.echo(json.dumps(figures))
+        return
+    click.echo(f"{figures['path']}: {figures['database_bytes'] / 1e6:.1f} MB")
+    for name, lib in figures["libraries"].items():
+        click.echo(f"{name}\t{lib['articles']} articles\t{lib['passages']} passages\t{lib['terms']} terms")
+
+
+def main() -> None:
+    cli(prog_name="clippings")

@@ -1,0 +1,27 @@
+"""Errors that carry one clear sentence for the person who caused them."""
+
+from __future__ import annotations
+
+
+class ClippingsError(Exception):
+    """An expected failure. Its message is one sentence that says what to do next."""
+
+
+class BadInput(ClippingsError):
+    """The input cannot become an article: unreadable, unsupported, binary or empty."""
+
+
+class FetchError(BadInput):
+    """A URL could not be fetched, or what it returned is refused."""
+
+
+class NoSearchableWords(ClippingsError):
+    """A question with no words that can be searched."""
+
+
+class DatabaseError(ClippingsError):
+    """The database file is corrupt, foreign, or from a newer version."""
+
+
+class NotFound(ClippingsError):
+    """No article with that id in the libraries this caller may read."""

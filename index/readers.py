@@ -1,0 +1,260 @@
+"""Turn files, folders, JSON records, HTML and fetched pages into clean `Article`s."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import trafilatura
+
+from .errors import BadInput
+from .models import Article
+from .text import normalize_text, split_headline, strip_chrome
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown"})
+HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
+JSON_SUFFIXES = frozenset({".json"})
+JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+"""Files above this size are refused before they are read."""
+MIN_ARTICLE_CHARS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFailure:
+    """A source (or one record of it) that could not become an article."""
+
+    source: str
+    reason: str
+
+
+def decode_bytes(data: bytes, source: str) -> str:
+    """Decode text bytes: a BOM decides the encoding, else UTF-8. Binary data is refused."""
+    for bom, encoding in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                break
+    if b"\x00" in data[:8192]:
+        raise BadInput(f"{source} looks like a binary file, not text; give a .txt, .md, .html or .json file.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(
+            f"{source} is not valid UTF-8 text (byte {exc.start}); save it as UTF-8 and add it again."
+        ) from None
+
+
+def finish_article(article: Article, source: str) -> Article:
+    """Normalise an article's fields and refuse it when no text is left."""
+    text = strip_chrome(normalize_text(article.text))
+    title = normalize_text(article.title or "").replace("\n", " ")
+    if not title:
+        headline, body = split_headline(text)
+        if headline and body:
+            title, text = headline, body
+    if len(text) < MIN_ARTICLE_CHARS or not any(ch.isalnum() for ch in text):
+        raise BadInput(f"{source} has no article text left after cleaning; check that it is an article.")
+    if not title:
+        title = _title_from_source(source) or text[:80].split("\n")[0]
+    article.title = title[:300]
+    article.text = text
+    article.source = article.source or source
+    return article
+
+
+def _title_from_source(source: str) -> str | None:
+    if source in ("-", "<stdin>") or source.startswith(("http://", "https://")):
+        return None
+    stem = Path(source).stem.replace("-", " ").replace("_", " ").strip()
+    return stem[:1].upper() + stem[1:] if stem else None
+
+
+def article_from_text(text: str, source: str, **meta: str | None) -> Article:
+    """A plain-text or Markdown article: site chrome dropped, the headline taken as the title."""
+    return finish_article(Article(title=meta.pop("title", None) or "", text=text, **meta), source)
+
+
+def article_from_html(html: str, source: str, url: str | None = None, **meta: str | None) -> Article:
+    """An HTML page through trafilatura: main text, title, date, author and site."""
+    try:
+        doc = trafilatura.bare_extraction(
+            html, url=url, with_metadata=True, include_comments=False, include_tables=True
+        )
+    except (ValueError, TypeError, RecursionError) as exc:
+        log.info("trafilatura failed on %s: %s", source, exc)
+        doc = None
+    if doc is None or not (doc.text or "").strip():
+        raise BadInput(f"{source} has no article text that could be extracted from its HTML.")
+    title = meta.pop("title", None) or doc.title or ""
+    article = Article(
+        title=title,
+        text=doc.text,
+        url=url or meta.pop("url", None) or doc.url,
+        published=meta.pop("published", None) or doc.date,
+        author=doc.author,
+        site=doc.sitename or doc.hostname,
+    )
+    article = finish_article(article, source)
+    # trafilatura repeats the headline as the first line of the text.
+    first, _, rest = article.text.partition("\n")
+    if first.strip() == article.title and rest.strip():
+        article.text = rest.strip()
+    return article
+
+
+def _record_article(record: object, source: str) -> Article:
+    if not isinstance(record, dict):
+        raise BadInput(f"{source} is not a JSON object; each record needs 'title' and 'text'.")
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise BadInput(f"{source} has no 'text' field; each record needs 'title' and 'text'.")
+    title = record.get("title")
+
+    def optional(key: str) -> str | None:
+        value = record.get(key)
+        return str(value) if value not in (None, "") else None
+
+    return finish_article(
+        Article(
+            title=title if isinstance(title, str) else "",
+            text=text,
+            url=optional("url"),
+            published=optional("date") or optional("published"),
+            author=optional("author"),
+            site=optional("site"),
+            source=optional("id"),
+        ),
+        source,
+    )
+
+
+def articles_from_json(text: str, source: str, lines: bool) -> Iterator[Article | ReadFailure]:
+    """Records from a JSON document (one object or a list) or JSON Lines."""
+    if lines:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            where = f"{source} line {number}"
+            try:
+                yield _record_article(json.loads(line), where)
+            except json.JSONDecodeError as exc:
+                yield ReadFailure(where, f"{where} is not valid JSON ({exc.msg}); fix or remove it.")
+            except BadInput as exc:
+                yield ReadFailure(where, str(exc))
+        return
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield ReadFailure(source, f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}).")
+        return
+    records = data if isinstance(data, list) else [data]
+    for number, record in enumerate(records, start=1):
+        where = f"{source} record {number}" if isinstance(data, list) else source
+        try:
+            yield _record_article(record, where)
+        except BadInput as exc:
+            yield ReadFailure(where, str(exc))
+
+
+def articles_from_bytes(
+    data: bytes, source: str, kind: str, **meta: str | None
+) -> Iterator[Article | ReadFailure]:
+    """Articles from the bytes of one file; kind is "text", "html", "json" or "jsonl"."""
+    try:
+        text = decode_bytes(data, source)
+        if kind == "json" or kind == "jsonl":
+            yield from articles_from_json(text, source, lines=kind == "jsonl")
+        elif kind == "html":
+            yield article_from_html(text, source, **meta)
+        else:
+            yield article_from_text(text, source, **meta)
+    except BadInput as exc:
+        yield ReadFailure(source, str(exc))
+
+
+def sniff_kind(data: bytes) -> str:
+    """Guess the kind of stdin or an attachment without a suffix."""
+    head = data[:1024].lstrip(codecs.BOM_UTF8).lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<article", b"<div", b"<p")):
+        return "html"
+    if head.startswith((b"{", b"[")):
+        return "jsonl" if b"\n{" in data[:65536].strip() else "json"
+    return "text"
+
+
+def kind_for_name(name: str) -> str | None:
+    suffix = Path(name).suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return "text"
+    if suffix in HTML_SUFFIXES:
+        return "html"
+    if suffix in JSON_SUFFIXES:
+        return "json"
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    return None
+
+
+def read_file(path: Path, **meta: str | None) -> Iterator[Article | ReadFailure]:
+    """Articles from one file, chosen by its suffix."""
+    source = str(path)
+    kind = kind_for_name(path.name)
+    if kind is None:
+        yield ReadFailure(
+            source,
+            f"{source} has an unsupported type; use .txt, .md, .html, .json or .jsonl files.",
+        )
+        return
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            yield ReadFailure(
+                source, f"{source} is larger than {MAX_FILE_BYTES // 2**20} MB; split it first."
+            )
+            return
+        data = path.read_bytes()
+    except OSError as exc:
+        yield ReadFailure(source, f"{source} cannot be read ({exc.strerror or exc}); check the path.")
+        return
+    yield from articles_from_bytes(data, source, kind, **meta)
+
+
+def iter_folder(folder: Path) -> Iterator[Path]:
+    """Supported files in a folder, recursively, in a stable order; hidden entries are skipped."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and kind_for_name(name):
+                yield Path(root) / name
+
+
+def read_path(source: str, **meta: str | None) -> Iterator[Article | ReadFailure]:
+    """Articles from a file or a folder (recursively). URLs and stdin are read by the caller."""
+    path = Path(source)
+    if path.is_dir():
+        files = list(iter_folder(path))
+        if not files:
+            yield ReadFailure(source, f"{source} holds no .txt, .md, .html or .json files.")
+        for file in files:
+            yield from read_file(file)
+    elif path.exists():
+        yield from read_file(path, **meta)
+    else:
+        yield ReadFailure(source, f"{source} does not exist; check the path.")

@@ -1,0 +1,613 @@
+"""The SQLite store (through sqlite-utils) and the search over it.
+
+One file holds articles, their passages (as offsets into the article text, with their terms),
+the vocabulary, per-library settings and a change log. Every process that opens the file keeps an
+in-memory BM25 index and brings it up to date from the change log before each search, so a bot and
+a CLI can share one database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from .engine import PassageTerms, SearchIndex
+from .errors import DatabaseError, NoSearchableWords, NotFound
+from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
+from .passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
+from .text import question_terms, tokenize
+
+log = logging.getLogger(__name__)
+
+APPLICATION = "clippings"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+TERM_DTYPE = np.dtype("<u4")
+TF_DTYPE = np.dtype("<u2")
+SQL_VARIABLES = 900
+
+Ranker = Callable[["Store", str, list[str], list[Hit]], list[Hit]]
+
+
+def _migrate_1(db: sqlite_utils.Database) -> None:
+    # AUTOINCREMENT: ids are never reused, so a change log entry names one version of an article.
+    db.execute(
+        """CREATE TABLE articles (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            library TEXT NOT NULL,
+            title TEXT NOT NULL,
+            url TEXT,
+            published TEXT,
+            author TEXT,
+            site TEXT,
+            source TEXT,
+            content_hash TEXT NOT NULL,
+            text TEXT NOT NULL,
+            passage_count INTEGER NOT NULL,
+            added_at TEXT NOT NULL
+        )"""
+    )
+    db["articles"].create_index(["library", "id"], index_name="articles_by_library")
+    db["articles"].create_index(["library", "content_hash"], index_name="articles_by_hash", unique=True)
+    db["articles"].create_index(["library", "url"], index_name="articles_by_url")
+    db.execute(
+        """CREATE TABLE passages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            seq INTEGER NOT NULL,
+            start INTEGER NOT NULL,
+            end INTEGER NOT NULL,
+            length INTEGER NOT NULL,
+            terms BLOB NOT NULL,
+            tfs BLOB NOT NULL
+        )"""
+    )
+    db["passages"].create_index(["article_id", "seq"], index_name="passages_by_article", unique=True)
+    db["terms"].create({"id": int, "term": str}, pk="id", not_null={"term"})
+    db["terms"].create_index(["term"], index_name="terms_by_term", unique=True)
+    db["settings"].create(
+        {"library": str, "key": str, "value": str}, pk=("library", "key"), not_null={"value"}
+    )
+    db["changes"].create(
+        {
+            "seq": int,
+            "library": str,
+            "article_id": int,
+            "action": str,
+            "passages": int,
+            "total_len": int,
+            "first_passage": int,
+            "last_passage": int,
+            "term_ids": bytes,
+            "doc_counts": bytes,
+        },
+        pk="seq",
+        not_null={"library", "article_id", "action"},
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1]
+"""MIGRATIONS[i] takes a database from schema version i to i + 1."""
+
+
+def content_hash(text: str) -> str:
+    """A hash of the text that ignores case and spacing, for finding duplicates."""
+    folded = re.sub(r"\s+", " ", text.casefold()).strip()
+    return hashlib.sha256(folded.encode()).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _article_id(value: str | int) -> int:
+    try:
+        return int(str(value).strip().lstrip("#"))
+    except ValueError:
+        raise NotFound(f"{value!r} is not an article id; use `list` to see the ids.") from None
+
+
+class Store:
+    """Articles, passages and settings in one SQLite file, and BM25 search over them.
+
+    Thread-safe: one connection, used under a lock, so the bot can call it from worker threads.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._lock = threading.RLock()
+        self._seq = 0
+        self.index = SearchIndex()
+        self.ranker: Ranker | None = None
+        self.conn = self._connect()
+        self.db = sqlite_utils.Database(self.conn)
+        try:
+            self._prepare()
+            self._load_index()
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise DatabaseError(
+                f"{self.path} is not a readable Clippings database ({exc}); "
+                "point --db or CLIPPINGS_DB at another file."
+            ) from None
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            parent = Path(self.path).parent
+            if not parent.exists():
+                raise DatabaseError(f"The folder {parent} does not exist; create it or choose another --db.")
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"{self.path} cannot be opened ({exc}); check the path.") from None
+        return conn
+
+    def _prepare(self) -> None:
+        tables = set(self.db.table_names())
+        if tables and "meta" not in tables:
+            raise DatabaseError(
+                f"{self.path} is a database of another program; point --db at a new file instead."
+            )
+        if "meta" in tables:
+            marker = self.conn.execute("SELECT value FROM meta WHERE key = 'application'").fetchone()
+            if not marker or marker[0] != APPLICATION:
+                raise DatabaseError(
+                    f"{self.path} is a database of another program; point --db at a new file instead."
+                )
+        if self.path != ":memory:":
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                log.warning("WAL mode is not available for %s (journal mode %s)", self.path, mode)
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        with self._write():
+            version = 0
+            if "meta" not in set(self.db.table_names()):
+                self.db["meta"].create({"key": str, "value": str}, pk="key")
+                self.db["meta"].insert({"key": "application", "value": APPLICATION})
+            else:
+                row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise DatabaseError(
+                    f"{self.path} was made by a newer Clippings (schema {version}); upgrade Clippings."
+                )
+            for step in range(version, SCHEMA_VERSION):
+                log.info("migrating %s to schema %d", self.path, step + 1)
+                MIGRATIONS[step](self.db)
+            self.db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction, taken at once so it never fails half-way on a lock upgrade."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            with suppress(sqlite3.Error):
+                self.conn.execute("PRAGMA optimize")
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- adding and removing ---------------------------------------------------------------
+
+    def add(self, article: Article, library: str) -> AddResult:
+        """Store one article whole (or not at all) and return what was stored."""
+        return next(iter(self.add_many([article], library)))
+
+    def add_many(self, articles: Iterable[Article], library: str, batch: int = 100) -> Iterator[AddResult]:
+        """Store many articles, committing every `batch` articles. Each article is whole or absent."""
+        pending: list[tuple[Article, list, list[Counter[str]]]] = []
+        for article in articles:
+            spans = make_passages(article.text, PASSAGE_BUDGET, PASSAGE_CAP)
+            counts = [Counter(tokenize(article.text[s.start : s.end])) for s in spans]
+            pending.append((article, spans, counts))
+            if len(pending) >= batch:
+                yield from self._store_batch(pending, library)
+                pending = []
+        if pending:
+            yield from self._store_batch(pending, library)
+
+    def _store_batch(self, pending: list, library: str) -> list[AddResult]:
+        results = []
+        with self._write():
+            for article, spans, counts in pending:
+                results.append(self._store_one(article, spans, counts, library))
+        return results
+
+    def _store_one(
+        self, article: Article, spans: list, counts: list[Counter[str]], library: str
+    ) -> AddResult:
+        digest = content_hash(article.text)
+        same = self.conn.execute(
+            "SELECT id FROM articles WHERE library = ? AND content_hash = ?", (library, digest)
+        ).fetchone()
+        if same:
+            return AddResult(self._article(same[0]), "unchanged")
+        previous = None
+        if article.url:
+            previous = self.conn.execute(
+                "SELECT id FROM articles WHERE library = ? AND url = ?", (library, article.url)
+            ).fetchone()
+        if previous:
+            self._delete(previous[0], library)
+        term_ids = self._term_ids({t for c in counts for t in c})
+        row = {
+            "library": library,
+            "title": article.title,
+            "url": article.url,
+            "published": article.published,
+            "author": article.author,
+            "site": article.site,
+            "source": article.source,
+            "content_hash": digest,
+            "text": article.text,
+            "passage_count": len(spans),
+            "added_at": _now(),
+        }
+        if previous:
+            row["id"] = previous[0]
+        article_id = self.db["articles"].insert(row).last_pk
+        passage_rows = []
+        for seq, (span, count) in enumerate(zip(spans, counts, strict=True)):
+            ids = np.array([term_ids[t] for t in count], dtype=TERM_DTYPE)
+            tfs = np.minimum(np.array(list(count.values()), dtype=np.int64), 65535).astype(TF_DTYPE)
+            order = np.argsort(ids)
+            passage_rows.append(
+                (
+                    article_id,
+                    seq,
+                    span.start,
+                    span.end,
+                    sum(count.values()),
+                    ids[order].tobytes(),
+                    tfs[order].tobytes(),
+                )
+            )
+        self.conn.executemany(
+            "INSERT INTO passages (article_id, seq, start, end, length, terms, tfs) VALUES (?,?,?,?,?,?,?)",
+            passage_rows,
+        )
+        self.conn.execute(
+            "INSERT INTO changes (library, article_id, action) VALUES (?, ?, 'add')",
+            (library, article_id),
+        )
+        return AddResult(self._article(article_id), "updated" if previous else "added")
+
+    def _term_ids(self, terms: set[str]) -> dict[str, int]:
+        ids: dict[str, int] = {}
+        ordered = sorted(terms)
+        for i in range(0, len(ordered), SQL_VARIABLES):
+            chunk = ordered[i : i + SQL_VARIABLES]
+            self.conn.executemany("INSERT OR IGNORE INTO terms (term) VALUES (?)", [(t,) for t in chunk])
+            marks = ",".join("?" * len(chunk))
+            ids.update(
+                (term, term_id)
+                for term_id, term in self.conn.execute(
+                    f"SELECT id, term FROM terms WHERE term IN ({marks})", chunk
+                )
+            )
+        return ids
+
+    def _delete(self, article_id: int, library: str) -> None:
+        """Delete an article and its passages, and log what the indexes must subtract."""
+        rows = self.conn.execute(
+            "SELECT id, length, terms FROM passages WHERE article_id = ? ORDER BY id", (article_id,)
+        ).fetchall()
+        doc_terms = Counter[int]()
+        for _, _, blob in rows:
+            doc_terms.update(np.frombuffer(blob, dtype=TERM_DTYPE).tolist())
+        terms = np.array(sorted(doc_terms), dtype=TERM_DTYPE)
+        self.conn.execute(
+            "INSERT INTO changes (library, article_id, action, passages, total_len, first_passage,"
+            " last_passage, term_ids, doc_counts) VALUES (?, ?, 'remove', ?, ?, ?, ?, ?, ?)",
+            (
+                library,
+                article_id,
+                len(rows),
+                sum(r[1] for r in rows),
+                rows[0][0] if rows else None,
+                rows[-1][0] if rows else None,
+                terms.tobytes(),
+                np.array([doc_terms[t] for t in terms.tolist()], dtype=np.int64).tobytes(),
+            ),
+        )
+        self.conn.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
+        self.conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+
+    def remove(self, library: str, article_id: str | int) -> StoredArticle:
+        """Remove one article of a library. Raises NotFound for an id of another library."""
+        with self._write():
+            article = self.get_article(library, article_id)
+            self._delete(int(article.id), library)
+        return article
+
+    # -- reading ---------------------------------------------------------------------------
+
+    _ARTICLE_COLUMNS = (
+        "a.id, a.library, a.title, a.url, a.published, a.author, a.site, a.passage_count,"
+        " length(a.text), a.added_at"
+    )
+
+    def _article(self, article_id: int) -> StoredArticle:
+        row = self.conn.execute(
+            f"SELECT {self._ARTICLE_COLUMNS} FROM articles a WHERE a.id = ?", (article_id,)
+        ).fetchone()
+        return self._stored(row)
+
+    @staticmethod
+    def _stored(row: tuple) -> StoredArticle:
+        return StoredArticle(str(row[0]), *row[1:])
+
+    def get_article(self, library: str | list[str], article_id: str | int) -> StoredArticle:
+        """An article by id, only if it belongs to one of the given libraries."""
+        libraries = [library] if isinstance(library, str) else list(library)
+        marks = ",".join("?" * len(libraries))
+        with self._lock:
+            row = self.conn.execute(
+                f"SELECT {self._ARTICLE_COLUMNS} FROM articles a WHERE a.id = ? AND a.library IN ({marks})",
+                (_article_id(article_id), *libraries),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"There is no article {article_id} here; use `list` to see the ids.")
+        return self._stored(row)
+
+    def article_text(self, library: str | list[str], article_id: str | int) -> str:
+        article = self.get_article(library, article_id)
+        with self._lock:
+            return self.conn.execute("SELECT text FROM articles WHERE id = ?", (int(article.id),)).fetchone()[
+                0
+            ]
+
+    def list_articles(
+        self, library: str, offset: int = 0, limit: int = 50, title_contains: str | None = None
+    ) -> list[StoredArticle]:
+        """Articles of a library, newest first; optionally only titles containing a string."""
+        sql = f"SELECT {self._ARTICLE_COLUMNS} FROM articles a WHERE a.library = ?"
+        params: list = [library]
+        if title_contains:
+            sql += " AND a.title LIKE ? ESCAPE '\\'"
+            escaped = title_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        sql += " ORDER BY a.id DESC LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        with self._lock:
+            return [self._stored(r) for r in self.conn.execute(sql, params)]
+
+    def count_articles(self, library: str) -> int:
+        with self._lock:
+            return self.conn.execute(
+                "SELECT count(*) FROM articles WHERE library = ?", (library,)
+            ).fetchone()[0]
+
+    def passages(
+        self,
+        library: str | list[str],
+        article_id: str | int,
+        first: int = 0,
+        last: int | None = None,
+    ) -> list[Passage]:
+        """Passages of an article, by position (0-based, inclusive), as exact slices of its text."""
+        article = self.get_article(library, article_id)
+        last = article.passage_count - 1 if last is None else last
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT p.seq, p.start, p.end, substr(a.text, p.start + 1, p.end - p.start)"
+                " FROM passages p JOIN articles a ON a.id = p.article_id"
+                " WHERE p.article_id = ? AND p.seq BETWEEN ? AND ? ORDER BY p.seq",
+                (int(article.id), max(first, 0), last),
+            ).fetchall()
+        return [Passage(article.id, seq, start, end, text) for seq, start, end, text in rows]
+
+    # -- settings --------------------------------------------------------------------------
+
+    def get_setting(self, library: str, key: str) -> str | None:
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT value FROM settings WHERE library = ? AND key = ?", (library, key)
+            ).fetchone()
+        return row[0] if row else None
+
+    def set_setting(self, library: str, key: str, value: str | None) -> None:
+        with self._write():
+            if value is None:
+                self.conn.execute("DELETE FROM settings WHERE library = ? AND key = ?", (library, key))
+            else:
+                self.db["settings"].upsert(
+                    {"library": library, "key": key, "value": value}, pk=("library", "key")
+                )
+
+    # -- the in-memory index ---------------------------------------------------------------
+
+    def _load_index(self) -> None:
+        """Build the in-memory index from every stored passage (no re-tokenizing)."""
+        with self._lock:
+            self.conn.execute("BEGIN")
+            try:
+                self._seq = self.conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+                libraries = [r[0] for r in self.conn.execute("SELECT DISTINCT library FROM articles")]
+                for library in libraries:
+                    self._load_passages(library, "a.library = ?", [library])
+            finally:
+                self.conn.execute("COMMIT")
+
+    def _load_passages(self, library: str, where: str, params: list) -> None:
+        rows = self.conn.execute(
+            "SELECT p.id, p.article_id, p.length, p.terms, p.tfs FROM passages p"
+            f" JOIN articles a ON a.id = p.article_id WHERE {where} ORDER BY p.id",
+            params,
+        ).fetchall()
+        present = self.index.library(library).articles
+        rows = [r for r in rows if r[1] not in present]
+        if not rows:
+            return
+        ids, articles, lengths, term_blobs, tf_blobs = zip(*rows, strict=True)
+        sizes = np.fromiter(
+            (len(b) // TERM_DTYPE.itemsize for b in term_blobs), dtype=np.int64, count=len(rows)
+        )
+        batch = PassageTerms(
+            passage_ids=np.array(ids, dtype=np.int64),
+            lengths=np.array(lengths, dtype=np.int64),
+            offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+            terms=np.frombuffer(b"".join(term_blobs), dtype=TERM_DTYPE).astype(np.int64),
+            tfs=np.frombuffer(b"".join(tf_blobs), dtype=TF_DTYPE).astype(np.int64),
+        )
+        self.index.library(library).add_articles(batch, np.array(articles, dtype=np.int64))
+
+    def refresh(self) -> None:
+        """Apply changes made since the last look, by this process or another one."""
+        with self._lock:
+            latest = self.conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+            if latest <= self._seq:
+                return
+            self.conn.execute("BEGIN")
+            try:
+                changes = self.conn.execute(
+                    "SELECT seq, library, article_id, action, passages, total_len, first_passage,"
+                    " last_passage, term_ids, doc_counts FROM changes WHERE seq > ? ORDER BY seq",
+                    (self._seq,),
+                ).fetchall()
+                pending: dict[str, list[int]] = {}
+                for seq, library, article_id, action, _, _, first, _, terms, counts in changes:
+                    if action == "add":
+                        pending.setdefault(library, []).append(article_id)
+                    else:
+                        self._flush_adds(pending)
+                        if first is not None:
+                            self.index.library(library).remove_article(
+                                article_id,
+                                first,
+                                np.frombuffer(terms, dtype=TERM_DTYPE).astype(np.int64),
+                                np.frombuffer(counts, dtype=np.int64),
+                            )
+                    self._seq = seq
+                self._flush_adds(pending)
+            finally:
+                self.conn.execute("COMMIT")
+
+    def _flush_adds(self, pending: dict[str, list[int]]) -> None:
+        for library, article_ids in pending.items():
+            for i in range(0, len(article_ids), SQL_VARIABLES):
+                chunk = article_ids[i : i + SQL_VARIABLES]
+                marks = ",".join("?" * len(chunk))
+                self._load_passages(library, f"p.article_id IN ({marks})", chunk)
+        pending.clear()
+
+    # -- searching -------------------------------------------------------------------------
+
+    def search(self, question: str, libraries: list[str], k: int = 3, offset: int = 0) -> SearchResponse:
+        """The best passages for a question, from the given libraries only."""
+        terms = question_terms(question)
+        if not terms:
+            raise NoSearchableWords("That question has no words to search for; ask with a few key words.")
+        libraries = list(dict.fromkeys(libraries))
+        with self._lock:
+            self.refresh()
+            term_ids = self._known_term_ids(terms)
+            wanted = offset + k
+            depth = max(wanted, 40) if self.ranker else wanted
+            pids, scores, matched = self.index.top(libraries, term_ids, depth)
+            hits = self._hits(pids.tolist(), scores.tolist(), libraries, terms, term_ids)
+            searched = self.index.article_count(libraries)
+        if self.ranker:
+            hits = self.ranker(self, question, libraries, hits)
+        hits = [
+            Hit(rank, h.score, h.article, h.passage, h.matched_terms)
+            for rank, h in enumerate(hits[offset:wanted], start=offset + 1)
+        ]
+        return SearchResponse(question, tuple(terms), hits, searched, matched, tuple(libraries))
+
+    def _known_term_ids(self, terms: list[str]) -> list[int]:
+        unique = sorted(set(terms))
+        marks = ",".join("?" * len(unique))
+        known = dict(self.conn.execute(f"SELECT term, id FROM terms WHERE term IN ({marks})", unique))
+        return [known.get(t, -1) for t in terms]
+
+    def _hits(
+        self,
+        pids: list[int],
+        scores: list[float],
+        libraries: list[str],
+        terms: list[str],
+        term_ids: list[int],
+    ) -> list[Hit]:
+        if not pids:
+            return []
+        marks = ",".join("?" * len(pids))
+        lib_marks = ",".join("?" * len(libraries))
+        rows = self.conn.execute(
+            f"SELECT p.id, p.seq, p.start, p.end, p.terms, substr(a.text, p.start + 1, p.end - p.start),"
+            f" {self._ARTICLE_COLUMNS}"
+            f" FROM passages p JOIN articles a ON a.id = p.article_id"
+            f" WHERE p.id IN ({marks}) AND a.library IN ({lib_marks})",
+            (*pids, *libraries),
+        ).fetchall()
+        by_id = {r[0]: r for r in rows}
+        id_to_term = {}
+        for term, term_id in zip(terms, term_ids, strict=True):
+            id_to_term.setdefault(term_id, term)
+        hits = []
+        for pid, score in zip(pids, scores, strict=True):
+            row = by_id.get(pid)
+            if row is None:  # removed since the index was read
+                continue
+            _, seq, start, end, blob, text, *article_row = row
+            article = self._stored(tuple(article_row))
+            present = set(np.frombuffer(blob, dtype=TERM_DTYPE).tolist())
+            matched = tuple(id_to_term[t] for t in id_to_term if t in present)
+            hits.append(Hit(0, score, article, Passage(article.id, seq, start, end, text), matched))
+        return hits
+
+    # -- statistics ------------------------------------------------------------------------
+
+    def stats(self) -> dict:
+        """Articles, passages and distinct terms per library, and the database size."""
+        with self._lock:
+            self.refresh()
+            rows = self.conn.execute(
+                "SELECT a.library, count(DISTINCT a.id), count(p.id) FROM articles a"
+                " LEFT JOIN passages p ON p.article_id = a.id GROUP BY a.library ORDER BY a.library"
+            ).fetchall()
+            libraries = {}
+            for library, articles, passages in rows:
+                lib = self.index.libraries.get(library)
+                terms = int((lib.df > 0).sum()) if lib else 0
+                libraries[library] = {"articles": articles, "passages": passages, "terms": terms}
+            size = 0
+            if self.path != ":memory:":
+                size = sum(
+                    Path(self.path + suffix).stat().st_size
+                    for suffix in ("", "-wal")
+                    if Path(self.path + suffix).exists()
+                )
+        return {"libraries": libraries, "database_bytes": size, "path": self.path}
+
+
+def open_store(path: str | Path) -> Store:
+    return Store(path)

@@ -1,0 +1,224 @@
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from click.testing import CliRunner
+from conftest import SAMPLE, WEAPONS
+
+from index.cli import cli
+
+COMMANDS = sorted(cli.commands)
+
+
+def run(db_path, *args: str, input: str | None = None, env: dict | None = None):
+    runner = CliRunner()
+    return runner.invoke(cli, ["--db", str(db_path), *args], input=input, env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def with_sample(db_path):
+    assert run(db_path, "add", str(SAMPLE)).exit_code == 0
+    return db_path
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command):
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.output
+    assert f"clippings {command}" in result.output
+
+
+def test_add_prints_id_title_and_passage_count(db_path):
+    result = run(db_path, "add", str(SAMPLE))
+    assert result.stdout == "1\tChina Solicits For Peace Inorder To Settle Ukraine War\t7 passages\tadded\n"
+    assert result.stderr == "1 added in library global.\n"
+
+
+def test_ask_json_puts_the_weapons_passage_first(with_sample):
+    result = run(with_sample, "ask", "--json", "what did Qin say about weapons")
+    answer = json.loads(result.stdout)
+    first = answer["results"][0]
+    assert first["passage"].startswith(WEAPONS)
+    assert (first["rank"], first["title"], answer["searched_articles"]) == (
+        1,
+        "China Solicits For Peace Inorder To Settle Ukraine War",
+        1,
+    )
+    text = SAMPLE.read_text()
+    assert first["passage"] in text
+
+
+def test_ask_json_has_exactly_the_documented_keys(with_sample):
+    answer = json.loads(run(with_sample, "ask", "--json", "-k", "1", "weapons").stdout)
+    assert sorted(answer) == ["question", "results", "searched_articles"]
+    assert sorted(answer["results"][0]) == sorted(
+        ["rank", "score", "article_id", "title", "url", "published", "passage", "start", "end"]
+    )
+
+
+def test_ask_dash_answers_one_question_per_line(with_sample):
+    result = run(with_sample, "ask", "--json", "-", input="weapons\n\ninvisible hand\n")
+    questions = [json.loads(line)["question"] for line in result.stdout.splitlines()]
+    assert questions == ["weapons", "invisible hand"]
+
+
+def test_ask_without_searchable_words_exits_1(with_sample):
+    result = run(with_sample, "ask", "?!")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: That question has no words to search for; ask with a few key words.\n",
+    )
+
+
+def test_ask_with_no_match_says_how_many_articles_were_searched(with_sample):
+    result = run(with_sample, "ask", "volcano iceland")
+    assert result.stdout == "No passage matches in 1 article (global). Try fewer or different words.\n"
+
+
+def test_ask_reads_only_the_named_library(db_path):
+    run(db_path, "add", "--library", "guild-1", str(SAMPLE))
+    answer = json.loads(run(db_path, "ask", "--json", "weapons").stdout)
+    assert (answer["results"], answer["searched_articles"]) == ([], 0)
+
+
+def test_add_missing_file_exits_1_with_one_sentence(db_path):
+    result = run(db_path, "add", "nope.txt")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == "Error: nope.txt does not exist; check the path."
+
+
+def test_folder_with_a_bad_file_adds_the_good_ones(db_path, tmp_path):
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    shutil.copy(SAMPLE, folder / "qin.txt")
+    (folder / "broken.txt").write_bytes(b"\x00\x01\x02binary")
+    result = run(db_path, "add", str(folder))
+    assert result.exit_code == 1
+    assert "broken.txt looks like a binary file" in result.stderr
+    assert "China Solicits For Peace" in result.stdout
+    assert "1 added, 1 failed" in result.stderr
+
+
+def test_add_from_stdin(db_path):
+    result = run(db_path, "add", "--title", "Piped", "-", input="The river flooded the old town.")
+    assert result.stdout == "1\tPiped\t1 passages\tadded\n"
+
+
+def test_title_option_with_a_folder_is_a_usage_error(db_path, tmp_path):
+    result = run(db_path, "add", "--title", "X", str(tmp_path))
+    assert result.exit_code == 2
+
+
+def test_list_show_remove_and_stats(with_sample):
+    assert run(with_sample, "list").stdout.startswith("1\tChina Solicits For Peace")
+    assert "The foreign minister went on to say" in run(with_sample, "show", "1").stdout
+    assert run(with_sample, "stats").stdout.splitlines()[1] == "global\t1 articles\t7 passages\t191 terms"
+    assert (
+        run(with_sample, "remove", "1").stdout
+        == "Removed 1\tChina Solicits For Peace Inorder To Settle Ukraine War\n"
+    )
+    assert run(with_sample, "list").stderr == "No articles in library global.\n"
+
+
+def test_remove_unknown_id_exits_1(with_sample):
+    result = run(with_sample, "remove", "99")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: There is no article 99 here; use `list` to see the ids.\n",
+    )
+
+
+def test_database_path_comes_from_the_environment(tmp_path):
+    target = tmp_path / "from-env.db"
+    result = CliRunner().invoke(cli, ["add", str(SAMPLE)], env={"CLIPPINGS_DB": str(target)})
+    assert result.exit_code == 0
+    assert target.exists()
+
+
+class _Pages(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/story":
+            body = (
+                "<html><head><title>Dam opens</title></head><body><article><h1>Dam opens</h1><p>"
+                + "The new dam opened on Tuesday after ten years of building. " * 4
+                + "</p></article></body></html>"
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+        else:
+            body = b"%PDF-1.4"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pdf")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def site():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_add_url_fetches_and_extracts_the_page(db_path, site):
+    result = run(db_path, "add", f"{site}/story", env={"CLIPPINGS_ALLOW_PRIVATE_URLS": "1"})
+    assert result.stdout == "1\tDam opens\t1 passages\tadded\n"
+    answer = json.loads(run(db_path, "ask", "--json", "dam").stdout)
+    assert answer["results"][0]["url"] == f"{site}/story"
+
+
+def test_add_url_of_wrong_content_type_is_refused(db_path, site):
+    result = run(db_path, "add", f"{site}/file.pdf", env={"CLIPPINGS_ALLOW_PRIVATE_URLS": "1"})
+    assert result.exit_code == 1
+    assert (
+        result.stderr.splitlines()[0]
+        == f"Error: {site}/file.pdf is application/pdf, not a web page or plain text."
+    )
+
+
+def test_add_loopback_url_is_refused_by_default(db_path, site):
+    result = run(db_path, "add", f"{site}/story", env={"CLIPPINGS_ALLOW_PRIVATE_URLS": ""})
+    assert (
+        result.stderr.splitlines()[0]
+        == "Error: 127.0.0.1 is a private or local address; only public web pages can be added."
+    )
+
+
+def test_unreachable_url_exits_1(db_path):
+    result = run(db_path, "add", "http://127.0.0.1:9/story", env={"CLIPPINGS_ALLOW_PRIVATE_URLS": "1"})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: 127.0.0.1 cannot be reached")
+
+
+def test_installed_command_runs_the_readme_job(tmp_path):
+    env = {"CLIPPINGS_DB": str(tmp_path / "c.db"), "PATH": str(__import__("os").environ["PATH"])}
+    subprocess.run(
+        [sys.executable, "-m", "index", "add", str(SAMPLE)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "index", "ask", "what did Qin say about weapons"],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert (
+        out.splitlines()[2]
+        == "   > "
+        + WEAPONS
+        + " amid the conflict, adding that Beijing didn’t create nor was party to the crisis.“Why on earth the blame sanctions and threats against China?"
+    )

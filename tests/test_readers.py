@@ -1,0 +1,150 @@
+import codecs
+import json
+from pathlib import Path
+
+from conftest import SAMPLE
+
+from index import Article, ReadFailure, read_path
+
+
+def read_one(path: Path) -> Article | ReadFailure:
+    results = list(read_path(str(path)))
+    assert len(results) == 1
+    return results[0]
+
+
+def test_sample_takes_headline_as_title():
+    article = read_one(SAMPLE)
+    assert article.title == "China Solicits For Peace Inorder To Settle Ukraine War"
+
+
+def test_sample_drops_site_chrome():
+    text = read_one(SAMPLE).text
+    assert text.startswith("Qin Gang, China’s Foreign Minister")
+    assert text.endswith("are not directed confrontationally against third parties.")
+    for chrome in ("Skip to content", "Show Comments", "Leave a comment"):
+        assert chrome not in text
+
+
+def test_markdown_heading_is_the_title(tmp_path):
+    path = tmp_path / "story.md"
+    path.write_text("# Rates held steady\n\nThe central bank kept rates unchanged on Tuesday.")
+    article = read_one(path)
+    assert (article.title, article.text) == (
+        "Rates held steady",
+        "The central bank kept rates unchanged on Tuesday.",
+    )
+
+
+def test_html_gives_title_date_author_and_main_text(tmp_path):
+    path = tmp_path / "story.html"
+    body = "<p>" + "The council approved the new budget after a long debate. " * 5 + "</p>"
+    path.write_text(
+        "<html><head><title>Council passes budget</title>"
+        '<meta name="author" content="Jane Roe">'
+        '<meta property="article:published_time" content="2024-05-01"></head>'
+        f"<body><nav>Home | World | Sports</nav><article><h1>Council passes budget</h1>{body}</article>"
+        "<footer>Copyright 2024</footer></body></html>"
+    )
+    article = read_one(path)
+    assert (article.title, article.published, article.author) == (
+        "Council passes budget",
+        "2024-05-01",
+        "Jane Roe",
+    )
+    assert article.text.startswith("The council approved the new budget")
+    assert "Home | World" not in article.text
+
+
+def test_jsonl_records_carry_metadata(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    records = [
+        {
+            "id": "a1",
+            "title": "One",
+            "text": "First article text is here.",
+            "url": "https://x.test/1",
+            "date": "2024-01-02",
+        },
+        {"title": "Two", "text": "Second article text is here."},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    first, second = list(read_path(str(path)))
+    assert (first.title, first.url, first.published, first.source) == (
+        "One",
+        "https://x.test/1",
+        "2024-01-02",
+        "a1",
+    )
+    assert (second.title, second.text) == ("Two", "Second article text is here.")
+
+
+def test_json_list_with_a_bad_record_keeps_the_good_one(tmp_path):
+    path = tmp_path / "feed.json"
+    path.write_text(
+        json.dumps([{"title": "Good", "text": "A good article body here."}, {"title": "No text"}])
+    )
+    good, bad = list(read_path(str(path)))
+    assert good.title == "Good"
+    assert bad.reason == f"{path} record 2 has no 'text' field; each record needs 'title' and 'text'."
+
+
+def test_folder_is_read_recursively_in_order(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a.txt").write_text("Alpha\n\nThe alpha article body.")
+    (tmp_path / "b" / "c.txt").write_text("Gamma\n\nThe gamma article body.")
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF")
+    assert [a.title for a in read_path(str(tmp_path))] == ["Alpha", "Gamma"]
+
+
+def test_utf16_with_bom_is_decoded(tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_bytes(codecs.BOM_UTF16_LE + "Title\n\nBody of the UTF-16 article.".encode("utf-16-le"))
+    assert read_one(path).text == "Body of the UTF-16 article."
+
+
+def test_binary_file_is_refused(tmp_path):
+    path = tmp_path / "photo.txt"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert (
+        read_one(path).reason
+        == f"{path} looks like a binary file, not text; give a .txt, .md, .html or .json file."
+    )
+
+
+def test_invalid_utf8_is_refused(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("Caf\xe9 society news article".encode("latin-1"))
+    assert (
+        read_one(path).reason
+        == f"{path} is not valid UTF-8 text (byte 3); save it as UTF-8 and add it again."
+    )
+
+
+def test_empty_file_is_refused(tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_text("")
+    assert (
+        read_one(path).reason
+        == f"{path} has no article text left after cleaning; check that it is an article."
+    )
+
+
+def test_boilerplate_only_file_is_refused(tmp_path):
+    path = tmp_path / "chrome.txt"
+    path.write_text("Skip to content\n\nShow Comments\n\nLeave a comment\n\nAdvertisement")
+    assert "has no article text left after cleaning" in read_one(path).reason
+
+
+def test_unsupported_type_is_refused(tmp_path):
+    path = tmp_path / "story.pdf"
+    path.write_bytes(b"%PDF-1.4")
+    assert (
+        read_one(path).reason
+        == f"{path} has an unsupported type; use .txt, .md, .html, .json or .jsonl files."
+    )
+
+
+def test_missing_file_is_refused(tmp_path):
+    path = tmp_path / "nope.txt"
+    assert read_one(path).reason == f"{path} does not exist; check the path."

@@ -1,0 +1,171 @@
+import sqlite3
+
+import pytest
+from conftest import SAMPLE, WEAPONS
+
+from index import Article, DatabaseError, NotFound, Store, read_path
+
+
+def sample() -> Article:
+    return next(iter(read_path(str(SAMPLE))))
+
+
+def article(title: str, text: str, url: str | None = None) -> Article:
+    return Article(title=title, text=text, url=url)
+
+
+def test_weapons_passage_ranks_first(store):
+    store.add(sample(), "global")
+    response = store.search("what did Qin say about weapons", ["global"])
+    assert response.hits[0].passage.text.startswith(WEAPONS)
+
+
+def test_every_passage_is_an_exact_substring_at_its_offsets(store):
+    stored = store.add(sample(), "global").article
+    text = store.article_text("global", stored.id)
+    for passage in store.passages("global", stored.id):
+        assert text[passage.start : passage.end] == passage.text
+
+
+def test_hit_carries_offsets_terms_and_article(store):
+    store.add(
+        article("Budget", "The council approved the budget on Monday.", "https://x.test/b"),
+        "global",
+    )
+    hit = store.search("budget council", ["global"]).hits[0]
+    assert (hit.article.title, hit.article.url, hit.matched_terms) == (
+        "Budget",
+        "https://x.test/b",
+        ("budget", "council"),
+    )
+    assert (hit.passage.start, hit.passage.end, hit.passage.index) == (0, 42, 0)
+
+
+def test_same_text_twice_is_stored_once(store):
+    first = store.add(sample(), "global")
+    second = store.add(sample(), "global")
+    assert (first.status, second.status, second.article.id) == (
+        "added",
+        "unchanged",
+        first.article.id,
+    )
+    assert store.count_articles("global") == 1
+
+
+def test_same_url_with_new_text_updates_the_article(store):
+    old = store.add(article("Vote", "The vote was delayed until Friday.", "https://x.test/v"), "global")
+    new = store.add(
+        article("Vote", "The vote passed on Friday by a wide margin.", "https://x.test/v"), "global"
+    )
+    assert (new.status, new.article.id, store.count_articles("global")) == (
+        "updated",
+        old.article.id,
+        1,
+    )
+    assert store.search("delayed", ["global"]).hits == []
+    assert (
+        store.search("margin", ["global"]).hits[0].passage.text
+        == "The vote passed on Friday by a wide margin."
+    )
+
+
+def test_same_article_in_two_libraries_is_two_articles(store):
+    store.add(sample(), "1")
+    store.add(sample(), "2")
+    assert (store.count_articles("1"), store.count_articles("2")) == (1, 1)
+
+
+def test_search_reads_only_the_named_libraries(store):
+    store.add(article("Secret", "The guild one plans a picnic by the river."), "guild-1")
+    store.add(article("Public", "The river flooded the town."), "global")
+    titles = [h.article.title for h in store.search("river picnic", ["global"]).hits]
+    assert titles == ["Public"]
+
+
+def test_article_of_another_library_is_not_found(store):
+    stored = store.add(sample(), "guild-1").article
+    with pytest.raises(NotFound):
+        store.get_article("guild-2", stored.id)
+    with pytest.raises(NotFound):
+        store.remove("guild-2", stored.id)
+    assert store.count_articles("guild-1") == 1
+
+
+def test_removed_article_is_no_longer_found(store):
+    stored = store.add(sample(), "global").article
+    store.remove("global", stored.id)
+    assert store.search("weapons", ["global"]).hits == []
+    assert store.count_articles("global") == 0
+
+
+def test_failed_add_stores_nothing(store, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk trouble")
+
+    monkeypatch.setattr(store, "_term_ids", explode)
+    with pytest.raises(RuntimeError):
+        store.add(sample(), "global")
+    counts = [
+        store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("articles", "passages", "changes")
+    ]
+    assert counts == [0, 0, 0]
+
+
+def test_second_store_on_the_same_file_sees_new_articles(db_path):
+    with Store(db_path) as bot, Store(db_path) as cli:
+        assert bot.search("weapons", ["global"]).hits == []
+        cli.add(sample(), "global")
+        assert bot.search("weapons", ["global"]).hits[0].passage.text.startswith(WEAPONS)
+        cli.remove("global", "1")
+        assert bot.search("weapons", ["global"]).hits == []
+
+
+def test_reopened_store_searches_what_was_stored(db_path):
+    with Store(db_path) as first:
+        first.add(sample(), "global")
+        expected = first.search("invisible hand", ["global"])
+    with Store(db_path) as second:
+        again = second.search("invisible hand", ["global"])
+    assert [(h.passage.start, h.score) for h in again.hits] == [
+        (h.passage.start, h.score) for h in expected.hits
+    ]
+
+
+def test_database_uses_wal_and_a_busy_timeout(store):
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+
+
+def test_foreign_database_is_refused_and_left_alone(db_path):
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    before = db_path.read_bytes()
+    with pytest.raises(DatabaseError, match="is a database of another program"):
+        Store(db_path)
+    assert db_path.read_bytes() == before
+
+
+def test_corrupt_file_is_refused_and_left_alone(db_path):
+    db_path.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(DatabaseError, match="is not a readable Clippings database"):
+        Store(db_path)
+    assert db_path.read_bytes() == b"this is not sqlite at all" * 100
+
+
+def test_settings_are_kept_per_library(store):
+    store.set_setting("guild-1", "newsroom_channel", "42")
+    assert (
+        store.get_setting("guild-1", "newsroom_channel"),
+        store.get_setting("guild-2", "newsroom_channel"),
+    ) == ("42", None)
+    store.set_setting("guild-1", "newsroom_channel", None)
+    assert store.get_setting("guild-1", "newsroom_channel") is None
+
+
+def test_context_passages_are_neighbours(store):
+    stored = store.add(sample(), "global").article
+    around = store.passages("global", stored.id, 3, 5)
+    assert [p.index for p in around] == [3, 4, 5]

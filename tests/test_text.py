@@ -1,0 +1,74 @@
+from index.text import normalize_text, question_terms, split_headline, strip_chrome, tokenize
+
+
+def test_tokenize_casefolds_unicode_words():
+    assert tokenize("Qin GANG met Zoë in Zürich") == ["qin", "gang", "met", "zoë", "in", "zürich"]
+
+
+def test_tokenize_drops_possessive_s_with_either_apostrophe():
+    assert tokenize("China’s and Russia's") == ["china", "and", "russia"]
+
+
+def test_tokenize_keeps_contractions_whole():
+    assert tokenize("Beijing didn’t and won't") == ["beijing", "didn't", "and", "won't"]
+
+
+def test_tokenize_keeps_numbers():
+    assert tokenize("On February 24, 2022 about 3.5 million") == [
+        "on",
+        "february",
+        "24",
+        "2022",
+        "about",
+        "3",
+        "5",
+        "million",
+    ]
+
+
+def test_question_words_do_not_drive_ranking():
+    assert question_terms("What did Qin say about weapons?") == ["qin", "say", "weapons"]
+
+
+def test_question_of_only_question_words_keeps_them():
+    assert question_terms("who is who?") == ["who", "is", "who"]
+
+
+def test_question_without_words_has_no_terms():
+    assert question_terms("?! ...") == []
+
+
+def test_normalize_drops_invisible_and_control_characters():
+    assert normalize_text("Qin\u200b Gang\x00 said\u202e so") == "Qin Gang said so"
+
+
+def test_normalize_tidies_whitespace_and_keeps_paragraphs():
+    assert normalize_text("  One\t two  \r\n\r\n\r\n\nThree\xa0four ") == "One two\n\nThree four"
+
+
+def test_strip_chrome_drops_site_navigation_lines():
+    text = (
+        "Skip to content Skip to footer\n\nReal text here.\n\nShow CommentsClose Comments\n\nLeave a comment"
+    )
+    assert strip_chrome(text) == "Real text here."
+
+
+def test_strip_chrome_keeps_sentences_that_mention_sharing():
+    text = "Share prices fell sharply on Monday after the announcement."
+    assert strip_chrome(text) == text
+
+
+def test_split_headline_takes_a_short_first_paragraph():
+    assert split_headline("Big News Today\n\nThe body starts here.") == (
+        "Big News Today",
+        "The body starts here.",
+    )
+
+
+def test_split_headline_leaves_a_first_sentence_alone():
+    text = "The body starts here.\n\nAnd goes on."
+    assert split_headline(text) == (None, text)
+
+
+def test_split_headline_reads_markdown_heading():
+    assert split_headline("# Title here\nBody text.") == ("Title here", "Body text.")
