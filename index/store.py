@@ -26,6 +26,7 @@ from .engine import PassageTerms, SearchIndex
 from .errors import DatabaseError, NoSearchableWords, NotFound
 from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
 from .passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
+from .rerank import CANDIDATES, rerank
 from .text import question_terms, tokenize
 
 log = logging.getLogger(__name__)
@@ -124,12 +125,13 @@ class Store:
     Thread-safe: one connection, used under a lock, so the bot can call it from worker threads.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, ranker: Ranker | None = rerank) -> None:
+        """Open (or create) a database. `ranker=None` gives plain BM25 order."""
         self.path = str(path)
         self._lock = threading.RLock()
         self._seq = 0
         self.index = SearchIndex()
-        self.ranker: Ranker | None = None
+        self.ranker = ranker
         self.conn = self._connect()
         self.db = sqlite_utils.Database(self.conn)
         try:
@@ -531,7 +533,7 @@ class Store:
             self.refresh()
             term_ids = self._known_term_ids(terms)
             wanted = offset + k
-            depth = max(wanted, 40) if self.ranker else wanted
+            depth = max(wanted, CANDIDATES) if self.ranker else wanted
             pids, scores, matched = self.index.top(libraries, term_ids, depth)
             hits = self._hits(pids.tolist(), scores.tolist(), libraries, terms, term_ids)
             searched = self.index.article_count(libraries)
