@@ -1,0 +1,82 @@
+"""The Discord client: intents, cogs and command sync."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+
+import discord
+from discord.ext import commands
+
+from index import GLOBAL_LIBRARY, Store
+
+from .errors import ClippingsTree
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+BOT_LIBRARY = "_bot"
+"""Where the bot keeps its own settings (such as the last synced commands); never searched."""
+
+
+def libraries_for(guild_id: int | None) -> list[str]:
+    """A server reads its own library and the operator's global one; DMs read only global."""
+    return [str(guild_id), GLOBAL_LIBRARY] if guild_id else [GLOBAL_LIBRARY]
+
+
+def make_intents(settings: Settings) -> discord.Intents:
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True  # mentions and newsroom posts
+    intents.dm_messages = True
+    intents.guild_reactions = True
+    intents.message_content = settings.message_content  # privileged: only for newsroom channels
+    return intents
+
+
+class ClippingsBot(commands.Bot):
+    def __init__(self, settings: Settings, store: Store) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=make_intents(settings),
+            allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=ClippingsTree,
+            help_command=None,
+            guild_ready_timeout=settings.guild_ready_timeout,
+        )
+        self.settings = settings
+        self.store = store
+
+    async def setup_hook(self) -> None:
+        from .cogs.articles import ArticlesCog
+        from .cogs.ask import AskCog
+        from .cogs.newsroom import NewsroomCog
+
+        await self.add_cog(AskCog(self))
+        await self.add_cog(ArticlesCog(self))
+        await self.add_cog(NewsroomCog(self))
+        await self.sync_commands()
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands: mentions and newsroom posts are handled by the cogs' listeners."""
+
+    async def sync_commands(self) -> bool:
+        """Sync slash commands to the dev guild or globally, only when they changed since the last sync."""
+        guild = discord.Object(self.settings.dev_guild) if self.settings.dev_guild else None
+        if guild:
+            self.tree.copy_global_to(guild=guild)
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        key = f"synced_commands:{self.application_id}:{guild.id if guild else 'global'}"
+        if await asyncio.to_thread(self.store.get_setting, BOT_LIBRARY, key) == digest:
+            log.info("slash commands unchanged since the last sync; not syncing")
+            return False
+        synced = await self.tree.sync(guild=guild)
+        await asyncio.to_thread(self.store.set_setting, BOT_LIBRARY, key, digest)
+        log.info("synced %d commands %s", len(synced), f"to guild {guild.id}" if guild else "globally")
+        return True
+
+    async def on_ready(self) -> None:
+        log.info("ready as %s in %d servers", self.user, len(self.guilds))

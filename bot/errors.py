@@ -1,0 +1,70 @@
+"""One place that turns errors into replies: expected ones get an ephemeral sentence, the rest an apology."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+
+from index import ClippingsError
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again later."
+
+
+class UserError(ClippingsError):
+    """A mistake in how a command was used; the message says what to do instead."""
+
+
+def describe(error: BaseException) -> str | None:
+    """The sentence to show for an expected error, or None for a bug."""
+    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
+        inner = error.__cause__ if isinstance(error, app_commands.TransformerError) else error.original
+        if isinstance(inner, ClippingsError):
+            return str(inner)
+        if isinstance(error, app_commands.TransformerError):
+            return f"{error.value!r} is not a valid {error.type.name.lower()}; check that option."
+        return None
+    if isinstance(error, ClippingsError):
+        return str(error)
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"You're asking quickly! Please wait {error.retry_after:.0f} s before the next question."
+    if isinstance(error, app_commands.MissingPermissions):
+        return "Only moderators (with the Manage Messages permission) can do that."
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "That command works in a server, not in direct messages."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use that here."
+    return None
+
+
+async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
+    """Reply privately, whether or not the interaction was already answered or deferred."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not send an error reply for interaction %s", interaction.id, exc_info=True)
+
+
+async def handle_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """The central error handler for commands, buttons, modals and context menus."""
+    sentence = describe(error)
+    if sentence is None:
+        command = interaction.command.qualified_name if interaction.command else interaction.data
+        log.error("unexpected error in %s", command, exc_info=error)
+        sentence = APOLOGY
+    else:
+        log.info("refused interaction %s: %s", interaction.id, sentence)
+    await send_ephemeral(interaction, sentence)
+
+
+class ClippingsTree(app_commands.CommandTree):
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        await handle_interaction_error(interaction, error)

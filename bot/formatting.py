@@ -1,0 +1,225 @@
+"""Pure functions that turn search results into Discord messages within Discord's limits.
+
+Nothing here talks to Discord: every function takes data and returns text or embeds, so the limits
+(content 2000, embed title 256, description 4096, footer 2048, 6000 across a message's embeds,
+10 embeds) are tested at their edges without a network.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import discord
+
+from index import Hit, Passage, SearchResponse, StoredArticle, tokenize_spans
+
+log = logging.getLogger(__name__)
+
+CONTENT_LIMIT = 2000
+EMBED_TITLE_LIMIT = 256
+EMBED_DESCRIPTION_LIMIT = 4096
+EMBED_FOOTER_LIMIT = 2048
+EMBEDS_TOTAL_LIMIT = 6000
+EMBEDS_PER_MESSAGE = 10
+URL_LIMIT = 2048
+CHOICE_NAME_LIMIT = 100
+ELLIPSIS = "…"
+COLOUR = discord.Colour.from_rgb(70, 110, 160)
+
+# Characters that Discord markdown gives a meaning anywhere in a line, including masked links
+# ([text](url)) and mention or timestamp syntax (<@id>, <t:...>).
+_INLINE_MARKDOWN = re.compile(r"([\\*_~`|\[\]<])")
+# Characters that mean something only at the start of a line: headings, lists, quotes.
+_LINE_START = re.compile(r"^(\s*)(#{1,3} |-# |[-+*] |\d+\. |>)", re.MULTILINE)
+
+
+def escape(text: str) -> str:
+    """Escape Discord markdown so that quoted text shows exactly as written."""
+    return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), _INLINE_MARKDOWN.sub(r"\\\1", text))
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut text to at most `limit` characters, marking the cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
+
+
+def highlight(text: str, terms: tuple[str, ...] | list[str]) -> str:
+    """Escape a passage and put its words that match the question's terms in bold."""
+    wanted = set(terms)
+    pieces: list[str] = []
+    cursor = 0
+    for term, start, end in tokenize_spans(text):
+        if term in wanted:
+            pieces.append(escape(text[cursor:start]))
+            pieces.append(f"**{escape(text[start:end])}**")
+            cursor = end
+    pieces.append(escape(text[cursor:]))
+    return "".join(pieces)
+
+
+def block_quote(text: str) -> str:
+    return "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
+
+
+def quote_passage(passage_text: str, terms: tuple[str, ...] | list[str], limit: int) -> str:
+    """The passage as a block quote with matched words in bold, within `limit` characters.
+
+    If bold and escapes make it too long, bold goes first; only then is the quote cut (marked …).
+    """
+    quoted = block_quote(highlight(passage_text, terms))
+    if len(quoted) <= limit:
+        return quoted
+    quoted = block_quote(escape(passage_text))
+    if len(quoted) <= limit:
+        return quoted
+    # Longest prefix whose escaped quote fits, found by bisection.
+    low, high = 0, len(passage_text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(block_quote(escape(passage_text[:middle]))) + len(ELLIPSIS) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return block_quote(escape(passage_text[:low].rstrip())) + ELLIPSIS
+
+
+def safe_url(url: str | None) -> str | None:
+    """An http(s) link Discord will accept in an embed, or None."""
+    if url and url.startswith(("http://", "https://")) and len(url) <= URL_LIMIT and " " not in url:
+        return url
+    return None
+
+
+def article_footer(article: StoredArticle, passage: Passage) -> str:
+    parts = []
+    if article.published:
+        parts.append(article.published)
+    parts.append(f"passage {passage.index + 1} of {article.passage_count}")
+    parts.append(f"article #{article.id}")
+    return truncate(" · ".join(parts), EMBED_FOOTER_LIMIT)
+
+
+def hit_embed(hit: Hit) -> discord.Embed:
+    """One quoted passage: the quote, the article's title linked to its URL, date and position."""
+    embed = discord.Embed(
+        title=truncate(hit.article.title, EMBED_TITLE_LIMIT),
+        url=safe_url(hit.article.url),
+        description=quote_passage(hit.passage.text, hit.matched_terms, EMBED_DESCRIPTION_LIMIT),
+        colour=COLOUR,
+    )
+    embed.set_footer(text=article_footer(hit.article, hit.passage))
+    return embed
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPage:
+    content: str
+    embeds: list[discord.Embed]
+    shown: int
+    """How many of the response's hits this page holds (the rest go to the next page)."""
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def answer_page(response: SearchResponse, first_rank: int | None = None) -> AnswerPage:
+    """A message with as many of the response's hits as fit within Discord's limits."""
+    embeds: list[discord.Embed] = []
+    total = 0
+    for hit in response.hits:
+        embed = hit_embed(hit)
+        size = len(embed)
+        if embeds and (total + size > EMBEDS_TOTAL_LIMIT or len(embeds) == EMBEDS_PER_MESSAGE):
+            break
+        embeds.append(embed)
+        total += size
+    start = first_rank if first_rank is not None else (response.hits[0].rank if response.hits else 1)
+    end = start + len(embeds) - 1
+    label = f"Result {start}" if start == end else f"Results {start}–{end}"
+    content = truncate(f"{label} for “{escape(response.question)}”", CONTENT_LIMIT)
+    return AnswerPage(content, embeds, len(embeds))
+
+
+def nothing_found(response: SearchResponse, recent_titles: list[str], scope: str) -> str:
+    """A short, helpful reply when no passage matched."""
+    text = (
+        f"No passage matches “{escape(response.question)}” in {plural(response.searched_articles, 'article')}"
+        f" ({scope})."
+    )
+    if response.searched_articles == 0:
+        text += " No articles have been added yet: a moderator can add one with `/article add`."
+    else:
+        text += " Try fewer or different words"
+        if recent_titles:
+            titles = "; ".join(escape(truncate(t, 80)) for t in recent_titles)
+            text += f", or ask about a recent article: {titles}"
+        text += "."
+    return truncate(text, CONTENT_LIMIT)
+
+
+def context_embed(article: StoredArticle, passages: list[Passage], focus: int) -> discord.Embed:
+    """The passages around one passage, the focused one marked, within one embed's limits."""
+    embed = discord.Embed(
+        title=truncate(article.title, EMBED_TITLE_LIMIT), url=safe_url(article.url), colour=COLOUR
+    )
+    budget = EMBED_DESCRIPTION_LIMIT
+    parts = []
+    for passage in passages:
+        marker = "▶ " if passage.index == focus else ""
+        part = f"{marker}*passage {passage.index + 1}*\n" + quote_passage(passage.text, [], budget // 3)
+        parts.append(part)
+    embed.description = truncate("\n\n".join(parts), EMBED_DESCRIPTION_LIMIT)
+    embed.set_footer(
+        text=truncate(f"article #{article.id} · {plural(article.passage_count, 'passage')}", 2048)
+    )
+    return embed
+
+
+def article_summary(article: StoredArticle, status: str | None = None) -> str:
+    """One line that says what was stored, for a moderator."""
+    verb = {"added": "Added", "updated": "Updated", "unchanged": "Already stored:"}.get(status or "", "")
+    line = f"{verb} **{escape(truncate(article.title, 200))}** (article #{article.id}, {plural(article.passage_count, 'passage')})"
+    return line.strip()
+
+
+def article_embed(article: StoredArticle, text: str) -> discord.Embed:
+    """An article's details and the start of its text."""
+    embed = discord.Embed(
+        title=truncate(article.title, EMBED_TITLE_LIMIT),
+        url=safe_url(article.url),
+        description=quote_passage(truncate(text, 1500), [], EMBED_DESCRIPTION_LIMIT),
+        colour=COLOUR,
+    )
+    details = [
+        f"article #{article.id}",
+        plural(article.passage_count, "passage"),
+        f"{article.chars} characters",
+    ]
+    if article.published:
+        details.insert(1, article.published)
+    embed.set_footer(text=truncate(" · ".join(details), EMBED_FOOTER_LIMIT))
+    return embed
+
+
+def article_list_page(articles: list[StoredArticle], page: int, pages: int, total: int) -> discord.Embed:
+    lines = [
+        f"`#{a.id}` {escape(truncate(a.title, 120))} · {plural(a.passage_count, 'passage')}" for a in articles
+    ]
+    embed = discord.Embed(
+        title=f"Articles ({total})",
+        description=truncate("\n".join(lines) or "No articles yet.", EMBED_DESCRIPTION_LIMIT),
+        colour=COLOUR,
+    )
+    embed.set_footer(text=f"page {page + 1} of {max(pages, 1)}")
+    return embed
+
+
+def choice_name(article: StoredArticle) -> str:
+    """An autocomplete choice label (at most 100 characters) naming the article and its id."""
+    suffix = f" (#{article.id})"
+    return truncate(article.title, CHOICE_NAME_LIMIT - len(suffix)) + suffix

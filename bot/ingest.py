@@ -1,0 +1,72 @@
+"""Turn what moderators give the bot (links, attachments, pasted text, posts) into articles."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import discord
+
+from index import (
+    MAX_FILE_BYTES,
+    Article,
+    BadInput,
+    FetchSettings,
+    ReadFailure,
+    article_from_text,
+    articles_from_bytes,
+    fetch_url,
+    kind_for_name,
+)
+
+log = logging.getLogger(__name__)
+
+ATTACHMENT_KINDS = {".txt": "text", ".md": "text", ".markdown": "text", ".html": "html", ".htm": "html"}
+URL_PATTERN = re.compile(r"https?://[^\s<>]+")
+MIN_POST_CHARS = 200
+"""A newsroom post without a link or file counts as an article from this length on."""
+
+
+def links_in(text: str) -> list[str]:
+    """http(s) links in a message, without trailing punctuation or Discord's <> suppression."""
+    return [m.group().rstrip(".,;:!?)]>'\"") for m in URL_PATTERN.finditer(text or "")]
+
+
+async def article_from_url(url: str, settings: FetchSettings) -> Article:
+    if not url.startswith(("http://", "https://")):
+        raise BadInput(f"{url} is not a web link; give a link that starts with https://.")
+    return await fetch_url(url, settings)
+
+
+def _first_article(results: list[Article | ReadFailure], name: str) -> Article:
+    for result in results:
+        if isinstance(result, Article):
+            return result
+    reason = results[0].reason if results else f"{name} holds no article."
+    raise BadInput(reason)
+
+
+async def article_from_attachment(attachment: discord.Attachment, settings: FetchSettings) -> Article:
+    """Read a .txt, .md or .html attachment; refuse big or other files before downloading them."""
+    name = attachment.filename
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    kind = ATTACHMENT_KINDS.get(suffix)
+    if kind is None or kind_for_name(name) is None:
+        raise BadInput(f"{name} is not a .txt, .md or .html file; attach the article as one of those.")
+    limit = min(settings.max_bytes, MAX_FILE_BYTES)
+    if attachment.size > limit:
+        raise BadInput(f"{name} is larger than {limit // (1024 * 1024)} MB; attach a smaller file.")
+    try:
+        data = await attachment.read()
+    except discord.HTTPException as exc:
+        raise BadInput(f"{name} could not be downloaded from Discord ({exc.status}); try again.") from None
+    if len(data) > limit:
+        raise BadInput(f"{name} is larger than {limit // (1024 * 1024)} MB; attach a smaller file.")
+    results = await asyncio.to_thread(lambda: list(articles_from_bytes(data, name, kind)))
+    return _first_article(results, name)
+
+
+def article_from_post(text: str, source: str, title: str | None = None, url: str | None = None) -> Article:
+    """Pasted or posted text as an article; its first line is the title unless one is given."""
+    return article_from_text(text, source, title=title, url=url)
