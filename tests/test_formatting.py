@@ -1,0 +1,163 @@
+"""The reply formatter keeps every message within Discord's limits and quotes verbatim."""
+
+import discord
+
+from bot.formatting import (
+    EMBEDS_TOTAL_LIMIT,
+    answer_page,
+    article_list_page,
+    choice_name,
+    context_embed,
+    escape,
+    highlight,
+    nothing_found,
+    quote_passage,
+)
+from index import Hit, Passage, SearchResponse, StoredArticle
+
+
+def stored(
+    title: str = "Talks", url: str | None = "https://news.test/a", passages: int = 7, article_id: str = "1"
+) -> StoredArticle:
+    return StoredArticle(article_id, "1", title, url, "2023-03-07", None, None, passages, 2000, "2024-01-01")
+
+
+def hit(
+    text: str,
+    rank: int = 1,
+    terms: tuple[str, ...] = (),
+    title: str = "Talks",
+    url: str | None = "https://news.test/a",
+) -> Hit:
+    return Hit(rank, 1.0, stored(title, url), Passage("1", 4, 0, len(text), text), terms)
+
+
+def response(
+    hits: list[Hit], question: str = "what about weapons", total: int | None = None
+) -> SearchResponse:
+    return SearchResponse(
+        question, ("weapons",), hits, 3, len(hits) if total is None else total, ("1", "global")
+    )
+
+
+def unescape(text: str) -> str:
+    return text.replace("\\", "")
+
+
+def test_escape_neutralises_bold_and_masked_links():
+    assert escape("**big** [click](https://evil.test)") == "\\*\\*big\\*\\* \\[click\\](https://evil.test)"
+
+
+def test_escape_neutralises_mention_syntax():
+    assert escape("hi <@123> and <t:0>") == "hi \\<@123> and \\<t:0>"
+
+
+def test_escape_neutralises_headings_and_lists_at_line_start():
+    assert escape("# Big\n- item\n1. first") == "\\# Big\n\\- item\n\\1. first"
+
+
+def test_highlight_bolds_matched_words_only():
+    assert highlight("China did not provide weapons to Russia", ("weapons", "china")) == (
+        "**China** did not provide **weapons** to Russia"
+    )
+
+
+def test_highlight_bolds_possessive_forms_of_a_term():
+    assert highlight("China’s weapons", ("china",)) == "**China’s** weapons"
+
+
+def test_quote_is_a_block_quote_of_every_line():
+    assert quote_passage("First line.\n\nSecond line.", (), 4096) == "> First line.\n>\n> Second line."
+
+
+def test_quote_drops_bold_before_cutting_text():
+    text = "weapons " * 50
+    quoted = quote_passage(text.strip(), ("weapons",), 420)
+    assert "**" not in quoted
+    assert unescape(quoted)[2:] == text.strip()
+
+
+def test_quote_that_cannot_fit_is_cut_and_marked():
+    text = "*" * 700
+    quoted = quote_passage(text, (), 500)
+    assert len(quoted) <= 500
+    assert quoted.endswith("…")
+    assert text.startswith(unescape(quoted)[2:-1])
+
+
+def test_answer_page_quotes_the_passage_with_title_link_and_position():
+    page = answer_page(response([hit("China did not provide weapons.", terms=("weapons",))]))
+    embed = page.embeds[0]
+    assert (embed.title, embed.url, embed.description) == (
+        "Talks",
+        "https://news.test/a",
+        "> China did not provide **weapons**.",
+    )
+    assert embed.footer.text == "2023-03-07 · passage 5 of 7 · article #1"
+    assert page.content == "Result 1 for “what about weapons”"
+
+
+def test_answer_page_stays_within_6000_characters_across_embeds():
+    heavy = "*_" * 350  # 700 characters that all need escaping
+    hits = [hit(heavy, rank=r, title="T" * 300) for r in range(1, 6)]
+    page = answer_page(response(hits))
+    assert sum(len(e) for e in page.embeds) <= EMBEDS_TOTAL_LIMIT
+    assert 1 <= page.shown < 5
+    assert all(len(e.title) <= 256 and len(e.description) <= 4096 for e in page.embeds)
+
+
+def test_answer_page_shows_all_hits_that_fit():
+    hits = [hit(f"Passage number {r} about weapons.", rank=r) for r in range(1, 6)]
+    page = answer_page(response(hits))
+    assert (page.shown, page.content) == (5, "Results 1–5 for “what about weapons”")
+
+
+def test_answer_page_keeps_content_under_2000_characters():
+    question = "<@1> " * 500
+    page = answer_page(response([hit("Some text.")], question=question))
+    assert len(page.content) <= 2000
+
+
+def test_embed_drops_a_link_discord_would_refuse():
+    page = answer_page(response([hit("Text.", url="javascript:alert(1)")]))
+    assert page.embeds[0].url is None
+
+
+def test_everyone_in_a_quote_is_shown_as_text():
+    page = answer_page(response([hit("Hello @everyone and @here.")]))
+    assert page.embeds[0].description == "> Hello @everyone and @here."
+
+
+def test_nothing_found_says_what_was_searched_and_suggests_titles():
+    text = nothing_found(
+        response([]), ["Budget vote", "Dam opens"], "this server's articles and the global library"
+    )
+    assert text == (
+        "No passage matches “what about weapons” in 3 articles (this server's articles and the global library)."
+        " Try fewer or different words, or ask about a recent article: Budget vote; Dam opens."
+    )
+
+
+def test_nothing_found_in_an_empty_library_says_how_to_add():
+    empty = SearchResponse("weapons", ("weapons",), [], 0, 0, ("global",))
+    assert nothing_found(empty, [], "the global library").endswith(
+        "a moderator can add one with `/article add`."
+    )
+
+
+def test_context_marks_the_focused_passage():
+    passages = [Passage("1", i, 0, 5, f"Text {i}.") for i in (3, 4, 5)]
+    embed = context_embed(stored(), passages, 4)
+    assert embed.description == "*passage 4*\n> Text 3.\n\n▶ *passage 5*\n> Text 4.\n\n*passage 6*\n> Text 5."
+
+
+def test_choice_name_fits_autocomplete_limit():
+    assert len(choice_name(stored("X" * 300, article_id="12345"))) == 100
+    assert choice_name(stored("Short")) == "Short (#1)"
+
+
+def test_article_list_page_numbers_pages():
+    embed = article_list_page([stored("One"), stored("Two", article_id="2")], 1, 3, 22)
+    assert isinstance(embed, discord.Embed)
+    assert (embed.title, embed.footer.text) == ("Articles (22)", "page 2 of 3")
+    assert embed.description == "`#1` One · 7 passages\n`#2` Two · 7 passages"
