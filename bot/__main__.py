@@ -47,20 +47,15 @@ async def run(bot: ClippingsBot, token: str) -> None:
         await bot.start(token)
 
 
-def main() -> int:
+async def serve(settings: Settings) -> int:
+    """Open the database, run the bot until it is closed, and return the exit code."""
     try:
-        settings = load_settings()
-    except SettingsError as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 2
-    configure_logging(settings)
-    try:
-        store = Store(settings.db_path)
+        store = await asyncio.to_thread(Store, settings.db_path)
     except ClippingsError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     try:
-        asyncio.run(run(ClippingsBot(settings, store), settings.token))
+        await run(ClippingsBot(settings, store), settings.token)
     except discord.LoginFailure:
         sys.stderr.write(
             "Discord rejected DISCORD_TOKEN; copy the bot token again from the developer portal.\n"
@@ -76,6 +71,16 @@ def main() -> int:
         store.close()
         log.info("database closed")
     return 0
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    configure_logging(settings)
+    return asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

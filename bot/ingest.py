@@ -67,6 +67,29 @@ async def article_from_attachment(attachment: discord.Attachment, settings: Fetc
     return _first_article(results, name)
 
 
+TITLE_FROM_TEXT_CHARS = 100
+
+
 def article_from_post(text: str, source: str, title: str | None = None, url: str | None = None) -> Article:
-    """Pasted or posted text as an article; its first line is the title unless one is given."""
-    return article_from_text(text, source, title=title, url=url)
+    """Pasted or posted text as an article; a headline line, else its opening words, is the title."""
+    article = article_from_text(text, source, title=title, url=url)
+    if not title and article.title == source:
+        opening = article.text.split("\n", 1)[0]
+        article.title = (
+            opening
+            if len(opening) <= TITLE_FROM_TEXT_CHARS
+            else opening[:TITLE_FROM_TEXT_CHARS].rsplit(" ", 1)[0] + "…"
+        )
+    return article
+
+
+async def article_from_message(message: discord.Message, settings: FetchSettings) -> Article | None:
+    """A message's first attachment, else its first link, else its text if article-length; else None."""
+    if message.attachments:
+        return await article_from_attachment(message.attachments[0], settings)
+    links = links_in(message.content)
+    if links:
+        return await article_from_url(links[0], settings)
+    if len(message.content.strip()) >= MIN_POST_CHARS:
+        return article_from_post(message.content, "The message", url=message.jump_url)
+    return None

@@ -18,6 +18,11 @@ class FetchError(BadInput):
 class NoSearchableWords(ClippingsError):
     """A question with no words that can be searched."""
 
+    def __init__(
+        self, message: str = "That question has no words to search for; ask with a few key words."
+    ) -> None:
+        super().__init__(message)
+
 
 class DatabaseError(ClippingsError):
     """The database file is corrupt, foreign, or from a newer version."""

@@ -15,7 +15,7 @@ from index import AddResult, Article, BadInput
 
 from ..errors import UserError, handle_interaction_error, send_ephemeral
 from ..formatting import article_embed, article_list_page, article_summary, choice_name
-from ..ingest import MIN_POST_CHARS, article_from_attachment, article_from_post, article_from_url, links_in
+from ..ingest import article_from_attachment, article_from_message, article_from_post, article_from_url
 
 if TYPE_CHECKING:
     from ..client import ClippingsBot
@@ -211,20 +211,9 @@ class ArticlesCog(
         """The "Add as article" message command: the message's file, else its link, else its text."""
         require_moderator(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        article = await self.article_from_message(message)
+        article = await article_from_message(message, self.bot.settings.fetch)
         if article is None:
             raise BadInput(
                 "That message has no link, .txt/.md/.html file or article-length text; nothing was stored."
             )
         await self.store_and_reply(interaction, article)
-
-    async def article_from_message(self, message: discord.Message) -> Article | None:
-        settings = self.bot.settings.fetch
-        if message.attachments:
-            return await article_from_attachment(message.attachments[0], settings)
-        links = links_in(message.content)
-        if links:
-            return await article_from_url(links[0], settings)
-        if len(message.content.strip()) >= MIN_POST_CHARS:
-            return article_from_post(message.content, "The message", url=message.jump_url)
-        return None

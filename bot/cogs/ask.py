@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import ClippingsError, SearchResponse
+from index import ClippingsError, NoSearchableWords, SearchResponse, question_terms
 
 from ..client import libraries_for
 from ..errors import handle_interaction_error, send_ephemeral
@@ -167,6 +167,8 @@ class AskCog(commands.Cog):
         results: app_commands.Range[int, 1, 5] = 3,
         private: bool = False,
     ) -> None:
+        if not question_terms(question):
+            raise NoSearchableWords()  # before deferring, so the refusal stays private
         self._check_cooldown(interaction.user.id)
         await interaction.response.defer(ephemeral=private, thinking=True)
         response = await self._search(question, interaction.guild_id, results)

@@ -10,13 +10,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import Article, ClippingsError
+from index import ClippingsError
 
 from ..errors import UserError
+from ..ingest import article_from_message
 
 if TYPE_CHECKING:
     from ..client import ClippingsBot
-    from .articles import ArticlesCog
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +90,8 @@ class NewsroomCog(
             return
         if not message.channel.permissions_for(message.author).manage_messages:
             return  # only moderators' posts become articles
-        articles: ArticlesCog = self.bot.get_cog("article")  # type: ignore[assignment]
         try:
-            article: Article | None = await articles.article_from_message(message)
+            article = await article_from_message(message, self.bot.settings.fetch)
             if article is None:
                 return  # an ordinary short message, not an article
             result = await asyncio.to_thread(self.bot.store.add, article, str(message.guild.id))

@@ -1,0 +1,578 @@
+"""The bot, driven through discord.py's real client against the Discord fake on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE, WEAPONS
+
+from bot.__main__ import serve
+from bot.client import ClippingsBot
+from bot.settings import Settings
+from index import Article, FetchSettings, Store, read_path
+from tests.discord_fake import FakeDiscord, FakeUser, Perm, run_bot
+
+EPHEMERAL = 64
+WEAPONS_QUOTE = "> The foreign minister went on to **say** that China did not provide **weapons** to Russia"
+
+
+@dataclasses.dataclass
+class World:
+    fake: FakeDiscord
+    store: Store
+    bot: ClippingsBot
+    guild: object
+    general: object
+    news: object
+    alice: FakeUser
+    mod: FakeUser
+    other_guild: object
+    other_general: object
+    other_mod: FakeUser
+
+
+def sample() -> Article:
+    return next(iter(read_path(str(SAMPLE))))
+
+
+def settings_for(fake: FakeDiscord, db: Path, **overrides) -> Settings:
+    values = {
+        "token": fake.token,
+        "db_path": str(db),
+        "ask_cooldown": 0.0,
+        "fetch": FetchSettings(allow_private=True),
+        "guild_ready_timeout": 0.05,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def bot_world(tmp_path: Path, **overrides) -> AsyncIterator[World]:
+    store = Store(tmp_path / "bot.db")
+    try:
+        async with FakeDiscord() as fake:
+            guild = fake.add_guild("Daily Planet")
+            general = guild.add_text_channel("general")
+            news = guild.add_text_channel("news")
+            mods = guild.add_role("Mods", permissions=Perm.MANAGE_MESSAGES)
+            alice, mod = fake.add_user("alice"), fake.add_user("mod")
+            guild.add_member(alice)
+            guild.add_member(mod, roles=[mods])
+            other = fake.add_guild("Daily Bugle")
+            other_general = other.add_text_channel("general")
+            other_mods = other.add_role("Mods", permissions=Perm.MANAGE_MESSAGES)
+            other_mod = fake.add_user("jonah")
+            other.add_member(other_mod, roles=[other_mods])
+            bot = ClippingsBot(settings_for(fake, tmp_path / "bot.db", **overrides), store)
+            async with run_bot(fake, bot, logger_names=("discord", "bot")):
+                yield World(
+                    fake, store, bot, guild, general, news, alice, mod, other, other_general, other_mod
+                )
+    finally:
+        store.close()
+
+
+@pytest.fixture
+async def world(tmp_path):
+    async with bot_world(tmp_path) as w:
+        yield w
+
+
+def buttons(message: dict) -> dict[str, str]:
+    """Button labels to custom ids."""
+    return {c["label"]: c["custom_id"] for row in message.get("components", []) for c in row["components"]}
+
+
+async def ask(world: World, question: str, user=None, channel=None, **options) -> dict:
+    inter = await world.fake.invoke_command(
+        "ask", {"question": question, **options}, user=user or world.alice, channel=channel or world.general
+    )
+    await inter.wait_response()
+    return await inter.wait_followup()
+
+
+def replying_to(message: dict):
+    return lambda m: (m.get("message_reference") or {}).get("message_id") == message["id"]
+
+
+def message_bodies(fake: FakeDiscord) -> list[dict]:
+    """Every message the bot sent or edited: followups, edits, channel messages and type-4 replies."""
+    bodies = []
+    for request in fake.requests:
+        body = request.json if isinstance(request.json, dict) else None
+        if body is None or request.method not in ("POST", "PATCH"):
+            continue
+        if "/callback" in request.path:
+            if body.get("type") == 4:
+                bodies.append(body["data"])
+        elif "/webhooks/" in request.path or request.path.endswith("/messages"):
+            bodies.append(body)
+    return bodies
+
+
+# -- startup and sync ------------------------------------------------------------------------
+
+
+async def test_startup_syncs_every_command_globally(world):
+    syncs = world.fake.command_syncs
+    assert len(syncs) == 1 and syncs[0].guild_id is None
+    assert sorted(c["name"] for c in world.fake.registered_commands()) == [
+        "Add as article",
+        "article",
+        "ask",
+        "newsroom",
+    ]
+
+
+async def test_restart_with_unchanged_commands_does_not_sync(tmp_path):
+    store = Store(tmp_path / "bot.db")
+    async with FakeDiscord() as fake:
+        fake.add_guild("Dev")
+        for _ in range(2):
+            bot = ClippingsBot(settings_for(fake, tmp_path / "bot.db"), store)
+            async with run_bot(fake, bot, logger_names=("discord", "bot")):
+                pass
+        assert len(fake.command_syncs) == 1
+    store.close()
+
+
+async def test_dev_guild_gets_the_commands_instantly(tmp_path):
+    store = Store(tmp_path / "bot.db")
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild("Dev")
+        bot = ClippingsBot(settings_for(fake, tmp_path / "bot.db", dev_guild=guild.id), store)
+        async with run_bot(fake, bot, logger_names=("discord", "bot")):
+            assert [s.guild_id for s in fake.command_syncs] == [guild.id]
+    store.close()
+
+
+# -- /ask ---------------------------------------------------------------------------------------
+
+
+async def test_ask_quotes_the_weapons_passage_first(world):
+    world.store.add(sample(), "global")
+    inter = await world.fake.invoke_command(
+        "ask", {"question": "what did Qin say about weapons"}, user=world.alice, channel=world.general
+    )
+    assert (await inter.wait_response())["type"] == 5  # deferred at once
+    message = await inter.wait_followup()
+    first = message["embeds"][0]
+    assert first["description"].startswith(WEAPONS_QUOTE)
+    assert first["title"] == "China Solicits For Peace Inorder To Settle Ukraine War"
+    assert first["footer"]["text"] == "passage 5 of 7 · article #1"
+    assert message["content"] == "Results 1–3 for “what did Qin say about weapons”"
+    assert not inter.late
+
+
+async def test_every_reply_disables_mentions(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "Qin", results=1)
+    click = await world.fake.click_button(message, buttons(message)["More"], user=world.alice)
+    await click.wait_response()
+    posted = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} weapons"
+    )
+    await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    bodies = message_bodies(world.fake)
+    assert len(bodies) >= 3
+    assert [b.get("allowed_mentions") for b in bodies] == [{"parse": []}] * len(bodies)
+
+
+async def test_quote_with_everyone_pings_nobody(world):
+    world.store.add(
+        Article("Ping", "Someone wrote @everyone come to the town hall meeting tonight."), "global"
+    )
+    message = await ask(world, "town hall meeting")
+    assert (
+        message["embeds"][0]["description"]
+        == "> Someone wrote @everyone come to the **town** **hall** **meeting** tonight."
+    )
+    followup = world.fake.requests_to("POST", f"/webhooks/{world.fake.application_id}")[-1].json
+    assert followup["allowed_mentions"] == {"parse": []}
+    assert message["mention_everyone"] is False
+
+
+async def test_more_shows_the_next_results_in_place(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "Qin", results=1)
+    assert message["content"] == "Result 1 for “Qin”"
+    click = await world.fake.click_button(message, buttons(message)["More"], user=world.alice)
+    await click.wait_response()
+    await world.fake.wait_for(
+        lambda: message["content"] == "Result 2 for “Qin”", description="the page to change"
+    )
+    assert message["embeds"][0]["footer"]["text"] != ""
+
+
+async def test_more_disappears_on_the_last_page(world):
+    world.store.add(Article("One", "Only one passage mentions the harbour here."), "global")
+    message = await ask(world, "harbour")
+    assert "More" not in buttons(message)
+
+
+async def test_context_quotes_the_passages_around(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "what did Qin say about weapons", results=1)
+    click = await world.fake.click_button(message, buttons(message)["Context 1"], user=world.alice)
+    followup = await click.wait_followup()
+    assert followup["flags"] & EPHEMERAL
+    description = followup["embeds"][0]["description"]
+    assert description.startswith("*passage 4*\n> China recently presented")
+    assert "▶ *passage 5*\n> The foreign minister went on to say" in description
+    assert "*passage 6*\n> “This is absolutely unacceptable,”" in description
+
+
+async def test_another_member_cannot_press_the_buttons(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "Qin", results=1)
+    click = await world.fake.click_button(message, buttons(message)["More"], user=world.mod)
+    response = await click.wait_response()
+    assert response["type"] == 4 and response["data"]["flags"] == EPHEMERAL
+    assert (
+        response["data"]["content"]
+        == "Only the person who asked can use these buttons; ask your own question with /ask."
+    )
+    assert message["content"] == "Result 1 for “Qin”"
+
+
+async def test_nothing_found_says_what_was_searched(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "volcano iceland")
+    assert message["content"] == (
+        "No passage matches “volcano iceland” in 1 article (this server's articles and the global library)."
+        " Try fewer or different words, or ask about a recent article: China Solicits For Peace Inorder To Settle Ukraine War."
+    )
+
+
+async def test_question_without_words_gets_a_private_sentence(world):
+    inter = await world.fake.invoke_command(
+        "ask", {"question": "?!"}, user=world.alice, channel=world.general
+    )
+    response = await inter.wait_response()
+    assert (response["type"], response["data"]["flags"]) == (4, EPHEMERAL)
+    assert (
+        response["data"]["content"] == "That question has no words to search for; ask with a few key words."
+    )
+
+
+async def test_cooldown_refuses_a_quick_second_question(tmp_path):
+    async with bot_world(tmp_path, ask_cooldown=60.0) as world:
+        world.store.add(sample(), "global")
+        await ask(world, "weapons")
+        inter = await world.fake.invoke_command(
+            "ask", {"question": "peace"}, user=world.alice, channel=world.general
+        )
+        response = await inter.wait_response()
+        assert response["data"]["flags"] == EPHEMERAL
+        assert response["data"]["content"].startswith("You're asking quickly! Please wait")
+
+
+async def test_private_answer_is_ephemeral(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "weapons", private=True)
+    assert message["flags"] & EPHEMERAL
+
+
+async def test_mention_gets_the_same_answer_as_a_reply(world):
+    world.store.add(sample(), "global")
+    posted = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} what did Qin say about weapons"
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    assert reply["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
+    assert world.fake.intents & (1 << 15) == 0  # no message-content intent needed
+
+
+async def test_dm_searches_only_the_global_library(world):
+    world.store.add(Article("Local", "The guild library holds the lighthouse story."), str(world.guild.id))
+    world.store.add(Article("Public", "The global library holds the lighthouse keeper."), "global")
+    dm = world.fake.dm_channel(world.alice)
+    message = await ask(world, "lighthouse", channel=dm)
+    assert [e["title"] for e in message["embeds"]] == ["Public"]
+
+
+async def test_over_long_results_fit_within_discord_limits(world):
+    heavy = " ".join(["**Weapons** _talk_ [link](https://x.test) ~~gone~~ `code` |spoiler|"] * 60)
+    for n in range(5):
+        world.store.add(Article(f"{'Long title ' * 30}{n}", heavy + f" number {n}."), "global")
+    message = await ask(world, "weapons talk link gone code spoiler", results=5)
+    assert 1 <= len(message["embeds"]) <= 5
+    assert world.fake.error_responses == []
+
+
+# -- moderators -----------------------------------------------------------------------------
+
+
+async def test_article_add_by_link(world):
+    page = (
+        "<html><head><title>Dam opens</title></head><body><article><h1>Dam opens</h1><p>"
+        + "The new dam opened on Tuesday after ten years of building. " * 4
+        + "</p></article></body></html>"
+    )
+    url = world.fake.serve_bytes("news/dam.html", page.encode(), "text/html; charset=utf-8")
+    inter = await world.fake.invoke_command(
+        "article add", {"url": url}, user=world.mod, channel=world.general
+    )
+    message = await inter.wait_followup()
+    assert message["flags"] & EPHEMERAL
+    assert message["content"] == "Added **Dam opens** (article #1, 1 passage)."
+    assert world.store.count_articles(str(world.guild.id)) == 1
+
+
+async def test_article_add_by_file(world):
+    attachment = world.fake.add_attachment("qin.txt", SAMPLE.read_bytes(), "text/plain")
+    inter = await world.fake.invoke_command(
+        "article add", {"file": attachment}, user=world.mod, channel=world.general
+    )
+    message = await inter.wait_followup()
+    assert (
+        message["content"]
+        == "Added **China Solicits For Peace Inorder To Settle Ukraine War** (article #1, 7 passages)."
+    )
+
+
+async def test_article_add_of_an_unsupported_file_says_why(world):
+    attachment = world.fake.add_attachment("photo.png", b"\x89PNG", "image/png")
+    inter = await world.fake.invoke_command(
+        "article add", {"file": attachment}, user=world.mod, channel=world.general
+    )
+    message = await inter.wait_followup()
+    assert (
+        message["content"]
+        == "photo.png is not a .txt, .md or .html file; attach the article as one of those."
+    )
+    assert world.store.count_articles(str(world.guild.id)) == 0
+
+
+async def test_article_add_without_link_or_file_opens_a_modal(world):
+    inter = await world.fake.invoke_command("article add", {}, user=world.mod, channel=world.general)
+    await inter.wait_response()
+    assert inter.modal["title"] == "Add an article"
+    ids = [c["components"][0]["custom_id"] for c in inter.modal["components"]]
+    values = dict(
+        zip(ids, ["Harbour news", "", "The harbour reopened on Monday after the storm passed."], strict=True)
+    )
+    submit = await world.fake.submit_modal(inter, values, user=world.mod)
+    message = await submit.wait_followup()
+    assert message["content"] == "Added **Harbour news** (article #1, 1 passage)."
+    assert world.store.search("harbour", [str(world.guild.id)]).hits[0].passage.text == (
+        "The harbour reopened on Monday after the storm passed."
+    )
+
+
+async def test_member_cannot_add_even_if_the_server_exposes_the_command(world):
+    inter = await world.fake.invoke_command(
+        "article add",
+        {"url": "https://example.com/a"},
+        user=world.alice,
+        channel=world.general,
+        check_permissions=False,
+    )
+    response = await inter.wait_response()
+    assert response["data"]["flags"] == EPHEMERAL
+    assert response["data"]["content"] == "Only moderators (with the Manage Messages permission) can do that."
+    assert world.store.count_articles(str(world.guild.id)) == 0
+
+
+async def test_article_remove_with_autocomplete(world):
+    stored = world.store.add(sample(), str(world.guild.id)).article
+    typing = await world.fake.autocomplete(
+        "article remove", {"article": "peace"}, "article", user=world.mod, channel=world.general
+    )
+    await typing.wait_response()
+    assert typing.choices == [
+        {"name": "China Solicits For Peace Inorder To Settle Ukraine War (#1)", "value": stored.id}
+    ]
+    inter = await world.fake.invoke_command(
+        "article remove", {"article": stored.id}, user=world.mod, channel=world.general
+    )
+    message = await inter.wait_followup()
+    assert (
+        message["content"]
+        == "Removed **China Solicits For Peace Inorder To Settle Ukraine War** (article #1, 7 passages)."
+    )
+    assert world.store.count_articles(str(world.guild.id)) == 0
+
+
+async def test_member_cannot_remove(world):
+    stored = world.store.add(sample(), str(world.guild.id)).article
+    inter = await world.fake.invoke_command(
+        "article remove",
+        {"article": stored.id},
+        user=world.alice,
+        channel=world.general,
+        check_permissions=False,
+    )
+    response = await inter.wait_response()
+    assert response["data"]["content"] == "Only moderators (with the Manage Messages permission) can do that."
+    assert world.store.count_articles(str(world.guild.id)) == 1
+
+
+async def test_article_list_pages_with_buttons(world):
+    for n in range(12):
+        world.store.add(Article(f"Story {n}", f"Story number {n} is about the harbour."), str(world.guild.id))
+    inter = await world.fake.invoke_command("article list", {}, user=world.mod, channel=world.general)
+    message = await inter.wait_followup()
+    assert message["embeds"][0]["footer"]["text"] == "page 1 of 2"
+    assert message["embeds"][0]["description"].startswith("`#12` Story 11")
+    click = await world.fake.click_button(message, buttons(message)["Next"], user=world.mod)
+    await click.wait_response()
+    assert message["embeds"][0]["footer"]["text"] == "page 2 of 2"
+    assert message["embeds"][0]["description"] == "`#2` Story 1 · 1 passage\n`#1` Story 0 · 1 passage"
+
+
+async def test_article_show(world):
+    stored = world.store.add(sample(), str(world.guild.id)).article
+    inter = await world.fake.invoke_command(
+        "article show", {"article": stored.id}, user=world.mod, channel=world.general
+    )
+    embed = (await inter.wait_followup())["embeds"][0]
+    assert embed["title"] == "China Solicits For Peace Inorder To Settle Ukraine War"
+    assert embed["description"].startswith("> Qin Gang, China’s Foreign Minister has called for peace talks")
+
+
+async def test_add_as_article_context_menu_stores_the_message_text(world):
+    text = (
+        "City council news. "
+        + "The council voted to expand the bus network across the northern districts. " * 4
+    )
+    posted = await world.fake.send_user_message(world.general, world.alice, text)
+    inter = await world.fake.invoke_message_command("Add as article", posted, user=world.mod)
+    message = await inter.wait_followup()
+    assert message["content"].startswith("Added **City council news.")
+    hit = world.store.search("bus network", [str(world.guild.id)]).hits[0]
+    assert hit.article.url.endswith(f"/{world.general.id}/{posted['id']}")
+
+
+async def test_add_as_article_is_refused_to_members(world):
+    posted = await world.fake.send_user_message(world.general, world.alice, "x" * 300)
+    payload = world.fake.build_context_menu_payload(
+        "Add as article", posted, user=world.alice, check_permissions=False
+    )
+    inter = await world.fake.send_interaction(payload)
+    response = await inter.wait_response()
+    assert response["data"]["content"] == "Only moderators (with the Manage Messages permission) can do that."
+
+
+# -- isolation ------------------------------------------------------------------------------
+
+
+async def test_servers_never_see_each_others_articles(world):
+    stored = world.store.add(sample(), str(world.guild.id)).article
+    message = await ask(world, "weapons", user=world.other_mod, channel=world.other_general)
+    assert message["content"].startswith("No passage matches “weapons” in 0 articles")
+    typing = await world.fake.autocomplete(
+        "article remove", {"article": "peace"}, "article", user=world.other_mod, channel=world.other_general
+    )
+    await typing.wait_response()
+    assert typing.choices == []
+    for command in ("article remove", "article show"):
+        inter = await world.fake.invoke_command(
+            command, {"article": stored.id}, user=world.other_mod, channel=world.other_general
+        )
+        followup = await inter.wait_followup()
+        assert followup["content"] == "There is no article 1 here; use `list` to see the ids."
+    assert world.store.count_articles(str(world.guild.id)) == 1
+
+
+# -- newsroom -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def newsroom(tmp_path):
+    async with bot_world(tmp_path, message_content=True) as world:
+        inter = await world.fake.invoke_command(
+            "newsroom set", {"channel": world.news}, user=world.mod, channel=world.general
+        )
+        response = await inter.wait_response()
+        assert response["data"]["content"].startswith(f"Articles that moderators post in <#{world.news.id}>")
+        yield world
+
+
+async def test_newsroom_link_post_is_indexed(newsroom):
+    page = (
+        "<html><body><article><h1>Bridge</h1><p>"
+        + "The bridge closed for repairs on Friday. " * 4
+        + "</p></article></body></html>"
+    )
+    url = newsroom.fake.serve_bytes("news/bridge.html", page.encode(), "text/html")
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, f"New story: {url}")
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+    assert newsroom.store.search("bridge repairs", [str(newsroom.guild.id)]).hits[0].article.url == url
+
+
+async def test_newsroom_attachment_post_is_indexed(newsroom):
+    attachment = newsroom.fake.add_attachment("qin.txt", SAMPLE.read_bytes(), "text/plain")
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, "", attachments=[attachment])
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+    hit = newsroom.store.search("what did Qin say about weapons", [str(newsroom.guild.id)]).hits[0]
+    assert hit.passage.text.startswith(WEAPONS)
+
+
+async def test_newsroom_post_by_a_member_is_ignored(newsroom):
+    attachment = newsroom.fake.add_attachment("qin.txt", SAMPLE.read_bytes(), "text/plain")
+    posted = await newsroom.fake.send_user_message(
+        newsroom.news, newsroom.alice, "", attachments=[attachment]
+    )
+    marker = await newsroom.fake.send_user_message(
+        newsroom.general, newsroom.alice, f"{newsroom.fake.bot_user.mention} weapons"
+    )
+    await newsroom.fake.wait_for_message(newsroom.general, replying_to(marker), include_existing=True)
+    assert newsroom.fake.reactions_on(posted) == {}
+    assert newsroom.store.count_articles(str(newsroom.guild.id)) == 0
+
+
+async def test_newsroom_refusal_gets_a_cross_and_a_reason(newsroom):
+    url = newsroom.fake.serve_bytes("files/report.pdf", b"%PDF-1.4", "application/pdf")
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, url)
+    reply = await newsroom.fake.wait_for_message(newsroom.news, replying_to(posted), include_existing=True)
+    assert newsroom.fake.reactions_on(posted) == {"❌": [newsroom.fake.bot_user.id]}
+    assert reply["content"] == f"{url} is application/pdf, not a web page or plain text."
+
+
+async def test_newsroom_clear_stops_indexing(newsroom):
+    inter = await newsroom.fake.invoke_command(
+        "newsroom clear", {}, user=newsroom.mod, channel=newsroom.general
+    )
+    assert (await inter.wait_response())["data"][
+        "content"
+    ] == "The newsroom channel is cleared; posts are no longer indexed."
+    assert newsroom.store.get_setting(str(newsroom.guild.id), "newsroom_channel") is None
+
+
+async def test_member_cannot_set_the_newsroom(world):
+    inter = await world.fake.invoke_command(
+        "newsroom set",
+        {"channel": world.news},
+        user=world.alice,
+        channel=world.general,
+        check_permissions=False,
+    )
+    response = await inter.wait_response()
+    assert response["data"]["content"] == "Only moderators (with the Manage Messages permission) can do that."
+    assert world.store.get_setting(str(world.guild.id), "newsroom_channel") is None
+
+
+# -- starting ------------------------------------------------------------------------------
+
+
+async def test_rejected_token_ends_with_one_sentence(tmp_path, capsys, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret = "RECOGNISABLE.fake.TOKEN-for-tests"
+    async with FakeDiscord() as fake:
+        with fake.patch_discord():
+            code = await serve(settings_for(fake, tmp_path / "bot.db", token=secret))
+    assert code == 1
+    assert (
+        capsys.readouterr().err
+        == "Discord rejected DISCORD_TOKEN; copy the bot token again from the developer portal.\n"
+    )
+    assert secret not in caplog.text
