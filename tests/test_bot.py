@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, WEAPONS
+from conftest import REPO, SAMPLE, WEAPONS
 
 from bot.__main__ import serve
 from bot.client import ClippingsBot
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
 from index import Article, FetchSettings, Store, read_path
 from tests.discord_fake import FakeDiscord, FakeUser, Perm, run_bot
 
@@ -34,6 +37,7 @@ class World:
     other_guild: object
     other_general: object
     other_mod: FakeUser
+    runner: object = None
 
 
 def sample() -> Article:
@@ -53,7 +57,7 @@ def settings_for(fake: FakeDiscord, db: Path, **overrides) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def bot_world(tmp_path: Path, **overrides) -> AsyncIterator[World]:
+async def bot_world(tmp_path: Path, fail_on_errors: bool = True, **overrides) -> AsyncIterator[World]:
     store = Store(tmp_path / "bot.db")
     try:
         async with FakeDiscord() as fake:
@@ -70,9 +74,22 @@ async def bot_world(tmp_path: Path, **overrides) -> AsyncIterator[World]:
             other_mod = fake.add_user("jonah")
             other.add_member(other_mod, roles=[other_mods])
             bot = ClippingsBot(settings_for(fake, tmp_path / "bot.db", **overrides), store)
-            async with run_bot(fake, bot, logger_names=("discord", "bot")):
+            async with run_bot(
+                fake, bot, logger_names=("discord", "bot"), fail_on_errors=fail_on_errors
+            ) as runner:
                 yield World(
-                    fake, store, bot, guild, general, news, alice, mod, other, other_general, other_mod
+                    fake,
+                    store,
+                    bot,
+                    guild,
+                    general,
+                    news,
+                    alice,
+                    mod,
+                    other,
+                    other_general,
+                    other_mod,
+                    runner,
                 )
     finally:
         store.close()
@@ -239,6 +256,31 @@ async def test_another_member_cannot_press_the_buttons(world):
         == "Only the person who asked can use these buttons; ask your own question with /ask."
     )
     assert message["content"] == "Result 1 for “Qin”"
+
+
+async def test_buttons_disappear_when_they_time_out(world, monkeypatch):
+    monkeypatch.setattr("bot.cogs.ask.BUTTON_TIMEOUT", 0.2)
+    world.store.add(sample(), "global")
+    message = await ask(world, "Qin", results=1)
+    assert "More" in buttons(message)
+    await world.fake.wait_for(lambda: message["components"] == [], description="the buttons to go")
+    assert message["embeds"][0]["description"]
+
+
+async def test_unexpected_error_gets_an_apology_and_a_logged_traceback(tmp_path, monkeypatch, caplog):
+    async with bot_world(tmp_path, fail_on_errors=False) as world:
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr(world.store, "search", broken)
+        message = await ask(world, "weapons")
+        assert (
+            message["content"]
+            == "Sorry, something went wrong on my side. It has been logged; please try again later."
+        )
+        errors = world.runner.take_errors()
+        assert any("RuntimeError: disk on fire" in e for e in errors)
 
 
 async def test_nothing_found_says_what_was_searched(world):
@@ -562,6 +604,30 @@ async def test_member_cannot_set_the_newsroom(world):
 
 
 # -- starting ------------------------------------------------------------------------------
+
+
+def test_missing_token_ends_with_one_sentence(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == "DISCORD_TOKEN is not set; put the bot token in .env or the environment (see .env.example).\n"
+    )
+
+
+def test_settings_come_from_env_file_and_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("DISCORD_TOKEN=from-file\nCLIPPINGS_DB=file.db\nCLIPPINGS_DEV_GUILD=42\n")
+    settings = load_settings(env_file, {"CLIPPINGS_DB": "env.db"})
+    assert (settings.token, settings.db_path, settings.dev_guild) == ("from-file", "env.db", 42)
+    assert "from-file" not in repr(settings)
 
 
 async def test_rejected_token_ends_with_one_sentence(tmp_path, capsys, caplog):
