@@ -6,6 +6,7 @@ import codecs
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,15 @@ JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
-"""Files above this size are refused before they are read."""
+"""Files above this size are refused before they are read (JSON and JSON Lines feeds)."""
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+"""One article's file (.txt, .md, .html) above this size is refused before it is read or parsed.
+
+Parsing costs memory: a 5 MB HTML page needs about 150 MB and two seconds in trafilatura, a 50 MB
+one over a gigabyte and forty seconds. The same figure caps fetched pages (fetch.DEFAULT_MAX_BYTES).
+"""
+MAX_ARTICLE_CHARS = MAX_DOCUMENT_BYTES
+"""No single article (a file, a JSON record, a page) longer than this many characters is read."""
 MIN_ARTICLE_CHARS = 20
 
 
@@ -37,20 +46,39 @@ class ReadFailure:
     reason: str
 
 
+def max_bytes_for(kind: str | None) -> int:
+    """The largest file of a kind ("text", "html", "json", "jsonl") that is read at all.
+
+    Front ends check this before downloading an attachment or reading stdin.
+    """
+    return MAX_FILE_BYTES if kind in ("json", "jsonl") else MAX_DOCUMENT_BYTES
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 2**20:g} MB"
+
+
+def too_large(source: str, limit: int) -> str:
+    return f"{source} is larger than {_size(limit)}; split it or give a smaller file."
+
+
 def decode_bytes(data: bytes, source: str) -> str:
     """Decode text bytes: a BOM decides the encoding, else UTF-8. Binary data is refused."""
-    for bom, encoding in (
-        (codecs.BOM_UTF32_LE, "utf-32"),
-        (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
+    for bom, encoding, name in (
+        (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+        (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+        (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
+        (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+        (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
     ):
         if data.startswith(bom):
             try:
                 return data.decode(encoding)
-            except UnicodeDecodeError:
-                break
+            except UnicodeDecodeError as exc:
+                raise BadInput(
+                    f"{source} starts like {name} text but is not valid {name} (byte {exc.start});"
+                    " save it as UTF-8 and add it again."
+                ) from None
     if b"\x00" in data[:8192]:
         raise BadInput(f"{source} looks like a binary file, not text; give a .txt, .md, .html or .json file.")
     try:
@@ -63,6 +91,10 @@ def decode_bytes(data: bytes, source: str) -> str:
 
 def finish_article(article: Article, source: str) -> Article:
     """Normalise an article's fields and refuse it when no text is left."""
+    if len(article.text) > MAX_ARTICLE_CHARS:
+        raise BadInput(
+            f"{source} is longer than {MAX_ARTICLE_CHARS:,} characters; split it into articles first."
+        )
     text = strip_chrome(normalize_text(article.text))
     title = normalize_text(article.title or "").replace("\n", " ")
     if not title:
@@ -93,6 +125,8 @@ def article_from_text(text: str, source: str, **meta: str | None) -> Article:
 
 def article_from_html(html: str, source: str, url: str | None = None, **meta: str | None) -> Article:
     """An HTML page through trafilatura: main text, title, date, author and site."""
+    if len(html) > MAX_DOCUMENT_BYTES:
+        raise BadInput(too_large(source, MAX_DOCUMENT_BYTES))
     try:
         doc = trafilatura.bare_extraction(
             html, url=url, with_metadata=True, include_comments=False, include_tables=True
@@ -129,7 +163,9 @@ def _record_article(record: object, source: str) -> Article:
 
     def optional(key: str) -> str | None:
         value = record.get(key)
-        return str(value) if value not in (None, "") else None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            return None  # lists, objects and null say nothing usable here
+        return str(value) if value != "" else None
 
     return finish_article(
         Article(
@@ -145,6 +181,18 @@ def _record_article(record: object, source: str) -> Article:
     )
 
 
+def _load_json(text: str, source: str) -> object:
+    """json.loads, with hostile documents (deep nesting, huge numbers) refused in one sentence."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BadInput(f"{source} is JSON nested too deeply to be an article record.") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # such as an integer of more than 4300 digits
+        raise BadInput(f"{source} is not usable JSON ({str(exc).split(';')[0]}).") from None
+
+
 def articles_from_json(text: str, source: str, lines: bool) -> Iterator[Article | ReadFailure]:
     """Records from a JSON document (one object or a list) or JSON Lines."""
     if lines:
@@ -153,16 +201,19 @@ def articles_from_json(text: str, source: str, lines: bool) -> Iterator[Article 
                 continue
             where = f"{source} line {number}"
             try:
-                yield _record_article(json.loads(line), where)
+                yield _record_article(_load_json(line, where), where)
             except json.JSONDecodeError as exc:
                 yield ReadFailure(where, f"{where} is not valid JSON ({exc.msg}); fix or remove it.")
             except BadInput as exc:
                 yield ReadFailure(where, str(exc))
         return
     try:
-        data = json.loads(text)
+        data = _load_json(text, source)
     except json.JSONDecodeError as exc:
         yield ReadFailure(source, f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}).")
+        return
+    except BadInput as exc:
+        yield ReadFailure(source, str(exc))
         return
     records = data if isinstance(data, list) else [data]
     for number, record in enumerate(records, start=1):
@@ -177,6 +228,10 @@ def articles_from_bytes(
     data: bytes, source: str, kind: str, **meta: str | None
 ) -> Iterator[Article | ReadFailure]:
     """Articles from the bytes of one file; kind is "text", "html", "json" or "jsonl"."""
+    limit = max_bytes_for(kind)
+    if len(data) > limit:
+        yield ReadFailure(source, too_large(source, limit))
+        return
     try:
         text = decode_bytes(data, source)
         if kind == "json" or kind == "jsonl":
@@ -222,14 +277,23 @@ def read_file(path: Path, **meta: str | None) -> Iterator[Article | ReadFailure]
             f"{source} has an unsupported type; use .txt, .md, .html, .json or .jsonl files.",
         )
         return
+    limit = max_bytes_for(kind)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        # Not a regular file (a FIFO, a device such as /dev/zero behind a symlink): never read it,
+        # since reading could block forever or never end.
+        if not stat.S_ISREG(path.stat().st_mode):
             yield ReadFailure(
-                source, f"{source} is larger than {MAX_FILE_BYTES // 2**20} MB; split it first."
+                source, f"{source} is not a regular file; give a .txt, .md, .html or .json file."
             )
             return
-        data = path.read_bytes()
+        if path.stat().st_size > limit:
+            yield ReadFailure(source, too_large(source, limit))
+            return
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)  # the file may have grown since stat
+        if len(data) > limit:
+            yield ReadFailure(source, too_large(source, limit))
+            return
     except OSError as exc:
         yield ReadFailure(source, f"{source} cannot be read ({exc.strerror or exc}); check the path.")
         return

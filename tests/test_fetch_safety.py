@@ -1,0 +1,445 @@
+"""Fetching URLs safely (issue 6, point 1), every case against a real HTTP server on 127.0.0.1.
+
+The servers live on loopback, which the default settings refuse. `trusted_origins` lets exactly the
+test server's host:port through, and nothing else, so these tests still prove that a redirect from it
+to any other local address is refused with the default protection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import tracemalloc
+import zlib
+
+import pytest
+from aiohttp import web
+from aiohttp.abc import ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
+from index.errors import FetchError
+from index.fetch import (
+    DEFAULT_MAX_BYTES,
+    FetchSettings,
+    fetch_url,
+    fetch_url_sync,
+    is_public_address,
+    literal_address,
+)
+from index.readers import ReadFailure
+
+ARTICLE = (
+    "<html><head><title>Dam opens</title></head><body><article><h1>Dam opens</h1><p>"
+    + "The new dam opened on Tuesday after ten years of building. " * 4
+    + "</p></article></body></html>"
+)
+BOMB_BYTES = 100 * 1024 * 1024
+
+
+def _gzip_bomb() -> bytes:
+    """100 MB of zeros, gzip-compressed (about 100 KB), built without holding 100 MB."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(1024 * 1024)
+    parts = [compressor.compress(block) for _ in range(BOMB_BYTES // len(block))]
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+class Server:
+    """An aiohttp.web app on 127.0.0.1 that counts the requests it answers, path by path."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        self.sent = 0
+        self.app = web.Application()
+        self.app.router.add_route("GET", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(self.app)
+        self.origin = ""
+        self.bomb = b""
+        self.stopping = asyncio.Event()
+
+    async def hang(self) -> None:
+        """Stay quiet until the server closes (at most 30 seconds)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), 30)
+
+    async def start(self) -> Server:
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = self.runner.addresses[0][1]
+        self.origin = f"http://127.0.0.1:{port}"
+        return self
+
+    @property
+    def host_port(self) -> str:
+        return self.origin.removeprefix("http://")
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        self.hits.append(path)
+        if path == "/story":
+            return web.Response(text=ARTICLE, content_type="text/html")
+        if path == "/plain":
+            return web.Response(text="The harbour reopened on Friday after the storm passed.")
+        if path == "/gzip-story":
+            body = zlib.compress(ARTICLE.encode(), wbits=31)
+            return web.Response(body=body, headers={"Content-Type": "text/html", "Content-Encoding": "gzip"})
+        if path == "/redirect":
+            raise web.HTTPFound(request.query["to"])
+        if path.startswith("/chain/"):
+            left = int(path.rsplit("/", 1)[1])
+            raise web.HTTPFound(f"/chain/{left - 1}" if left > 0 else "/story")
+        if path == "/nowhere":
+            return web.Response(status=302)
+        if path == "/endless":
+            response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            await response.prepare(request)
+            chunk = b"All work and no play makes a very long article. " * 1300
+            while True:  # until the client goes away
+                await response.write(chunk)
+                self.sent += len(chunk)
+        if path == "/liar":
+            response = web.StreamResponse(
+                headers={"Content-Type": "text/html", "Content-Length": str(10 * 2**30)}
+            )
+            await response.prepare(request)
+            await response.write(b"<html>")
+            await self.hang()
+            return response
+        if path == "/bomb":
+            return web.Response(
+                body=self.bomb, headers={"Content-Type": "text/html", "Content-Encoding": "gzip"}
+            )
+        if path == "/drip":
+            response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            await response.prepare(request)
+            while True:  # slowloris: one byte at a time, never quiet long enough for a read timeout
+                await response.write(b"a")
+                await asyncio.sleep(0.05)
+        if path == "/silent":
+            await self.hang()
+        if path == "/pdf":
+            return web.Response(body=b"%PDF-1.4 " * 50, content_type="application/pdf")
+        if path == "/octet":
+            return web.Response(body=b"\x00\x01" * 50, headers={"Content-Type": "application/octet-stream"})
+        if path == "/png":
+            return web.Response(body=b"\x89PNG\r\n\x1a\n" + bytes(100), content_type="image/png")
+        if path == "/binary-as-html":
+            return web.Response(body=b"\x7fELF\x02\x01" + bytes(300), content_type="text/html")
+        return web.Response(status=404)
+
+    async def close(self) -> None:
+        self.stopping.set()
+        await self.runner.cleanup()
+
+
+@pytest.fixture
+async def site():
+    server = await Server().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def secret():
+    """A second local server, standing for an internal service no link may reach."""
+    server = await Server().start()
+    yield server
+    await server.close()
+
+
+def trusting(site: Server, **overrides) -> FetchSettings:
+    return FetchSettings(trusted_origins=frozenset({site.host_port}), **overrides)
+
+
+async def refused(url: str, settings: FetchSettings | None = None) -> str:
+    with pytest.raises(FetchError) as caught:
+        await fetch_url(url, settings)
+    message = str(caught.value)
+    assert "\n" not in message and message.endswith(".")
+    return message
+
+
+# -- the defaults are strict -------------------------------------------------------------------
+
+
+def test_defaults_are_strict():
+    settings = FetchSettings()
+    assert (settings.allow_private, settings.trusted_origins, settings.max_redirects) == (
+        False,
+        frozenset(),
+        5,
+    )
+    assert settings.max_bytes == DEFAULT_MAX_BYTES == 5 * 1024 * 1024
+    assert settings.connect_timeout <= 10 and settings.read_timeout <= 20 and settings.total_timeout <= 30
+
+
+def test_more_than_five_redirects_cannot_be_configured():
+    with pytest.raises(ValueError):
+        FetchSettings(max_redirects=6)
+
+
+async def test_trusted_origin_reaches_the_test_server(site):
+    article = await fetch_url(f"{site.origin}/story", trusting(site))
+    assert article.title == "Dam opens"
+    assert article.url == f"{site.origin}/story"
+
+
+async def test_test_server_is_refused_without_trust(site):
+    message = await refused(f"{site.origin}/story")
+    assert message == "127.0.0.1 is a private or local address; only public web pages can be added."
+    assert site.hits == []
+
+
+async def test_trust_is_for_exactly_one_origin(site, secret):
+    message = await refused(f"{secret.origin}/secret", trusting(site))
+    assert "private or local address" in message
+    assert secret.hits == []
+
+
+# -- schemes -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://example.com/file.txt",
+        "gopher://example.com/",
+        "javascript:alert(1)",
+        "data:text/html,<p>hello</p>",
+        "http:///no-host",
+        "http://[::1",
+    ],
+)
+async def test_only_http_and_https_links_are_fetched(url):
+    message = await refused(url, FetchSettings(allow_private=True))
+    assert url.split(":")[0] in message or "link" in message
+
+
+# -- addresses, literal and resolved ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "127.1",
+        "2130706433",  # decimal 127.0.0.1
+        "017700000001",  # octal
+        "0177.0.0.1",
+        "0x7f.1",
+        "0x7f000001",
+        "127.0.0.1.",
+        "10.0.0.1",
+        "192.168.1.1",
+        "172.16.0.1",
+        "100.64.0.1",
+        "169.254.169.254",
+        "2852039166",  # decimal 169.254.169.254
+        "0.0.0.0",
+        "224.0.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "[::1]",
+        "[::]",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:169.254.169.254]",
+        "[::127.0.0.1]",
+        "[64:ff9b::127.0.0.1]",
+        "[2002:7f00:1::]",
+        "[fe80::1]",
+        "[fc00::1]",
+        "[ff02::1]",
+    ],
+)
+async def test_non_public_ip_literals_are_refused_before_connecting(host):
+    message = await refused(f"http://{host}:8080/latest/meta-data/")
+    assert "is a private or local address" in message
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"])
+def test_public_addresses_are_public(address):
+    assert is_public_address(address)
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("2130706433", "127.0.0.1"),
+        ("0177.1", "127.0.0.1"),
+        ("0x08.0x08.0x08.0x08", "8.8.8.8"),
+        ("example.com", None),
+    ],
+)
+def test_odd_spellings_of_addresses_are_read_as_the_address(host, address):
+    found = literal_address(host)
+    assert (str(found) if found else None) == address
+
+
+async def test_numeric_host_that_is_no_address_is_refused():
+    assert await refused("http://999.1.1.1/") == "999.1.1.1 is not a valid address; check the link."
+
+
+async def test_name_that_resolves_to_loopback_is_refused(site):
+    port = site.host_port.rsplit(":", 1)[1]
+    message = await refused(f"http://localhost:{port}/story")
+    assert message == "localhost points to a private or local address; only public web pages can be added."
+    assert site.hits == []
+
+
+async def test_name_with_one_private_address_among_public_ones_is_refused(monkeypatch):
+    async def fake_resolve(self, host, port=0, family=0):
+        return [
+            ResolveResult(hostname=host, host=a, port=port, family=2, proto=0, flags=0)
+            for a in ("93.184.216.34", "10.0.0.7")
+        ]
+
+    monkeypatch.setattr(ThreadedResolver, "resolve", fake_resolve)
+    message = await refused("http://news.example.test/story")
+    assert message.startswith("news.example.test points to a private or local address")
+
+
+# -- redirects: every hop is checked again ---------------------------------------------------------
+
+
+async def test_redirect_to_another_local_service_is_refused(site, secret):
+    message = await refused(f"{site.origin}/redirect?to={secret.origin}/admin", trusting(site))
+    assert message == "127.0.0.1 is a private or local address; only public web pages can be added."
+    assert site.hits == ["/redirect"] and secret.hits == []
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/latest/meta-data/",
+        "http://2852039166/latest/meta-data/",
+        "http://[::1]/",
+        "http://10.0.0.1/",
+    ],
+)
+async def test_redirect_to_metadata_or_private_address_is_refused(site, target):
+    started = time.monotonic()
+    message = await refused(f"{site.origin}/redirect?to={target}", trusting(site))
+    assert "is a private or local address" in message
+    assert time.monotonic() - started < 2  # refused before any connection attempt
+
+
+async def test_redirect_to_a_name_for_loopback_is_refused_after_resolving(site, secret):
+    port = secret.host_port.rsplit(":", 1)[1]
+    message = await refused(f"{site.origin}/redirect?to=http://localhost:{port}/admin", trusting(site))
+    assert message.startswith("localhost points to a private or local address")
+    assert secret.hits == []
+
+
+async def test_redirect_to_another_scheme_is_refused(site):
+    message = await refused(f"{site.origin}/redirect?to=file:///etc/passwd", trusting(site))
+    assert message == "file:///etc/passwd is not an http or https link; only web pages can be added."
+
+
+async def test_five_redirects_are_followed(site):
+    article = await fetch_url(f"{site.origin}/chain/4", trusting(site))  # 5 redirects in all
+    assert article.title == "Dam opens"
+    assert article.url == f"{site.origin}/story"
+
+
+async def test_a_sixth_redirect_is_refused(site):
+    message = await refused(f"{site.origin}/chain/5", trusting(site))
+    assert message.endswith("redirects more than 5 times; try the final link.")
+    assert len(site.hits) == 6
+
+
+async def test_redirect_without_location_is_refused(site):
+    assert "redirects nowhere" in await refused(f"{site.origin}/nowhere", trusting(site))
+
+
+# -- bodies: size, compression, type --------------------------------------------------------------------
+
+
+async def test_endless_body_stops_at_the_cap(site):
+    started = time.monotonic()
+    message = await refused(f"{site.origin}/endless", trusting(site))
+    assert message == f"{site.origin}/endless is larger than 5 MB; it was not downloaded."
+    assert time.monotonic() - started < 10
+
+
+async def test_cap_is_a_setting(site):
+    message = await refused(f"{site.origin}/endless", trusting(site, max_bytes=64 * 1024))
+    assert message.endswith("is larger than 64 KB; it was not downloaded.")
+
+
+async def test_declared_length_over_the_cap_is_refused_before_reading(site):
+    started = time.monotonic()
+    message = await refused(f"{site.origin}/liar", trusting(site))
+    assert message.endswith("is larger than 5 MB; it was not downloaded.")
+    assert time.monotonic() - started < 5  # the server never sends the body; we did not wait for it
+
+
+async def test_gzip_page_is_read(site):
+    article = await fetch_url(f"{site.origin}/gzip-story", trusting(site))
+    assert article.title == "Dam opens"
+
+
+async def test_gzip_bomb_is_refused_at_the_cap_counted_after_decompression(site):
+    site.bomb = _gzip_bomb()
+    assert len(site.bomb) < DEFAULT_MAX_BYTES  # on the wire it is small; unpacked it is 100 MB
+    tracemalloc.start()
+    try:
+        message = await refused(f"{site.origin}/bomb", trusting(site))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert message.endswith("is larger than 5 MB; it was not downloaded.")
+    assert peak < 4 * DEFAULT_MAX_BYTES, f"peak {peak / 2**20:.0f} MB while refusing a gzip bomb"
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [("/pdf", "application/pdf"), ("/octet", "application/octet-stream"), ("/png", "image/png")],
+)
+async def test_wrong_content_type_is_refused(site, path, kind):
+    message = await refused(f"{site.origin}{path}", trusting(site))
+    assert message == f"{site.origin}{path} is {kind}, not a web page or plain text."
+
+
+async def test_plain_text_is_allowed(site):
+    article = await fetch_url(f"{site.origin}/plain", trusting(site))
+    assert article.text == "The harbour reopened on Friday after the storm passed."
+
+
+async def test_binary_body_labelled_html_is_refused(site):
+    message = await refused(f"{site.origin}/binary-as-html", trusting(site))
+    assert "looks like a binary file" in message
+
+
+# -- timeouts ------------------------------------------------------------------------------------------
+
+
+async def test_slow_drip_is_cut_by_the_total_timeout(site):
+    settings = trusting(site, read_timeout=1.0, total_timeout=1.5)
+    started = time.monotonic()
+    message = await refused(f"{site.origin}/drip", settings)
+    assert message == f"{site.origin}/drip took too long to answer; try again later."
+    assert time.monotonic() - started < 4
+
+
+async def test_silent_server_is_cut_by_the_read_timeout(site):
+    settings = trusting(site, read_timeout=0.5, total_timeout=20)
+    started = time.monotonic()
+    message = await refused(f"{site.origin}/silent", settings)
+    assert message.endswith("took too long to answer; try again later.")
+    assert time.monotonic() - started < 3
+
+
+# -- the synchronous wrapper the CLI uses --------------------------------------------------------------
+
+
+def test_sync_fetch_turns_a_refusal_into_a_read_failure():
+    result = fetch_url_sync("http://169.254.169.254/latest/meta-data/")
+    assert result == ReadFailure(
+        "http://169.254.169.254/latest/meta-data/",
+        "169.254.169.254 is a private or local address; only public web pages can be added.",
+    )
