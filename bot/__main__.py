@@ -40,11 +40,16 @@ def configure_logging(settings: Settings) -> None:
 
 
 async def run(bot: ClippingsBot, token: str) -> None:
+    """Run until closed; SIGTERM and SIGINT close the bot, so the database is closed cleanly."""
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
-    async with bot:
-        await bot.start(token)
+    try:
+        async with bot:
+            await bot.start(token)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
 async def serve(settings: Settings) -> int:

@@ -1,0 +1,143 @@
+"""Issue 6 for the bot: no one let in, nothing leaked, and the bot survives drops and SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+import pytest
+from test_bot import EPHEMERAL, bot_world, sample, settings_for
+
+from bot.__main__ import serve
+from index import Article
+from tests.discord_fake import FakeDiscord
+
+MODERATORS_ONLY = "Only moderators (with the Manage Messages permission) can do that."
+
+
+@pytest.fixture
+async def world(tmp_path):
+    async with bot_world(tmp_path) as w:
+        yield w
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("article add", {"url": "https://example.com/a"}),
+        ("article add", {}),
+        ("article remove", {"article": "1"}),
+        ("article list", {}),
+        ("article show", {"article": "1"}),
+        ("newsroom clear", {}),
+    ],
+)
+async def test_moderator_commands_refuse_members_even_when_exposed(world, command, options):
+    world.store.add(sample(), str(world.guild.id))
+    inter = await world.fake.invoke_command(
+        command, options, user=world.alice, channel=world.general, check_permissions=False
+    )
+    response = await inter.wait_response()
+    assert (response["type"], response["data"]["flags"], response["data"]["content"]) == (
+        4,
+        EPHEMERAL,
+        MODERATORS_ONLY,
+    )
+    assert world.store.count_articles(str(world.guild.id)) == 1
+
+
+async def test_autocomplete_gives_members_nothing(world):
+    world.store.add(sample(), str(world.guild.id))
+    payload = world.fake.build_command_payload(
+        "article show",
+        {"article": ""},
+        user=world.alice,
+        channel=world.general,
+        focused="article",
+        check_permissions=False,
+    )
+    typing = await world.fake.send_interaction(payload)
+    await typing.wait_response()
+    assert typing.choices == []
+
+
+async def test_add_as_article_stores_in_the_invoking_server_only(world):
+    text = "Harbour news. " + "The harbour reopened on Monday after the long winter storm passed by. " * 4
+    posted = await world.fake.send_user_message(world.general, world.alice, text)
+    inter = await world.fake.invoke_message_command("Add as article", posted, user=world.mod)
+    await inter.wait_followup()
+    assert (
+        world.store.count_articles(str(world.guild.id)),
+        world.store.count_articles(str(world.other_guild.id)),
+    ) == (1, 0)
+    assert world.store.count_articles("global") == 0
+
+
+async def test_masked_links_in_quotes_are_not_links(world):
+    world.store.add(
+        Article("Links", "Read [the full report](https://evil.test/steal) about the harbour."), "global"
+    )
+    inter = await world.fake.invoke_command(
+        "ask", {"question": "harbour report"}, user=world.alice, channel=world.general
+    )
+    message = await inter.wait_followup()
+    assert message["embeds"][0]["description"] == (
+        "> Read \\[the full **report**\\](https://evil.test/steal) about the **harbour**."
+    )
+
+
+async def test_token_never_appears_in_logs(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret = "MTIzNDU2.RECOGNISABLE-fake-token.for-tests"
+    store_path = tmp_path / "bot.db"
+    async with FakeDiscord(token=secret) as fake:
+        with fake.patch_discord():
+            task = asyncio.create_task(serve(settings_for(fake, store_path, token=secret)))
+            await fake.wait_until_connected()
+            await fake.wait_for_heartbeats(1)
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert await asyncio.wait_for(task, 10) == 0
+    assert caplog.records
+    assert secret not in caplog.text
+
+
+async def test_sigterm_closes_the_database_cleanly(tmp_path):
+    store_path = tmp_path / "bot.db"
+    async with FakeDiscord() as fake:
+        with fake.patch_discord():
+            task = asyncio.create_task(serve(settings_for(fake, store_path)))
+            await fake.wait_until_connected()
+            assert (tmp_path / "bot.db-wal").exists()
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert await asyncio.wait_for(task, 10) == 0
+    assert not (tmp_path / "bot.db-wal").exists()  # SQLite checkpoints and removes the WAL on a clean close
+
+
+async def test_bot_resumes_after_the_gateway_drops_and_keeps_answering(world):
+    world.store.add(sample(), "global")
+    await world.fake.drop_connection(4000)
+    await world.fake.wait_for(lambda: world.fake.resume_count == 1, description="a RESUME")
+    await world.fake.wait_until_connected()
+    inter = await world.fake.invoke_command(
+        "ask", {"question": "weapons"}, user=world.alice, channel=world.general
+    )
+    message = await inter.wait_followup()
+    assert message["embeds"][0]["description"].startswith("> The foreign minister")
+    heartbeats = world.fake.heartbeat_count
+    await world.fake.wait_for_heartbeats(heartbeats + 1)
+
+
+async def test_bot_reconnects_after_a_session_is_invalidated(world):
+    world.store.add(sample(), "global")
+    identifies = world.fake.identify_count
+    await world.fake.invalidate_session(resumable=False)
+    await world.fake.wait_for(
+        lambda: world.fake.identify_count == identifies + 1, timeout=15, description="a new IDENTIFY"
+    )
+    await world.fake.wait_until_connected()
+    inter = await world.fake.invoke_command(
+        "ask", {"question": "weapons"}, user=world.alice, channel=world.general
+    )
+    assert (await inter.wait_followup())["embeds"]
