@@ -10,6 +10,8 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .models import Hit
     from .store import Store
 
@@ -22,3 +24,8 @@ CANDIDATES = 40
 def rerank(store: Store, question: str, libraries: list[str], hits: list[Hit]) -> list[Hit]:
     """Reorder BM25's candidates (best first). Must return a subset of `hits`, never new text."""
     return hits
+
+
+def ablations() -> dict[str, Callable]:
+    """The default ranker with one idea switched off, by the idea's name (for benchmarks)."""
+    return {}
