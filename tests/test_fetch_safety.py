@@ -156,7 +156,8 @@ def trusting(site: Server, **overrides) -> FetchSettings:
 
 async def refused(url: str, settings: FetchSettings | None = None) -> str:
     with pytest.raises(FetchError) as caught:
-        await fetch_url(url, settings)
+        # The guard turns a missing protection into a failure (TimeoutError) instead of a hang.
+        await asyncio.wait_for(fetch_url(url, settings), 45)
     message = str(caught.value)
     assert "\n" not in message and message.endswith(".")
     return message
