@@ -1,0 +1,207 @@
+"""Property tests (issue 6, point 3) on the reader, the splitter and the tokenizer, for any Unicode.
+
+- no exception but the documented refusal (BadInput, or a ReadFailure carrying one sentence);
+- every passage is an exact substring at its offsets, in memory and through the Store;
+- passages respect the cap;
+- tokenizing is deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from index import Article, BadInput, ReadFailure, Store
+from index.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
+from index.readers import article_from_html, article_from_text, articles_from_bytes
+from index.text import normalize_text, question_terms, tokenize, tokenize_spans
+
+# CLIPPINGS_PROPERTY_SCALE=20 runs twenty times as many examples, for a deeper search by hand.
+SCALE = int(os.environ.get("CLIPPINGS_PROPERTY_SCALE", "1"))
+FAST = settings(max_examples=150 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Pieces that news text and hostile text are made of: sentence ends, abbreviations, quotes, paragraph
+# breaks, invisible and right-to-left marks, combining marks, long runs, CJK, emoji.
+PIECES = [
+    "The council voted on Tuesday.",
+    " ",
+    "  ",
+    "\n",
+    "\n\n",
+    "\r\n",
+    "\t",
+    ". ",
+    "? ",
+    "! ",
+    "U.S.",
+    "Mr. Smith",
+    "3.5",
+    "“Why?” ",
+    '"No." ',
+    "didn't",
+    "China's",
+    "\u200b",
+    "\u200d",
+    "\u202e",
+    "\u2067",
+    "\ufeff",
+    "\u00ad",
+    "e\u0301",
+    "ﬁ",
+    "①",
+    "\x00",
+    "\x0b",
+    "\u2028",
+    "\u0085",
+    "שלום",
+    "مرحبا",
+    "一二三。",
+    "😀",
+    "x" * 800,
+    "word " * 200,
+]
+news_like = st.lists(st.sampled_from(PIECES) | st.text(max_size=30), max_size=40).map("".join)
+any_text = st.text(max_size=600) | news_like
+
+
+def check_spans(text: str, spans) -> None:
+    previous_end = 0
+    for span in spans:
+        assert previous_end <= span.start < span.end <= len(text), (span, len(text))
+        piece = text[span.start : span.end]
+        assert len(piece) <= PASSAGE_CAP
+        assert piece == piece.strip(), "passages are trimmed"
+        previous_end = span.end
+
+
+# -- the reader ------------------------------------------------------------------------------------
+
+
+@FAST
+@given(any_text)
+def test_reading_any_text_gives_an_article_or_one_refusal(text):
+    for result in articles_from_bytes(text.encode("utf-8", "surrogatepass"), "x.txt", "text"):
+        if isinstance(result, ReadFailure):
+            assert result.reason.startswith("x.txt") and "\n" not in result.reason
+        else:
+            assert isinstance(result, Article)
+            assert result.text == result.text.strip() and len(result.text) >= 20
+            assert result.text == normalize_text(result.text), "reading is idempotent"
+
+
+@FAST
+@given(st.binary(max_size=600))
+def test_reading_any_bytes_gives_an_article_or_one_refusal(data):
+    for kind in ("text", "json", "jsonl"):
+        for result in articles_from_bytes(data, "x.bin", kind):
+            assert isinstance(result, Article | ReadFailure)
+            if isinstance(result, ReadFailure):
+                assert "\n" not in result.reason
+
+
+@SLOW
+@given(any_text)
+def test_reading_any_html_gives_an_article_or_bad_input(text):
+    for html in (text, f"<html><body><article><p>{text}</p></article></body></html>"):
+        try:
+            result = article_from_html(html, "x.html")
+        except BadInput as exc:
+            assert "\n" not in str(exc)
+            continue
+        assert result.text and result.text == normalize_text(result.text)
+
+
+@FAST
+@given(any_text, st.text(max_size=50))
+def test_article_from_text_refuses_only_with_bad_input(text, title):
+    try:
+        result = article_from_text(text, "post", title=title or None)
+    except BadInput:
+        return
+    assert "\n" not in result.title and len(result.title) <= 300
+
+
+# -- the splitter ----------------------------------------------------------------------------------------
+
+
+@FAST
+@given(any_text)
+def test_passages_of_clean_text_are_exact_trimmed_slices_within_the_cap(raw):
+    text = normalize_text(raw)
+    check_spans(text, make_passages(text))
+
+
+@FAST
+@given(any_text)
+def test_passages_of_raw_text_are_exact_slices_within_the_cap(text):
+    check_spans(text, make_passages(text))
+
+
+@FAST
+@given(any_text, st.integers(20, 300), st.integers(0, 400))
+def test_any_budget_and_cap_are_respected(raw, budget, extra):
+    text = normalize_text(raw)
+    cap = budget + extra
+    for span in make_passages(text, budget=budget, cap=cap):
+        assert 0 < span.end - span.start <= cap
+
+
+@FAST
+@given(any_text)
+def test_every_searchable_word_of_a_text_is_in_some_passage(raw):
+    text = normalize_text(raw)
+    covered = bytearray(len(text))
+    for span in make_passages(text):
+        covered[span.start : span.end] = b"\x01" * (span.end - span.start)
+    for term, start, end in tokenize_spans(text):
+        assert all(covered[start:end]), f"{term!r} at {start} is in no passage"
+
+
+# -- through the Store --------------------------------------------------------------------------------------
+
+
+@SLOW
+@given(st.lists(any_text, min_size=1, max_size=4))
+def test_stored_passages_are_exact_substrings_of_the_stored_text(texts):
+    with Store(":memory:") as store:
+        for number, raw in enumerate(texts):
+            try:
+                art = article_from_text(raw, f"p{number}", title=f"Article {number}")
+            except BadInput:
+                continue
+            stored = store.add(art, "global").article
+            text = store.article_text("global", stored.id)
+            assert text == art.text
+            passages = store.passages("global", stored.id)
+            assert len(passages) == stored.passage_count
+            for passage in passages:
+                assert passage.text == text[passage.start : passage.end]
+                assert 0 < len(passage.text) <= PASSAGE_CAP
+            for word in tokenize(text)[:3]:
+                for hit in store.search(word, ["global"], k=3).hits:
+                    full = store.article_text("global", hit.article.id)
+                    assert hit.passage.text == full[hit.passage.start : hit.passage.end]
+
+
+# -- the tokenizer -------------------------------------------------------------------------------------------
+
+
+@FAST
+@given(any_text)
+def test_tokenizing_is_deterministic_and_matches_the_spans(text):
+    first = tokenize(text)
+    assert first == tokenize(text) == tokenize(str(text))
+    spans = list(tokenize_spans(text))
+    assert [term for term, _, _ in spans] == first
+    for term, start, end in spans:
+        assert term and not re.search(r"\s", term)
+        assert tokenize(text[start:end]) == [term], "a term is the tokenization of its own span"
+    assert question_terms(text) == question_terms(text)
+
+
+def test_budget_is_below_the_cap():
+    assert 0 < PASSAGE_BUDGET <= PASSAGE_CAP == 700
