@@ -57,29 +57,65 @@ Quick start
 
 ``run_bot`` sets ``client._connection.guild_ready_timeout`` (default 0.05 s) so
 ``on_ready`` fires quickly; the whole start/stop cycle takes well under a second.
+On exit it first waits (up to 1 s) for discord.py's handler tasks to finish, so
+the bot's last reactions are captured. Build the world (guilds, channels,
+members) *before* ``run_bot`` if the bot needs it at startup (e.g. to sync
+guild commands); later changes are dispatched as gateway events.
+``@pytest.mark.asyncio`` / ``pytest_asyncio.fixture`` work in strict and auto mode.
 
 Main API
 --------
-* :class:`FakeDiscord` -- the server and world. World building: ``add_user``,
-  ``add_guild`` (returns :class:`FakeGuild` with ``add_role``,
-  ``add_text_channel``, ``add_channel``, ``add_member``), ``dm_channel``,
-  ``add_attachment`` (serves bytes so ``Attachment.read()`` works).
-* Gateway: ``dispatch(event, data)``, ``drop_connection(code)``,
-  ``send_reconnect()``, ``invalidate_session()``, counters ``heartbeat_count``,
-  ``identify_count``, ``resume_count``; ``wait_for_heartbeats(n)``.
-* Interactions (each returns a :class:`FakeInteraction` once delivered):
-  ``invoke_command``, ``autocomplete``, ``click_button``, ``select``,
-  ``submit_modal``, ``invoke_message_command``, ``invoke_user_command``,
-  low level ``send_interaction(payload)`` + ``build_*`` payload builders.
-* User activity: ``send_user_message`` (MESSAGE_CREATE with mentions, replies,
-  attachments; honours intents incl. MESSAGE_CONTENT), ``add_user_reaction``.
-* Inspection: ``requests`` (:class:`RecordedRequest` list), ``requests_to``,
-  ``command_syncs`` (:class:`CommandSync` list), ``registered_commands``,
-  ``messages_in(channel)``, ``get_message``, ``interactions``,
-  ``unhandled_requests``, ``error_responses``; waiting with ``wait_for``,
-  ``wait_for_request``, ``wait_for_message``.
-* :func:`run_bot` / :class:`BotRunner` -- run a client against the fake.
+Objects (``FakeUser``, ``FakeMember``, ``FakeChannel``, ``FakeRole``, message
+dicts) and plain snowflake ints are accepted wherever a user/channel/message is
+expected. Messages are Discord JSON dicts (ids are strings), kept live: edits by
+the bot show up in dicts you already hold.
+
+* :class:`FakeDiscord` -- server + world. ``add_user``, ``add_guild`` ->
+  :class:`FakeGuild` (``add_role``, ``add_text_channel``, ``add_channel``,
+  ``add_member``, ``member``, ``permissions_for``), ``FakeChannel.set_permissions``
+  (overwrites), ``bot_role(guild)``, ``dm_channel(user)``,
+  ``add_attachment(filename, bytes)`` / ``serve_bytes`` (served over HTTP, so
+  ``Attachment.read()`` works).
+* Gateway: ``await dispatch(event, data)`` (any raw DISPATCH), ``drop_connection
+  (code=4000)`` (client RESUMEs), ``send_reconnect()``, ``invalidate_session()``,
+  ``heartbeats`` / ``heartbeat_count``, ``identifies`` / ``identify_count``,
+  ``resumes`` / ``resume_count``, ``intents``, ``wait_for_heartbeats(n)``,
+  ``wait_until_connected()``.
+* Interactions -- each returns a :class:`FakeInteraction` once the
+  INTERACTION_CREATE frame was written: ``invoke_command("article add",
+  {...}, user=, channel=)``, ``autocomplete(cmd, options, focused, ...)``,
+  ``click_button(message, custom_id, user=)``, ``select(message, custom_id,
+  values, user=)``, ``submit_modal(source_interaction, {custom_id: value})``,
+  ``invoke_message_command(name, message, user=)``, ``invoke_user_command(name,
+  target, user=, channel=)``; low level ``build_command_payload``,
+  ``build_component_payload``, ``build_modal_submit_payload``,
+  ``build_context_menu_payload`` and ``send_interaction(payload)``. Option
+  types come from the command schema the bot synced.
+* :class:`FakeInteraction`: ``payload``, ``response`` (accepted callback body),
+  ``response_type``, ``callback_attempts``, ``ack_latency``, ``late``,
+  ``is_ephemeral``, ``modal``, ``choices``, ``original_message``,
+  ``followups``, ``edits``, ``deleted_message_ids``; ``await wait_response()``,
+  ``wait_followup(i)``, ``wait_edit(i)``, ``wait_original(predicate)``.
+* User activity: ``send_user_message(channel, author, content, reply_to=,
+  attachments=)``, ``add_user_reaction(message, user, emoji)``.
+* Inspection: ``requests`` (:class:`RecordedRequest`: method, path, query, json,
+  files, headers, status, response), ``requests_to(method, path_regex)``,
+  ``error_responses``, ``unhandled_requests``, ``command_syncs``
+  (:class:`CommandSync`), ``registered_commands(guild)``, ``messages_in(channel,
+  include_ephemeral=False)``, ``get_message(id)``, ``reactions_on(message)``,
+  ``interactions``, ``late_interactions()``, ``presence_updates``.
+* Waiting: ``wait_for(predicate)``, ``wait_for_request(method, path_regex,
+  after=index)``, ``wait_for_message(channel, predicate)``. All are woken by
+  the fake's state changes (no fixed sleeps), fail immediately with
+  :class:`BotFailure` once the bot crashed/logged an error, and raise
+  :class:`WaitTimeout` after ``default_timeout`` (5 s).
+* :func:`run_bot` / :class:`BotRunner` -- run a client against the fake:
+  ``errors``, ``take_errors()``, ``wait_idle()``, ``wait_for_error()``;
+  ``fail_on_errors=False`` for tests that provoke errors on purpose.
 * :meth:`FakeDiscord.patch_discord` -- the bare patch context manager.
+* Validators usable on their own: :func:`validate_message_body`,
+  :func:`validate_modal`, :func:`validate_autocomplete`,
+  :func:`validate_commands` (raise :class:`ApiError`).
 
 Behaviour modelled after real Discord
 -------------------------------------
@@ -111,9 +147,15 @@ Behaviour modelled after real Discord
   gateway (MESSAGE_CREATE/UPDATE/DELETE, MESSAGE_REACTION_ADD) when the bot's
   intents ask for them; ephemeral messages are never echoed.
 
-Not modelled: rate limits (no 429s), threads, forum channels, stickers, polls,
-voice, zlib compression, sharding beyond a single shard, attachments size
-limits, message-content stripping in REST responses.
+* ``mentions`` of a stored bot message list only users that would actually be
+  pinged under its ``allowed_mentions`` (replies ping by default only when no
+  ``allowed_mentions`` was sent) -- assert on ``requests`` for exact bodies.
+
+Not modelled: rate limits (no 429s), threads/forums, stickers, polls, voice,
+zlib compression, more than one shard, attachment size limits, the 15-minute
+token lifetime, message-content stripping in REST (only on the gateway),
+replaying already-sent events on RESUME (only events queued while
+disconnected are delivered).
 """
 
 from __future__ import annotations
@@ -140,6 +182,8 @@ __all__ = [
     "ApiError",
     "BotFailure",
     "BotRunner",
+    "CallbackType",
+    "ChannelType",
     "CommandSync",
     "FakeChannel",
     "FakeDiscord",
@@ -151,11 +195,16 @@ __all__ = [
     "FakeUser",
     "Intent",
     "InteractionNotAllowed",
+    "InteractionType",
     "Perm",
     "RecordedRequest",
     "UploadedFile",
     "WaitTimeout",
     "run_bot",
+    "validate_autocomplete",
+    "validate_commands",
+    "validate_message_body",
+    "validate_modal",
 ]
 
 _log = logging.getLogger(__name__)
@@ -1475,7 +1524,6 @@ class FakeDiscord:
         self._message_order: list[int] = []
         self._deleted: set[int] = set()
         self._reaction_users: dict[tuple[int, str], list[int]] = {}
-        self._message_meta: dict[int, dict] = {}
         self._by_token: dict[str, FakeInteraction] = {}
         self._blobs: dict[str, tuple[bytes, str]] = {}
         self._dm_channels: dict[int, FakeChannel] = {}
@@ -2616,7 +2664,7 @@ class FakeDiscord:
         return mentions, [str(r) for r in dict.fromkeys(role_ids)], everyone
 
     def _build_attachments(
-        self, msg_id: int, body: Mapping[str, Any], files: list[UploadedFile], existing: list[dict]
+        self, body: Mapping[str, Any], files: list[UploadedFile], existing: list[dict]
     ) -> list[dict]:
         by_index: dict[int, UploadedFile] = {}
         for f in files:
@@ -2638,15 +2686,15 @@ class FakeDiscord:
             upload = by_index.get(index)
             if upload is not None:
                 used.add(index)
-                result.append(self._store_upload(msg_id, upload, att))
+                result.append(self._store_upload(upload, att))
         if declared is None:
             result.extend(existing)
         for index, upload in sorted(by_index.items()):
             if index not in used:
-                result.append(self._store_upload(msg_id, upload, {}))
+                result.append(self._store_upload(upload, {}))
         return result
 
-    def _store_upload(self, msg_id: int, upload: UploadedFile, meta: Mapping[str, Any]) -> dict:
+    def _store_upload(self, upload: UploadedFile, meta: Mapping[str, Any]) -> dict:
         filename = meta.get("filename") or upload.filename or "file"
         att = self.add_attachment(
             filename, upload.data, upload.content_type, description=meta.get("description")
@@ -2703,7 +2751,7 @@ class FakeDiscord:
             "mention_everyone": everyone,
             "mentions": mentions,
             "mention_roles": role_mentions,
-            "attachments": self._build_attachments(mid, body, list(files), []),
+            "attachments": self._build_attachments(body, list(files), []),
             "embeds": [{"type": "rich", **e} for e in body.get("embeds") or []],
             "components": copy.deepcopy(body.get("components") or []),
             "reactions": [],
@@ -2743,7 +2791,6 @@ class FakeDiscord:
                 msg["referenced_message"] = {k: v for k, v in referenced.items() if k != "referenced_message"}
         self._messages[mid] = msg
         self._message_order.append(mid)
-        self._message_meta[mid] = {"interaction": interaction.id if interaction else None}
         if not flags & EPHEMERAL:
             channel.last_message_id = mid
             if echo:
@@ -2762,7 +2809,7 @@ class FakeDiscord:
         if "components" in body:
             msg["components"] = copy.deepcopy(body.get("components") or [])
         if "attachments" in body or files:
-            msg["attachments"] = self._build_attachments(int(msg["id"]), body, files, msg["attachments"])
+            msg["attachments"] = self._build_attachments(body, files, msg["attachments"])
         if "flags" in body and body["flags"] is not None:
             keep = msg["flags"] & ~(SUPPRESS_EMBEDS | IS_COMPONENTS_V2)
             msg["flags"] = keep | (int(body["flags"]) & (SUPPRESS_EMBEDS | IS_COMPONENTS_V2))
