@@ -1,0 +1,147 @@
+"""The ranking stage after BM25 (index/rerank.py): one behaviour per test, on tiny texts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from conftest import SAMPLE, WEAPONS
+
+from index import Article, Store, read_path
+from index.rerank import (
+    DEFAULT,
+    Candidate,
+    answer_types,
+    article_terms,
+    make_ranker,
+    scores,
+)
+
+NO_ROLES = article_terms("", "")
+
+
+def order(question: str, terms: list[str], candidates: list[Candidate], weights=DEFAULT) -> list[str]:
+    idf = dict.fromkeys(terms, 1.0)
+    values = scores(question, terms, idf, candidates, weights)
+    ranked = sorted(range(len(candidates)), key=lambda i: (-values[i], i))
+    return [candidates[i].text for i in ranked]
+
+
+def test_answer_types_of_questions():
+    assert [
+        answer_types("How many people were arrested?"),
+        answer_types("When should the peace talks begin"),
+        answer_types("Who won the award?"),
+        answer_types("What did Qin say about weapons"),
+    ] == [frozenset({"number"}), frozenset({"time"}), frozenset({"name"}), frozenset()]
+
+
+def test_article_links_a_name_to_the_role_noun_beside_it():
+    terms = article_terms("Talks", "Qin Gang, China's foreign minister, spoke on Tuesday. Rain fell all day.")
+    assert (terms.roles["qin"], "rain" in terms.roles) == (frozenset({"minister"}), False)
+
+
+def test_role_noun_stands_in_for_the_name_asked_about():
+    article = article_terms("Talks", "Qin Gang, China's foreign minister, spoke on Tuesday.")
+    minister = "The foreign minister said China did not provide weapons to Russia."
+    other = "Officials in Ohio say weapons were stolen from a depot."
+    candidates = [Candidate(other, 2.0, 3, NO_ROLES), Candidate(minister, 2.0, 3, article)]
+    assert order("what did Qin say about weapons", ["qin", "say", "weapons"], candidates) == [minister, other]
+
+
+def test_without_attribution_the_role_noun_gets_no_credit():
+    article = article_terms("Talks", "Qin Gang, China's foreign minister, spoke on Tuesday.")
+    minister = "The foreign minister said China did not provide weapons to Russia."
+    other = "Officials in Ohio say weapons were stolen from a depot."
+    candidates = [Candidate(other, 2.0, 3, NO_ROLES), Candidate(minister, 2.0, 3, article)]
+    weights = replace(DEFAULT, attribution=False)
+    assert order("what did Qin say about weapons", ["qin", "say", "weapons"], candidates, weights) == [
+        other,
+        minister,
+    ]
+
+
+def test_a_term_in_the_previous_passage_counts_as_present():
+    alone = "However, the relations are not an alliance."
+    after = "The relations are not an alliance, officials added."
+    candidates = [
+        Candidate(alone, 2.0, 5, NO_ROLES),
+        Candidate(after, 2.0, 5, NO_ROLES, previous="China and Russia praised their relations."),
+    ]
+    assert order("are China and Russia an alliance?", ["china", "russia", "alliance"], candidates) == [
+        after,
+        alone,
+    ]
+
+
+def test_stemmed_words_count_towards_coverage():
+    surrendered = "The army surrendered its weapons on the bridge."
+    other = "The army parade crossed the bridge."
+    candidates = [Candidate(other, 2.0, 2, NO_ROLES), Candidate(surrendered, 2.0, 2, NO_ROLES)]
+    assert order("did the army surrender", ["the", "army", "surrender"], candidates) == [surrendered, other]
+
+
+def test_how_many_prefers_a_passage_with_a_new_number():
+    count = "Police said 1,000 protesters were arrested in the capital."
+    vague = "Police said protesters were arrested in the capital."
+    candidates = [Candidate(vague, 2.0, 2, NO_ROLES), Candidate(count, 2.0, 2, NO_ROLES)]
+    assert order("How many protesters were arrested", ["many", "protesters", "arrested"], candidates) == [
+        count,
+        vague,
+    ]
+
+
+def test_an_early_passage_beats_a_late_one_on_equal_terms():
+    candidates = [
+        Candidate("Late news about the dam.", 2.0, 9, NO_ROLES),
+        Candidate("Dam news.", 2.0, 0, NO_ROLES),
+    ]
+    assert order("dam news", ["dam", "news"], candidates) == ["Dam news.", "Late news about the dam."]
+
+
+def test_a_passage_shown_twice_is_shown_once(tmp_path):
+    article = Article(title="Tolls", text="The harbour tolls rise to 4 dollars on Monday, the port said.")
+    with Store(tmp_path / "c.db") as store:
+        store.add(article, "one")
+        store.add(replace(article, title="Tolls again"), "two")
+        texts = [h.passage.text for h in store.search("harbour tolls", ["one", "two"]).hits]
+    assert texts == ["The harbour tolls rise to 4 dollars on Monday, the port said."]
+
+
+def test_ranker_off_keeps_both_copies(tmp_path):
+    article = Article(title="Tolls", text="The harbour tolls rise to 4 dollars on Monday, the port said.")
+    with Store(tmp_path / "c.db", ranker=None) as store:
+        store.add(article, "one")
+        store.add(replace(article, title="Tolls again"), "two")
+        titles = [h.article.title for h in store.search("harbour tolls", ["one", "two"]).hits]
+    assert titles == ["Tolls", "Tolls again"]
+
+
+def test_ranker_only_reorders_what_bm25_found(tmp_path):
+    with Store(tmp_path / "c.db", ranker=None) as plain:
+        plain.add(next(iter(read_path(str(SAMPLE)))), "global")
+        found = {h.passage.text for h in plain.search("peace talks", ["global"], k=40).hits}
+    with Store(tmp_path / "c.db", ranker=make_ranker(DEFAULT)) as ranked:
+        shown = [h.passage.text for h in ranked.search("peace talks", ["global"], k=40).hits]
+    assert (set(shown) <= found, len(shown)) == (True, len(found))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss: the lead passage (which names Qin twice) still outranks the foreign-minister passage",
+)
+def test_qin_sample_weapons_question_ranks_the_foreign_minister_passage_first(tmp_path):
+    others = [
+        Article(
+            title="Arms fair", text="Dealers say weapons sales rose at the arms fair in Paris this year."
+        ),
+        Article(
+            title="Depot theft", text="Officials say weapons were stolen from a depot in Ohio on Sunday."
+        ),
+    ]
+    with Store(tmp_path / "c.db") as store:
+        store.add(next(iter(read_path(str(SAMPLE)))), "global")
+        for article in others:
+            store.add(article, "global")
+        first = store.search("what did Qin say about weapons", ["global"]).hits[0]
+    assert first.passage.text.startswith(WEAPONS)
