@@ -1,16 +1,36 @@
 """BM25 over numpy postings, scoring exactly as rank-bm25's `BM25Okapi` does.
 
 The index is a set of immutable segments per library (compressed-sparse-row postings: for each
-term, the documents holding it and how often). A new article becomes a small segment at once;
-small segments are merged as they pile up. A removed passage is masked out. Document frequencies
-and lengths are kept per library, so a search over several libraries scores them as one corpus.
+term, the documents holding it, as int32, and how often, as uint16). A new article becomes a small
+segment at once; small segments are merged as they pile up (big merges run on a background thread
+and are swapped in, so searches never wait for them). A removed passage is masked out. Document
+frequencies and lengths are kept per library, so a search over several libraries scores them as one
+corpus.
+
+Exactness. rank-bm25 scores a query as
+
+    score = 0
+    for q in query:                 # in query order, repeats included
+        score += idf[q] * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * doc_len / avgdl)))
+
+in float64. Every score returned here is computed with that expression, term by term in query
+order, for the passages that are returned. `top` finds those passages with MaxScore-style dynamic
+pruning: each term has an upper bound per segment (from its largest tf and the shortest passage
+holding it, valid for any avgdl), rare terms are scored first, and once the bounds of the remaining
+terms cannot lift an unseen passage to the current n-th score, only the passages that can still
+reach it are scored further. Pruning decisions keep a relative margin of 1e-9 so that rounding can
+never drop a passage that belongs in the top n; the top n (ties broken by passage id) is the same
+as a full exact scoring's.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import queue
+import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +44,16 @@ EPSILON = 0.25
 
 MERGE_FACTOR = 8
 """Merge the small segments once this many of about the same size have piled up."""
+INLINE_MERGE_MAX = 50_000
+"""Merges of up to this many passages run at once; bigger ones run on a background thread."""
+MERGE_CHUNK = 4_000_000
+"""Postings handled at a time while merging, so that temporaries stay small."""
+MARGIN = 1e-9
+"""Relative safety margin of pruning decisions (float64 rounding is about 1e-16)."""
+
+DOC_DTYPE = np.dtype(np.int32)
+TF_DTYPE = np.dtype(np.uint16)
+LEN_DTYPE = np.dtype(np.int32)
 
 
 @dataclass(slots=True)
@@ -37,37 +67,85 @@ class PassageTerms:
     tfs: np.ndarray  # int64 counts
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Segment:
-    passage_ids: np.ndarray
-    doc_len: np.ndarray  # float64
-    alive: np.ndarray  # bool
+    """Immutable postings of some passages (only `alive` changes, when passages are removed)."""
+
+    passage_ids: np.ndarray  # int64, ascending
+    article_ids: np.ndarray  # int64, per passage
+    doc_len: np.ndarray  # int32 token counts
     term_ids: np.ndarray  # int64, sorted unique
     term_starts: np.ndarray  # int64, len(term_ids) + 1
-    docs: np.ndarray  # int32 local document index, per posting
-    tfs: np.ndarray  # float64, per posting
+    docs: np.ndarray  # int32 local document index per posting, ascending within a term
+    tfs: np.ndarray  # uint16 per posting
+    max_tf: np.ndarray  # uint16 per term: the largest tf of the term here
+    min_dl: np.ndarray  # int32 per term: the shortest passage holding the term here
+    alive: np.ndarray  # bool per passage (writable)
+    dead: int = 0
+    name: str | None = None
+    """The file this segment is persisted in, once it is."""
 
     @classmethod
-    def build(cls, batch: PassageTerms) -> Segment:
+    def build(cls, batch: PassageTerms, article_ids: np.ndarray) -> Segment:
         counts = np.diff(batch.offsets)
-        local = np.repeat(np.arange(len(batch.passage_ids), dtype=np.int32), counts)
+        local = np.repeat(np.arange(len(batch.passage_ids), dtype=DOC_DTYPE), counts)
         order = np.argsort(batch.terms, kind="stable")
         sorted_terms = batch.terms[order]
-        term_ids, first = np.unique(sorted_terms, return_index=True)
+        if len(sorted_terms):
+            first = np.flatnonzero(np.r_[True, sorted_terms[1:] != sorted_terms[:-1]])
+        else:
+            first = np.zeros(0, dtype=np.int64)
+        term_ids = sorted_terms[first].astype(np.int64)
         term_starts = np.append(first, len(sorted_terms)).astype(np.int64)
+        docs = local[order]
+        tfs = np.minimum(batch.tfs[order], 65535).astype(TF_DTYPE)
+        doc_len = batch.lengths.astype(LEN_DTYPE)
+        return cls.from_postings(
+            batch.passage_ids.astype(np.int64),
+            np.asarray(article_ids, dtype=np.int64),
+            doc_len,
+            term_ids,
+            term_starts,
+            docs,
+            tfs,
+        )
+
+    @classmethod
+    def from_postings(
+        cls,
+        passage_ids: np.ndarray,
+        article_ids: np.ndarray,
+        doc_len: np.ndarray,
+        term_ids: np.ndarray,
+        term_starts: np.ndarray,
+        docs: np.ndarray,
+        tfs: np.ndarray,
+        alive: np.ndarray | None = None,
+    ) -> Segment:
+        max_tf, min_dl = term_bounds(term_starts, docs, tfs, doc_len)
+        if alive is None:
+            alive = np.ones(len(passage_ids), dtype=bool)
         return cls(
-            passage_ids=batch.passage_ids.astype(np.int64),
-            doc_len=batch.lengths.astype(np.float64),
-            alive=np.ones(len(batch.passage_ids), dtype=bool),
-            term_ids=term_ids.astype(np.int64),
+            passage_ids=passage_ids,
+            article_ids=article_ids,
+            doc_len=doc_len,
+            term_ids=term_ids,
             term_starts=term_starts,
-            docs=local[order],
-            tfs=batch.tfs[order].astype(np.float64),
+            docs=docs,
+            tfs=tfs,
+            max_tf=max_tf,
+            min_dl=min_dl,
+            alive=alive,
+            dead=int(len(alive) - np.count_nonzero(alive)),
         )
 
     @property
     def size(self) -> int:
         return len(self.passage_ids)
+
+    @property
+    def live(self) -> int:
+        return self.size - self.dead
 
     def postings(self, term_id: int) -> tuple[np.ndarray, np.ndarray] | None:
         i = int(np.searchsorted(self.term_ids, term_id))
@@ -76,28 +154,181 @@ class Segment:
         lo, hi = self.term_starts[i], self.term_starts[i + 1]
         return self.docs[lo:hi], self.tfs[lo:hi]
 
-    def to_batch(self) -> PassageTerms:
-        """The live passages of this segment, as a batch again (for merging)."""
-        keep = self.alive
-        term_of_posting = np.repeat(self.term_ids, np.diff(self.term_starts))
-        posting_keep = keep[self.docs]
-        docs = self.docs[posting_keep]
-        terms = term_of_posting[posting_keep]
-        tfs = self.tfs[posting_keep].astype(np.int64)
-        new_index = np.cumsum(keep) - 1
-        docs = new_index[docs]
-        order = np.lexsort((terms, docs))
-        counts = np.bincount(docs, minlength=int(keep.sum()))
-        return PassageTerms(
-            passage_ids=self.passage_ids[keep],
-            lengths=self.doc_len[keep].astype(np.int64),
-            offsets=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
-            terms=terms[order],
-            tfs=tfs[order],
+    def kill(self, first_passage: int, last_passage: int) -> int:
+        """Mark passages first..last (ids) removed; returns how many were alive."""
+        lo = int(np.searchsorted(self.passage_ids, first_passage))
+        hi = int(np.searchsorted(self.passage_ids, last_passage, side="right"))
+        if hi <= lo:
+            return 0
+        killed = int(np.count_nonzero(self.alive[lo:hi]))
+        self.alive[lo:hi] = False
+        self.dead += killed
+        return killed
+
+    def nbytes(self) -> int:
+        return sum(
+            a.nbytes
+            for a in (
+                self.passage_ids,
+                self.article_ids,
+                self.doc_len,
+                self.term_ids,
+                self.term_starts,
+                self.docs,
+                self.tfs,
+                self.max_tf,
+                self.min_dl,
+                self.alive,
+            )
         )
 
 
-def _concat(batches: list[PassageTerms]) -> PassageTerms:
+def term_bounds(
+    term_starts: np.ndarray, docs: np.ndarray, tfs: np.ndarray, doc_len: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per term: the largest tf and the shortest document length among its postings."""
+    n_terms = len(term_starts) - 1
+    max_tf = np.zeros(n_terms, dtype=TF_DTYPE)
+    min_dl = np.zeros(n_terms, dtype=LEN_DTYPE)
+    if n_terms == 0:
+        return max_tf, min_dl
+    starts = term_starts[:-1]
+    # reduceat over chunks of terms, so that the gathered lengths stay small.
+    done = 0
+    while done < n_terms:
+        end = int(np.searchsorted(term_starts, term_starts[done] + MERGE_CHUNK, side="right")) - 1
+        end = min(max(end, done + 1), n_terms)
+        lo, hi = int(term_starts[done]), int(term_starts[end])
+        local_starts = starts[done:end] - lo
+        max_tf[done:end] = np.maximum.reduceat(tfs[lo:hi], local_starts)
+        min_dl[done:end] = np.minimum.reduceat(doc_len[docs[lo:hi]], local_starts)
+        done = end
+    return max_tf, min_dl
+
+
+def merge_segments(segments: list[Segment], alive: list[np.ndarray] | None = None) -> Segment:
+    """One segment holding the live passages of `segments` (in passage id order), built without
+    sorting all postings: each term's postings are copied, segment by segment, into place."""
+    if alive is None:
+        alive = [s.alive.copy() for s in segments]
+    segments, alive = _in_id_order(segments, alive)
+    keep_counts = [int(np.count_nonzero(a)) for a in alive]
+    bases = np.cumsum([0, *keep_counts])
+    passage_ids = np.concatenate([s.passage_ids[a] for s, a in zip(segments, alive, strict=True)])
+    if len(passage_ids) > 1 and not bool(np.all(passage_ids[1:] > passage_ids[:-1])):
+        return _rebuild(segments, alive)
+    article_ids = np.concatenate([s.article_ids[a] for s, a in zip(segments, alive, strict=True)])
+    doc_len = np.concatenate([s.doc_len[a] for s, a in zip(segments, alive, strict=True)]).astype(LEN_DTYPE)
+    vocab = np.unique(np.concatenate([s.term_ids for s in segments]))
+    maps = [np.searchsorted(vocab, s.term_ids) for s in segments]
+    # Kept postings per segment and vocabulary term.
+    counts = np.zeros(len(vocab), dtype=np.int64)
+    per_segment = []
+    for s, a, m in zip(segments, alive, maps, strict=True):
+        if s.dead == 0 and a.all():
+            c = np.zeros(len(vocab), dtype=np.int64)
+            c[m] = np.diff(s.term_starts)
+        else:
+            c = np.zeros(len(vocab), dtype=np.int64)
+            for lo, hi, t0, t1 in _posting_chunks(s):
+                kept = a[s.docs[lo:hi]]
+                term_of = np.repeat(np.arange(t0, t1), np.diff(s.term_starts[t0 : t1 + 1]))
+                c += np.bincount(m[term_of[kept]], minlength=len(vocab))
+        per_segment.append(c)
+        counts += c
+    present = counts > 0
+    starts = np.zeros(len(vocab) + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    total = int(starts[-1])
+    out_docs = np.empty(total, dtype=DOC_DTYPE)
+    out_tfs = np.empty(total, dtype=TF_DTYPE)
+    write = starts[:-1].copy()
+    for s, a, m, base, c in zip(segments, alive, maps, bases[:-1], per_segment, strict=True):
+        renumber = (np.cumsum(a, dtype=np.int64) - 1 + base).astype(DOC_DTYPE)
+        for lo, hi, t0, t1 in _posting_chunks(s):
+            docs = s.docs[lo:hi]
+            tfs = s.tfs[lo:hi]
+            term_of = m[np.repeat(np.arange(t0, t1), np.diff(s.term_starts[t0 : t1 + 1]))]
+            if s.dead or not a.all():
+                kept = a[docs]
+                docs, tfs, term_of = docs[kept], tfs[kept], term_of[kept]
+            if not len(docs):
+                continue
+            # term_of is non-decreasing: the rank of a posting within its term is its distance from
+            # the first posting of that term in this chunk.
+            first = np.flatnonzero(np.r_[True, term_of[1:] != term_of[:-1]])
+            group_len = np.diff(np.r_[first, len(term_of)])
+            rank = np.arange(len(term_of)) - np.repeat(first, group_len)
+            dest = write[term_of] + rank
+            out_docs[dest] = renumber[docs]
+            out_tfs[dest] = tfs
+            np.add.at(write, term_of[first], group_len)
+        del c
+    term_ids = vocab[present].astype(np.int64)
+    term_starts = np.append(starts[:-1][present], total).astype(np.int64)
+    return Segment.from_postings(
+        passage_ids.astype(np.int64), article_ids, doc_len, term_ids, term_starts, out_docs, out_tfs
+    )
+
+
+def _in_id_order(segments: list[Segment], alive: list[np.ndarray]) -> tuple[list[Segment], list[np.ndarray]]:
+    firsts = [int(s.passage_ids[0]) if s.size else 0 for s in segments]
+    order = sorted(range(len(segments)), key=firsts.__getitem__)
+    return [segments[i] for i in order], [alive[i] for i in order]
+
+
+def _posting_chunks(segment: Segment) -> Iterable[tuple[int, int, int, int]]:
+    """(posting lo, posting hi, term lo, term hi) in whole terms of about MERGE_CHUNK postings."""
+    starts = segment.term_starts
+    n_terms = len(starts) - 1
+    t0 = 0
+    while t0 < n_terms:
+        t1 = int(np.searchsorted(starts, starts[t0] + MERGE_CHUNK, side="right")) - 1
+        t1 = min(max(t1, t0 + 1), n_terms)
+        yield int(starts[t0]), int(starts[t1]), t0, t1
+        t0 = t1
+
+
+def _rebuild(segments: list[Segment], alive: list[np.ndarray]) -> Segment:
+    """Slow path for passage ids out of order: through a flat batch, sorted by passage id."""
+    batches, articles = [], []
+    for s, a in zip(segments, alive, strict=True):
+        term_of = np.repeat(s.term_ids, np.diff(s.term_starts))
+        kept = a[s.docs]
+        docs, terms, tfs = s.docs[kept].astype(np.int64), term_of[kept], s.tfs[kept].astype(np.int64)
+        new_index = np.cumsum(a) - 1
+        docs = new_index[docs]
+        order = np.lexsort((terms, docs))
+        counts = np.bincount(docs, minlength=int(a.sum()))
+        batches.append(
+            PassageTerms(
+                passage_ids=s.passage_ids[a],
+                lengths=s.doc_len[a].astype(np.int64),
+                offsets=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+                terms=terms[order],
+                tfs=tfs[order],
+            )
+        )
+        articles.append(s.article_ids[a])
+    batch = concat_batches(batches)
+    article_ids = np.concatenate(articles)
+    order = np.argsort(batch.passage_ids, kind="stable")
+    if not np.array_equal(order, np.arange(len(order))):
+        sizes = np.diff(batch.offsets)[order]
+        pieces = [batch.offsets[i] + np.arange(sizes[j]) for j, i in enumerate(order.tolist())]
+        take = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+        batch = PassageTerms(
+            passage_ids=batch.passage_ids[order],
+            lengths=batch.lengths[order],
+            offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+            terms=batch.terms[take],
+            tfs=batch.tfs[take],
+        )
+        article_ids = article_ids[order]
+    return Segment.build(batch, article_ids)
+
+
+def concat_batches(batches: list[PassageTerms]) -> PassageTerms:
     offsets = [np.zeros(1, dtype=np.int64)]
     base = 0
     for batch in batches:
@@ -112,6 +343,9 @@ def _concat(batches: list[PassageTerms]) -> PassageTerms:
     )
 
 
+_concat = concat_batches
+
+
 @dataclass(slots=True)
 class ArticleEntry:
     first_passage: int
@@ -120,7 +354,7 @@ class ArticleEntry:
     total_len: int
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class LibraryIndex:
     name: str
     segments: list[Segment] = field(default_factory=list)
@@ -129,6 +363,9 @@ class LibraryIndex:
     total_len: int = 0
     articles: dict[int, ArticleEntry] = field(default_factory=dict)
     version: int = 0
+    owner: SearchIndex | None = None
+    merging: set[int] = field(default_factory=set)
+    """ids of segments that a background merge is rewriting."""
 
     def _grow(self, size: int) -> None:
         if size > len(self.df):
@@ -136,61 +373,142 @@ class LibraryIndex:
             grown[: len(self.df)] = self.df
             self.df = grown
 
+    def _lock(self) -> threading.RLock:
+        return self.owner.lock if self.owner is not None else _NO_OWNER_LOCK
+
     def add_articles(self, batch: PassageTerms, article_of_passage: np.ndarray) -> None:
         """Add the passages of one or more whole articles (in passage id order)."""
         if len(batch.passage_ids) == 0:
             return
-        self._grow(int(batch.terms.max(initial=-1)) + 1)
-        np.add.at(self.df, batch.terms, 1)
-        self.docs += len(batch.passage_ids)
-        self.total_len += int(batch.lengths.sum())
-        starts = np.flatnonzero(np.r_[True, article_of_passage[1:] != article_of_passage[:-1]])
-        ends = np.r_[starts[1:], len(article_of_passage)]
-        for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
-            self.articles[int(article_of_passage[lo])] = ArticleEntry(
-                first_passage=int(batch.passage_ids[lo]),
-                last_passage=int(batch.passage_ids[hi - 1]),
+        segment = Segment.build(batch, article_of_passage)
+        self.add_segment(segment, batch.terms)
+
+    def add_segment(self, segment: Segment, terms: np.ndarray | None = None) -> None:
+        """Add a freshly built segment (all of its passages alive)."""
+        if segment.size == 0:
+            return
+        with self._lock():
+            if terms is not None:
+                self._grow(int(terms.max(initial=-1)) + 1)
+                np.add.at(self.df, terms, 1)
+            else:
+                self._grow(int(segment.term_ids.max(initial=-1)) + 1)
+                self.df[segment.term_ids] += np.diff(segment.term_starts)
+            self.docs += segment.size
+            lengths = segment.doc_len.astype(np.int64)
+            self.total_len += int(lengths.sum())
+            self._add_entries(segment.article_ids, segment.passage_ids, lengths)
+            self.segments.append(segment)
+            self.version += 1
+            self._maybe_merge()
+
+    def _add_entries(self, article_ids: np.ndarray, passage_ids: np.ndarray, lengths: np.ndarray) -> None:
+        if not len(article_ids):
+            return
+        starts = np.flatnonzero(np.r_[True, article_ids[1:] != article_ids[:-1]])
+        ends = np.r_[starts[1:], len(article_ids)]
+        totals = np.add.reduceat(lengths, starts)
+        for lo, hi, total in zip(starts.tolist(), ends.tolist(), totals.tolist(), strict=True):
+            self.articles[int(article_ids[lo])] = ArticleEntry(
+                first_passage=int(passage_ids[lo]),
+                last_passage=int(passage_ids[hi - 1]),
                 passages=hi - lo,
-                total_len=int(batch.lengths[lo:hi].sum()),
+                total_len=int(total),
             )
-        self.segments.append(Segment.build(batch))
-        self._maybe_merge()
-        self.version += 1
 
     def remove_article(
         self, article_id: int, first_passage: int, term_ids: np.ndarray, doc_counts: np.ndarray
     ) -> bool:
         """Remove an article's passages; term_ids and doc_counts say how many of its passages held
         each term. An entry of another version of the article (other passage ids) is left alone."""
-        entry = self.articles.get(article_id)
-        if entry is None or entry.first_passage != first_passage:
-            return False
-        del self.articles[article_id]
-        for segment in self.segments:
-            lo = np.searchsorted(segment.passage_ids, entry.first_passage)
-            hi = np.searchsorted(segment.passage_ids, entry.last_passage, side="right")
-            segment.alive[lo:hi] = False
-        np.subtract.at(self.df, term_ids, doc_counts)
-        self.docs -= entry.passages
-        self.total_len -= entry.total_len
-        self.segments = [s for s in self.segments if s.alive.any()]
-        self.version += 1
-        return True
+        with self._lock():
+            entry = self.articles.get(article_id)
+            if entry is None or entry.first_passage != first_passage:
+                return False
+            del self.articles[article_id]
+            for segment in self.segments:
+                if segment.size and (
+                    segment.passage_ids[0] <= entry.last_passage
+                    and segment.passage_ids[-1] >= entry.first_passage
+                ):
+                    segment.kill(entry.first_passage, entry.last_passage)
+            if len(term_ids):
+                self._grow(int(term_ids.max()) + 1)
+                np.subtract.at(self.df, term_ids, doc_counts)
+            self.docs -= entry.passages
+            self.total_len -= entry.total_len
+            self.segments = [s for s in self.segments if s.live > 0 or id(s) in self.merging]
+            self.version += 1
+            return True
 
     def _maybe_merge(self) -> None:
         """Size-tiered merging: once MERGE_FACTOR trailing segments are no larger than the level
-        of the newest one, merge them. Each passage is rewritten O(log n) times."""
-        while len(self.segments) >= MERGE_FACTOR:
-            level = _level(self.segments[-1].size)
-            run = 0
-            for segment in reversed(self.segments):
-                if _level(segment.size) > level:
-                    break
-                run += 1
-            if run < MERGE_FACTOR:
+        of the newest one, merge them. Each passage is rewritten O(log n) times. Small merges run
+        here; big ones go to the owner's background merger (or run here if there is none)."""
+        while True:
+            run = self._pick_run()
+            if run is None:
                 return
-            tail = self.segments[-run:]
-            self.segments[-run:] = [Segment.build(_concat([s.to_batch() for s in tail]))]
+            size = sum(s.live for s in run)
+            background = self.owner is not None and self.owner.background_merges
+            if size > INLINE_MERGE_MAX and background:
+                self.merging.update(id(s) for s in run)
+                self.owner.schedule_merge(self, run)
+                return
+            merged = merge_segments(run)
+            self._swap(run, merged)
+
+    def _pick_run(self) -> list[Segment] | None:
+        candidates = [s for s in self.segments if id(s) not in self.merging]
+        if len(candidates) < MERGE_FACTOR:
+            return None
+        level = _level(candidates[-1].live)
+        run = 0
+        for segment in reversed(candidates):
+            if _level(segment.live) > level:
+                break
+            run += 1
+        if run < MERGE_FACTOR:
+            return None
+        return candidates[-run:]
+
+    def _swap(
+        self, run: list[Segment], merged: Segment, alive_at_merge: list[np.ndarray] | None = None
+    ) -> None:
+        """Replace `run` by `merged`. Passages removed while the merge ran are marked dead in it."""
+        if alive_at_merge is not None:
+            ordered, snapshot = _in_id_order(run, alive_at_merge)
+            now = np.concatenate([s.alive[a] for s, a in zip(ordered, snapshot, strict=True)])
+            pids = np.concatenate([s.passage_ids[a] for s, a in zip(ordered, snapshot, strict=True)])
+            if not np.array_equal(pids, merged.passage_ids):
+                now = now[np.argsort(pids, kind="stable")]
+            if not now.all():
+                merged.alive = now.copy()
+                merged.dead = int(len(now) - np.count_nonzero(now))
+        ids = {id(s) for s in run}
+        position = next((i for i, s in enumerate(self.segments) if id(s) in ids), len(self.segments))
+        rest = [s for s in self.segments if id(s) not in ids]
+        position = min(position, len(rest))
+        if merged.live > 0:
+            rest.insert(position, merged)
+        self.segments = rest
+        self.merging.difference_update(ids)
+
+    def article_rows(self) -> np.ndarray:
+        """The article table as an int64 array (id, first, last, passages, total_len) per row."""
+        rows = np.array(
+            [(k, e.first_passage, e.last_passage, e.passages, e.total_len) for k, e in self.articles.items()],
+            dtype=np.int64,
+        )
+        return rows.reshape(-1, 5)
+
+    def set_article_rows(self, rows: np.ndarray) -> None:
+        self.articles = {
+            int(r[0]): ArticleEntry(int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows.tolist()
+        }
+
+
+_NO_OWNER_LOCK = threading.RLock()
 
 
 def _level(size: int) -> int:
@@ -200,25 +518,90 @@ def _level(size: int) -> int:
 @dataclass(slots=True)
 class _Idf:
     values: np.ndarray
+    df: np.ndarray
     avgdl: float
     docs: int
+    any_negative: bool
+
+
+@dataclass(slots=True)
+class _Part:
+    segment: Segment
+    base: int
 
 
 class SearchIndex:
     """All libraries' postings, and BM25Okapi scoring over any set of them."""
 
-    def __init__(self, k1: float = K1, b: float = B, epsilon: float = EPSILON) -> None:
+    def __init__(
+        self, k1: float = K1, b: float = B, epsilon: float = EPSILON, background_merges: bool = False
+    ) -> None:
         self.k1, self.b, self.epsilon = k1, b, epsilon
         self.libraries: dict[str, LibraryIndex] = {}
         self._idf_cache: OrderedDict[tuple, _Idf] = OrderedDict()
+        self.lock = threading.RLock()
+        self.background_merges = background_merges
+        self._merge_queue: queue.Queue = queue.Queue()
+        self._merger: threading.Thread | None = None
+        self._acc = np.zeros(0)
+        self._seen = np.zeros(0, dtype=bool)
+        self.on_merge = None
+        """Called (outside the lock) after a background merge was swapped in."""
 
     def library(self, name: str) -> LibraryIndex:
-        if name not in self.libraries:
-            self.libraries[name] = LibraryIndex(name)
-        return self.libraries[name]
+        with self.lock:
+            if name not in self.libraries:
+                self.libraries[name] = LibraryIndex(name, owner=self)
+            return self.libraries[name]
 
     def article_count(self, libraries: list[str]) -> int:
-        return sum(len(self.libraries[n].articles) for n in libraries if n in self.libraries)
+        with self.lock:
+            return sum(len(self.libraries[n].articles) for n in libraries if n in self.libraries)
+
+    # -- background merging ----------------------------------------------------------------
+
+    def schedule_merge(self, library: LibraryIndex, run: list[Segment]) -> None:
+        alive = [s.alive.copy() for s in run]
+        self._merge_queue.put((library, run, alive))
+        if self._merger is None or not self._merger.is_alive():
+            self._merger = threading.Thread(target=self._merge_worker, name="clippings-merge", daemon=True)
+            self._merger.start()
+
+    def _merge_worker(self) -> None:
+        while True:
+            try:
+                library, run, alive = self._merge_queue.get(timeout=5)
+            except queue.Empty:
+                return
+            try:
+                merged = merge_segments(run, alive)
+                with self.lock:
+                    library._swap(run, merged, alive)
+                    library._maybe_merge()
+                if self.on_merge is not None:
+                    self.on_merge()
+            except Exception:
+                log.exception("background merge failed; the segments stay as they were")
+                with self.lock:
+                    library.merging.difference_update(id(s) for s in run)
+            finally:
+                self._merge_queue.task_done()
+
+    def wait_for_merges(self) -> None:
+        """Block until queued background merges are done (for tests and benchmarks)."""
+        self._merge_queue.join()
+
+    def merge_all(self, name: str) -> None:
+        """Merge a library's segments into one (used after a full load)."""
+        with self.lock:
+            lib = self.libraries.get(name)
+            if lib is None or len(lib.segments) <= 1 or lib.merging:
+                return
+            run = list(lib.segments)
+            merged = merge_segments(run)
+            lib._swap(run, merged)
+
+    # -- statistics ------------------------------------------------------------------------
 
     def _idf(self, libs: list[LibraryIndex]) -> _Idf:
         key = tuple((lib.name, lib.version) for lib in libs)
@@ -227,9 +610,12 @@ class SearchIndex:
             self._idf_cache.move_to_end(key)
             return cached
         size = max(len(lib.df) for lib in libs)
-        df = np.zeros(size, dtype=np.int64)
-        for lib in libs:
-            df[: len(lib.df)] += lib.df
+        if len(libs) == 1:
+            df = libs[0].df
+        else:
+            df = np.zeros(size, dtype=np.int64)
+            for lib in libs:
+                df[: len(lib.df)] += lib.df
         docs = sum(lib.docs for lib in libs)
         present = df > 0
         idf = np.zeros(size, dtype=np.float64)
@@ -237,50 +623,220 @@ class SearchIndex:
         average = float(idf[present].mean()) if present.any() else 0.0
         negative = present & (idf < 0)
         idf[negative] = self.epsilon * average
-        result = _Idf(idf, sum(lib.total_len for lib in libs) / docs, docs)
+        result = _Idf(idf, df.copy(), sum(lib.total_len for lib in libs) / docs, docs, bool((idf < 0).any()))
         self._idf_cache[key] = result
-        if len(self._idf_cache) > 64:
+        if len(self._idf_cache) > 16:
             self._idf_cache.popitem(last=False)
         return result
 
-    def scores(self, libraries: list[str], terms: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(passage ids, BM25Okapi scores) of every live passage holding at least one term."""
-        libs = [self.libraries[n] for n in libraries if n in self.libraries]
+    def _prepare(self, libraries: list[str]) -> tuple[_Idf | None, list[_Part], int]:
+        libs = [self.libraries[n] for n in dict.fromkeys(libraries) if n in self.libraries]
         libs = [lib for lib in libs if lib.docs > 0]
-        if not libs or not terms:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        stats = self._idf(libs)
-        k1, b = self.k1, self.b
-        ids, scores = [], []
+        if not libs:
+            return None, [], 0
+        parts, base = [], 0
         for lib in libs:
             for segment in lib.segments:
+                if segment.live:
+                    parts.append(_Part(segment, base))
+                    base += segment.size
+        return self._idf(libs), parts, base
+
+    def _contribution(self, idf: float, tf: np.ndarray, dl: np.ndarray, avgdl: float) -> np.ndarray:
+        k1, b = self.k1, self.b
+        # Exactly rank-bm25's expression and operation order.
+        return idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)))
+
+    # -- exhaustive scoring (a reference, and what the tests compare with rank-bm25) --------
+
+    def scores(self, libraries: list[str], terms: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(passage ids, BM25Okapi scores) of every live passage holding at least one term."""
+        with self.lock:
+            stats, parts, _ = self._prepare(libraries)
+            if stats is None or not terms:
+                return np.zeros(0, dtype=np.int64), np.zeros(0)
+            ids, scores = [], []
+            for part in parts:
+                segment = part.segment
                 score = np.zeros(segment.size)
                 touched = np.zeros(segment.size, dtype=bool)
                 for term in terms:
-                    if term < 0 or term >= len(stats.values):
+                    if term < 0 or term >= len(stats.values) or stats.df[term] <= 0:
                         continue
                     found = segment.postings(term)
                     if found is None:
                         continue
                     docs, tf = found
-                    norm = k1 * (1 - b + b * segment.doc_len[docs] / stats.avgdl)
-                    score[docs] += stats.values[term] * (tf * (k1 + 1) / (tf + norm))
+                    score[docs] += self._contribution(
+                        stats.values[term], tf, segment.doc_len[docs], stats.avgdl
+                    )
                     touched[docs] = True
                 keep = np.flatnonzero(touched & segment.alive)
                 ids.append(segment.passage_ids[keep])
                 scores.append(score[keep])
-        if not ids:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        return np.concatenate(ids), np.concatenate(scores)
+            if not ids:
+                return np.zeros(0, dtype=np.int64), np.zeros(0)
+            return np.concatenate(ids), np.concatenate(scores)
 
-    def top(self, libraries: list[str], terms: list[int], n: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """The n best passages by score, ties broken by passage id; and how many matched at all."""
-        ids, scores = self.scores(libraries, terms)
-        matched = len(ids)
-        if matched > n * 4 and n > 0:
-            # Keep everything tied with the n-th score so the tie-break stays exact.
-            threshold = np.partition(scores, matched - n)[matched - n]
-            keep = scores >= threshold
-            ids, scores = ids[keep], scores[keep]
-        order = np.lexsort((ids, -scores))[:n]
-        return ids[order], scores[order], matched
+    # -- top n with dynamic pruning ----------------------------------------------------------
+
+    def top(
+        self, libraries: list[str], terms: list[int], n: int, prune: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The n best passages by score, ties broken by passage id; and how many matched at all
+        (exact when every posting was read; otherwise a lower bound, at least the largest
+        document frequency of a query term)."""
+        empty = np.zeros(0, dtype=np.int64), np.zeros(0), 0
+        with self.lock:
+            stats, parts, total = self._prepare(libraries)
+            if stats is None or not terms or n <= 0:
+                return empty
+            return self._top(stats, parts, total, terms, n, prune)
+
+    def _top(
+        self, stats: _Idf, parts: list[_Part], total: int, terms: list[int], n: int, prune: bool
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        known = [t for t in terms if 0 <= t < len(stats.values) and stats.df[t] > 0]
+        if not known:
+            return np.zeros(0, dtype=np.int64), np.zeros(0), 0
+        multiplicity: dict[int, int] = {}
+        for t in known:
+            multiplicity[t] = multiplicity.get(t, 0) + 1
+        unique = list(multiplicity)
+        avgdl = stats.avgdl
+        # Per term: the posting slice of each part, and an upper bound of its contribution.
+        query = np.array(unique, dtype=np.int64)
+        slices: dict[int, list[tuple[_Part, int, int]]] = {t: [] for t in unique}
+        bound = dict.fromkeys(unique, 0.0)
+        k1, b = self.k1, self.b
+        for part in parts:
+            seg = part.segment
+            pos = np.searchsorted(seg.term_ids, query)
+            pos_c = np.minimum(pos, len(seg.term_ids) - 1)
+            if not len(seg.term_ids):
+                continue
+            hit = seg.term_ids[pos_c] == query
+            for j in np.flatnonzero(hit).tolist():
+                t, i = unique[j], int(pos_c[j])
+                lo, hi = int(seg.term_starts[i]), int(seg.term_starts[i + 1])
+                slices[t].append((part, lo, hi))
+                tf, dl = float(seg.max_tf[i]), float(seg.min_dl[i])
+                ub = tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
+                bound[t] = max(bound[t], ub)
+        upper = {t: float(stats.values[t]) * multiplicity[t] * bound[t] * (1 + MARGIN) for t in unique}
+        # Rare (short, high-idf) terms first.
+        order = sorted(unique, key=lambda t: sum(hi - lo for _, lo, hi in slices[t]))
+        can_prune = prune and not stats.any_negative and n > 0
+        if len(self._acc) < total:
+            self._acc = np.zeros(max(total, int(len(self._acc) * 1.5)))
+            self._seen = np.zeros(len(self._acc), dtype=bool)
+        acc, seen = self._acc, self._seen
+        touched_parts: list[np.ndarray] = []
+        try:
+            remaining = sum(upper.values())
+            done = 0
+            threshold = 0.0
+            for t in order:
+                if can_prune and done and remaining * (1 + MARGIN) < threshold * (1 - MARGIN):
+                    break
+                idf = stats.values[t] * multiplicity[t]
+                for part, lo, hi in slices[t]:
+                    seg = part.segment
+                    docs = seg.docs[lo:hi]
+                    tf = seg.tfs[lo:hi]
+                    if seg.dead:
+                        keep = seg.alive[docs]
+                        docs, tf = docs[keep], tf[keep]
+                    c = self._contribution(idf, tf, seg.doc_len[docs], avgdl)
+                    g = docs.astype(np.int64)
+                    g += part.base
+                    acc[g] += c
+                    new = g[~seen[g]]
+                    seen[new] = True
+                    touched_parts.append(new)
+                remaining -= upper[t]
+                done += 1
+                if can_prune and done < len(order):
+                    threshold = _nth_largest(acc, touched_parts, n)
+            touched = np.concatenate(touched_parts) if touched_parts else np.zeros(0, dtype=np.int64)
+            complete = done == len(order)
+            matched = len(touched) if complete else max(len(touched), int(stats.df[unique].max()))
+            if complete:
+                cand = _best(acc, touched, n)
+            else:
+                # Only passages that can still reach the threshold, scored on the remaining terms.
+                cand = touched[acc[touched] + remaining * (1 + MARGIN) >= threshold * (1 - MARGIN)]
+                cand.sort()
+                partial = acc[cand]
+                for t in order[done:]:
+                    found = self._lookup(slices[t], cand, stats.values[t] * multiplicity[t], avgdl)
+                    partial = partial + found
+                    remaining -= upper[t]
+                    if len(cand) > n:
+                        th = np.partition(partial, len(partial) - n)[len(partial) - n]
+                        keep = partial + max(remaining, 0.0) * (1 + MARGIN) >= th * (1 - MARGIN)
+                        cand, partial = cand[keep], partial[keep]
+                cand = cand[_best(partial, np.arange(len(cand)), n)]
+            cand = np.sort(cand)
+        finally:
+            for touched_part in touched_parts:
+                acc[touched_part] = 0.0
+                seen[touched_part] = False
+        # Exact scores of the survivors: rank-bm25's expression, term by term in query order.
+        score = np.zeros(len(cand))
+        for t in known:
+            score = score + self._lookup(slices[t], cand, stats.values[t], avgdl)
+        pids = _passage_ids(parts, cand)
+        best = np.lexsort((pids, -score))[:n]
+        return pids[best], score[best], matched
+
+    def _lookup(
+        self, slices: list[tuple[_Part, int, int]], cand: np.ndarray, idf: float, avgdl: float
+    ) -> np.ndarray:
+        """Contributions of one term to the sorted global document indexes `cand` (0 where absent)."""
+        out = np.zeros(len(cand))
+        for part, lo, hi in slices:
+            seg = part.segment
+            a = int(np.searchsorted(cand, part.base))
+            z = int(np.searchsorted(cand, part.base + seg.size))
+            if a == z:
+                continue
+            local = (cand[a:z] - part.base).astype(DOC_DTYPE)
+            docs = seg.docs[lo:hi]
+            pos = np.searchsorted(docs, local)
+            pos_c = np.minimum(pos, len(docs) - 1)
+            found = docs[pos_c] == local
+            if not found.any():
+                continue
+            where = np.flatnonzero(found) + a
+            take = pos_c[found]
+            tf = seg.tfs[lo:hi][take]
+            out[where] = self._contribution(idf, tf, seg.doc_len[local[found]], avgdl)
+        return out
+
+
+def _nth_largest(acc: np.ndarray, touched_parts: list[np.ndarray], n: int) -> float:
+    count = sum(len(p) for p in touched_parts)
+    if count < n:
+        return 0.0
+    values = acc[np.concatenate(touched_parts)]
+    return float(np.partition(values, count - n)[count - n])
+
+
+def _best(values_of: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """The entries of `index` whose value may be among the n largest (ties and rounding kept)."""
+    if len(index) <= n:
+        return index
+    values = values_of[index]
+    th = float(np.partition(values, len(values) - n)[len(values) - n])
+    return index[values >= th - abs(th) * MARGIN]
+
+
+def _passage_ids(parts: list[_Part], cand: np.ndarray) -> np.ndarray:
+    out = np.empty(len(cand), dtype=np.int64)
+    for part in parts:
+        a = int(np.searchsorted(cand, part.base))
+        z = int(np.searchsorted(cand, part.base + part.segment.size))
+        if a < z:
+            out[a:z] = part.segment.passage_ids[cand[a:z] - part.base]
+    return out
