@@ -309,8 +309,10 @@ BAD_FILES = {
 }
 
 
-@pytest.mark.parametrize("command", [["ask", "council"], ["add", "-"]])
-@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+@pytest.mark.parametrize(
+    ("kind", "command"),
+    [(kind, ["add", "-"]) for kind in sorted(BAD_FILES)] + [("foreign-sqlite", ["ask", "council"])],
+)
 def test_bad_database_file_is_one_sentence_exit_1_and_left_alone(tmp_path, kind, command):
     db = tmp_path / "library.db"
     make, expected = BAD_FILES[kind]
