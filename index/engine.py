@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import queue
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -757,7 +760,12 @@ class SearchIndex:
                 remaining -= upper[t]
                 done += 1
                 if can_prune and done < len(order):
-                    threshold = _nth_largest(acc, touched_parts, n)
+                    threshold = max(
+                        threshold,
+                        self._seed_threshold(
+                            acc, touched_parts, n, order[done:], slices, stats, multiplicity
+                        ),
+                    )
             touched = np.concatenate(touched_parts) if touched_parts else np.zeros(0, dtype=np.int64)
             complete = done == len(order)
             matched = len(touched) if complete else max(len(touched), int(stats.df[unique].max()))
@@ -768,12 +776,13 @@ class SearchIndex:
                 cand = touched[acc[touched] + remaining * (1 + MARGIN) >= threshold * (1 - MARGIN)]
                 cand.sort()
                 partial = acc[cand]
-                for t in order[done:]:
+                # Biggest bounds first: the remaining slack shrinks fastest.
+                for t in sorted(order[done:], key=upper.__getitem__, reverse=True):
                     found = self._lookup(slices[t], cand, stats.values[t] * multiplicity[t], avgdl)
                     partial = partial + found
                     remaining -= upper[t]
                     if len(cand) > n:
-                        th = np.partition(partial, len(partial) - n)[len(partial) - n]
+                        th = max(threshold, float(np.partition(partial, len(partial) - n)[len(partial) - n]))
                         keep = partial + max(remaining, 0.0) * (1 + MARGIN) >= th * (1 - MARGIN)
                         cand, partial = cand[keep], partial[keep]
                 cand = cand[_best(partial, np.arange(len(cand)), n)]
@@ -789,6 +798,34 @@ class SearchIndex:
         pids = _passage_ids(parts, cand)
         best = np.lexsort((pids, -score))[:n]
         return pids[best], score[best], matched
+
+    def _seed_threshold(
+        self,
+        acc: np.ndarray,
+        touched_parts: list[np.ndarray],
+        n: int,
+        rest: list[int],
+        slices: dict,
+        stats: _Idf,
+        multiplicity: dict[int, int],
+    ) -> float:
+        """A lower bound of the final n-th score: the n-th best full score among the passages with
+        the best partial scores so far (their remaining terms looked up, not bounded)."""
+        count = sum(len(p) for p in touched_parts)
+        if count < n:
+            return 0.0
+        touched = np.concatenate(touched_parts)
+        values = acc[touched]
+        pick = max(4 * n, 64)
+        if count > pick:
+            top = np.argpartition(values, count - pick)[count - pick :]
+            touched, values = touched[top], values[top]
+        order = np.argsort(touched)
+        touched, full = touched[order], values[order]
+        for t in rest:
+            full = full + self._lookup(slices[t], touched, stats.values[t] * multiplicity[t], stats.avgdl)
+        th = float(np.partition(full, len(full) - n)[len(full) - n])
+        return th - abs(th) * MARGIN * 4
 
     def _lookup(
         self, slices: list[tuple[_Part, int, int]], cand: np.ndarray, idf: float, avgdl: float
@@ -840,3 +877,94 @@ def _passage_ids(parts: list[_Part], cand: np.ndarray) -> np.ndarray:
         if a < z:
             out[a:z] = part.segment.passage_ids[cand[a:z] - part.base]
     return out
+
+
+# -- segment files -----------------------------------------------------------------------------
+
+SEGMENT_ARRAYS = (
+    "passage_ids",
+    "article_ids",
+    "doc_len",
+    "term_ids",
+    "term_starts",
+    "docs",
+    "tfs",
+    "max_tf",
+    "min_dl",
+)
+_ALIGN = 64
+
+
+def write_segment(segment: Segment, path: Path) -> dict:
+    """Write a segment's arrays to one file (atomically: a temporary file, fsync, rename) and
+    return its layout: {"bytes", "crc", "arrays": {name: [offset, dtype, length]}}."""
+    tmp = path.with_name(path.name + ".tmp")
+    layout: dict[str, list] = {}
+    offset = 0
+    crc = 0
+    with open(tmp, "wb") as f:
+        for name in SEGMENT_ARRAYS:
+            array = np.ascontiguousarray(getattr(segment, name))
+            pad = b"\0" * ((-offset) % _ALIGN)
+            f.write(pad)
+            crc = zlib.crc32(pad, crc)
+            offset += len(pad)
+            layout[name] = [offset, array.dtype.str, len(array)]
+            view = memoryview(array).cast("B") if array.nbytes else b""
+            f.write(view)
+            crc = zlib.crc32(view, crc)
+            offset += array.nbytes
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return {"bytes": offset, "crc": crc, "arrays": layout}
+
+
+def file_crc(path: Path, chunk: int = 8 << 20) -> int:
+    """CRC-32 of a file, read through the page cache (so it does not add to this process's RSS)."""
+    crc = 0
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def read_segment(path: Path, layout: dict, alive: np.ndarray, verify: bool = True) -> Segment:
+    """Memory-map a segment file written by `write_segment`. Raises ValueError if the file does not
+    match its layout (size, checksum, array shapes)."""
+    size = path.stat().st_size
+    if size != layout["bytes"]:
+        raise ValueError(f"{path.name}: {size} bytes, expected {layout['bytes']}")
+    if verify and file_crc(path) != layout["crc"]:
+        raise ValueError(f"{path.name}: checksum mismatch")
+    raw = np.memmap(path, dtype=np.uint8, mode="r") if size else np.zeros(0, dtype=np.uint8)
+    arrays = {}
+    for name in SEGMENT_ARRAYS:
+        offset, dtype, length = layout["arrays"][name]
+        dtype = np.dtype(dtype)
+        end = offset + dtype.itemsize * length
+        if offset % _ALIGN or (end > size and length):
+            raise ValueError(f"{path.name}: array {name} out of bounds")
+        arrays[name] = raw[offset:end].view(dtype) if length else np.zeros(0, dtype=dtype)
+    n, n_terms = len(arrays["passage_ids"]), len(arrays["term_ids"])
+    if (
+        len(arrays["article_ids"]) != n
+        or len(arrays["doc_len"]) != n
+        or len(alive) != n
+        or len(arrays["term_starts"]) != n_terms + 1
+        or len(arrays["max_tf"]) != n_terms
+        or len(arrays["min_dl"]) != n_terms
+        or int(arrays["term_starts"][0]) != 0
+        or int(arrays["term_starts"][-1]) != len(arrays["docs"])
+        or len(arrays["tfs"]) != len(arrays["docs"])
+        or arrays["docs"].dtype != DOC_DTYPE
+        or arrays["tfs"].dtype != TF_DTYPE
+    ):
+        raise ValueError(f"{path.name}: inconsistent arrays")
+    alive = np.array(alive, dtype=bool)
+    return Segment(
+        **arrays,
+        alive=alive,
+        dead=int(n - np.count_nonzero(alive)),
+        name=path.name,
+    )

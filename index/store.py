@@ -4,15 +4,25 @@ One file holds articles, their passages (as offsets into the article text, with 
 the vocabulary, per-library settings and a change log. Every process that opens the file keeps an
 in-memory BM25 index and brings it up to date from the change log before each search, so a bot and
 a CLI can share one database.
+
+The index is also cached beside the database (`<db>.index/`): segment files that are memory-mapped
+at start, and a manifest naming the change-log position they reflect. The SQLite file stays the
+source of truth: a cache that is missing, stale beyond the change log, from another database or
+corrupt (checked by size and CRC-32) is ignored and rebuilt from the stored term ids.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
+import os
 import re
 import sqlite3
 import threading
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -22,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from .engine import PassageTerms, SearchIndex
+from .engine import PassageTerms, SearchIndex, Segment, merge_segments, read_segment, write_segment
 from .errors import DatabaseError, NoSearchableWords, NotFound
 from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
 from .passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
@@ -37,6 +47,15 @@ BUSY_TIMEOUT_MS = 30_000
 TERM_DTYPE = np.dtype("<u4")
 TF_DTYPE = np.dtype("<u2")
 SQL_VARIABLES = 900
+LOAD_CHUNK = 200_000
+"""Passages read from SQLite per segment while building the index from scratch."""
+CACHE_FORMAT = 1
+CACHE_MIN_PASSAGES = 20_000
+"""Smaller indexes build from SQLite in well under a second and are not cached."""
+CACHE_SAVE_INTERVAL = 60.0
+"""Seconds between background saves of the index cache after merges."""
+REPLAY_SAVE_CHANGES = 500
+"""Save the cache at start when at least this many changes had to be replayed from the log."""
 
 Ranker = Callable[["Store", str, list[str], list[Hit]], list[Hit]]
 
@@ -130,8 +149,14 @@ class Store:
         self.path = str(path)
         self._lock = threading.RLock()
         self._seq = 0
-        self.index = SearchIndex()
+        self.index = SearchIndex(background_merges=True)
+        self.index.on_merge = self._merged
         self.ranker = ranker
+        self._saved_seq = -1
+        self._saved_at = 0.0
+        self._saving = threading.Lock()
+        self._closed = False
+        self.cache_dir = None if self.path == ":memory:" else Path(self.path + ".index")
         self.conn = self._connect()
         self.db = sqlite_utils.Database(self.conn)
         try:
@@ -192,6 +217,8 @@ class Store:
                 log.info("migrating %s to schema %d", self.path, step + 1)
                 MIGRATIONS[step](self.db)
             self.db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+            if not self.conn.execute("SELECT 1 FROM meta WHERE key = 'instance'").fetchone():
+                self.db["meta"].insert({"key": "instance", "value": uuid.uuid4().hex})
 
     @contextmanager
     def _write(self) -> Iterator[None]:
@@ -207,6 +234,11 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
+            with suppress(sqlite3.Error):
+                self._save_on_close()
+            self._closed = True
             with suppress(sqlite3.Error):
                 self.conn.execute("PRAGMA optimize")
             self.conn.close()
@@ -448,16 +480,45 @@ class Store:
     # -- the in-memory index ---------------------------------------------------------------
 
     def _load_index(self) -> None:
-        """Build the in-memory index from every stored passage (no re-tokenizing)."""
+        """Bring up the in-memory index: from the cache if it is valid, else from every stored
+        passage (no re-tokenizing); then apply what the change log holds beyond it."""
         with self._lock:
-            self.conn.execute("BEGIN")
-            try:
-                self._seq = self.conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-                libraries = [r[0] for r in self.conn.execute("SELECT DISTINCT library FROM articles")]
-                for library in libraries:
-                    self._load_passages(library, "a.library = ?", [library])
-            finally:
-                self.conn.execute("COMMIT")
+            cached = self._load_cache()
+            if cached is None:
+                self._build_index()
+                self._save_cache()
+                return
+            self._seq = cached
+            self._saved_seq = cached
+            behind = self.conn.execute("SELECT count(*) FROM changes WHERE seq > ?", (cached,)).fetchone()[0]
+            self.refresh()
+            if behind >= REPLAY_SAVE_CHANGES:
+                self._save_cache()
+
+    def _build_index(self) -> None:
+        """Build every library's index from SQLite in chunks of LOAD_CHUNK passages, merged into
+        one segment per library (merging never sorts all postings, so memory stays bounded)."""
+        self.conn.execute("BEGIN")
+        try:
+            self._seq = self.conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+            libraries = [r[0] for r in self.conn.execute("SELECT DISTINCT library FROM articles")]
+            for library in libraries:
+                cursor = self.conn.execute(
+                    "SELECT p.id, p.article_id, p.length, p.terms, p.tfs FROM passages p"
+                    " JOIN articles a ON a.id = p.article_id WHERE a.library = ? ORDER BY p.id",
+                    (library,),
+                )
+                segments = []
+                while rows := cursor.fetchmany(LOAD_CHUNK):
+                    batch, articles = _batch(rows)
+                    segments.append(Segment.build(batch, articles))
+                    del rows, batch, articles
+                if segments:
+                    whole = merge_segments(segments) if len(segments) > 1 else segments[0]
+                    del segments
+                    self.index.library(library).add_segment(whole)
+        finally:
+            self.conn.execute("COMMIT")
 
     def _load_passages(self, library: str, where: str, params: list) -> None:
         rows = self.conn.execute(
@@ -469,18 +530,216 @@ class Store:
         rows = [r for r in rows if r[1] not in present]
         if not rows:
             return
-        ids, articles, lengths, term_blobs, tf_blobs = zip(*rows, strict=True)
-        sizes = np.fromiter(
-            (len(b) // TERM_DTYPE.itemsize for b in term_blobs), dtype=np.int64, count=len(rows)
+        batch, articles = _batch(rows)
+        self.index.library(library).add_articles(batch, articles)
+
+    # -- the index cache ---------------------------------------------------------------------
+
+    def _instance(self) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+        return row[0] if row else None
+
+    @contextlib.contextmanager
+    def _cache_lock(self, exclusive: bool) -> Iterator[None]:
+        """An advisory file lock, so processes sharing the database never read a half-swapped cache."""
+        assert self.cache_dir is not None
+        self.cache_dir.mkdir(exist_ok=True)
+        with open(self.cache_dir / "lock", "a+b") as handle:
+            try:
+                import fcntl
+
+                fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            except (ImportError, OSError):  # no flock here: rename-based swaps are still atomic
+                pass
+            yield
+
+    def _load_cache(self) -> int | None:
+        """Load the cached index; its change-log position, or None if it cannot be trusted."""
+        if self.cache_dir is None or not (self.cache_dir / "manifest.json").exists():
+            return None
+        try:
+            with self._cache_lock(exclusive=False):
+                return self._read_cache()
+        except Exception as exc:  # a bad cache must never stop the store: rebuild instead
+            log.warning(
+                "ignoring the index cache in %s (%s); rebuilding from the database", self.cache_dir, exc
+            )
+            self.index.libraries.clear()
+            self.index._idf_cache.clear()
+            return None
+
+    def _read_cache(self) -> int | None:
+        manifest = json.loads((self.cache_dir / "manifest.json").read_text())
+        if manifest.get("format") != CACHE_FORMAT or manifest.get("instance") != self._instance():
+            raise ValueError("the cache belongs to another database or format")
+        seq = int(manifest["seq"])
+        latest = self.conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+        if seq > latest:
+            raise ValueError("the cache is newer than the database")
+        if seq:
+            row = self.conn.execute("SELECT article_id FROM changes WHERE seq = ?", (seq,)).fetchone()
+            if row is None or row[0] != manifest["seq_article"]:
+                raise ValueError("the cache does not match the change log")
+        for name, entry in manifest["libraries"].items():
+            state_path = self.cache_dir / entry["state"]
+            if (
+                state_path.stat().st_size != entry["state_bytes"]
+                or _file_crc(state_path) != entry["state_crc"]
+            ):
+                raise ValueError(f"{entry['state']} is damaged")
+            with np.load(state_path, allow_pickle=False) as state:
+                df = np.array(state["df"], dtype=np.int64)
+                articles = np.array(state["articles"], dtype=np.int64).reshape(-1, 5)
+                alive = np.array(state["alive"], dtype=bool)
+                counts = np.array(state["counts"], dtype=np.int64)
+                docs, total_len = (int(x) for x in state["totals"])
+            if len(counts) != len(entry["segments"]) or counts.sum() != len(alive):
+                raise ValueError(f"{entry['state']} does not match its segments")
+            segments = []
+            bounds = np.concatenate(([0], np.cumsum(counts)))
+            for i, layout in enumerate(entry["segments"]):
+                segments.append(
+                    read_segment(self.cache_dir / layout["file"], layout, alive[bounds[i] : bounds[i + 1]])
+                )
+            if sum(s.live for s in segments) != docs or (len(articles) and articles[:, 3].sum() != docs):
+                raise ValueError(f"{entry['state']}: passage counts disagree")
+            lib = self.index.library(name)
+            lib.segments, lib.df, lib.docs, lib.total_len = segments, df, docs, total_len
+            lib.set_article_rows(articles)
+            lib.version += 1
+        return seq
+
+    def _snapshot(self) -> dict | None:
+        """What the cache should hold now (under the locks; the files are written outside them)."""
+        with self._lock, self.index.lock:
+            if self._closed:
+                return None
+            if sum(lib.docs for lib in self.index.libraries.values()) < CACHE_MIN_PASSAGES:
+                return None
+            seq = self._seq
+            row = self.conn.execute("SELECT article_id FROM changes WHERE seq = ?", (seq,)).fetchone()
+            libraries = {}
+            for name, lib in self.index.libraries.items():
+                libraries[name] = {
+                    "segments": list(lib.segments),
+                    "alive": [s.alive.copy() for s in lib.segments],
+                    "df": lib.df.copy(),
+                    "articles": lib.article_rows(),
+                    "totals": np.array([lib.docs, lib.total_len], dtype=np.int64),
+                }
+            return {
+                "seq": seq,
+                "seq_article": row[0] if row else None,
+                "instance": self._instance(),
+                "libraries": libraries,
+            }
+
+    def _save_cache(self) -> None:
+        """Write the index cache: new segment files, per-library state, then the manifest (each
+        by rename, so a reader sees the old cache or the new one, never half of one)."""
+        if self.cache_dir is None or self._closed:
+            return
+        with self._saving:
+            try:
+                snapshot = self._snapshot()
+                if snapshot is None or snapshot["seq"] == self._saved_seq:
+                    return
+                with self._cache_lock(exclusive=True):
+                    self._write_cache(snapshot)
+                self._saved_seq = snapshot["seq"]
+                self._saved_at = time.monotonic()
+            except (OSError, ValueError, sqlite3.Error) as exc:
+                log.warning("could not save the index cache in %s (%s)", self.cache_dir, exc)
+
+    def _write_cache(self, snapshot: dict) -> None:
+        directory = self.cache_dir
+        manifest = {
+            "format": CACHE_FORMAT,
+            "instance": snapshot["instance"],
+            "seq": snapshot["seq"],
+            "seq_article": snapshot["seq_article"],
+            "libraries": {},
+        }
+        previous = {}
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            old = json.loads((directory / "manifest.json").read_text())
+            for entry in old["libraries"].values():
+                for layout in entry["segments"]:
+                    previous[layout["file"]] = layout
+        mapped = []
+        for name, lib in snapshot["libraries"].items():
+            layouts = []
+            for segment in lib["segments"]:
+                layout = previous.get(segment.name) if segment.name else None
+                path = directory / segment.name if segment.name else None
+                if (
+                    layout is None
+                    or path is None
+                    or not path.exists()
+                    or path.stat().st_size != layout["bytes"]
+                ):
+                    file = f"seg-{uuid.uuid4().hex}.bin"
+                    layout = {"file": file, **write_segment(segment, directory / file)}
+                    mapped.append((segment, layout))
+                layouts.append(layout)
+            state_file = f"state-{uuid.uuid4().hex}.npz"
+            tmp = directory / (state_file + ".tmp")
+            with open(tmp, "wb") as f:
+                np.savez(
+                    f,
+                    df=lib["df"],
+                    articles=lib["articles"],
+                    alive=np.concatenate(lib["alive"]) if lib["alive"] else np.zeros(0, dtype=bool),
+                    counts=np.array([len(a) for a in lib["alive"]], dtype=np.int64),
+                    totals=lib["totals"],
+                )
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, directory / state_file)
+            manifest["libraries"][name] = {
+                "state": state_file,
+                "state_bytes": (directory / state_file).stat().st_size,
+                "state_crc": _file_crc(directory / state_file),
+                "segments": layouts,
+            }
+        tmp = directory / "manifest.json.tmp"
+        tmp.write_text(json.dumps(manifest))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, directory / "manifest.json")
+        # Serve the written segments from the files (memory-mapped) instead of the heap.
+        with self.index.lock:
+            for segment, layout in mapped:
+                segment.name = layout["file"]
+                with contextlib.suppress(OSError, ValueError):
+                    fresh = read_segment(directory / layout["file"], layout, segment.alive, verify=False)
+                    for field_name in ("passage_ids", "article_ids", "doc_len", "term_ids", "term_starts"):
+                        setattr(segment, field_name, getattr(fresh, field_name))
+                    for field_name in ("docs", "tfs", "max_tf", "min_dl"):
+                        setattr(segment, field_name, getattr(fresh, field_name))
+        keep = (
+            {"manifest.json", "lock"}
+            | {e["state"] for e in manifest["libraries"].values()}
+            | {layout["file"] for e in manifest["libraries"].values() for layout in e["segments"]}
         )
-        batch = PassageTerms(
-            passage_ids=np.array(ids, dtype=np.int64),
-            lengths=np.array(lengths, dtype=np.int64),
-            offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
-            terms=np.frombuffer(b"".join(term_blobs), dtype=TERM_DTYPE).astype(np.int64),
-            tfs=np.frombuffer(b"".join(tf_blobs), dtype=TF_DTYPE).astype(np.int64),
-        )
-        self.index.library(library).add_articles(batch, np.array(articles, dtype=np.int64))
+        for path in directory.iterdir():
+            if path.name not in keep:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+    def _merged(self) -> None:
+        """After a background merge: save the cache now and then (never more than once a minute)."""
+        if time.monotonic() - self._saved_at >= CACHE_SAVE_INTERVAL and not self._closed:
+            self._save_cache()
+
+    def _save_on_close(self) -> None:
+        if self.cache_dir is None:
+            return
+        latest = self.conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+        if latest - self._seq <= REPLAY_SAVE_CHANGES:
+            self.refresh()
+        if self._seq != self._saved_seq:
+            self._save_cache()
 
     def refresh(self) -> None:
         """Apply changes made since the last look, by this process or another one."""
@@ -609,6 +868,26 @@ class Store:
                     if Path(self.path + suffix).exists()
                 )
         return {"libraries": libraries, "database_bytes": size, "path": self.path}
+
+
+def _batch(rows: list[tuple]) -> tuple[PassageTerms, np.ndarray]:
+    """(passage terms, article id per passage) from rows of (id, article_id, length, terms, tfs)."""
+    ids, articles, lengths, term_blobs, tf_blobs = zip(*rows, strict=True)
+    sizes = np.fromiter((len(b) // TERM_DTYPE.itemsize for b in term_blobs), dtype=np.int64, count=len(rows))
+    batch = PassageTerms(
+        passage_ids=np.array(ids, dtype=np.int64),
+        lengths=np.array(lengths, dtype=np.int64),
+        offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+        terms=np.frombuffer(b"".join(term_blobs), dtype=TERM_DTYPE).astype(np.int64),
+        tfs=np.frombuffer(b"".join(tf_blobs), dtype=TF_DTYPE).astype(np.int64),
+    )
+    return batch, np.array(articles, dtype=np.int64)
+
+
+def _file_crc(path: Path) -> int:
+    from .engine import file_crc
+
+    return file_crc(path)
 
 
 def open_store(path: str | Path) -> Store:
