@@ -9,7 +9,6 @@ import re
 import discord
 
 from index import (
-    MAX_FILE_BYTES,
     Article,
     BadInput,
     FetchSettings,
@@ -18,6 +17,7 @@ from index import (
     articles_from_bytes,
     fetch_url,
     kind_for_name,
+    max_bytes_for,
 )
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ async def article_from_attachment(attachment: discord.Attachment, settings: Fetc
     kind = ATTACHMENT_KINDS.get(suffix)
     if kind is None or kind_for_name(name) is None:
         raise BadInput(f"{name} is not a .txt, .md or .html file; attach the article as one of those.")
-    limit = min(settings.max_bytes, MAX_FILE_BYTES)
+    limit = min(settings.max_bytes, max_bytes_for(kind))
     if attachment.size > limit:
         raise BadInput(f"{name} is larger than {limit // (1024 * 1024)} MB; attach a smaller file.")
     try:

@@ -16,6 +16,7 @@ from .readers import (
     article_from_text,
     articles_from_bytes,
     kind_for_name,
+    max_bytes_for,
     read_path,
     sniff_kind,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "fetch_url",
     "kind_for_name",
     "make_passages",
+    "max_bytes_for",
     "open_store",
     "question_terms",
     "read_path",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,7 +20,15 @@ from . import GLOBAL_LIBRARY
 from .errors import ClippingsError, NoSearchableWords
 from .fetch import DEFAULT_MAX_BYTES, FetchSettings, fetch_url_sync
 from .models import Article, Hit, SearchResponse
-from .readers import ReadFailure, articles_from_bytes, iter_folder, read_path, sniff_kind
+from .readers import (
+    MAX_FILE_BYTES,
+    ReadFailure,
+    articles_from_bytes,
+    iter_folder,
+    kind_for_name,
+    read_path,
+    sniff_kind,
+)
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -28,9 +38,15 @@ DEFAULT_DB = "clippings.db"
 
 def fetch_settings_from_env(environ: dict[str, str] | os._Environ = os.environ) -> FetchSettings:
     """URL fetching settings: CLIPPINGS_MAX_FETCH_BYTES and CLIPPINGS_ALLOW_PRIVATE_URLS."""
-    max_bytes = environ.get("CLIPPINGS_MAX_FETCH_BYTES")
+    raw = (environ.get("CLIPPINGS_MAX_FETCH_BYTES") or "").strip()
+    try:
+        max_bytes = int(raw) if raw else DEFAULT_MAX_BYTES
+    except ValueError:
+        max_bytes = 0
+    if max_bytes <= 0:
+        raise click.UsageError(f"CLIPPINGS_MAX_FETCH_BYTES must be a positive number of bytes, not {raw!r}.")
     return FetchSettings(
-        max_bytes=int(max_bytes) if max_bytes else DEFAULT_MAX_BYTES,
+        max_bytes=max_bytes,
         allow_private=environ.get("CLIPPINGS_ALLOW_PRIVATE_URLS", "") in ("1", "true", "yes"),
     )
 
@@ -44,6 +60,14 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except ClippingsError as exc:
             click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+        except sqlite3.DatabaseError as exc:  # damage found after opening, or a lock held too long
+            ctx = click.get_current_context(silent=True)
+            path = ctx.obj["db_path"] if ctx and ctx.obj else "the database"
+            click.echo(
+                f"Error: {path} could not be read ({exc}); restore it from a backup or point --db at another file.",
+                err=True,
+            )
             sys.exit(1)
 
     return wrapper
@@ -97,7 +121,7 @@ def _work_items(sources: tuple[str, ...]) -> list[str]:
 
 def _read(item: str, meta: dict[str, str | None], settings: FetchSettings) -> Iterator[Article | ReadFailure]:
     if item == "-":
-        data = sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)  # never more than the largest file read
         yield from articles_from_bytes(data, "<stdin>", sniff_kind(data), **meta)
     elif item.startswith(("http://", "https://")):
         result = fetch_url_sync(item, settings)
@@ -128,7 +152,8 @@ def add(
 ) -> None:
     """Add articles from files, folders, URLs or - (stdin).
 
-    Reads .txt, .md, .html, .json and .jsonl files; folders are read recursively.
+    Reads .txt, .md, .html, .json, .jsonl and .jsonl.gz files; folders are read
+    recursively. JSON Lines stream, so a feed of any size fits in memory.
 
     \b
     Examples:
@@ -143,40 +168,34 @@ def add(
     settings = fetch_settings_from_env()
     items = _work_items(sources)
     totals: Counter[str] = Counter()
-    show_bar = len(items) > 20 and sys.stderr.isatty()
+    many = len(items) > 20 or any(kind_for_name(item) in ("json", "jsonl") for item in items)
+    show_bar = many and sys.stderr.isatty()
+    print_lines = not show_bar or not sys.stdout.isatty()
 
     def articles() -> Iterator[Article]:
-        with click.progressbar(items, label="Adding", file=sys.stderr) if show_bar else _plain(items) as bar:
-            for item in bar:
-                for result in _read(item, meta, settings):
-                    if isinstance(result, ReadFailure):
-                        totals["failed"] += 1
-                        click.echo(f"Error: {result.reason}", err=True)
-                    else:
-                        yield result
+        for item in items:
+            for result in _read(item, meta, settings):
+                if isinstance(result, ReadFailure):
+                    totals["failed"] += 1
+                    click.echo(f"Error: {result.reason}", err=True)
+                else:
+                    yield result
 
-    for result in store.add_many(articles(), library):
-        totals[result.status] += 1
-        if not show_bar:
-            a = result.article
-            click.echo(f"{a.id}\t{a.title}\t{a.passage_count} passages\t{result.status}")
+    results = store.add_many(articles(), library)
+    with (
+        click.progressbar(results, label="Adding articles", file=sys.stderr, show_pos=True)
+        if show_bar
+        else contextlib.nullcontext(results)
+    ) as stream:
+        for result in stream:
+            totals[result.status] += 1
+            if print_lines:
+                a = result.article
+                click.echo(f"{a.id}\t{a.title}\t{a.passage_count} passages\t{result.status}")
     summary = ", ".join(f"{totals[k]} {k}" for k in ("added", "updated", "unchanged", "failed") if totals[k])
     click.echo(f"{summary or 'nothing added'} in library {library}.", err=True)
     if totals["failed"]:
         sys.exit(1)
-
-
-class _plain:
-    """A stand-in for click.progressbar when there is no terminal to draw on."""
-
-    def __init__(self, items: list[str]) -> None:
-        self.items = items
-
-    def __enter__(self) -> list[str]:
-        return self.items
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def response_json(response: SearchResponse) -> dict[str, Any]:

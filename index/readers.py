@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import codecs
+import gzip
 import json
 import logging
 import os
 import stat
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,19 +195,21 @@ def _load_json(text: str, source: str) -> object:
         raise BadInput(f"{source} is not usable JSON ({str(exc).split(';')[0]}).") from None
 
 
+def _jsonl_record(line: str, where: str) -> Article | ReadFailure:
+    try:
+        return _record_article(_load_json(line, where), where)
+    except json.JSONDecodeError as exc:
+        return ReadFailure(where, f"{where} is not valid JSON ({exc.msg}); fix or remove it.")
+    except BadInput as exc:
+        return ReadFailure(where, str(exc))
+
+
 def articles_from_json(text: str, source: str, lines: bool) -> Iterator[Article | ReadFailure]:
     """Records from a JSON document (one object or a list) or JSON Lines."""
     if lines:
         for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            where = f"{source} line {number}"
-            try:
-                yield _record_article(_load_json(line, where), where)
-            except json.JSONDecodeError as exc:
-                yield ReadFailure(where, f"{where} is not valid JSON ({exc.msg}); fix or remove it.")
-            except BadInput as exc:
-                yield ReadFailure(where, str(exc))
+            if line.strip():
+                yield _jsonl_record(line, f"{source} line {number}")
         return
     try:
         data = _load_json(text, source)
@@ -255,6 +259,8 @@ def sniff_kind(data: bytes) -> str:
 
 
 def kind_for_name(name: str) -> str | None:
+    if name.lower().endswith((".jsonl.gz", ".ndjson.gz")):
+        return "jsonl"
     suffix = Path(name).suffix.lower()
     if suffix in TEXT_SUFFIXES:
         return "text"
@@ -265,6 +271,33 @@ def kind_for_name(name: str) -> str | None:
     if suffix in JSONL_SUFFIXES:
         return "jsonl"
     return None
+
+
+def _stream_jsonl(path: Path, source: str) -> Iterator[Article | ReadFailure]:
+    """JSON Lines (optionally gzipped) read a line at a time, so a feed of any size streams in
+    bounded memory; only a single line is capped, at the size of one document."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    number = 0
+    try:
+        with opener(path, "rb") as handle:
+            while line := handle.readline(MAX_DOCUMENT_BYTES + 1):
+                number += 1
+                where = f"{source} line {number}"
+                if len(line) > MAX_DOCUMENT_BYTES and not line.endswith(b"\n"):
+                    while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                        pass  # skip the rest of the over-long line
+                    yield ReadFailure(where, too_large(where, MAX_DOCUMENT_BYTES))
+                    continue
+                if not line.strip():
+                    continue
+                try:
+                    text = decode_bytes(line, where)
+                except BadInput as exc:
+                    yield ReadFailure(where, str(exc))
+                    continue
+                yield _jsonl_record(text.lstrip("\ufeff"), where)
+    except (OSError, EOFError, zlib.error) as exc:
+        yield ReadFailure(source, f"{source} could not be read to the end ({exc}); check the file.")
 
 
 def read_file(path: Path, **meta: str | None) -> Iterator[Article | ReadFailure]:
@@ -285,6 +318,9 @@ def read_file(path: Path, **meta: str | None) -> Iterator[Article | ReadFailure]
             yield ReadFailure(
                 source, f"{source} is not a regular file; give a .txt, .md, .html or .json file."
             )
+            return
+        if kind == "jsonl":
+            yield from _stream_jsonl(path, source)
             return
         if path.stat().st_size > limit:
             yield ReadFailure(source, too_large(source, limit))

@@ -352,11 +352,6 @@ def _corrupt_article_text_page(db: Path, needle: bytes) -> None:
     db.write_bytes(bytes(data))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="index/store.py only finds damage on the pages it reads at open; later reads raise "
-    "sqlite3.DatabaseError, which index/cli.py does not turn into one sentence (see report)",
-)
 def test_damaged_article_pages_are_reported_in_one_sentence(tmp_path):
     db = tmp_path / "library.db"
     make_clippings_db(db)

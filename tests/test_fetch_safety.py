@@ -452,11 +452,6 @@ def test_sync_fetch_turns_a_refusal_into_a_read_failure():
 # -- the CLI's fetch settings (index/cli.py) -------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="index/cli.py fetch_settings_from_env calls int() on CLIPPINGS_MAX_FETCH_BYTES unchecked, so a "
-    "bad value is a traceback, not one sentence (patch in the report)",
-)
 @pytest.mark.parametrize("value", ["abc", "0", "-5"])
 def test_bad_max_fetch_bytes_setting_is_one_sentence(tmp_path, value):
     result = subprocess.run(

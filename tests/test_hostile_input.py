@@ -380,11 +380,6 @@ def test_10k_tiny_files_in_one_folder_through_the_cli(tmp_path):
 # -- stdin without end (index/cli.py) ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="index/cli.py reads all of stdin before any size check (sys.stdin.buffer.read()); "
-    "proposed patch: read at most MAX_FILE_BYTES + 1 bytes",
-)
 def test_add_from_endless_stdin_is_refused_with_bounded_memory(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-c", PEAK_MEMORY_WRAPPER, "--db", str(tmp_path / "c.db"), "add", "-"],

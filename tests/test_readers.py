@@ -1,4 +1,5 @@
 import codecs
+import gzip
 import json
 from pathlib import Path
 
@@ -148,3 +149,34 @@ def test_unsupported_type_is_refused(tmp_path):
 def test_missing_file_is_refused(tmp_path):
     path = tmp_path / "nope.txt"
     assert read_one(path).reason == f"{path} does not exist; check the path."
+
+
+def test_jsonl_gz_streams_every_record(tmp_path):
+    path = tmp_path / "feed.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as feed:
+        for n in range(3):
+            feed.write(json.dumps({"title": f"Story {n}", "text": f"The story number {n} is here."}) + "\n")
+    assert [a.title for a in read_path(str(path))] == ["Story 0", "Story 1", "Story 2"]
+
+
+def test_jsonl_larger_than_the_file_cap_is_streamed(tmp_path, monkeypatch):
+    monkeypatch.setattr("index.readers.MAX_FILE_BYTES", 100)
+    path = tmp_path / "feed.jsonl"
+    path.write_text(
+        "\n".join(json.dumps({"title": f"T{n}", "text": f"Article body number {n}."}) for n in range(20))
+    )
+    assert len(list(read_path(str(path)))) == 20
+
+
+def test_jsonl_line_over_the_document_cap_is_refused_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr("index.readers.MAX_DOCUMENT_BYTES", 200)
+    path = tmp_path / "feed.jsonl"
+    lines = [
+        {"title": "Short", "text": "A short article body here."},
+        {"title": "Huge", "text": "word " * 100},
+        {"title": "After", "text": "Another short article body."},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in lines))
+    first, refused, last = list(read_path(str(path)))
+    assert (first.title, last.title) == ("Short", "After")
+    assert refused.source == f"{path} line 2"
