@@ -49,7 +49,7 @@ TF_DTYPE = np.dtype("<u2")
 SQL_VARIABLES = 900
 LOAD_CHUNK = 200_000
 """Passages read from SQLite per segment while building the index from scratch."""
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 CACHE_MIN_PASSAGES = 20_000
 """Smaller indexes build from SQLite in well under a second and are not cached."""
 CACHE_SAVE_INTERVAL = 60.0
@@ -216,7 +216,8 @@ class Store:
             for step in range(version, SCHEMA_VERSION):
                 log.info("migrating %s to schema %d", self.path, step + 1)
                 MIGRATIONS[step](self.db)
-            self.db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+            if version != SCHEMA_VERSION:  # opening an up-to-date file writes nothing to it
+                self.db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
             if not self.conn.execute("SELECT 1 FROM meta WHERE key = 'instance'").fetchone():
                 self.db["meta"].insert({"key": "instance", "value": uuid.uuid4().hex})
 
@@ -715,7 +716,7 @@ class Store:
                     fresh = read_segment(directory / layout["file"], layout, segment.alive, verify=False)
                     for field_name in ("passage_ids", "article_ids", "doc_len", "term_ids", "term_starts"):
                         setattr(segment, field_name, getattr(fresh, field_name))
-                    for field_name in ("docs", "tfs", "max_tf", "min_dl"):
+                    for field_name in ("docs", "tfs", "max_tf", "min_dl", "ub_ref", "ref"):
                         setattr(segment, field_name, getattr(fresh, field_name))
         keep = (
             {"manifest.json", "lock"}
@@ -803,6 +804,42 @@ class Store:
             for rank, h in enumerate(hits[offset:wanted], start=offset + 1)
         ]
         return SearchResponse(question, tuple(terms), hits, searched, matched, tuple(libraries))
+
+    def term_idf(self, libraries: list[str], terms: list[str]) -> dict[str, float]:
+        """BM25Okapi's idf of each term over the given libraries (0 for unknown terms)."""
+        if not terms:
+            return {}
+        with self._lock:
+            self.refresh()
+            ids = self._known_term_ids(terms)
+            libs = [self.index.libraries[n] for n in libraries if n in self.index.libraries]
+            libs = [lib for lib in libs if lib.docs]
+            if not libs:
+                return dict.fromkeys(terms, 0.0)
+            values = self.index._idf(libs).values
+        return {t: float(values[i]) if 0 <= i < len(values) else 0.0 for t, i in zip(terms, ids, strict=True)}
+
+    def passage_terms(self, passage_keys: list[tuple[str, int]]) -> dict[tuple[str, int], frozenset[str]]:
+        """The distinct terms of passages named by (article id, passage index), from what is stored."""
+        if not passage_keys:
+            return {}
+        found: dict[tuple[str, int], list[int]] = {}
+        with self._lock:
+            for i in range(0, len(passage_keys), SQL_VARIABLES // 2):
+                chunk = passage_keys[i : i + SQL_VARIABLES // 2]
+                where = " OR ".join("(article_id = ? AND seq = ?)" for _ in chunk)
+                params = [v for article_id, seq in chunk for v in (int(article_id), seq)]
+                for article_id, seq, blob in self.conn.execute(
+                    f"SELECT article_id, seq, terms FROM passages WHERE {where}", params
+                ):
+                    found[(str(article_id), seq)] = np.frombuffer(blob, dtype=TERM_DTYPE).tolist()
+            ids = sorted({t for terms in found.values() for t in terms})
+            names: dict[int, str] = {}
+            for i in range(0, len(ids), SQL_VARIABLES):
+                chunk = ids[i : i + SQL_VARIABLES]
+                marks = ",".join("?" * len(chunk))
+                names.update(self.conn.execute(f"SELECT id, term FROM terms WHERE id IN ({marks})", chunk))
+        return {key: frozenset(names[t] for t in terms) for key, terms in found.items()}
 
     def _known_term_ids(self, terms: list[str]) -> list[int]:
         unique = sorted(set(terms))

@@ -362,11 +362,6 @@ def test_damaged_article_pages_are_reported_in_one_sentence(tmp_path):
     assert result.stderr.startswith(f"Error: {db} ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="index/store.py writes schema_version on every open, before it has read the file, so "
-    "opening a damaged file changes it (see report for the patch)",
-)
 def test_damaged_file_is_not_written_when_it_is_refused(tmp_path):
     db = tmp_path / "library.db"
     make_clippings_db(db)

@@ -169,3 +169,20 @@ def test_context_passages_are_neighbours(store):
     stored = store.add(sample(), "global").article
     around = store.passages("global", stored.id, 3, 5)
     assert [p.index for p in around] == [3, 4, 5]
+
+
+def test_term_idf_is_bm25okapi_idf_of_the_named_libraries(store):
+    store.add(article("A", "The river flooded the town."), "global")
+    store.add(article("B", "The harbour reopened."), "global")
+    store.add(article("C", "A river cruise."), "guild")
+    idf = store.term_idf(["global"], ["river", "harbour", "unknown"])
+    # BM25Okapi over 2 passages: log(2 - 1 + 0.5) - log(1 + 0.5) = 0 for a term in one of them.
+    assert idf == {"river": 0.0, "harbour": 0.0, "unknown": 0.0}
+    assert store.term_idf(["global", "guild"], ["harbour"])["harbour"] > 0
+
+
+def test_passage_terms_are_the_stored_terms(store):
+    stored = store.add(article("A", "China’s minister didn't say much."), "global").article
+    assert store.passage_terms([(stored.id, 0)]) == {
+        (stored.id, 0): frozenset({"china", "minister", "didn't", "say", "much"})
+    }
