@@ -83,6 +83,8 @@ class Segment:
     tfs: np.ndarray  # uint16 per posting
     max_tf: np.ndarray  # uint16 per term: the largest tf of the term here
     min_dl: np.ndarray  # int32 per term: the shortest passage holding the term here
+    ub_ref: np.ndarray  # float64 per term: its largest tf-part at avgdl = ref[0] (see term_bounds)
+    ref: np.ndarray  # float64 [reference avgdl, k1, b]
     alive: np.ndarray  # bool per passage (writable)
     dead: int = 0
     name: str | None = None
@@ -125,7 +127,7 @@ class Segment:
         tfs: np.ndarray,
         alive: np.ndarray | None = None,
     ) -> Segment:
-        max_tf, min_dl = term_bounds(term_starts, docs, tfs, doc_len)
+        max_tf, min_dl, ub_ref, ref = term_bounds(term_starts, docs, tfs, doc_len)
         if alive is None:
             alive = np.ones(len(passage_ids), dtype=bool)
         return cls(
@@ -138,6 +140,8 @@ class Segment:
             tfs=tfs,
             max_tf=max_tf,
             min_dl=min_dl,
+            ub_ref=ub_ref,
+            ref=ref,
             alive=alive,
             dead=int(len(alive) - np.count_nonzero(alive)),
         )
@@ -181,20 +185,30 @@ class Segment:
                 self.tfs,
                 self.max_tf,
                 self.min_dl,
+                self.ub_ref,
                 self.alive,
             )
         )
 
 
+REF_SLACK = 1.05
+"""Per-term bounds are computed at this many times the segment's own average passage length; they
+stay valid (if a little loose) for any smaller avgdl, since a term's contribution grows with avgdl."""
+
+
 def term_bounds(
     term_starts: np.ndarray, docs: np.ndarray, tfs: np.ndarray, doc_len: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per term: the largest tf and the shortest document length among its postings."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per term: the largest tf, the shortest document length among its postings, and the largest
+    tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / A)) at A = REF_SLACK * this segment's avgdl."""
     n_terms = len(term_starts) - 1
     max_tf = np.zeros(n_terms, dtype=TF_DTYPE)
     min_dl = np.zeros(n_terms, dtype=LEN_DTYPE)
+    ub_ref = np.zeros(n_terms, dtype=np.float64)
+    avg = float(doc_len.astype(np.float64).mean()) if len(doc_len) else 1.0
+    ref = np.array([max(avg, 1e-9) * REF_SLACK, K1, B], dtype=np.float64)
     if n_terms == 0:
-        return max_tf, min_dl
+        return max_tf, min_dl, ub_ref, ref
     starts = term_starts[:-1]
     # reduceat over chunks of terms, so that the gathered lengths stay small.
     done = 0
@@ -203,10 +217,14 @@ def term_bounds(
         end = min(max(end, done + 1), n_terms)
         lo, hi = int(term_starts[done]), int(term_starts[end])
         local_starts = starts[done:end] - lo
-        max_tf[done:end] = np.maximum.reduceat(tfs[lo:hi], local_starts)
-        min_dl[done:end] = np.minimum.reduceat(doc_len[docs[lo:hi]], local_starts)
+        tf = tfs[lo:hi]
+        dl = doc_len[docs[lo:hi]]
+        max_tf[done:end] = np.maximum.reduceat(tf, local_starts)
+        min_dl[done:end] = np.minimum.reduceat(dl, local_starts)
+        part = tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / ref[0]))
+        ub_ref[done:end] = np.maximum.reduceat(part, local_starts)
         done = end
-    return max_tf, min_dl
+    return max_tf, min_dl, ub_ref, ref
 
 
 def merge_segments(segments: list[Segment], alive: list[np.ndarray] | None = None) -> Segment:
@@ -723,8 +741,11 @@ class SearchIndex:
                 t, i = unique[j], int(pos_c[j])
                 lo, hi = int(seg.term_starts[i]), int(seg.term_starts[i + 1])
                 slices[t].append((part, lo, hi))
-                tf, dl = float(seg.max_tf[i]), float(seg.min_dl[i])
-                ub = tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
+                if avgdl <= seg.ref[0] and k1 == seg.ref[1] and b == seg.ref[2]:
+                    ub = float(seg.ub_ref[i])
+                else:
+                    tf, dl = float(seg.max_tf[i]), float(seg.min_dl[i])
+                    ub = tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
                 bound[t] = max(bound[t], ub)
         upper = {t: float(stats.values[t]) * multiplicity[t] * bound[t] * (1 + MARGIN) for t in unique}
         # Rare (short, high-idf) terms first.
@@ -891,6 +912,8 @@ SEGMENT_ARRAYS = (
     "tfs",
     "max_tf",
     "min_dl",
+    "ub_ref",
+    "ref",
 )
 _ALIGN = 64
 
@@ -945,7 +968,7 @@ def read_segment(path: Path, layout: dict, alive: np.ndarray, verify: bool = Tru
         end = offset + dtype.itemsize * length
         if offset % _ALIGN or (end > size and length):
             raise ValueError(f"{path.name}: array {name} out of bounds")
-        arrays[name] = raw[offset:end].view(dtype) if length else np.zeros(0, dtype=dtype)
+        arrays[name] = raw[offset:end].view(np.ndarray).view(dtype) if length else np.zeros(0, dtype=dtype)
     n, n_terms = len(arrays["passage_ids"]), len(arrays["term_ids"])
     if (
         len(arrays["article_ids"]) != n
@@ -954,6 +977,8 @@ def read_segment(path: Path, layout: dict, alive: np.ndarray, verify: bool = Tru
         or len(arrays["term_starts"]) != n_terms + 1
         or len(arrays["max_tf"]) != n_terms
         or len(arrays["min_dl"]) != n_terms
+        or len(arrays["ub_ref"]) != n_terms
+        or len(arrays["ref"]) != 3
         or int(arrays["term_starts"][0]) != 0
         or int(arrays["term_starts"][-1]) != len(arrays["docs"])
         or len(arrays["tfs"]) != len(arrays["docs"])

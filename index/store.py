@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -50,6 +49,8 @@ SQL_VARIABLES = 900
 LOAD_CHUNK = 200_000
 """Passages read from SQLite per segment while building the index from scratch."""
 CACHE_FORMAT = 2
+TERM_CACHE_MAX = 2_000_000
+"""Term ids kept in memory for adding articles (about 100 bytes each)."""
 CACHE_MIN_PASSAGES = 20_000
 """Smaller indexes build from SQLite in well under a second and are not cached."""
 CACHE_SAVE_INTERVAL = 60.0
@@ -123,7 +124,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1]
 
 def content_hash(text: str) -> str:
     """A hash of the text that ignores case and spacing, for finding duplicates."""
-    folded = re.sub(r"\s+", " ", text.casefold()).strip()
+    folded = " ".join(text.casefold().split())  # the same as re.sub(r"\s+", " ", ...).strip()
     return hashlib.sha256(folded.encode()).hexdigest()
 
 
@@ -156,6 +157,8 @@ class Store:
         self._saved_at = 0.0
         self._saving = threading.Lock()
         self._closed = False
+        self._terms: dict[str, int] = {}
+        self._terms_pending: dict[str, int] = {}
         self.cache_dir = None if self.path == ":memory:" else Path(self.path + ".index")
         self.conn = self._connect()
         self.db = sqlite_utils.Database(self.conn)
@@ -226,12 +229,19 @@ class Store:
         """One write transaction, taken at once so it never fails half-way on a lock upgrade."""
         with self._lock:
             self.conn.execute("BEGIN IMMEDIATE")
+            self._terms_pending = {}
             try:
                 yield
             except BaseException:
+                self._terms_pending = {}
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+            if self._terms_pending:
+                if len(self._terms) > TERM_CACHE_MAX:
+                    self._terms.clear()
+                self._terms.update(self._terms_pending)
+                self._terms_pending = {}
 
     def close(self) -> None:
         with self._lock:
@@ -336,6 +346,26 @@ class Store:
         return AddResult(self._article(article_id), "updated" if previous else "added")
 
     def _term_ids(self, terms: set[str]) -> dict[str, int]:
+        """Ids of terms, created as needed. Ids never change once committed, so they are cached
+        (new ones only after their transaction commits)."""
+        known, pending = self._terms, self._terms_pending
+        ids: dict[str, int] = {}
+        missing = []
+        for term in terms:
+            found = known.get(term)
+            if found is None:
+                found = pending.get(term)
+            if found is None:
+                missing.append(term)
+            else:
+                ids[term] = found
+        if missing:
+            fresh = self._term_ids_sql(set(missing))
+            pending.update(fresh)
+            ids.update(fresh)
+        return ids
+
+    def _term_ids_sql(self, terms: set[str]) -> dict[str, int]:
         ids: dict[str, int] = {}
         ordered = sorted(terms)
         for i in range(0, len(ordered), SQL_VARIABLES):
