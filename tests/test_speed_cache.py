@@ -1,0 +1,154 @@
+"""The index cache beside the database: used when valid, ignored (and rebuilt) otherwise, never
+losing data; and background merges inside a Store."""
+
+import json
+import logging
+
+import pytest
+
+from index import Article, Store, engine
+from index import store as store_module
+
+WORDS = [
+    "minister",
+    "talks",
+    "weapons",
+    "peace",
+    "council",
+    "budget",
+    "vote",
+    "river",
+    "harbour",
+    "storm",
+    "election",
+    "court",
+    "ruling",
+    "museum",
+    "festival",
+    "vaccine",
+    "drought",
+    "harvest",
+    "strike",
+    "railway",
+]
+
+
+def article(i: int) -> Article:
+    words = [WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(40)]
+    sentences = [" ".join(words[k : k + 8]).capitalize() + f" item{i}." for k in range(0, 40, 8)]
+    return Article(title=f"Story {i}", text=" ".join(sentences), url=f"https://x.test/{i}")
+
+
+QUESTIONS = ["minister weapons", "storm harbour railway", "item7 vote", "festival court ruling museum"]
+
+
+def answers(store: Store) -> list:
+    return [
+        [(h.article.id, h.passage.start, round(h.score, 12)) for h in store.search(q, ["global"], k=5).hits]
+        for q in QUESTIONS
+    ]
+
+
+@pytest.fixture(autouse=True)
+def cache_small_indexes(monkeypatch):
+    monkeypatch.setattr(store_module, "CACHE_MIN_PASSAGES", 1)
+
+
+def fill(db_path, count: int = 30) -> list:
+    with Store(db_path, ranker=None) as store:
+        list(store.add_many([article(i) for i in range(count)], "global"))
+        store.refresh()
+        return answers(store)
+
+
+def test_a_reopened_store_answers_from_the_mapped_cache(db_path):
+    expected = fill(db_path)
+    assert (db_path.parent / (db_path.name + ".index") / "manifest.json").exists()
+    with Store(db_path, ranker=None) as store:
+        segments = store.index.libraries["global"].segments
+        assert segments and all(s.name for s in segments)
+        assert answers(store) == expected
+
+
+def test_changes_after_the_cache_are_replayed_from_the_log(db_path):
+    fill(db_path)
+    with Store(db_path, ranker=None) as other:
+        other._save_on_close = lambda: None  # leave the cache behind the log
+        other.add(article(100), "global")
+        other.remove("global", 1)
+    with Store(db_path, ranker=None) as store:
+        hits = store.search("item100", ["global"]).hits
+        assert hits and hits[0].article.title == "Story 100"
+        assert all(h.article.id != "1" for h in store.search("item0 minister", ["global"], k=50).hits)
+        store.refresh()
+        replayed = answers(store)
+    with Store(db_path, ranker=None) as fresh:
+        assert answers(fresh) == replayed
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "manifest", "missing", "state"])
+def test_a_damaged_cache_is_rebuilt_from_the_database(db_path, damage, caplog):
+    expected = fill(db_path)
+    folder = db_path.parent / (db_path.name + ".index")
+    segment = next(folder.glob("seg-*.bin"))
+    if damage == "flip":
+        data = bytearray(segment.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        segment.write_bytes(bytes(data))
+    elif damage == "truncate":
+        segment.write_bytes(segment.read_bytes()[:100])
+    elif damage == "manifest":
+        (folder / "manifest.json").write_text("{not json")
+    elif damage == "missing":
+        segment.unlink()
+    else:
+        next(folder.glob("state-*.npz")).write_bytes(b"garbage")
+    with caplog.at_level(logging.WARNING), Store(db_path, ranker=None) as store:
+        assert answers(store) == expected
+    assert "rebuilding" in caplog.text
+    with Store(db_path, ranker=None) as store:  # and the rebuilt cache is good again
+        assert answers(store) == expected
+
+
+def test_a_cache_of_another_database_or_a_newer_one_is_ignored(db_path, tmp_path):
+    fill(db_path)
+    folder = db_path.parent / (db_path.name + ".index")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["seq"] += 1000
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with Store(db_path, ranker=None) as store:
+        assert store.index.libraries["global"].docs == sum(
+            a.passage_count for a in store.list_articles("global", limit=100)
+        )
+    other = tmp_path / "other.db"
+    fill(other, 5)
+    (db_path.parent / (db_path.name + ".index")).rename(tmp_path / "kept")
+    (tmp_path / "other.db.index").rename(db_path.parent / (db_path.name + ".index"))
+    with Store(db_path, ranker=None) as store:
+        assert len(store.index.libraries["global"].articles) == 30
+
+
+def test_removing_after_a_cached_start_is_immediate(db_path):
+    fill(db_path)
+    with Store(db_path, ranker=None) as store:
+        before = store.search("item3", ["global"]).hits
+        assert before and before[0].article.title == "Story 3"
+        store.remove("global", before[0].article.id)
+        assert all(h.article.title != "Story 3" for h in store.search("item3", ["global"]).hits)
+
+
+def test_big_merges_run_in_the_background_and_keep_answers(db_path, monkeypatch):
+    monkeypatch.setattr(engine, "INLINE_MERGE_MAX", 8)
+    with Store(db_path, ranker=None) as store:
+        for i in range(60):
+            store.add(article(i), "global")
+            store.refresh()
+        store.remove("global", 5)
+        store.index.wait_for_merges()
+        store.refresh()
+        merged = answers(store)
+        lib = store.index.libraries["global"]
+        assert len(lib.segments) < 30 and not lib.merging
+    monkeypatch.setattr(store_module, "CACHE_MIN_PASSAGES", 10**9)
+    with Store(db_path, ranker=None) as fresh:
+        assert answers(fresh) == merged
