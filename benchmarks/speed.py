@@ -554,6 +554,28 @@ def table(results: dict, sizes: list[int]) -> str:
     return "\n".join(lines)
 
 
+def details(results: dict, sizes: list[int]) -> str:
+    lines = [
+        "| passages | whole answer `Store.search` (whole questions, k=3) p50 / p95: default ranker"
+        " · plain BM25 | remove → gone | searches from another thread while adding: p50 / max"
+        " | open from cache (in-process) | cache on disk |",
+        "|---|---|---|---|---|---|",
+    ]
+    for size in sizes:
+        row = results.get(str(size), {})
+        c, b = row.get("clippings", {}), row.get("clippings-build", {})
+        if "rank_p50_ms" not in c:
+            continue
+        lines.append(
+            f"| {c.get('passages', size):,} | {fmt(c['search_p50_ms'])} / {fmt(c['search_p95_ms'], ' ms')}"
+            f" · {fmt(c['search_plain_p50_ms'])} / {fmt(c['search_plain_p95_ms'], ' ms')}"
+            f" | {fmt(c['remove_ms'], ' ms')} | {fmt(c['thread_search_p50_ms'], '', 2)} /"
+            f" {fmt(c['thread_search_max_ms'], ' ms')} | {fmt(c['open_s'], ' s', 2)}"
+            f" | {fmt(b.get('cache_mib'), ' MiB', 0)} |"
+        )
+    return "\n".join(lines)
+
+
 def ratios(results: dict, sizes: list[int]) -> str:
     out = []
     for size in sizes:
@@ -654,6 +676,8 @@ def main() -> None:
     )
     print()
     print(table(results, sizes))
+    print()
+    print(details(results, sizes))
     print()
     print(ratios(results, sizes))
     if args.plot:
