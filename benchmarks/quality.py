@@ -166,6 +166,8 @@ class SystemResult:
     rank: int | None
     shown: list[dict]
     seconds: float
+    ranker_seconds: float | None = None
+    """Time spent in the ranking stage alone (None for systems without one)."""
 
 
 @dataclass
@@ -296,6 +298,21 @@ def _result(passages: list[str], shown: list[dict], answers: list[str], seconds:
     return SystemResult(first_hit(passages, answers), shown[:SHOWN], seconds)
 
 
+class TimedRanker:
+    """The store's own ranker, called as `Store.search` calls it, timing each call."""
+
+    def __init__(self, ranker: Callable) -> None:
+        self.ranker = ranker
+        self.last = 0.0
+
+    def __call__(self, *args: object) -> list:
+        start = time.perf_counter()
+        try:
+            return self.ranker(*args)
+        finally:
+            self.last = time.perf_counter() - start
+
+
 def build_library(path: Path, articles: list[Article]) -> None:
     with Store(path, ranker=None) as store:
         for _ in store.add_many(articles, LIBRARY):
@@ -314,6 +331,9 @@ def run_job(job: Job, cache: Path | None, ablate: bool, windows: bool) -> list[O
         stores: dict[str, Store] = {CLIPPINGS: Store(path), RANKER_OFF: Store(path, ranker=None)}
         for name, ranker in rankers(ablate).items():
             stores[name] = Store(path, ranker=ranker)
+        for store in stores.values():
+            if store.ranker is not None:
+                store.ranker = TimedRanker(store.ranker)
         try:
             plain = stores[RANKER_OFF]
             library_articles = plain.list_articles(LIBRARY, limit=10**9)
@@ -327,9 +347,14 @@ def run_job(job: Job, cache: Path | None, ablate: bool, windows: bool) -> list[O
             for q in job.questions:
                 outcome = Outcome(q)
                 for name, store in stores.items():
+                    if store.ranker is not None:
+                        store.ranker.last = 0.0
                     hits, seconds = _timed_search(store, q.question)
                     passages = [h.passage.text for h in hits]
-                    outcome.systems[name] = _result(passages, _shown(hits), q.answers, seconds)
+                    result = _result(passages, _shown(hits), q.answers, seconds)
+                    if store.ranker is not None:
+                        result.ranker_seconds = store.ranker.last
+                    outcome.systems[name] = result
                 for name, bm25 in baselines.items():
                     start = time.perf_counter()
                     passages = bm25.top(q.question, DEPTH)
@@ -348,10 +373,14 @@ def _safe(name: str) -> str:
 
 
 def cache_folder(root: Path) -> Path:
-    """A cache of built libraries, keyed by the code that decides what is stored."""
+    """A cache of built libraries, keyed by the code that decides what text and passages are stored
+    and by the database schema version (the store rebuilds its search index from the database)."""
+    from index import store as store_module
+
     digest = hashlib.sha256()
-    for name in ("passages.py", "text.py", "readers.py", "store.py", "engine.py"):
+    for name in ("passages.py", "text.py", "readers.py"):
         digest.update((REPO / "index" / name).read_bytes())
+    digest.update(str(store_module.SCHEMA_VERSION).encode())
     folder = root / digest.hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -368,6 +397,11 @@ class Metrics:
     mrr: float
     chars: float
     ms: float
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
 def metrics(results: list[SystemResult]) -> Metrics:
@@ -415,12 +449,19 @@ def table(outcomes: list[Outcome], info: dict[str, list[str]], systems: list[str
     lines.append("")
     lines.append("Cells: R@1 / R@3 / MRR@10 · mean characters per passage shown.")
     speed = []
+    ranking = []
     for system in systems:
         m = metrics([o.systems[system] for o in outcomes])
-        times = sorted(o.systems[system].seconds for o in outcomes)
-        p95 = 1000 * times[min(len(times) - 1, int(0.95 * len(times)))]
+        p95 = 1000 * percentile([o.systems[system].seconds for o in outcomes], 0.95)
         speed.append(f"{system}: {m.ms:.1f} ms mean, {p95:.1f} ms p95")
+        ranker = [o.systems[system].ranker_seconds for o in outcomes]
+        ranker = [s for s in ranker if s is not None]
+        if ranker:
+            mean = 1000 * statistics.fmean(ranker)
+            ranking.append(f"{system}: {mean:.1f} ms mean, {1000 * percentile(ranker, 0.95):.1f} ms p95")
     lines.append("Time per question (search only): " + "; ".join(speed) + ".")
+    if ranking:
+        lines.append("Of which the ranking stage: " + "; ".join(ranking) + ".")
     return "\n".join(lines)
 
 

@@ -10,13 +10,18 @@ lexical features (weights chosen on the first half of the dev weeks of benchmark
   unstemmed and exact), over the whole passage and over its best single sentence.
 - **attribution**: a question term missing from the passage counts as present when the article
   names it next to a role noun ("Qin Gang, China's Foreign Minister") and the passage holds that
-  role noun ("The foreign minister went on to say ..."). It also counts when the passage just
-  before it in the article holds it (the subject of "he said" sits in the previous passage).
+  role noun ("The foreign minister went on to say ..."). It also counts when the article's text just
+  before the passage holds it (the subject of "he said" sits in the sentences before).
 - **title** and **article**: the share of question terms in the article's title and in its text.
 - **position**: early passages of an article (the news lead) are favoured.
 - **answer type**: "how many" wants a number the question does not hold, "when" a date, "who"
   a name.
 - **duplicates**: a passage whose text is already shown (syndicated copies) is dropped.
+
+It costs a few milliseconds for 40 candidates: only the candidate passages are tokenized (and split
+into sentences with a cheap rule); stems are cached per term; article-level questions ("does the
+article hold this term", "which role nouns stand beside it") are answered with string search on the
+article's casefolded text, on demand, and kept per article in a small LRU cache.
 """
 
 from __future__ import annotations
@@ -30,11 +35,10 @@ from typing import TYPE_CHECKING
 
 import Stemmer
 
-from .passages import split_sentences
-from .text import tokenize
+from .text import question_terms, tokenize
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from .models import Hit
     from .store import Store
@@ -265,32 +269,86 @@ def answer_types(question: str) -> frozenset[str]:
     return frozenset(kinds)
 
 
-@dataclass(slots=True)
+# -- what the ranker knows of an article ------------------------------------------------------
+
+ROLE_WINDOW = 4
+"""A role noun stands for a term when it sits within this many words of it in one sentence."""
+PREVIOUS_CHARS = 300
+"""How much of the article's text just before a passage counts as its context ("he said")."""
+_WINDOW_CHARS = 80
+_OCCURRENCES = 8
+"""At most this many occurrences of a term are looked at for role nouns (long articles)."""
+_LAST_STOP = re.compile(r".*[.!?][\"”’')]*\s", re.DOTALL)
+_FIRST_STOP = re.compile(r"[.!?][\"”’')]*\s")
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_SENTENCE_SPLIT = re.compile(r"[.!?][\"”’')]*(?:\s+|(?=[“\"]))|\n+")
+
+
+def _occurrences(text: str, term: str) -> Iterator[int]:
+    """Start offsets of the term as a whole word of casefolded text (the tokenizer's idea of a word)."""
+    if not term:
+        return
+    size = len(text)
+    at = text.find(term)
+    while at >= 0:
+        end = at + len(term)
+        if (at == 0 or not text[at - 1].isalnum()) and (end == size or not text[end].isalnum()):
+            yield at
+        at = text.find(term, at + 1)
+
+
 class ArticleTerms:
-    """What the ranker needs of one article: its title's and text's terms, and role nouns per term."""
+    """What the ranker asks of one article: the terms of its title, whether its text holds a term,
+    and which role nouns stand beside a term. Answers are computed on demand and kept."""
 
-    title: frozenset[str]
-    text: frozenset[str]
-    roles: dict[str, frozenset[str]]
-    passages: tuple[str, ...] = ()
-    """The article's passage texts, in order."""
+    __slots__ = ("_found", "_roles", "folded", "text", "title")
+
+    def __init__(self, title: str, text: str) -> None:
+        self.title = frozenset(tokenize(title))
+        self.text = text
+        self.folded = text.casefold().replace("’", "'")
+        self._found: dict[str, bool] = {}
+        self._roles: dict[str, frozenset[str]] = {}
+
+    def has(self, term: str) -> bool:
+        """Whether the article's text holds the term as a word."""
+        found = self._found.get(term)
+        if found is None:
+            found = self._found[term] = next(_occurrences(self.folded, term), None) is not None
+        return found
+
+    def roles(self, term: str) -> frozenset[str]:
+        """Role nouns within `ROLE_WINDOW` words of the term, in the same sentence."""
+        found = self._roles.get(term)
+        if found is not None:
+            return found
+        near: set[str] = set()
+        text = self.folded
+        for n, start in enumerate(_occurrences(text, term)):
+            if n == _OCCURRENCES:
+                break
+            end = start + len(term)
+            before = text[max(0, start - _WINDOW_CHARS) : start]
+            stop = _LAST_STOP.match(before)
+            if stop:
+                before = before[stop.end() :]
+            after = text[end : end + _WINDOW_CHARS]
+            stop = _FIRST_STOP.search(after)
+            if stop:
+                after = after[: stop.start()]
+            words = _WORD.findall(before)[-ROLE_WINDOW:] + _WORD.findall(after)[:ROLE_WINDOW]
+            near.update(w for w in words if w in ROLE_NOUNS and w != term)
+        found = self._roles[term] = frozenset(near)
+        return found
+
+    def before(self, start: int, chars: int = PREVIOUS_CHARS) -> str:
+        """The text just before a passage that starts at `start`: what "he" and "the minister" refer to."""
+        return self.text[max(0, start - chars) : start]
 
 
-def article_terms(title: str, text: str, window: int = 4) -> ArticleTerms:
-    """Terms of an article, and for each term the role nouns within `window` words of it in a sentence."""
-    roles: dict[str, set[str]] = {}
-    words: set[str] = set()
-    for span in split_sentences(text):
-        tokens = tokenize(text[span.start : span.end])
-        words.update(tokens)
-        for i, token in enumerate(tokens):
-            if token in ROLE_NOUNS:
-                for other in tokens[max(0, i - window) : i + window + 1]:
-                    if other != token:
-                        roles.setdefault(other, set()).add(token)
-    return ArticleTerms(
-        frozenset(tokenize(title)), frozenset(words), {t: frozenset(r) for t, r in roles.items()}
-    )
+def article_terms(title: str, text: str) -> ArticleTerms:
+    """What the ranker needs of an article with this title and text."""
+    return ArticleTerms(title, text)
 
 
 @dataclass(slots=True)
@@ -302,11 +360,30 @@ class Candidate:
     position: int
     article: ArticleTerms
     previous: str = ""
-    """The text of the passage before it in its article ("" for the first)."""
+    """The article's text just before the passage ("" for the first)."""
+
+
+# -- features ---------------------------------------------------------------------------------
+
+_STEMS: dict[str, str] = {}
+
+
+def _stem(term: str) -> str:
+    stem = _STEMS.get(term)
+    if stem is None:
+        if len(_STEMS) > 200_000:
+            _STEMS.clear()
+        stem = _STEMS[term] = _STEMMER.stemWord(term)
+    return stem
 
 
 def _share(terms: set[str], idf: dict[str, float], total: float) -> float:
     return sum(idf[t] for t in terms) / total
+
+
+def _name_term(word: str) -> str:
+    word = word.casefold()
+    return word[:-2] if word.endswith(("'s", "’s")) else word
 
 
 def features(
@@ -316,35 +393,54 @@ def features(
     unique = set(terms)
     idf = {t: max(idf.get(t, 0.0), 0.0) for t in unique}
     total = sum(idf.values()) or 1.0
-    stems = {t: _STEMMER.stemWord(t) for t in unique}
+    stems = {t: _stem(t) for t in unique}
+    by_stem: dict[str, set[str]] = {}
+    for t, s in stems.items():
+        by_stem.setdefault(s, set()).add(t)
     kinds = answer_types(question)
     asked = set(tokenize(question))
     best = max((c.score for c in candidates), default=1.0) or 1.0
     rows = []
+    stem_of = _STEMS.get
     for c in candidates:
-        tokens = tokenize(c.text)
-        present = unique.intersection(tokens)
-        if weights.attribution:
-            missing = unique - present
-            if missing:
-                token_set = set(tokens)
-                previous = set(tokenize(c.previous)) if c.previous else set()
-                for term in missing:
-                    if c.article.roles.get(term, frozenset()) & token_set or term in previous:
-                        present.add(term)
-        stemmed = set(_STEMMER.stemWords(tokens)) | {stems[t] for t in present}
-        stem_present = {t for t in unique if stems[t] in stemmed}
-        sentence = 0.0
-        for span in split_sentences(c.text):
-            words = set(_STEMMER.stemWords(tokenize(c.text[span.start : span.end])))
-            words |= {stems[t] for t in present - unique.intersection(tokens)}
-            sentence = max(sentence, _share({t for t in unique if stems[t] in words}, idf, total))
-        novel = set(tokens) - asked
-        names = {w for w in _CAPITAL.findall(c.text) if w not in _SENTENCE_CAPITALS}
-        names = {n for n in names if tokenize(n) and tokenize(n)[0] not in asked}
-        has_number = any(_DIGIT.search(t) or t in _NUMBER_WORDS for t in novel)
-        has_time = bool(novel & _TIME_WORDS) or bool(_YEAR.search(c.text))
+        sentences = [set(tokenize(s)) for s in _SENTENCE_SPLIT.split(c.text)]
+        token_set = set().union(*sentences)
+        exact = unique & token_set
+        attributed: set[str] = set()
+        if weights.attribution and len(exact) < len(unique):
+            roles = token_set & ROLE_NOUNS
+            previous = c.previous.casefold().replace("’", "'") if c.previous else ""
+            for term in unique - exact:
+                if (previous and next(_occurrences(previous, term), None) is not None) or (
+                    roles and c.article.has(term) and c.article.roles(term) & roles
+                ):
+                    attributed.add(term)
+        present = exact | attributed
+        matched: dict[str, set[str]] = {}
+        for w in token_set:
+            found = by_stem.get(stem_of(w) or _stem(w))
+            if found:
+                matched[w] = found
+        stem_present = attributed.union(*matched.values())
+        if len(sentences) > 1 and matched:
+            sentence = 0.0
+            for words in sentences:
+                found = attributed.union(*(matched[w] for w in words if w in matched))
+                sentence = max(sentence, _share(found, idf, total))
+        else:
+            sentence = _share(stem_present, idf, total)
+        novel = token_set - asked
+        names = 0
+        if "name" in kinds:
+            for w in _CAPITAL.findall(c.text):
+                if w not in _SENTENCE_CAPITALS and _name_term(w) not in asked:
+                    names += 1
+                    if names == 5:
+                        break
+        has_number = "number" in kinds and any(_DIGIT.search(t) or t in _NUMBER_WORDS for t in novel)
+        has_time = "time" in kinds and (bool(novel & _TIME_WORDS) or bool(_YEAR.search(c.text)))
         cover = _share(present, idf, total)
+        article = c.article
         rows.append(
             [
                 math.log1p(max(c.score, 0.0)),
@@ -353,12 +449,12 @@ def features(
                 cover * cover,
                 _share(stem_present, idf, total),
                 sentence,
-                _share(unique & c.article.title, idf, total),
-                _share(unique & c.article.text, idf, total),
+                _share(unique & article.title, idf, total),
+                _share({t for t in unique if t in article.title or article.has(t)}, idf, total),
                 1 / (1 + c.position),
-                float("number" in kinds and has_number),
-                float("time" in kinds and has_time),
-                ("name" in kinds) * min(len(names), 5) / 5,
+                float(has_number),
+                float(has_time),
+                names / 5,
             ]
         )
     return rows
@@ -380,7 +476,7 @@ def scores(
 # -- reading what the ranker needs from the store ---------------------------------------------
 
 _ARTICLES: OrderedDict[tuple, ArticleTerms] = OrderedDict()
-_ARTICLE_CACHE = 2048
+_ARTICLE_CACHE = 256
 
 
 def _article(store: Store, libraries: list[str], hit: Hit) -> ArticleTerms:
@@ -390,26 +486,11 @@ def _article(store: Store, libraries: list[str], hit: Hit) -> ArticleTerms:
     if cached is not None:
         _ARTICLES.move_to_end(key)
         return cached
-    terms = article_terms(a.title, store.article_text(libraries, a.id))
-    terms.passages = tuple(p.text for p in store.passages(libraries, a.id))
+    terms = ArticleTerms(a.title, store.article_text(libraries, a.id))
     _ARTICLES[key] = terms
     if len(_ARTICLES) > _ARTICLE_CACHE:
         _ARTICLES.popitem(last=False)
     return terms
-
-
-def _idf(store: Store, libraries: list[str], terms: list[str]) -> dict[str, float]:
-    """BM25's own idf of each term over the searched libraries (0 for unknown terms)."""
-    unique = sorted(set(terms))
-    with store._lock:
-        marks = ",".join("?" * len(unique))
-        known = dict(store.conn.execute(f"SELECT term, id FROM terms WHERE term IN ({marks})", unique))
-        libs = [store.index.libraries[n] for n in libraries if n in store.index.libraries]
-        libs = [lib for lib in libs if lib.docs > 0]
-        if not libs:
-            return dict.fromkeys(unique, 0.0)
-        values = store.index._idf(libs).values
-    return {t: float(values[known[t]]) if known.get(t, len(values)) < len(values) else 0.0 for t in unique}
 
 
 def _dedupe(hits: list[Hit]) -> list[Hit]:
@@ -427,20 +508,17 @@ def make_ranker(weights: Weights = DEFAULT) -> Callable[[Store, str, list[str], 
     """A ranker for `Store(path, ranker=...)` with the given weights."""
 
     def ranker(store: Store, question: str, libraries: list[str], hits: list[Hit]) -> list[Hit]:
-        from .text import question_terms
-
         if weights.dedupe:
             hits = _dedupe(hits)
         if len(hits) < 2:
             return hits
         terms = question_terms(question)
-        idf = _idf(store, libraries, terms)
+        idf = store.term_idf(libraries, sorted(set(terms)))
         candidates = []
         for hit in hits:
             article = _article(store, libraries, hit)
-            seq = hit.passage.index
-            previous = article.passages[seq - 1] if 0 < seq <= len(article.passages) else ""
-            candidates.append(Candidate(hit.passage.text, hit.score, seq, article, previous))
+            p = hit.passage
+            candidates.append(Candidate(p.text, hit.score, p.index, article, article.before(p.start)))
         values = scores(question, terms, idf, candidates, weights)
         order = sorted(range(len(hits)), key=lambda i: (-values[i], i))
         return [replace(hits[i], score=values[i]) for i in order]

@@ -109,7 +109,10 @@ def _term(word: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Terms of a text, in order, repeats kept."""
-    return [_term(m.group()) for m in _TOKEN.finditer(text)]
+    words = _TOKEN.findall(text)
+    if "'" in text or "’" in text:  # only words with an apostrophe need more than casefolding
+        return [_term(w) if "'" in w or "’" in w else w.casefold() for w in words]
+    return [w.casefold() for w in words]
 
 
 def tokenize_spans(text: str) -> Iterator[tuple[str, int, int]]:

@@ -150,3 +150,11 @@ def test_hit_rule_normalises_quotes_case_and_spaces(quality):
         quality.first_hit(["No.", "The show \u201cSquid  Game\u201d returns"], ["\u201csquid game\u201d"])
         == 2
     )
+
+
+def test_harness_prints_the_time_of_the_ranking_stage(quality, data, tmp_path, capsys):
+    out = tmp_path / "results.json"
+    quality.main(["--data", str(data), "--splits", "dev", "--no-windows", "--out", str(out)])
+    timing = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Of which")]
+    assert [line.split(":")[0] for line in timing] == ["Of which the ranking stage"]
+    assert "Clippings, ranker off" not in timing[0]
