@@ -65,6 +65,8 @@ class Weights:
     answer_number: float = 0.9
     answer_time: float = 0.55
     answer_name: float = 1.1
+    context: float = -0.25
+    proximity: float = 0.0
     attribution: bool = True
     dedupe: bool = True
 
@@ -275,6 +277,8 @@ ROLE_WINDOW = 4
 """A role noun stands for a term when it sits within this many words of it in one sentence."""
 PREVIOUS_CHARS = 300
 """How much of the article's text just before a passage counts as its context ("he said")."""
+PROXIMITY = 8
+"""The proximity feature is the best share of question terms within this many consecutive words."""
 _WINDOW_CHARS = 80
 _OCCURRENCES = 8
 """At most this many occurrences of a term are looked at for role nouns (long articles)."""
@@ -368,12 +372,84 @@ class Candidate:
 _STEMS: dict[str, str] = {}
 
 
+# Irregular forms that Snowball leaves apart from their base ("said" and "say").
+_IRREGULAR = {
+    form: base
+    for base, forms in {
+        "say": "said",
+        "tell": "told",
+        "win": "won",
+        "lose": "lost",
+        "begin": "began begun",
+        "buy": "bought",
+        "sell": "sold",
+        "leave": "left",
+        "hold": "held",
+        "find": "found",
+        "give": "gave given",
+        "take": "took taken",
+        "make": "made",
+        "go": "went gone",
+        "come": "came",
+        "see": "saw seen",
+        "get": "got gotten",
+        "pay": "paid",
+        "meet": "met",
+        "lead": "led",
+        "run": "ran",
+        "bring": "brought",
+        "think": "thought",
+        "fight": "fought",
+        "teach": "taught",
+        "catch": "caught",
+        "write": "wrote written",
+        "speak": "spoke spoken",
+        "break": "broke broken",
+        "choose": "chose chosen",
+        "drive": "drove driven",
+        "fall": "fell fallen",
+        "fly": "flew flown",
+        "grow": "grew grown",
+        "know": "knew known",
+        "rise": "rose risen",
+        "steal": "stole stolen",
+        "strike": "struck",
+        "shoot": "shot",
+        "build": "built",
+        "send": "sent",
+        "spend": "spent",
+        "feel": "felt",
+        "keep": "kept",
+        "sleep": "slept",
+        "die": "died dead",
+        "sing": "sang sung",
+        "swim": "swam swum",
+        "eat": "ate eaten",
+        "wear": "wore worn",
+        "hide": "hid hidden",
+        "bear": "bore born",
+        "sit": "sat",
+        "stand": "stood",
+        "understand": "understood",
+        "hear": "heard",
+        "become": "became",
+        "forbid": "forbade forbidden",
+        "freeze": "froze frozen",
+        "shake": "shook shaken",
+        "sink": "sank sunk",
+        "seek": "sought",
+        "swear": "swore sworn",
+    }.items()
+    for form in forms.split()
+}
+
+
 def _stem(term: str) -> str:
     stem = _STEMS.get(term)
     if stem is None:
         if len(_STEMS) > 200_000:
             _STEMS.clear()
-        stem = _STEMS[term] = _STEMMER.stemWord(term)
+        stem = _STEMS[term] = _STEMMER.stemWord(_IRREGULAR.get(term, term))
     return stem
 
 
@@ -403,18 +479,21 @@ def features(
     rows = []
     stem_of = _STEMS.get
     for c in candidates:
-        sentences = [set(tokenize(s)) for s in _SENTENCE_SPLIT.split(c.text)]
+        sequences = [tokenize(s) for s in _SENTENCE_SPLIT.split(c.text)]
+        sentences = [set(words) for words in sequences]
         token_set = set().union(*sentences)
         exact = unique & token_set
         attributed: set[str] = set()
+        from_context: set[str] = set()
         if weights.attribution and len(exact) < len(unique):
             roles = token_set & ROLE_NOUNS
             previous = c.previous.casefold().replace("’", "'") if c.previous else ""
             for term in unique - exact:
-                if (previous and next(_occurrences(previous, term), None) is not None) or (
-                    roles and c.article.has(term) and c.article.roles(term) & roles
-                ):
+                if roles and c.article.has(term) and c.article.roles(term) & roles:
                     attributed.add(term)
+                elif previous and next(_occurrences(previous, term), None) is not None:
+                    attributed.add(term)
+                    from_context.add(term)
         present = exact | attributed
         matched: dict[str, set[str]] = {}
         for w in token_set:
@@ -429,6 +508,18 @@ def features(
                 sentence = max(sentence, _share(found, idf, total))
         else:
             sentence = _share(stem_present, idf, total)
+        near = 0.0
+        if weights.proximity and matched:
+            hits = [
+                (i, matched[w]) for i, w in enumerate(w for words in sequences for w in words) if w in matched
+            ]
+            for i, (start, _) in enumerate(hits):
+                found = set()
+                for at, terms_here in hits[i:]:
+                    if at - start >= PROXIMITY:
+                        break
+                    found |= terms_here
+                near = max(near, _share(found, idf, total))
         novel = token_set - asked
         names = 0
         if "name" in kinds:
@@ -455,6 +546,8 @@ def features(
                 float(has_number),
                 float(has_time),
                 names / 5,
+                _share(from_context, idf, total),
+                near,
             ]
         )
     return rows

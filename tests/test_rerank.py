@@ -41,23 +41,40 @@ def test_article_links_a_name_to_the_role_noun_beside_it():
     assert (terms.roles("qin"), terms.roles("rain")) == (frozenset({"minister"}), frozenset())
 
 
+QIN_ARTICLE = "Qin Gang, China's foreign minister, spoke on Tuesday."
+MINISTER = "The foreign minister said China did not provide weapons to Russia."
+SERVICE = "The weather service said China did not provide weapons to Russia."
+
+
 def test_role_noun_stands_in_for_the_name_asked_about():
-    article = article_terms("Talks", "Qin Gang, China's foreign minister, spoke on Tuesday.")
-    minister = "The foreign minister said China did not provide weapons to Russia."
-    other = "Officials in Ohio say weapons were stolen from a depot."
-    candidates = [Candidate(other, 2.0, 3, NO_ROLES), Candidate(minister, 2.0, 3, article)]
-    assert order("what did Qin say about weapons", ["qin", "say", "weapons"], candidates) == [minister, other]
+    article = article_terms("Talks", QIN_ARTICLE)
+    candidates = [Candidate(SERVICE, 2.0, 3, article), Candidate(MINISTER, 2.0, 3, article)]
+    assert order("what did Qin say about weapons", ["qin", "say", "weapons"], candidates) == [
+        MINISTER,
+        SERVICE,
+    ]
 
 
 def test_without_attribution_the_role_noun_gets_no_credit():
-    article = article_terms("Talks", "Qin Gang, China's foreign minister, spoke on Tuesday.")
-    minister = "The foreign minister said China did not provide weapons to Russia."
-    other = "Officials in Ohio say weapons were stolen from a depot."
-    candidates = [Candidate(other, 2.0, 3, NO_ROLES), Candidate(minister, 2.0, 3, article)]
+    article = article_terms("Talks", QIN_ARTICLE)
+    candidates = [Candidate(SERVICE, 2.0, 3, article), Candidate(MINISTER, 2.0, 3, article)]
     weights = replace(DEFAULT, attribution=False)
     assert order("what did Qin say about weapons", ["qin", "say", "weapons"], candidates, weights) == [
-        other,
-        minister,
+        SERVICE,
+        MINISTER,
+    ]
+
+
+def test_a_role_noun_is_stronger_evidence_than_the_text_before_a_pronoun():
+    article = article_terms("Talks", QIN_ARTICLE)
+    pronoun = "He said China did not provide weapons to Russia."
+    candidates = [
+        Candidate(pronoun, 2.0, 3, article, previous="Qin spoke in Beijing."),
+        Candidate(MINISTER, 2.0, 3, article),
+    ]
+    assert order("what did Qin say about weapons", ["qin", "say", "weapons"], candidates) == [
+        MINISTER,
+        pronoun,
     ]
 
 
@@ -79,6 +96,13 @@ def test_stemmed_words_count_towards_coverage():
     other = "The army parade crossed the bridge."
     candidates = [Candidate(other, 2.0, 2, NO_ROLES), Candidate(surrendered, 2.0, 2, NO_ROLES)]
     assert order("did the army surrender", ["the", "army", "surrender"], candidates) == [surrendered, other]
+
+
+def test_an_irregular_past_form_counts_for_its_verb():
+    said = "The mayor said the bridge will reopen."
+    other = "The mayor visited the bridge."
+    candidates = [Candidate(other, 2.0, 2, NO_ROLES), Candidate(said, 2.0, 2, NO_ROLES)]
+    assert order("what did the mayor say", ["the", "mayor", "say"], candidates) == [said, other]
 
 
 def test_how_many_prefers_a_passage_with_a_new_number():
