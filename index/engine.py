@@ -398,6 +398,10 @@ class LibraryIndex:
     def _lock(self) -> threading.RLock:
         return self.owner.lock if self.owner is not None else _NO_OWNER_LOCK
 
+    def _changed(self) -> None:
+        if self.owner is not None:
+            self.owner.generation += 1
+
     def add_articles(self, batch: PassageTerms, article_of_passage: np.ndarray) -> None:
         """Add the passages of one or more whole articles (in passage id order)."""
         if len(batch.passage_ids) == 0:
@@ -422,6 +426,7 @@ class LibraryIndex:
             self._add_entries(segment.article_ids, segment.passage_ids, lengths)
             self.segments.append(segment)
             self.version += 1
+            self._changed()
             self._maybe_merge()
 
     def _add_entries(self, article_ids: np.ndarray, passage_ids: np.ndarray, lengths: np.ndarray) -> None:
@@ -461,6 +466,7 @@ class LibraryIndex:
             self.total_len -= entry.total_len
             self.segments = [s for s in self.segments if s.live > 0 or id(s) in self.merging]
             self.version += 1
+            self._changed()
             return True
 
     def _maybe_merge(self) -> None:
@@ -515,6 +521,7 @@ class LibraryIndex:
             rest.insert(position, merged)
         self.segments = rest
         self.merging.difference_update(ids)
+        self._changed()
 
     def article_rows(self) -> np.ndarray:
         """The article table as an int64 array (id, first, last, passages, total_len) per row."""
@@ -567,6 +574,8 @@ class SearchIndex:
         self._merger: threading.Thread | None = None
         self._acc = np.zeros(0)
         self._seen = np.zeros(0, dtype=bool)
+        self.generation = 0
+        """Bumped by every change of any library's segments (adds, removals, merges)."""
         self.on_merge = None
         """Called (outside the lock) after a background merge was swapped in."""
 

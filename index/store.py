@@ -153,7 +153,8 @@ class Store:
         self.index = SearchIndex(background_merges=True)
         self.index.on_merge = self._merged
         self.ranker = ranker
-        self._saved_seq = -1
+        self._saved: tuple[int, int] = (-1, -1)
+        """(change-log seq, index generation) of the cache on disk."""
         self._saved_at = 0.0
         self._saving = threading.Lock()
         self._closed = False
@@ -244,11 +245,15 @@ class Store:
                 self._terms_pending = {}
 
     def close(self) -> None:
+        # Save before taking the store lock: a background save takes the locks in the order
+        # saving -> store -> index, so holding the store lock while waiting for it could deadlock.
+        if self._closed:
+            return
+        with suppress(sqlite3.Error):
+            self._save_on_close()
         with self._lock:
             if self._closed:
                 return
-            with suppress(sqlite3.Error):
-                self._save_on_close()
             self._closed = True
             with suppress(sqlite3.Error):
                 self.conn.execute("PRAGMA optimize")
@@ -520,7 +525,7 @@ class Store:
                 self._save_cache()
                 return
             self._seq = cached
-            self._saved_seq = cached
+            self._saved = (cached, self.index.generation)
             behind = self.conn.execute("SELECT count(*) FROM changes WHERE seq > ?", (cached,)).fetchone()[0]
             self.refresh()
             if behind >= REPLAY_SAVE_CHANGES:
@@ -660,6 +665,7 @@ class Store:
                 }
             return {
                 "seq": seq,
+                "generation": self.index.generation,
                 "seq_article": row[0] if row else None,
                 "instance": self._instance(),
                 "libraries": libraries,
@@ -667,20 +673,23 @@ class Store:
 
     def _save_cache(self) -> None:
         """Write the index cache: new segment files, per-library state, then the manifest (each
-        by rename, so a reader sees the old cache or the new one, never half of one)."""
+        by rename, so a reader sees the old cache or the new one, never half of one). The snapshot
+        is taken under the store and index locks; the files are written outside them."""
         if self.cache_dir is None or self._closed:
             return
-        with self._saving:
-            try:
-                snapshot = self._snapshot()
-                if snapshot is None or snapshot["seq"] == self._saved_seq:
+        try:
+            snapshot = self._snapshot()
+            if snapshot is None or (snapshot["seq"], snapshot["generation"]) == self._saved:
+                return
+            with self._saving:
+                if (snapshot["seq"], snapshot["generation"]) == self._saved:
                     return
                 with self._cache_lock(exclusive=True):
                     self._write_cache(snapshot)
-                self._saved_seq = snapshot["seq"]
+                self._saved = (snapshot["seq"], snapshot["generation"])
                 self._saved_at = time.monotonic()
-            except (OSError, ValueError, sqlite3.Error) as exc:
-                log.warning("could not save the index cache in %s (%s)", self.cache_dir, exc)
+        except (OSError, ValueError, sqlite3.Error) as exc:
+            log.warning("could not save the index cache in %s (%s)", self.cache_dir, exc)
 
     def _write_cache(self, snapshot: dict) -> None:
         directory = self.cache_dir
@@ -760,17 +769,19 @@ class Store:
 
     def _merged(self) -> None:
         """After a background merge: save the cache now and then (never more than once a minute)."""
-        if time.monotonic() - self._saved_at >= CACHE_SAVE_INTERVAL and not self._closed:
+        if time.monotonic() - self._saved_at >= CACHE_SAVE_INTERVAL and not self._saving.locked():
             self._save_cache()
 
     def _save_on_close(self) -> None:
         if self.cache_dir is None:
             return
-        latest = self.conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-        if latest - self._seq <= REPLAY_SAVE_CHANGES:
-            self.refresh()
-        if self._seq != self._saved_seq:
-            self._save_cache()
+        with self._lock:
+            if self._closed:
+                return
+            latest = self.conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+            if latest - self._seq <= REPLAY_SAVE_CHANGES:
+                self.refresh()
+        self._save_cache()
 
     def refresh(self) -> None:
         """Apply changes made since the last look, by this process or another one."""

@@ -152,3 +152,54 @@ def test_big_merges_run_in_the_background_and_keep_answers(db_path, monkeypatch)
     monkeypatch.setattr(store_module, "CACHE_MIN_PASSAGES", 10**9)
     with Store(db_path, ranker=None) as fresh:
         assert answers(fresh) == merged
+
+
+def test_searching_threads_and_background_merges_and_saves_get_along(db_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(engine, "INLINE_MERGE_MAX", 8)
+    monkeypatch.setattr(store_module, "CACHE_SAVE_INTERVAL", 0.0)
+    errors = []
+    with Store(db_path, ranker=None) as store:
+        stop = threading.Event()
+
+        def search() -> None:
+            while not stop.is_set():
+                try:
+                    store.search("minister weapons storm", ["global"], k=5)
+                except Exception as exc:  # pragma: no cover - reported below
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=search) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for i in range(80):
+            store.add(article(i), "global")
+            if i % 9 == 0:
+                store.remove("global", store.search(f"item{i}", ["global"]).hits[0].article.id)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        store.index.wait_for_merges()
+        store.refresh()
+        expected = answers(store)
+    assert not errors
+    with Store(db_path, ranker=None) as reopened:
+        assert answers(reopened) == expected
+    monkeypatch.setattr(store_module, "CACHE_MIN_PASSAGES", 10**9)
+    with Store(db_path, ranker=None) as rebuilt:
+        assert answers(rebuilt) == expected
+
+
+def test_two_stores_on_one_database_keep_a_loadable_cache(db_path):
+    fill(db_path)
+    first = Store(db_path, ranker=None)
+    second = Store(db_path, ranker=None)
+    first.add(article(200), "global")
+    first.close()
+    second.add(article(201), "global")
+    second.close()
+    with Store(db_path, ranker=None) as third:
+        assert third.search("item200", ["global"]).hits[0].article.title == "Story 200"
+        assert third.search("item201", ["global"]).hits[0].article.title == "Story 201"
+        assert all(s.name for s in third.index.libraries["global"].segments[:1])
