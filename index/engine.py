@@ -790,7 +790,14 @@ class SearchIndex:
                     touched_parts.append(new)
                 remaining -= upper[t]
                 done += 1
-                if can_prune and done < len(order):
+                # Seed the threshold with full scores after the first term, then only when the
+                # remaining bound comes near it, or every fourth term (each seed looks up every
+                # remaining term, which long questions would otherwise pay after every term).
+                if (
+                    can_prune
+                    and done < len(order)
+                    and (done == 1 or remaining < 1.25 * threshold or done % 4 == 0)
+                ):
                     threshold = max(
                         threshold,
                         self._seed_threshold(
