@@ -8,20 +8,25 @@ lexical features (weights chosen on the first half of the dev weeks of benchmark
 - **coverage**: the idf-weighted share of the question's terms the passage holds (and its square).
 - **stem coverage** and **best sentence**: the same share with Snowball stems (BM25 itself stays
   unstemmed and exact), over the whole passage and over its best single sentence.
-- **attribution**: a question term missing from the passage counts as present when the article
-  names it next to a role noun ("Qin Gang, China's Foreign Minister") and the passage holds that
-  role noun ("The foreign minister went on to say ..."). It also counts when the article's text just
-  before the passage holds it (the subject of "he said" sits in the sentences before).
-- **title** and **article**: the share of question terms in the article's title and in its text.
+- **attribution**: a question term missing from the passage counts as present when it is a name
+  (capitalised in the question) that the article writes next to a role noun ("Qin Gang, China's
+  Foreign Minister") and the passage holds that role noun ("The foreign minister went on to say
+  ..."). It also counts, for less (**context**), when the article's text just before the passage
+  holds it (the subject of "he said" sits in the sentences before).
+- **title** and **article**: the share of question terms in the article's title, and in the title
+  and that article's passages among the candidates.
 - **position**: early passages of an article (the news lead) are favoured.
 - **answer type**: "how many" wants a number the question does not hold, "when" a date, "who"
-  a name.
+  a name, "which show/film/song" a quoted title.
+- **irregular verbs**: "said" counts for "say", "won" for "win" (Snowball keeps them apart).
 - **duplicates**: a passage whose text is already shown (syndicated copies) is dropped.
+- **proximity** (weight 0: it did not help): the best share of question terms within a few words.
 
 It costs a few milliseconds for 40 candidates: only the candidate passages are tokenized (and split
-into sentences with a cheap rule); stems are cached per term; article-level questions ("does the
-article hold this term", "which role nouns stand beside it") are answered with string search on the
-article's casefolded text, on demand, and kept per article in a small LRU cache.
+into sentences with a cheap rule); each distinct word is stemmed once (stems are cached); the
+article's text is fetched once (kept per article in a small LRU cache) for the text before each
+passage, and searched (plain string search on the casefolded text) only for the names in the
+question.
 """
 
 from __future__ import annotations
@@ -65,9 +70,11 @@ class Weights:
     answer_number: float = 0.9
     answer_time: float = 0.55
     answer_name: float = 1.1
+    answer_title: float = 0.5
     context: float = -0.25
     proximity: float = 0.0
     attribution: bool = True
+    irregular: bool = True
     dedupe: bool = True
 
 
@@ -156,6 +163,10 @@ ROLE_NOUNS = frozenset(
 
 _CAPITAL = re.compile(r"\b[A-Z][\w'’-]*")
 _DIGIT = re.compile(r"\d")
+_ASK_TITLE = re.compile(
+    r"\b(show|series|film|movie|song|single|album|book|novel|drama|comedy|sitcom|podcast|musical|play|game)\b"
+)
+_QUOTED = re.compile(r"[“\"]([^”\"]{2,80})[”\"]")
 _YEAR = re.compile(r"\b(1[89]|20)\d\d\b")
 _NUMBER_WORDS = frozenset(
     [
@@ -268,6 +279,8 @@ def answer_types(question: str) -> frozenset[str]:
         kinds.add("time")
     if _ASK_NAME.search(q):
         kinds.add("name")
+    if _ASK_TITLE.search(q) and re.search(r"\b(which|what|name)\b", q):
+        kinds.add("title")
     return frozenset(kinds)
 
 
@@ -288,13 +301,17 @@ _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _SENTENCE_SPLIT = re.compile(r"[.!?][\"”’')]*(?:\s+|(?=[“\"]))|\n+")
 
 
-def _occurrences(text: str, term: str) -> Iterator[int]:
-    """Start offsets of the term as a whole word of casefolded text (the tokenizer's idea of a word)."""
+def _occurrences(text: str, term: str, tries: int = 100) -> Iterator[int]:
+    """Start offsets of the term as a whole word of casefolded text (the tokenizer's idea of a word).
+
+    Looks at no more than `tries` places where the term's letters occur (inside other words too), so
+    that a short, common term costs little in a long article."""
     if not term:
         return
     size = len(text)
     at = text.find(term)
-    while at >= 0:
+    while at >= 0 and tries > 0:
+        tries -= 1
         end = at + len(term)
         if (at == 0 or not text[at - 1].isalnum()) and (end == size or not text[end].isalnum()):
             yield at
@@ -305,14 +322,21 @@ class ArticleTerms:
     """What the ranker asks of one article: the terms of its title, whether its text holds a term,
     and which role nouns stand beside a term. Answers are computed on demand and kept."""
 
-    __slots__ = ("_found", "_roles", "folded", "text", "title")
+    __slots__ = ("_folded", "_found", "_roles", "text", "title")
 
     def __init__(self, title: str, text: str) -> None:
         self.title = frozenset(tokenize(title))
         self.text = text
-        self.folded = text.casefold().replace("’", "'")
+        self._folded: str | None = None
         self._found: dict[str, bool] = {}
         self._roles: dict[str, frozenset[str]] = {}
+
+    @property
+    def folded(self) -> str:
+        """The text casefolded, with curly apostrophes straightened (made on first use)."""
+        if self._folded is None:
+            self._folded = self.text.casefold().replace("’", "'")
+        return self._folded
 
     def has(self, term: str) -> bool:
         """Whether the article's text holds the term as a word."""
@@ -469,7 +493,8 @@ def features(
     unique = set(terms)
     idf = {t: max(idf.get(t, 0.0), 0.0) for t in unique}
     total = sum(idf.values()) or 1.0
-    stems = {t: _stem(t) for t in unique}
+    stem = _stem if weights.irregular else _STEMMER.stemWord
+    stems = {t: stem(t) for t in unique}
     by_stem: dict[str, set[str]] = {}
     for t, s in stems.items():
         by_stem.setdefault(s, set()).add(t)
@@ -477,11 +502,21 @@ def features(
     asked = set(tokenize(question))
     best = max((c.score for c in candidates), default=1.0) or 1.0
     rows = []
-    stem_of = _STEMS.get
+    named = {_name_term(m.group()) for m in _CAPITAL.finditer(question) if m.start() > 0}
+    in_article: dict[int, set[str]] = {}
+    analysed = []
     for c in candidates:
         sequences = [tokenize(s) for s in _SENTENCE_SPLIT.split(c.text)]
         sentences = [set(words) for words in sequences]
-        token_set = set().union(*sentences)
+        analysed.append((sequences, sentences, set().union(*sentences)))
+    # Which question terms each word of the candidates stands for, by stem (each word stemmed once).
+    matching: dict[str, set[str]] = {}
+    stem_of = _STEMS.get if weights.irregular else _STEMMER.stemWord
+    for w in set().union(*(words for _, _, words in analysed)):
+        found = by_stem.get(stem_of(w) or stem(w))
+        if found:
+            matching[w] = found
+    for c, (sequences, sentences, token_set) in zip(candidates, analysed, strict=True):
         exact = unique & token_set
         attributed: set[str] = set()
         from_context: set[str] = set()
@@ -489,17 +524,13 @@ def features(
             roles = token_set & ROLE_NOUNS
             previous = c.previous.casefold().replace("’", "'") if c.previous else ""
             for term in unique - exact:
-                if roles and c.article.has(term) and c.article.roles(term) & roles:
+                if roles and term in named and c.article.has(term) and c.article.roles(term) & roles:
                     attributed.add(term)
                 elif previous and next(_occurrences(previous, term), None) is not None:
                     attributed.add(term)
                     from_context.add(term)
         present = exact | attributed
-        matched: dict[str, set[str]] = {}
-        for w in token_set:
-            found = by_stem.get(stem_of(w) or _stem(w))
-            if found:
-                matched[w] = found
+        matched = {w: matching[w] for w in token_set & matching.keys()}
         stem_present = attributed.union(*matched.values())
         if len(sentences) > 1 and matched:
             sentence = 0.0
@@ -529,9 +560,13 @@ def features(
                     if names == 5:
                         break
         has_number = "number" in kinds and any(_DIGIT.search(t) or t in _NUMBER_WORDS for t in novel)
+        has_title = "title" in kinds and any(
+            m[:1].isupper() and not asked.issuperset(tokenize(m)) for m in _QUOTED.findall(c.text)
+        )
         has_time = "time" in kinds and (bool(novel & _TIME_WORDS) or bool(_YEAR.search(c.text)))
         cover = _share(present, idf, total)
         article = c.article
+        in_article.setdefault(id(article), set(unique & article.title)).update(exact)
         rows.append(
             [
                 math.log1p(max(c.score, 0.0)),
@@ -541,15 +576,19 @@ def features(
                 _share(stem_present, idf, total),
                 sentence,
                 _share(unique & article.title, idf, total),
-                _share({t for t in unique if t in article.title or article.has(t)}, idf, total),
+                0.0,
                 1 / (1 + c.position),
                 float(has_number),
                 float(has_time),
                 names / 5,
+                float(has_title),
                 _share(from_context, idf, total),
                 near,
             ]
         )
+    article_column = _WEIGHT_NAMES.index("article")
+    for c, row in zip(candidates, rows, strict=True):
+        row[article_column] = _share(in_article[id(c.article)], idf, total)
     return rows
 
 
@@ -632,6 +671,8 @@ def ablations() -> dict[str, Callable]:
         "stem coverage and best sentence": {"stem_coverage": 0.0, "best_sentence": 0.0},
         "title and article": {"title": 0.0, "article": 0.0},
         "position": {"position": 0.0},
-        "answer type": {"answer_number": 0.0, "answer_time": 0.0, "answer_name": 0.0},
+        "answer type": {"answer_number": 0.0, "answer_time": 0.0, "answer_name": 0.0, "answer_title": 0.0},
+        "irregular verbs": {"irregular": False},
+        "less weight for the text before a passage": {"context": 0.0},
     }
     return {name: make_ranker(replace(DEFAULT, **change)) for name, change in groups.items()}

@@ -115,6 +115,18 @@ def test_how_many_prefers_a_passage_with_a_new_number():
     ]
 
 
+def test_which_show_prefers_a_passage_with_a_quoted_title():
+    titled = "The award for best drama went to “Night Harbour” on Monday."
+    vague = "The award for best drama went to a newcomer on Monday."
+    candidates = [Candidate(vague, 2.0, 2, NO_ROLES), Candidate(titled, 2.0, 2, NO_ROLES)]
+    assert order(
+        "Which show won the award for best drama?", ["show", "won", "award", "best", "drama"], candidates
+    ) == [
+        titled,
+        vague,
+    ]
+
+
 def test_an_early_passage_beats_a_late_one_on_equal_terms():
     candidates = [
         Candidate("Late news about the dam.", 2.0, 9, NO_ROLES),
