@@ -30,6 +30,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +40,8 @@ sys.path.insert(0, str(REPO))
 
 DEFAULT_ARTICLES = REPO.parent / "shared" / "eval" / "realtimeqa" / "articles.jsonl.gz"
 DEFAULT_QUESTIONS = REPO.parent / "shared" / "eval" / "realtimeqa" / "questions_dev.jsonl"
-DEFAULT_WORK = HERE / "results" / "speed"
+DEFAULT_WORK = Path(tempfile.gettempdir()) / "clippings-speed"
+"""Outside the repository: the libraries made here hold the evaluation corpus."""
 SIZES = (10_000, 100_000, 1_000_000)
 QUERIES = 200
 TOP = 10
