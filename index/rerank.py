@@ -609,9 +609,14 @@ def scores(
 
 _ARTICLES: OrderedDict[tuple, ArticleTerms] = OrderedDict()
 _ARTICLE_CACHE = 256
+"""At most this many articles are kept for the next questions ..."""
+_ARTICLE_CACHE_CHARS = 16_000_000
+"""... and at most this many characters of their text (and as many again once casefolded)."""
+_cached_chars = 0
 
 
 def _article(store: Store, libraries: list[str], hit: Hit) -> ArticleTerms:
+    global _cached_chars
     a = hit.article
     key = (store.path, a.id, a.added_at, a.chars)
     cached = _ARTICLES.get(key)
@@ -620,8 +625,9 @@ def _article(store: Store, libraries: list[str], hit: Hit) -> ArticleTerms:
         return cached
     terms = ArticleTerms(a.title, store.article_text(libraries, a.id))
     _ARTICLES[key] = terms
-    if len(_ARTICLES) > _ARTICLE_CACHE:
-        _ARTICLES.popitem(last=False)
+    _cached_chars += len(terms.text)
+    while len(_ARTICLES) > 1 and (len(_ARTICLES) > _ARTICLE_CACHE or _cached_chars > _ARTICLE_CACHE_CHARS):
+        _cached_chars -= len(_ARTICLES.popitem(last=False)[1].text)
     return terms
 
 

@@ -181,3 +181,16 @@ def test_qin_sample_weapons_question_ranks_the_foreign_minister_passage_first(tm
             store.add(article, "global")
         first = store.search("what did Qin say about weapons", ["global"]).hits[0]
     assert first.passage.text.startswith(WEAPONS)
+
+
+def test_the_article_cache_keeps_within_its_character_budget(tmp_path, monkeypatch):
+    from index import rerank
+
+    monkeypatch.setattr(rerank, "_ARTICLE_CACHE_CHARS", 200)
+    monkeypatch.setattr(rerank, "_ARTICLES", rerank.OrderedDict())
+    monkeypatch.setattr(rerank, "_cached_chars", 0)
+    with Store(tmp_path / "c.db") as store:
+        for i in range(4):
+            store.add(Article(title=f"Dam {i}", text=f"The dam number {i} was opened today. " * 3), "global")
+        store.search("dam opened", ["global"], k=4)
+    assert (len(rerank._ARTICLES), rerank._cached_chars <= 200) == (1, True)
