@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 
+import aiohttp
 import discord
 
 from index import ClippingsError, Store
@@ -64,6 +65,11 @@ async def serve(settings: Settings) -> int:
     except discord.LoginFailure:
         sys.stderr.write(
             "Discord rejected DISCORD_TOKEN; copy the bot token again from the developer portal.\n"
+        )
+        return 1
+    except (aiohttp.ClientError, OSError) as exc:
+        sys.stderr.write(
+            f"Could not reach Discord ({type(exc).__name__}); check the network and try again.\n"
         )
         return 1
     except discord.PrivilegedIntentsRequired:

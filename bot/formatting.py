@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 import discord
+import yarl
 
 from index import Hit, Passage, SearchResponse, StoredArticle, tokenize_spans
 
@@ -32,12 +33,15 @@ COLOUR = discord.Colour.from_rgb(70, 110, 160)
 # ([text](url)) and mention or timestamp syntax (<@id>, <t:...>).
 _INLINE_MARKDOWN = re.compile(r"([\\*_~`|\[\]<])")
 # Characters that mean something only at the start of a line: headings, lists, quotes.
-_LINE_START = re.compile(r"^(\s*)(#{1,3} |-# |[-+*] |\d+\. |>)", re.MULTILINE)
+_LINE_START = re.compile(r"^(\s*)(#{1,3} |-# |[-+*] |>)", re.MULTILINE)
+# An ordered-list marker is neutralised by escaping its dot: Discord shows a backslash before a digit.
+_ORDERED_LIST = re.compile(r"^(\s*\d+)(\. )", re.MULTILINE)
 
 
 def escape(text: str) -> str:
     """Escape Discord markdown so that quoted text shows exactly as written."""
-    return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), _INLINE_MARKDOWN.sub(r"\\\1", text))
+    text = _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), _INLINE_MARKDOWN.sub(r"\\\1", text))
+    return _ORDERED_LIST.sub(r"\1\\\2", text)
 
 
 def truncate(text: str, limit: int) -> str:
@@ -89,9 +93,13 @@ def quote_passage(passage_text: str, terms: tuple[str, ...] | list[str], limit: 
 
 def safe_url(url: str | None) -> str | None:
     """An http(s) link Discord will accept in an embed, or None."""
-    if url and url.startswith(("http://", "https://")) and len(url) <= URL_LIMIT and " " not in url:
-        return url
-    return None
+    if not url or len(url) > URL_LIMIT or any(c.isspace() or ord(c) < 32 for c in url):
+        return None
+    try:
+        parsed = yarl.URL(url)
+    except ValueError:
+        return None
+    return url if parsed.scheme in ("http", "https") and parsed.host else None
 
 
 def article_footer(article: StoredArticle, passage: Passage) -> str:

@@ -66,6 +66,12 @@ def load_settings(env_file: str | Path | None = ".env", environ: Mapping[str, st
     guild = (values.get("CLIPPINGS_DEV_GUILD") or "").strip()
     if guild and not guild.isdigit():
         raise SettingsError(f"CLIPPINGS_DEV_GUILD must be a server id (digits), not {guild!r}.")
+    level = (values.get("CLIPPINGS_LOG_LEVEL") or "INFO").strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(f"CLIPPINGS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}.")
+    max_bytes = int(_number(values, "CLIPPINGS_MAX_FETCH_BYTES", DEFAULT_MAX_FETCH_BYTES, int))
+    if max_bytes <= 0:
+        raise SettingsError("CLIPPINGS_MAX_FETCH_BYTES must be a positive number of bytes; fix it in .env.")
     return Settings(
         token=token,
         db_path=(values.get("CLIPPINGS_DB") or "clippings.db").strip(),
@@ -73,8 +79,8 @@ def load_settings(env_file: str | Path | None = ".env", environ: Mapping[str, st
         message_content=_flag(values.get("CLIPPINGS_MESSAGE_CONTENT")),
         ask_cooldown=_number(values, "CLIPPINGS_ASK_COOLDOWN", 5.0),
         fetch=FetchSettings(
-            max_bytes=int(_number(values, "CLIPPINGS_MAX_FETCH_BYTES", DEFAULT_MAX_FETCH_BYTES, int)),
+            max_bytes=max_bytes,
             allow_private=_flag(values.get("CLIPPINGS_ALLOW_PRIVATE_URLS")),
         ),
-        log_level=(values.get("CLIPPINGS_LOG_LEVEL") or "INFO").strip().upper(),
+        log_level=level,
     )

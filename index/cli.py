@@ -172,14 +172,23 @@ def add(
     show_bar = many and sys.stderr.isatty()
     print_lines = not show_bar or not sys.stdout.isatty()
 
+    def failed(reason: str) -> None:
+        totals["failed"] += 1
+        click.echo(f"Error: {reason}", err=True)
+
     def articles() -> Iterator[Article]:
         for item in items:
-            for result in _read(item, meta, settings):
-                if isinstance(result, ReadFailure):
-                    totals["failed"] += 1
-                    click.echo(f"Error: {result.reason}", err=True)
-                else:
-                    yield result
+            try:
+                for result in _read(item, meta, settings):
+                    if isinstance(result, ReadFailure):
+                        failed(result.reason)
+                    else:
+                        yield result
+            except Exception as exc:  # a reader bug must not lose the rest of the batch
+                log.exception("unexpected error reading %s", item)
+                failed(
+                    f"{item} could not be read ({type(exc).__name__}); the other sources were still added."
+                )
 
     results = store.add_many(articles(), library)
     with (

@@ -7,6 +7,7 @@ import gzip
 import json
 import logging
 import os
+import re
 import stat
 import zlib
 from collections.abc import Iterator
@@ -91,14 +92,18 @@ def decode_bytes(data: bytes, source: str) -> str:
         ) from None
 
 
+# Lone surrogates (from JSON "\\ud800" escapes) cannot be encoded to store or hash: drop them.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def finish_article(article: Article, source: str) -> Article:
     """Normalise an article's fields and refuse it when no text is left."""
     if len(article.text) > MAX_ARTICLE_CHARS:
         raise BadInput(
             f"{source} is longer than {MAX_ARTICLE_CHARS:,} characters; split it into articles first."
         )
-    text = strip_chrome(normalize_text(article.text))
-    title = normalize_text(article.title or "").replace("\n", " ")
+    text = strip_chrome(normalize_text(_SURROGATES.sub("", article.text)))
+    title = normalize_text(_SURROGATES.sub("", article.title or "")).replace("\n", " ")
     if not title:
         headline, body = split_headline(text)
         if headline and body:
@@ -167,7 +172,7 @@ def _record_article(record: object, source: str) -> Article:
         value = record.get(key)
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             return None  # lists, objects and null say nothing usable here
-        return str(value) if value != "" else None
+        return _SURROGATES.sub("", str(value)).strip() or None
 
     return finish_article(
         Article(

@@ -134,9 +134,12 @@ def _now() -> str:
 
 def _article_id(value: str | int) -> int:
     try:
-        return int(str(value).strip().lstrip("#"))
+        number = int(str(value).strip().lstrip("#"))
     except ValueError:
-        raise NotFound(f"{value!r} is not an article id; use `list` to see the ids.") from None
+        number = 0
+    if not 0 < number < 2**63:
+        raise NotFound(f"{value!r} is not an article id; use `list` to see the ids.")
+    return number
 
 
 class Store:
@@ -166,6 +169,16 @@ class Store:
         try:
             self._prepare()
             self._load_index()
+        except sqlite3.OperationalError as exc:
+            self.conn.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise DatabaseError(
+                    f"{self.path} is busy in another process; try again in a moment."
+                ) from None
+            raise DatabaseError(
+                f"{self.path} is not a readable Clippings database ({exc}); "
+                "point --db or CLIPPINGS_DB at another file."
+            ) from None
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise DatabaseError(
@@ -200,7 +213,7 @@ class Store:
                     f"{self.path} is a database of another program; point --db at a new file instead."
                 )
         if self.path != ":memory:":
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._enable_wal()
             if mode.lower() != "wal":
                 log.warning("WAL mode is not available for %s (journal mode %s)", self.path, mode)
         self.conn.execute("PRAGMA synchronous = NORMAL")
@@ -224,6 +237,17 @@ class Store:
                 self.db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
             if not self.conn.execute("SELECT 1 FROM meta WHERE key = 'instance'").fetchone():
                 self.db["meta"].insert({"key": "instance", "value": uuid.uuid4().hex})
+
+    def _enable_wal(self) -> str:
+        """Switch to WAL; the switch ignores the busy timeout, so wait for another opener here."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                return self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @contextmanager
     def _write(self) -> Iterator[None]:
@@ -797,20 +821,24 @@ class Store:
                     (self._seq,),
                 ).fetchall()
                 pending: dict[str, list[int]] = {}
+                # The position moves only past changes already applied, so an interrupted refresh
+                # replays them (adds skip articles present; removes check the passage ids).
                 for seq, library, article_id, action, _, _, first, _, terms, counts in changes:
                     if action == "add":
                         pending.setdefault(library, []).append(article_id)
-                    else:
-                        self._flush_adds(pending)
-                        if first is not None:
-                            self.index.library(library).remove_article(
-                                article_id,
-                                first,
-                                np.frombuffer(terms, dtype=TERM_DTYPE).astype(np.int64),
-                                np.frombuffer(counts, dtype=np.int64),
-                            )
+                        continue
+                    self._flush_adds(pending)
+                    if first is not None:
+                        self.index.library(library).remove_article(
+                            article_id,
+                            first,
+                            np.frombuffer(terms, dtype=TERM_DTYPE).astype(np.int64),
+                            np.frombuffer(counts, dtype=np.int64),
+                        )
                     self._seq = seq
                 self._flush_adds(pending)
+                if changes:
+                    self._seq = changes[-1][0]
             finally:
                 self.conn.execute("COMMIT")
 
@@ -839,7 +867,8 @@ class Store:
             hits = self._hits(pids.tolist(), scores.tolist(), libraries, terms, term_ids)
             searched = self.index.article_count(libraries)
         if self.ranker:
-            hits = self.ranker(self, question, libraries, hits)
+            # Only BM25's first CANDIDATES are reordered, so every page (More) reads one order.
+            hits = self.ranker(self, question, libraries, hits[:CANDIDATES]) + hits[CANDIDATES:]
         hits = [
             Hit(rank, h.score, h.article, h.passage, h.matched_terms)
             for rank, h in enumerate(hits[offset:wanted], start=offset + 1)

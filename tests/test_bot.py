@@ -16,7 +16,7 @@ from conftest import REPO, SAMPLE, WEAPONS
 
 from bot.__main__ import serve
 from bot.client import ClippingsBot
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 from index import Article, FetchSettings, Store, read_path
 from tests.discord_fake import FakeDiscord, FakeUser, Perm, run_bot
 
@@ -535,8 +535,9 @@ async def newsroom(tmp_path):
         inter = await world.fake.invoke_command(
             "newsroom set", {"channel": world.news}, user=world.mod, channel=world.general
         )
-        response = await inter.wait_response()
-        assert response["data"]["content"].startswith(f"Articles that moderators post in <#{world.news.id}>")
+        message = await inter.wait_followup()
+        assert message["flags"] & EPHEMERAL
+        assert message["content"].startswith(f"Articles that moderators post in <#{world.news.id}>")
         yield world
 
 
@@ -587,9 +588,8 @@ async def test_newsroom_clear_stops_indexing(newsroom):
     inter = await newsroom.fake.invoke_command(
         "newsroom clear", {}, user=newsroom.mod, channel=newsroom.general
     )
-    assert (await inter.wait_response())["data"][
-        "content"
-    ] == "The newsroom channel is cleared; posts are no longer indexed."
+    message = await inter.wait_followup()
+    assert message["content"] == "The newsroom channel is cleared; posts are no longer indexed."
     assert newsroom.store.get_setting(str(newsroom.guild.id), "newsroom_channel") is None
 
 
@@ -645,3 +645,29 @@ async def test_rejected_token_ends_with_one_sentence(tmp_path, capsys, caplog):
         == "Discord rejected DISCORD_TOKEN; copy the bot token again from the developer portal.\n"
     )
     assert secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "sentence"),
+    [
+        (
+            "CLIPPINGS_LOG_LEVEL",
+            "verbose",
+            "CLIPPINGS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not 'VERBOSE'.",
+        ),
+        (
+            "CLIPPINGS_MAX_FETCH_BYTES",
+            "0",
+            "CLIPPINGS_MAX_FETCH_BYTES must be a positive number of bytes; fix it in .env.",
+        ),
+        (
+            "CLIPPINGS_ASK_COOLDOWN",
+            "soon",
+            "CLIPPINGS_ASK_COOLDOWN must be a number, not 'soon'; fix it in .env or the environment.",
+        ),
+    ],
+)
+def test_bad_setting_is_one_sentence(setting, value, sentence):
+    with pytest.raises(SettingsError) as refused:
+        load_settings(None, {"DISCORD_TOKEN": "t", setting: value})
+    assert str(refused.value) == sentence

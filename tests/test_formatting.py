@@ -1,6 +1,7 @@
 """The reply formatter keeps every message within Discord's limits and quotes verbatim."""
 
 import discord
+import pytest
 
 from bot.formatting import (
     EMBEDS_TOTAL_LIMIT,
@@ -53,7 +54,7 @@ def test_escape_neutralises_mention_syntax():
 
 
 def test_escape_neutralises_headings_and_lists_at_line_start():
-    assert escape("# Big\n- item\n1. first") == "\\# Big\n\\- item\n\\1. first"
+    assert escape("# Big\n- item\n1. first") == "\\# Big\n\\- item\n1\\. first"
 
 
 def test_highlight_bolds_matched_words_only():
@@ -118,8 +119,18 @@ def test_answer_page_keeps_content_under_2000_characters():
     assert len(page.content) <= 2000
 
 
-def test_embed_drops_a_link_discord_would_refuse():
-    page = answer_page(response([hit("Text.", url="javascript:alert(1)")]))
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "https://",
+        "https://exa\nmple.com/a",
+        "https://example.com/a\tb",
+        "ftp://x.test/a",
+    ],
+)
+def test_embed_drops_a_link_discord_would_refuse(url):
+    page = answer_page(response([hit("Text.", url=url)]))
     assert page.embeds[0].url is None
 
 

@@ -180,3 +180,10 @@ def test_jsonl_line_over_the_document_cap_is_refused_alone(tmp_path, monkeypatch
     first, refused, last = list(read_path(str(path)))
     assert (first.title, last.title) == ("Short", "After")
     assert refused.source == f"{path} line 2"
+
+
+def test_lone_surrogate_in_a_json_record_is_dropped(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    path.write_text('{"title": "Odd \\ud800", "text": "Text with a lone \\ud800 surrogate inside."}\n')
+    (article,) = list(read_path(str(path)))
+    assert (article.title, article.text) == ("Odd", "Text with a lone surrogate inside.")

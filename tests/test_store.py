@@ -1,4 +1,5 @@
 import sqlite3
+import threading
 
 import pytest
 from conftest import SAMPLE, WEAPONS
@@ -186,3 +187,47 @@ def test_passage_terms_are_the_stored_terms(store):
     assert store.passage_terms([(stored.id, 0)]) == {
         (stored.id, 0): frozenset({"china", "minister", "didn't", "say", "much"})
     }
+
+
+def test_paging_past_the_reranked_candidates_never_repeats(store):
+    for n in range(60):
+        store.add(article(f"Story {n}", f"The harbour story number {n} tells about harbour {n}."), "global")
+    shown = []
+    for offset in range(0, 60, 5):
+        shown += [
+            h.passage.article_id for h in store.search("harbour story", ["global"], k=5, offset=offset).hits
+        ]
+    assert len(shown) == 60
+    assert len(set(shown)) == 60
+
+
+def test_interrupted_refresh_is_replayed(db_path, monkeypatch):
+    with Store(db_path) as reader, Store(db_path) as writer:
+        reader.search("weapons", ["global"])
+        writer.add(sample(), "global")
+        real = reader._flush_adds
+
+        def interrupted(pending):
+            if pending:
+                raise KeyboardInterrupt
+            real(pending)
+
+        monkeypatch.setattr(reader, "_flush_adds", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            reader.search("weapons", ["global"])
+        monkeypatch.setattr(reader, "_flush_adds", real)
+        assert reader.search("weapons", ["global"]).hits[0].passage.text.startswith(WEAPONS)
+
+
+def test_opening_waits_for_another_process_that_holds_the_file(db_path):
+    holder = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    threading.Timer(0.5, lambda: holder.execute("COMMIT")).start()
+    with Store(db_path) as opened:
+        assert opened.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    holder.close()
+
+
+def test_huge_article_id_is_not_found(store):
+    with pytest.raises(NotFound, match="is not an article id"):
+        store.get_article("global", "9" * 30)

@@ -14,7 +14,7 @@ from discord.ext import commands
 from index import AddResult, Article, BadInput
 
 from ..errors import UserError, handle_interaction_error, send_ephemeral
-from ..formatting import article_embed, article_list_page, article_summary, choice_name
+from ..formatting import article_embed, article_list_page, article_summary, choice_name, safe_url
 from ..ingest import article_from_attachment, article_from_message, article_from_post, article_from_url
 
 if TYPE_CHECKING:
@@ -53,8 +53,8 @@ class PasteArticleModal(discord.ui.Modal, title="Add an article"):
     async def on_submit(self, interaction: discord.Interaction, /) -> None:
         require_moderator(interaction)
         url = self.link.value.strip() or None
-        if url and not url.startswith(("http://", "https://")):
-            raise UserError("The link must start with http:// or https://; nothing was stored.")
+        if url and not safe_url(url):
+            raise UserError("The link must be a web address that starts with https://; nothing was stored.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         article = article_from_post(
             self.body.value, "The pasted text", title=self.headline.value.strip(), url=url

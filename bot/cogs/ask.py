@@ -54,7 +54,10 @@ class AnswerView(discord.ui.View):
     """More (next results, in place) and one Context button per shown passage; only for the asker."""
 
     def __init__(self, cog: AskCog, asker_id: int, response: SearchResponse, per_page: int) -> None:
-        super().__init__(timeout=BUTTON_TIMEOUT)
+        # A fixed lifetime from the question (not discord.py's idle timeout, which restarts on
+        # every press): the buttons must go while the interaction token (15 min) can still edit.
+        super().__init__(timeout=None)
+        self._expiry = asyncio.get_running_loop().call_later(BUTTON_TIMEOUT, self._expire)
         self.cog = cog
         self.asker_id = asker_id
         self.question = response.question
@@ -117,6 +120,10 @@ class AnswerView(discord.ui.View):
             await interaction.followup.send(embed=context_embed(hit.article, passages, index), ephemeral=True)
 
         return context
+
+    def _expire(self) -> None:
+        self.stop()
+        self._removal = asyncio.ensure_future(self.on_timeout())
 
     async def on_timeout(self) -> None:
         if self.message is not None:

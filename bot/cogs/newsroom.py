@@ -54,6 +54,7 @@ class NewsroomCog(
         require_moderator(interaction)
         if channel.guild.id != interaction.guild_id:
             raise UserError("Pick a channel of this server.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
         await self._set(interaction.guild_id, channel.id)
         note = (
             ""
@@ -63,7 +64,7 @@ class NewsroomCog(
                 " and links in posts that mention it; the operator can set CLIPPINGS_MESSAGE_CONTENT=1."
             )
         )
-        await interaction.response.send_message(
+        await interaction.followup.send(
             f"Articles that moderators post in {channel.mention} will be added to this server's library.{note}",
             ephemeral=True,
         )
@@ -73,6 +74,7 @@ class NewsroomCog(
         from .articles import require_moderator
 
         require_moderator(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         had = await self.newsroom_channel(interaction.guild_id)
         await self._set(interaction.guild_id, None)
         text = (
@@ -80,7 +82,7 @@ class NewsroomCog(
             if had
             else "No newsroom channel was set."
         )
-        await interaction.response.send_message(text, ephemeral=True)
+        await interaction.followup.send(text, ephemeral=True)
 
     @commands.Cog.listener("on_message")
     async def index_newsroom_post(self, message: discord.Message) -> None:
