@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index import Store
+from index.engine import PassageTerms
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "qin-gang-peace-talks.txt"
@@ -20,3 +22,20 @@ def db_path(tmp_path: Path) -> Path:
 def store(db_path: Path):
     with Store(db_path) as opened:
         yield opened
+
+
+def passage_batch(docs: list[list[int]], first_id: int) -> PassageTerms:
+    """Passages given as lists of term ids, as the engine takes them."""
+    terms, tfs, offsets = [], [], [0]
+    for doc in docs:
+        ids, counts = np.unique(doc, return_counts=True)
+        terms.extend(ids.tolist())
+        tfs.extend(counts.tolist())
+        offsets.append(len(terms))
+    return PassageTerms(
+        passage_ids=np.arange(first_id, first_id + len(docs), dtype=np.int64),
+        lengths=np.array([len(d) for d in docs], dtype=np.int64),
+        offsets=np.array(offsets, dtype=np.int64),
+        terms=np.array(terms, dtype=np.int64),
+        tfs=np.array(tfs, dtype=np.int64),
+    )

@@ -4,9 +4,10 @@ import random
 
 import numpy as np
 import pytest
+from conftest import passage_batch
 from rank_bm25 import BM25Okapi
 
-from index.engine import PassageTerms, SearchIndex
+from index.engine import SearchIndex
 
 WORDS = [
     "china",
@@ -33,24 +34,8 @@ def random_corpus(seed: int, size: int) -> list[list[int]]:
     return [[rng.choice(vocab) for _ in range(rng.randint(3, 40))] for _ in range(size)]
 
 
-def batch(docs: list[list[int]], first_id: int) -> PassageTerms:
-    terms, tfs, offsets = [], [], [0]
-    for doc in docs:
-        ids, counts = np.unique(doc, return_counts=True)
-        terms.extend(ids.tolist())
-        tfs.extend(counts.tolist())
-        offsets.append(len(terms))
-    return PassageTerms(
-        passage_ids=np.arange(first_id, first_id + len(docs), dtype=np.int64),
-        lengths=np.array([len(d) for d in docs], dtype=np.int64),
-        offsets=np.array(offsets, dtype=np.int64),
-        terms=np.array(terms, dtype=np.int64),
-        tfs=np.array(tfs, dtype=np.int64),
-    )
-
-
 def add(index: SearchIndex, library: str, docs: list[list[int]], first_id: int, article_id: int) -> None:
-    index.library(library).add_articles(batch(docs, first_id), np.full(len(docs), article_id))
+    index.library(library).add_articles(passage_batch(docs, first_id), np.full(len(docs), article_id))
 
 
 def reference(docs: list[list[int]], query: list[int]) -> dict[int, float]:

@@ -4,10 +4,11 @@ import random
 
 import numpy as np
 import pytest
+from conftest import passage_batch
 from rank_bm25 import BM25Okapi
 
 from index import engine
-from index.engine import PassageTerms, SearchIndex, merge_segments
+from index.engine import SearchIndex, merge_segments
 
 
 def zipf_corpus(seed: int, size: int, vocab: int = 400) -> list[list[int]]:
@@ -19,29 +20,15 @@ def zipf_corpus(seed: int, size: int, vocab: int = 400) -> list[list[int]]:
     return docs
 
 
-def batch(docs: list[list[int]], first_id: int) -> PassageTerms:
-    terms, tfs, offsets = [], [], [0]
-    for doc in docs:
-        ids, counts = np.unique(doc, return_counts=True)
-        terms.extend(ids.tolist())
-        tfs.extend(counts.tolist())
-        offsets.append(len(terms))
-    return PassageTerms(
-        passage_ids=np.arange(first_id, first_id + len(docs), dtype=np.int64),
-        lengths=np.array([len(d) for d in docs], dtype=np.int64),
-        offsets=np.array(offsets, dtype=np.int64),
-        terms=np.array(terms, dtype=np.int64),
-        tfs=np.array(tfs, dtype=np.int64),
-    )
-
-
 def add_articles(index: SearchIndex, library: str, docs: list[list[int]], first_id: int, per: int) -> list:
     """Add docs as articles of `per` passages each; returns (article id, first id, docs) per article."""
     added = []
     for start in range(0, len(docs), per):
         chunk = docs[start : start + per]
         article = first_id + start
-        index.library(library).add_articles(batch(chunk, first_id + start), np.full(len(chunk), article))
+        index.library(library).add_articles(
+            passage_batch(chunk, first_id + start), np.full(len(chunk), article)
+        )
         added.append((article, first_id + start, chunk))
     return added
 
