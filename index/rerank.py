@@ -477,6 +477,16 @@ def _stem(term: str) -> str:
     return stem
 
 
+def _stem_all(words: set[str]) -> None:
+    """Stem the words not stemmed yet, in one call to the stemmer."""
+    new = [w for w in words if w not in _STEMS]
+    if new:
+        if len(_STEMS) > 200_000:
+            _STEMS.clear()
+            new = list(words)
+        _STEMS.update(zip(new, _STEMMER.stemWords([_IRREGULAR.get(w, w) for w in new]), strict=True))
+
+
 def _share(terms: set[str], idf: dict[str, float], total: float) -> float:
     return sum(idf[t] for t in terms) / total
 
@@ -511,9 +521,14 @@ def features(
         analysed.append((sequences, sentences, set().union(*sentences)))
     # Which question terms each word of the candidates stands for, by stem (each word stemmed once).
     matching: dict[str, set[str]] = {}
-    stem_of = _STEMS.get if weights.irregular else _STEMMER.stemWord
-    for w in set().union(*(words for _, _, words in analysed)):
-        found = by_stem.get(stem_of(w) or stem(w))
+    every = set().union(*(words for _, _, words in analysed))
+    if weights.irregular:
+        _stem_all(every)
+        stem_of = _STEMS.__getitem__
+    else:
+        stem_of = _STEMMER.stemWord
+    for w in every:
+        found = by_stem.get(stem_of(w))
         if found:
             matching[w] = found
     for c, (sequences, sentences, token_set) in zip(candidates, analysed, strict=True):
@@ -534,9 +549,12 @@ def features(
         stem_present = attributed.union(*matched.values())
         if len(sentences) > 1 and matched:
             sentence = 0.0
+            keys = matched.keys()
             for words in sentences:
-                found = attributed.union(*(matched[w] for w in words if w in matched))
-                sentence = max(sentence, _share(found, idf, total))
+                here = words & keys
+                if here:
+                    found = attributed.union(*(matched[w] for w in here))
+                    sentence = max(sentence, _share(found, idf, total))
         else:
             sentence = _share(stem_present, idf, total)
         near = 0.0
