@@ -16,7 +16,6 @@ from index import (
     article_from_text,
     articles_from_bytes,
     fetch_url,
-    kind_for_name,
     max_bytes_for,
 )
 
@@ -52,7 +51,7 @@ async def article_from_attachment(attachment: discord.Attachment, settings: Fetc
     name = attachment.filename
     suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     kind = ATTACHMENT_KINDS.get(suffix)
-    if kind is None or kind_for_name(name) is None:
+    if kind is None:
         raise BadInput(f"{name} is not a .txt, .md or .html file; attach the article as one of those.")
     limit = min(settings.max_bytes, max_bytes_for(kind))
     if attachment.size > limit:

@@ -856,7 +856,7 @@ class Store:
         """The best passages for a question, from the given libraries only."""
         terms = question_terms(question)
         if not terms:
-            raise NoSearchableWords("That question has no words to search for; ask with a few key words.")
+            raise NoSearchableWords()
         libraries = list(dict.fromkeys(libraries))
         with self._lock:
             self.refresh()
