@@ -135,6 +135,43 @@ def test_an_early_passage_beats_a_late_one_on_equal_terms():
     assert order("dam news", ["dam", "news"], candidates) == ["Dam news.", "Late news about the dam."]
 
 
+DAM_OLD = "The dam opened on the river."
+DAM_NEW = "The dam opened by the river."
+
+
+def test_a_newer_article_beats_an_older_one_on_equal_terms():
+    candidates = [
+        Candidate(DAM_OLD, 2.0, 0, NO_ROLES, published="2023-01-02"),
+        Candidate(DAM_NEW, 2.0, 0, NO_ROLES, published="2023-03-01"),
+    ]
+    assert order("dam opened", ["dam", "opened"], candidates) == [DAM_NEW, DAM_OLD]
+
+
+def test_freshness_counts_from_the_newest_candidate_not_from_today():
+    recent = [
+        Candidate(DAM_OLD, 2.0, 0, NO_ROLES, published="2025-06-01"),
+        Candidate(DAM_NEW, 2.0, 0, NO_ROLES, published="2025-06-08"),
+    ]
+    old = [replace(recent[0], published="2003-06-01"), replace(recent[1], published="2003-06-08")]
+    idf = {"dam": 1.0, "opened": 1.0}
+    assert scores("dam opened", ["dam", "opened"], idf, old, DEFAULT) == scores(
+        "dam opened", ["dam", "opened"], idf, recent, DEFAULT
+    )
+
+
+def test_an_undated_article_is_neither_favoured_nor_pushed_aside():
+    candidates = [
+        Candidate(DAM_OLD, 2.0, 0, NO_ROLES, published="2023-01-02"),
+        Candidate(DAM_NEW, 2.0, 0, NO_ROLES, published="2023-03-01"),
+        Candidate("The dam opened near the river.", 2.0, 0, NO_ROLES, published=None),
+    ]
+    assert order("dam opened", ["dam", "opened"], candidates) == [
+        DAM_NEW,
+        "The dam opened near the river.",
+        DAM_OLD,
+    ]
+
+
 def test_a_passage_shown_twice_is_shown_once(tmp_path):
     article = Article(title="Tolls", text="The harbour tolls rise to 4 dollars on Monday, the port said.")
     with Store(tmp_path / "c.db") as store:
