@@ -20,7 +20,8 @@ features (weights fitted by benchmarks/tune.py; see `Weights`):
   a name, "which show/film/song" a quoted title.
 - **irregular verbs**: "said" counts for "say", "won" for "win" (Snowball keeps them apart).
 - **duplicates**: a passage whose text is already shown (syndicated copies) is dropped.
-- **proximity**: the best share of question terms within a few consecutive words.
+- **proximity**: the best share of question terms within a few consecutive words of one sentence
+  (a role noun counts as the name it stands for).
 - **fresh**: how recent the passage's article is beside the newest candidate article (by the
   published date; 0 without one). Questions about the news are mostly about this week's news, and
   among passages that match about as well, the newer story wins. Age is measured from the newest
@@ -67,21 +68,21 @@ class Weights:
     The defaults are fitted by `python benchmarks/tune.py` on the first half of the dev weeks and
     of XQuAD (a listwise softmax loss), so the second halves stay unseen checks."""
 
-    bm25: float = 1.67
-    relative: float = 1.49
+    bm25: float = 1.69
+    relative: float = 1.51
     coverage: float = 0.61
     coverage_squared: float = -0.24
-    stem_coverage: float = 2.82
-    best_sentence: float = 1.53
+    stem_coverage: float = 2.85
+    best_sentence: float = 1.48
     title: float = 1.30
-    article: float = 2.12
+    article: float = 2.13
     position: float = 0.89
-    answer_number: float = 1.67
+    answer_number: float = 1.66
     answer_time: float = 1.32
     answer_name: float = 0.90
-    answer_title: float = 0.99
+    answer_title: float = 0.98
     context: float = -0.64
-    proximity: float = 1.85
+    proximity: float = 1.79
     fresh: float = 2.57
     attribution: bool = True
     irregular: bool = True
@@ -571,12 +572,21 @@ def features(
         exact = unique & token_set
         attributed: set[str] = set()
         from_context: set[str] = set()
+        stands_for: dict[str, set[str]] = {}
+        """Role nouns of the passage and the names they stand for."""
         if weights.attribution and len(exact) < len(unique):
             roles = token_set & ROLE_NOUNS
             previous = c.previous.casefold().replace("’", "'") if c.previous else ""
             for term in unique - exact:
-                if roles and term in named and c.article.has(term) and c.article.roles(term) & roles:
+                if (
+                    roles
+                    and term in named
+                    and c.article.has(term)
+                    and (near_roles := c.article.roles(term) & roles)
+                ):
                     attributed.add(term)
+                    for role in near_roles:
+                        stands_for.setdefault(role, set()).add(term)
                 elif previous and next(_occurrences(previous, term), None) is not None:
                     attributed.add(term)
                     from_context.add(term)
@@ -595,16 +605,17 @@ def features(
             sentence = _share(stem_present, idf, total)
         near = 0.0
         if weights.proximity and matched:
-            hits = [
-                (i, matched[w]) for i, w in enumerate(w for words in sequences for w in words) if w in matched
-            ]
-            for i, (start, _) in enumerate(hits):
-                found = set()
-                for at, terms_here in hits[i:]:
-                    if at - start >= PROXIMITY:
-                        break
-                    found |= terms_here
-                near = max(near, _share(found, idf, total))
+            # Within one sentence only; a role noun counts where it stands for a name.
+            where = {**stands_for, **matched}
+            for words in sequences:
+                hits = [(i, where[w]) for i, w in enumerate(words) if w in where]
+                for i, (start, _) in enumerate(hits):
+                    found = set()
+                    for at, terms_here in hits[i:]:
+                        if at - start >= PROXIMITY:
+                            break
+                        found |= terms_here
+                    near = max(near, _share(found, idf, total))
         novel = token_set - asked
         names = 0
         if "name" in kinds:
