@@ -168,6 +168,10 @@ def fit(args: argparse.Namespace) -> int:
     if names != NAMES:
         sys.exit("The dump's features differ from index.rerank's: run dump again.")
     X[:, :, [names.index(n) for n in args.drop]] = 0.0
+    semantic = names.index("semantic")
+    if args.similarity:
+        # Cosines of each question with its candidates, in the dump's order (see --similarity).
+        X[:, :, semantic] = np.where(mask, np.load(args.similarity), 0.0)
     xquad = np.flatnonzero(split == "xquad")
     xquad_first = np.zeros(len(split), dtype=bool)
     xquad_first[xquad[: len(xquad) // 2]] = True
@@ -183,12 +187,18 @@ def fit(args: argparse.Namespace) -> int:
         "seeds among 150": split == "seeds among 150",
     }
     train = groups["fit on"]
-    fitted = softmax_fit(X[train], Y[train], mask[train], args.l2)
+    lexical = X.copy()
+    lexical[:, :, semantic] = 0.0
+    fits = {"lexical": softmax_fit(lexical[train], Y[train], mask[train], args.l2)}
     systems: dict[str, np.ndarray | None] = {
         "BM25 order": None,
-        "shipped weights": np.array([getattr(rerank.DEFAULT, n) for n in NAMES]),
-        "fitted, rounded": np.round(fitted, 2),
+        "shipped DEFAULT": np.array([getattr(rerank.DEFAULT, n) for n in NAMES]),
+        "fitted lexical": np.round(fits["lexical"], 2),
     }
+    if args.similarity:
+        fits["learned"] = softmax_fit(X[train], Y[train], mask[train], args.l2)
+        systems["shipped LEARNED"] = np.array([getattr(rerank.LEARNED, n) for n in NAMES])
+        systems["fitted learned"] = np.round(fits["learned"], 2)
     print(f"{'R@1/R@3/MRR':18}" + "".join(f"{g:>20}" for g in groups))
     for name, w in systems.items():
         cells = [
@@ -197,7 +207,10 @@ def fit(args: argparse.Namespace) -> int:
         ]
         print(f"{name:18}" + "".join(f"{c:>20}" for c in cells))
     print(f"\nfit on the first half of the dev weeks and of XQuAD (l2 {args.l2}):")
-    print("Weights(" + ", ".join(f"{n}={v:.2f}" for n, v in zip(names, fitted, strict=True)) + ")")
+    for name, fitted in fits.items():
+        print(
+            f"{name}: Weights(" + ", ".join(f"{n}={v:.2f}" for n, v in zip(names, fitted, strict=True)) + ")"
+        )
     return 0
 
 
@@ -216,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("dump", type=Path)
     f.add_argument("--l2", type=float, default=0.001, help="L2 penalty of the softmax fit")
     f.add_argument("--drop", nargs="*", default=[], help="features to switch off")
+    f.add_argument(
+        "--similarity",
+        type=Path,
+        help="a .npy of shape (questions, depth): the learned encoder's cosine of each question with each "
+        "of its candidates, in the dump's order (from its .json sidecar); fits the LEARNED weights too",
+    )
     args = parser.parse_args(argv)
     return dump(args) if args.command == "dump" else fit(args)
 

@@ -84,12 +84,36 @@ class Weights:
     context: float = -0.64
     proximity: float = 1.79
     fresh: float = 2.57
+    semantic: float = 0.0
     attribution: bool = True
     irregular: bool = True
     dedupe: bool = True
 
 
 DEFAULT = Weights()
+
+LEARNED = Weights(
+    bm25=1.06,
+    relative=0.97,
+    coverage=0.55,
+    coverage_squared=0.20,
+    stem_coverage=2.19,
+    best_sentence=1.25,
+    title=0.97,
+    article=1.14,
+    position=0.80,
+    answer_number=1.54,
+    answer_time=1.32,
+    answer_name=0.95,
+    answer_title=1.04,
+    context=-0.91,
+    proximity=1.54,
+    fresh=2.59,
+    semantic=4.61,
+)
+"""The weights of the learned stage (a Store opened with an encoder, the `rerank` extra): the same
+features plus **semantic**, the cosine of all-MiniLM-L6-v2 vectors of the question and the passage,
+fitted together by benchmarks/tune.py."""
 
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -403,6 +427,8 @@ class Candidate:
     previous: str = ""
     """The article's text just before the passage ("" for the first)."""
     published: str | None = None
+    similarity: float = 0.0
+    """Cosine of the question's and the passage's vectors (the learned ranker only)."""
 
 
 # -- features ---------------------------------------------------------------------------------
@@ -650,6 +676,7 @@ def features(
                 _share(from_context, idf, total),
                 near,
                 fresh[n],
+                c.similarity,
             ]
         )
     article_column = _WEIGHT_NAMES.index("article")
@@ -724,24 +751,42 @@ def prepare(
     return terms, idf, candidates
 
 
-def make_ranker(weights: Weights = DEFAULT) -> Callable[[Store, str, list[str], list[Hit]], list[Hit]]:
-    """A ranker for `Store(path, ranker=...)` with the given weights."""
+def similarities(store: Store, question: str, hits: list[Hit]) -> list[float]:
+    """Cosine of the question's vector with each passage's (the store's encoder; 0 when a passage
+    has no vector)."""
+    vectors = store.passage_vectors([h.passage for h in hits])
+    if vectors.shape[1] == 0:
+        return [0.0] * len(hits)
+    return (vectors @ store.encode_question(question)).astype(float).tolist()
+
+
+def make_ranker(
+    weights: Weights = DEFAULT, learned: Weights | None = None
+) -> Callable[[Store, str, list[str], list[Hit]], list[Hit]]:
+    """A ranker for `Store(path, ranker=...)` with the given weights, and with the `learned`
+    weights (which use the similarity feature) when the store has an encoder."""
 
     def ranker(store: Store, question: str, libraries: list[str], hits: list[Hit]) -> list[Hit]:
-        if weights.dedupe:
+        use = weights
+        if learned is not None and getattr(store, "encoder", None) is not None:
+            use = learned
+        if use.dedupe:
             hits = _dedupe(hits)
         if len(hits) < 2:
             return hits
         terms, idf, candidates = prepare(store, question, libraries, hits)
-        values = scores(question, terms, idf, candidates, weights)
+        if use.semantic:
+            for candidate, value in zip(candidates, similarities(store, question, hits), strict=True):
+                candidate.similarity = value
+        values = scores(question, terms, idf, candidates, use)
         order = sorted(range(len(hits)), key=lambda i: (-values[i], i))
         return [replace(hits[i], score=values[i]) for i in order]
 
     return ranker
 
 
-rerank = make_ranker(DEFAULT)
-"""The default ranker: `make_ranker(DEFAULT)`."""
+rerank = make_ranker(DEFAULT, LEARNED)
+"""The default ranker: `make_ranker(DEFAULT, LEARNED)`."""
 
 
 def ablations() -> dict[str, Callable]:

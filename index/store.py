@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import sqlite_utils
@@ -41,7 +42,7 @@ from .text import question_terms, tokenize
 log = logging.getLogger(__name__)
 
 APPLICATION = "clippings"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 TERM_DTYPE = np.dtype("<u4")
 TF_DTYPE = np.dtype("<u2")
@@ -59,6 +60,15 @@ REPLAY_SAVE_CHANGES = 500
 """Save the cache at start when at least this many changes had to be replayed from the log."""
 
 Ranker = Callable[["Store", str, list[str], list[Hit]], list[Hit]]
+VECTOR_DTYPE = np.dtype("<f2")
+
+
+class TextEncoder(Protocol):
+    """What the store needs of the learned ranker's encoder (index.semantic.Encoder)."""
+
+    model_name: str
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
 def _migrate_1(db: sqlite_utils.Database) -> None:
@@ -118,7 +128,18 @@ def _migrate_1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1]
+def _migrate_2(db: sqlite_utils.Database) -> None:
+    # Vectors of the learned ranker (the `rerank` extra), one per passage, float16, made by `model`.
+    db.execute(
+        """CREATE TABLE passage_vectors (
+            passage_id INTEGER PRIMARY KEY,
+            model TEXT NOT NULL,
+            vector BLOB NOT NULL
+        )"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, _migrate_2]
 """MIGRATIONS[i] takes a database from schema version i to i + 1."""
 
 
@@ -148,9 +169,14 @@ class Store:
     Thread-safe: one connection, used under a lock, so the bot can call it from worker threads.
     """
 
-    def __init__(self, path: str | Path, ranker: Ranker | None = rerank) -> None:
-        """Open (or create) a database. `ranker=None` gives plain BM25 order."""
+    def __init__(
+        self, path: str | Path, ranker: Ranker | None = rerank, encoder: TextEncoder | None = None
+    ) -> None:
+        """Open (or create) a database. `ranker=None` gives plain BM25 order. With an `encoder`
+        (index.semantic.Encoder, the `rerank` extra) passages get vectors as they are added, and
+        the default ranker uses them."""
         self.path = str(path)
+        self.encoder = encoder
         self._lock = threading.RLock()
         self._seq = 0
         self.index = SearchIndex(background_merges=True)
@@ -298,6 +324,8 @@ class Store:
     def add_many(self, articles: Iterable[Article], library: str, batch: int = 100) -> Iterator[AddResult]:
         """Store many articles, committing every `batch` articles. Each article is whole or absent."""
         pending: list[tuple[Article, list, list[Counter[str]]]] = []
+        if self.encoder is not None:
+            batch = min(batch, 10)  # encoding is slow: commit (and show progress) more often
         for article in articles:
             spans = make_passages(article.text, PASSAGE_BUDGET, PASSAGE_CAP)
             counts = [Counter(tokenize(article.text[s.start : s.end])) for s in spans]
@@ -309,14 +337,32 @@ class Store:
             yield from self._store_batch(pending, library)
 
     def _store_batch(self, pending: list, library: str) -> list[AddResult]:
+        vectors: list[np.ndarray | None] = [None] * len(pending)
+        if self.encoder is not None:
+            # Encoded before the write transaction: it is slow and must not hold the lock.
+            texts = [a.text[s.start : s.end] for a, spans, _ in pending for s in spans]
+            encoded = self._encode(texts)
+            at = 0
+            for i, (_, spans, _) in enumerate(pending):
+                vectors[i] = encoded[at : at + len(spans)]
+                at += len(spans)
         results = []
         with self._write():
-            for article, spans, counts in pending:
-                results.append(self._store_one(article, spans, counts, library))
+            for (article, spans, counts), vector in zip(pending, vectors, strict=True):
+                results.append(self._store_one(article, spans, counts, library, vector))
         return results
 
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        assert self.encoder is not None
+        return np.asarray(self.encoder.encode(texts), dtype=np.float32).astype(VECTOR_DTYPE)
+
     def _store_one(
-        self, article: Article, spans: list, counts: list[Counter[str]], library: str
+        self,
+        article: Article,
+        spans: list,
+        counts: list[Counter[str]],
+        library: str,
+        vectors: np.ndarray | None = None,
     ) -> AddResult:
         digest = content_hash(article.text)
         same = self.conn.execute(
@@ -368,6 +414,14 @@ class Store:
             "INSERT INTO passages (article_id, seq, start, end, length, terms, tfs) VALUES (?,?,?,?,?,?,?)",
             passage_rows,
         )
+        if vectors is not None and self.encoder is not None:
+            ids = self.conn.execute(
+                "SELECT id FROM passages WHERE article_id = ? ORDER BY seq", (article_id,)
+            ).fetchall()
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO passage_vectors (passage_id, model, vector) VALUES (?, ?, ?)",
+                [(pid, self.encoder.model_name, v.tobytes()) for (pid,), v in zip(ids, vectors, strict=True)],
+            )
         self.conn.execute(
             "INSERT INTO changes (library, article_id, action) VALUES (?, ?, 'add')",
             (library, article_id),
@@ -431,6 +485,10 @@ class Store:
                 terms.tobytes(),
                 np.array([doc_terms[t] for t in terms.tolist()], dtype=np.int64).tobytes(),
             ),
+        )
+        self.conn.execute(
+            "DELETE FROM passage_vectors WHERE passage_id IN (SELECT id FROM passages WHERE article_id = ?)",
+            (article_id,),
         )
         self.conn.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
         self.conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
@@ -889,6 +947,60 @@ class Store:
             values = self.index._idf(libs).values
         return {t: float(values[i]) if 0 <= i < len(values) else 0.0 for t, i in zip(terms, ids, strict=True)}
 
+    def passage_vectors(self, passages: list[Passage]) -> np.ndarray:
+        """The learned ranker's unit vectors of these passages (float32, one row each), in order.
+
+        A passage stored before the encoder was on gets its vector now, and keeps it."""
+        if self.encoder is None:
+            raise ValueError("passage_vectors needs a Store opened with an encoder")
+        model = self.encoder.model_name
+        keys = [(int(p.article_id), p.index) for p in passages]
+        found: dict[tuple[int, int], tuple[int, bytes | None]] = {}
+        with self._lock:
+            for i in range(0, len(keys), SQL_VARIABLES // 2):
+                chunk = keys[i : i + SQL_VARIABLES // 2]
+                where = " OR ".join("(p.article_id = ? AND p.seq = ?)" for _ in chunk)
+                params = [v for key in chunk for v in key]
+                for article_id, seq, pid, vector in self.conn.execute(
+                    "SELECT p.article_id, p.seq, p.id, v.vector FROM passages p"
+                    f" LEFT JOIN passage_vectors v ON v.passage_id = p.id AND v.model = ? WHERE {where}",
+                    [model, *params],
+                ):
+                    found[(article_id, seq)] = (pid, vector)
+        missing = [i for i, key in enumerate(keys) if key in found and found[key][1] is None]
+        made: dict[int, np.ndarray] = {}
+        if missing:
+            encoded = self._encode([passages[i].text for i in missing])
+            made = dict(zip(missing, encoded, strict=True))
+            try:
+                with self._write():
+                    self.conn.executemany(
+                        "INSERT OR REPLACE INTO passage_vectors (passage_id, model, vector) VALUES (?, ?, ?)",
+                        [(found[keys[i]][0], model, made[i].tobytes()) for i in missing],
+                    )
+            except sqlite3.OperationalError as exc:  # a read-only or busy file: use them unsaved
+                log.warning("could not keep %d passage vectors: %s", len(missing), exc)
+        rows = []
+        for i, key in enumerate(keys):
+            if i in made:
+                rows.append(made[i])
+            elif key in found:
+                rows.append(np.frombuffer(found[key][1], dtype=VECTOR_DTYPE))
+            else:  # removed meanwhile: no similarity
+                rows.append(None)
+        dims = next((len(r) for r in rows if r is not None), 0)
+        vectors = np.zeros((len(rows), dims), dtype=np.float32)
+        for i, r in enumerate(rows):
+            if r is not None:
+                vectors[i] = r
+        return vectors
+
+    def encode_question(self, question: str) -> np.ndarray:
+        """The learned ranker's unit vector of a question."""
+        if self.encoder is None:
+            raise ValueError("encode_question needs a Store opened with an encoder")
+        return np.asarray(self.encoder.encode([question]), dtype=np.float32)[0]
+
     def passage_terms(self, passage_keys: list[tuple[str, int]]) -> dict[tuple[str, int], frozenset[str]]:
         """The distinct terms of passages named by (article id, passage index), from what is stored."""
         if not passage_keys:
@@ -997,5 +1109,5 @@ def _file_crc(path: Path) -> int:
     return file_crc(path)
 
 
-def open_store(path: str | Path) -> Store:
-    return Store(path)
+def open_store(path: str | Path, encoder: TextEncoder | None = None) -> Store:
+    return Store(path, encoder=encoder)

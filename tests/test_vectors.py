@@ -1,0 +1,119 @@
+"""Passage vectors of the learned ranker in the store (index/store.py) and their use in ranking."""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+
+import numpy as np
+import pytest
+from conftest import SAMPLE, WEAPONS
+
+from index import Article, Store, read_path, tokenize
+from index.rerank import DEFAULT, LEARNED, Candidate, article_terms, scores
+
+
+class WordEncoder:
+    """A small real encoder for the store's own tests: hashed words, unit length. It records
+    every call so tests can see what was encoded when."""
+
+    model_name = "test-words"
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        vectors = np.zeros((len(texts), 64), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in tokenize(text):
+                vectors[i, zlib.crc32(word.encode()) % 64] += 1.0
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
+
+DAM = Article(
+    title="Dam", text="The river dam opened on Monday. " * 20 + "Crowds cheered the engineers.", url="u:dam"
+)
+
+
+def vector_rows(path) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT count(*) FROM passage_vectors").fetchone()[0]
+
+
+def test_adding_with_an_encoder_stores_one_vector_per_passage(tmp_path):
+    with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
+        stored = store.add(DAM, "global").article
+    assert (stored.passage_count > 1, vector_rows(tmp_path / "c.db")) == (True, stored.passage_count)
+
+
+def test_removing_an_article_removes_its_vectors(tmp_path):
+    with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
+        stored = store.add(DAM, "global").article
+        store.remove("global", stored.id)
+    assert vector_rows(tmp_path / "c.db") == 0
+
+
+def test_updating_an_article_replaces_its_vectors(tmp_path):
+    with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
+        store.add(DAM, "global")
+        updated = store.add(Article(title="Dam", text="The dam closed for repairs.", url="u:dam"), "global")
+    assert (updated.status, vector_rows(tmp_path / "c.db")) == ("updated", 1)
+
+
+def test_without_an_encoder_no_vectors_are_made(tmp_path):
+    with Store(tmp_path / "c.db") as store:
+        store.add(DAM, "global")
+        store.search("when did the dam open", ["global"])
+    assert vector_rows(tmp_path / "c.db") == 0
+
+
+def test_a_passage_stored_before_the_encoder_gets_its_vector_on_first_use_and_keeps_it(tmp_path):
+    with Store(tmp_path / "c.db") as store:
+        store.add(DAM, "global")
+    encoder = WordEncoder()
+    with Store(tmp_path / "c.db", encoder=encoder) as store:
+        store.search("when did the dam open", ["global"])
+        first = [len(call) for call in encoder.calls]
+        encoder.calls.clear()
+        store.search("when did the dam open", ["global"])
+        again = encoder.calls
+    assert (first, again, vector_rows(tmp_path / "c.db")) == (
+        [2, 1],
+        [["when did the dam open"]],
+        2,
+    )
+
+
+def test_passage_vectors_come_back_in_the_order_asked(tmp_path):
+    encoder = WordEncoder()
+    with Store(tmp_path / "c.db", encoder=encoder) as store:
+        stored = store.add(DAM, "global").article
+        passages = store.passages("global", stored.id)
+        vectors = store.passage_vectors(list(reversed(passages)))
+    expected = encoder.encode([p.text for p in reversed(passages)])
+    assert np.allclose(vectors, expected, atol=1e-3)
+
+
+NO_ROLES = article_terms("", "")
+
+
+def test_the_learned_weights_put_the_similar_passage_first_on_equal_words():
+    candidates = [
+        Candidate("The dam opened on the river.", 2.0, 0, NO_ROLES, similarity=0.1),
+        Candidate("The dam opened by the river.", 2.0, 0, NO_ROLES, similarity=0.6),
+    ]
+    idf = {"dam": 1.0, "opened": 1.0}
+    learned = scores("dam opened", ["dam", "opened"], idf, candidates, LEARNED)
+    lexical = scores("dam opened", ["dam", "opened"], idf, candidates, DEFAULT)
+    assert (learned[1] > learned[0], lexical[1] == lexical[0]) == (True, True)
+
+
+def test_the_real_encoder_ranks_the_qin_weapons_passage_first(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from index.semantic import load_encoder
+
+    with Store(tmp_path / "c.db", encoder=load_encoder()) as store:
+        store.add(next(iter(read_path(str(SAMPLE)))), "global")
+        first = store.search("what did Qin say about weapons", ["global"]).hits[0]
+    assert first.passage.text.startswith(WEAPONS)
