@@ -30,3 +30,7 @@ class DatabaseError(ClippingsError):
 
 class NotFound(ClippingsError):
     """No article with that id in the libraries this caller may read."""
+
+
+class EncoderUnavailable(ClippingsError):
+    """The sentence encoder cannot run: the rerank extra is not installed, or its model file is bad."""
