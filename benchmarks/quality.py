@@ -26,6 +26,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import os
 import random
 import re
 import statistics
@@ -71,6 +72,7 @@ OTHERS = 150
 """Articles picked from the corpus to sit beside the sample article."""
 
 CLIPPINGS = "Clippings"
+LEARNED_ROW = "Clippings + learned stage (clippings[rerank])"
 RANKER_OFF = "Clippings, ranker off (exact BM25)"
 BASELINE = "rank-bm25, \\w+, same passages (baseline)"
 WINDOWS = "rank-bm25, \\w+, 3-sentence windows"
@@ -319,7 +321,22 @@ def build_library(path: Path, articles: list[Article]) -> None:
             pass
 
 
-def run_job(job: Job, cache: Path | None, ablate: bool, windows: bool) -> list[Outcome]:
+_ENCODER = None
+
+
+def _encoder():
+    """One encoder per process (the `rerank` extra), made on first use."""
+    global _ENCODER
+    if _ENCODER is None:
+        from index.semantic import load_encoder
+
+        _ENCODER = load_encoder(threads=int(os.environ.get("CLIPPINGS_ENCODER_THREADS", "1")))
+    return _ENCODER
+
+
+def run_job(
+    job: Job, cache: Path | None, ablate: bool, windows: bool, learned: bool = False
+) -> list[Outcome]:
     """Build one library (or reuse a cached one) and ask all of its questions of every system."""
     with tempfile.TemporaryDirectory(prefix="clippings-quality-") as tmp:
         path = (cache / f"{_safe(job.group)}.db") if cache else Path(tmp) / "library.db"
@@ -329,6 +346,9 @@ def run_job(job: Job, cache: Path | None, ablate: bool, windows: bool) -> list[O
                 Path(str(path.with_suffix(".part")) + suffix).unlink(missing_ok=True)
             path.with_suffix(".part").rename(path)
         stores: dict[str, Store] = {CLIPPINGS: Store(path), RANKER_OFF: Store(path, ranker=None)}
+        if learned:
+            # Libraries built without vectors get them on first use, and keep them (in the cache).
+            stores[LEARNED_ROW] = Store(path, encoder=_encoder())
         for name, ranker in rankers(ablate).items():
             stores[name] = Store(path, ranker=ranker)
         for store in stores.values():
@@ -469,9 +489,10 @@ def seed_ranks(outcomes: list[Outcome]) -> str:
     rows = [o for o in outcomes if o.question.split.startswith("seeds")]
     if not rows:
         return ""
-    lines = ["Seed questions, rank of the first answering passage (Clippings / ranker off / baseline):"]
+    shown = [s for s in (CLIPPINGS, LEARNED_ROW, RANKER_OFF, BASELINE) if s in rows[0].systems]
+    lines = ["Seed questions, rank of the first answering passage (" + " / ".join(shown) + "):"]
     for o in rows:
-        ranks = [o.systems[s].rank for s in (CLIPPINGS, RANKER_OFF, BASELINE)]
+        ranks = [o.systems[s].rank for s in shown]
         lines.append(f"  {o.question.split:16} {o.question.question!r}: " + " / ".join(str(r) for r in ranks))
     return "\n".join(lines)
 
@@ -504,14 +525,16 @@ def run(jobs: list[Job], args: argparse.Namespace) -> list[Outcome]:
     bar = tqdm(total=total, desc="questions", unit=" q")
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
-            futures = [pool.submit(run_job, j, cache, args.ablate, not args.no_windows) for j in jobs]
+            futures = [
+                pool.submit(run_job, j, cache, args.ablate, not args.no_windows, args.learned) for j in jobs
+            ]
             for future in futures:
                 done = future.result()
                 outcomes.extend(done)
                 bar.update(len(done))
     else:
         for job in jobs:
-            done = run_job(job, cache, args.ablate, not args.no_windows)
+            done = run_job(job, cache, args.ablate, not args.no_windows, args.learned)
             outcomes.extend(done)
             bar.update(len(done))
     bar.close()
@@ -538,6 +561,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--ablate", action="store_true", help="add a row per ranking idea switched off")
     parser.add_argument("--no-windows", action="store_true", help="skip the 3-sentence-window baseline")
+    parser.add_argument(
+        "--learned",
+        action="store_true",
+        help="add the learned stage's row (needs the rerank extra; passages lacking vectors get them on "
+        "first use, about 40 a second a thread, and keep them in the cached libraries; "
+        "CLIPPINGS_ENCODER_THREADS sets the threads)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--cache", type=Path, help="keep built libraries here and reuse them")
     parser.add_argument(
@@ -556,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     if not jobs:
         sys.exit("No questions to ask; check --splits and --limit.")
     outcomes = run(jobs, args)
-    systems = [CLIPPINGS, RANKER_OFF, BASELINE]
+    systems = [CLIPPINGS, *([LEARNED_ROW] if args.learned else []), RANKER_OFF, BASELINE]
     if not args.no_windows:
         systems.append(WINDOWS)
     systems += list(rankers(args.ablate))

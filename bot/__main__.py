@@ -10,7 +10,7 @@ import sys
 import aiohttp
 import discord
 
-from index import ClippingsError, Store
+from index import ClippingsError, Store, load_encoder
 
 from .client import ClippingsBot
 from .settings import Settings, SettingsError, load_settings
@@ -56,7 +56,8 @@ async def run(bot: ClippingsBot, token: str) -> None:
 async def serve(settings: Settings) -> int:
     """Open the database, run the bot until it is closed, and return the exit code."""
     try:
-        store = await asyncio.to_thread(Store, settings.db_path)
+        encoder = await asyncio.to_thread(load_encoder) if settings.learned else None
+        store = await asyncio.to_thread(Store, settings.db_path, encoder=encoder)
     except ClippingsError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1

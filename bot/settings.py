@@ -31,9 +31,14 @@ class Settings:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     log_level: str = "INFO"
     guild_ready_timeout: float = 2.0
+    learned: bool = False
+    """Rank with the learned stage too (the `rerank` extra)."""
 
     def __repr__(self) -> str:  # never show the token
-        return f"Settings(db_path={self.db_path!r}, dev_guild={self.dev_guild!r}, message_content={self.message_content})"
+        return (
+            f"Settings(db_path={self.db_path!r}, dev_guild={self.dev_guild!r}, "
+            f"message_content={self.message_content}, learned={self.learned})"
+        )
 
 
 def _flag(value: str | None) -> bool:
@@ -77,6 +82,7 @@ def load_settings(env_file: str | Path | None = ".env", environ: Mapping[str, st
         db_path=(values.get("CLIPPINGS_DB") or "clippings.db").strip(),
         dev_guild=int(guild) if guild else None,
         message_content=_flag(values.get("CLIPPINGS_MESSAGE_CONTENT")),
+        learned=_flag(values.get("CLIPPINGS_LEARNED")),
         ask_cooldown=_number(values, "CLIPPINGS_ASK_COOLDOWN", 5.0),
         fetch=FetchSettings(
             max_bytes=max_bytes,

@@ -4,7 +4,15 @@ This package never imports discord. Front ends (the `clippings` CLI and the bot)
 exported here.
 """
 
-from .errors import BadInput, ClippingsError, DatabaseError, FetchError, NoSearchableWords, NotFound
+from .errors import (
+    BadInput,
+    ClippingsError,
+    DatabaseError,
+    EncoderUnavailable,
+    FetchError,
+    NoSearchableWords,
+    NotFound,
+)
 from .fetch import FetchSettings, fetch_url
 from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
 from .passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
@@ -20,6 +28,7 @@ from .readers import (
     read_path,
     sniff_kind,
 )
+from .semantic import load_encoder
 from .store import Store, open_store
 from .text import question_terms, tokenize, tokenize_spans
 
@@ -36,6 +45,7 @@ __all__ = [
     "BadInput",
     "ClippingsError",
     "DatabaseError",
+    "EncoderUnavailable",
     "FetchError",
     "FetchSettings",
     "Hit",
@@ -51,6 +61,7 @@ __all__ = [
     "articles_from_bytes",
     "fetch_url",
     "kind_for_name",
+    "load_encoder",
     "make_passages",
     "max_bytes_for",
     "open_store",

