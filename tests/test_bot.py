@@ -57,8 +57,10 @@ def settings_for(fake: FakeDiscord, db: Path, **overrides) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def bot_world(tmp_path: Path, fail_on_errors: bool = True, **overrides) -> AsyncIterator[World]:
-    store = Store(tmp_path / "bot.db")
+async def bot_world(
+    tmp_path: Path, fail_on_errors: bool = True, encoder=None, **overrides
+) -> AsyncIterator[World]:
+    store = Store(tmp_path / "bot.db", encoder=encoder)
     try:
         async with FakeDiscord() as fake:
             guild = fake.add_guild("Daily Planet")
@@ -185,6 +187,27 @@ async def test_ask_quotes_the_weapons_passage_first(world):
     assert first["footer"]["text"] == "passage 5 of 7 · article #1"
     assert message["content"] == "Results 1–3 for “what did Qin say about weapons”"
     assert not inter.late
+
+
+async def test_ask_with_the_learned_ranker_quotes_the_weapons_passage_first(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from index import load_encoder
+
+    async with bot_world(tmp_path, encoder=load_encoder(), learned=True) as world:
+        world.store.add(sample(), "global")
+        message = await ask(world, "what did Qin say about weapons")
+    assert message["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
+
+
+async def test_learned_setting_without_the_extra_ends_with_one_sentence(tmp_path, capsys, monkeypatch):
+    from index import semantic
+
+    monkeypatch.setattr(semantic, "MODEL_PACKAGE", "no_such_model_package")
+    code = await serve(Settings(token="unused", db_path=str(tmp_path / "bot.db"), learned=True))
+    assert (code, capsys.readouterr().err) == (
+        1,
+        "The learned ranker needs the rerank extra: pip install 'clippings[rerank]'.\n",
+    )
 
 
 async def test_every_reply_disables_mentions(world):
@@ -623,6 +646,13 @@ def test_missing_token_ends_with_one_sentence(tmp_path):
         result.stderr
         == "DISCORD_TOKEN is not set; put the bot token in .env or the environment (see .env.example).\n"
     )
+
+
+def test_learned_ranker_is_off_unless_set():
+    assert (
+        load_settings(None, {"DISCORD_TOKEN": "t"}).learned,
+        load_settings(None, {"DISCORD_TOKEN": "t", "CLIPPINGS_LEARNED": "1"}).learned,
+    ) == (False, True)
 
 
 def test_settings_come_from_env_file_and_environment_wins(tmp_path):
