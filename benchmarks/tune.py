@@ -206,6 +206,27 @@ def fit(args: argparse.Namespace) -> int:
             for g in groups.values()
         ]
         print(f"{name:18}" + "".join(f"{c:>20}" for c in cells))
+    if args.ablate:
+        print("\nEach idea switched off and the rest refitted (lexical; change in points of R@1/R@3/MRR):")
+        reference = {
+            name: summary(first_ranks(lexical[g], Y[g], mask[g], fits["lexical"]))
+            for name, g in groups.items()
+        }
+        for idea, change in rerank.ABLATIONS.items():
+            off = [n for n, v in change.items() if v == 0.0 and not isinstance(v, bool)]
+            if not off:
+                print(f"{idea:44} (a switch: needs its own dump)")
+                continue
+            X_off = lexical.copy()
+            X_off[:, :, [names.index(n) for n in off]] = 0.0
+            w = softmax_fit(X_off[train], Y[train], mask[train], args.l2)
+            cells = []
+            for name, g in groups.items():
+                now = summary(first_ranks(X_off[g], Y[g], mask[g], w))
+                cells.append(
+                    "/".join(f"{100 * (a - b):+.1f}" for a, b in zip(now, reference[name], strict=True))
+                )
+            print(f"{idea:44}" + "".join(f"{c:>20}" for c in cells))
     print(f"\nfit on the first half of the dev weeks and of XQuAD (l2 {args.l2}):")
     for name, fitted in fits.items():
         print(
@@ -229,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("dump", type=Path)
     f.add_argument("--l2", type=float, default=0.001, help="L2 penalty of the softmax fit")
     f.add_argument("--drop", nargs="*", default=[], help="features to switch off")
+    f.add_argument("--ablate", action="store_true", help="refit with each ranking idea switched off")
     f.add_argument(
         "--similarity",
         type=Path,

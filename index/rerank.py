@@ -789,19 +789,22 @@ rerank = make_ranker(DEFAULT, LEARNED)
 """The default ranker: `make_ranker(DEFAULT, LEARNED)`."""
 
 
+ABLATIONS: dict[str, dict[str, float | bool]] = {
+    "dedupe": {"dedupe": False},
+    "attribution": {"attribution": False},
+    "coverage": {"coverage": 0.0, "coverage_squared": 0.0},
+    "stem coverage and best sentence": {"stem_coverage": 0.0, "best_sentence": 0.0},
+    "title and article": {"title": 0.0, "article": 0.0},
+    "position": {"position": 0.0},
+    "answer type": {"answer_number": 0.0, "answer_time": 0.0, "answer_name": 0.0, "answer_title": 0.0},
+    "irregular verbs": {"irregular": False},
+    "less weight for the text before a passage": {"context": 0.0},
+    "proximity": {"proximity": 0.0},
+    "freshness": {"fresh": 0.0},
+}
+"""Each ranking idea, by name, and the weights that switch it off."""
+
+
 def ablations() -> dict[str, Callable]:
     """The default ranker with one idea switched off, by the idea's name (for benchmarks)."""
-    groups = {
-        "dedupe": {"dedupe": False},
-        "attribution": {"attribution": False},
-        "coverage": {"coverage": 0.0, "coverage_squared": 0.0},
-        "stem coverage and best sentence": {"stem_coverage": 0.0, "best_sentence": 0.0},
-        "title and article": {"title": 0.0, "article": 0.0},
-        "position": {"position": 0.0},
-        "answer type": {"answer_number": 0.0, "answer_time": 0.0, "answer_name": 0.0, "answer_title": 0.0},
-        "irregular verbs": {"irregular": False},
-        "less weight for the text before a passage": {"context": 0.0},
-        "proximity": {"proximity": 0.0},
-        "freshness": {"fresh": 0.0},
-    }
-    return {name: make_ranker(replace(DEFAULT, **change)) for name, change in groups.items()}
+    return {name: make_ranker(replace(DEFAULT, **change)) for name, change in ABLATIONS.items()}
