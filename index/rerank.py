@@ -632,7 +632,10 @@ def features(
         near = 0.0
         if weights.proximity and matched:
             # Within one sentence only; a role noun counts where it stands for a name.
-            where = {**stands_for, **matched}
+            where = {
+                w: stands_for.get(w, set()) | matched.get(w, set())
+                for w in stands_for.keys() | matched.keys()
+            }
             for words in sequences:
                 hits = [(i, where[w]) for i, w in enumerate(words) if w in where]
                 for i, (start, _) in enumerate(hits):
