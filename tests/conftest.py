@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import importlib.util
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -11,6 +15,16 @@ from index.engine import PassageTerms
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "qin-gang-peace-talks.txt"
 WEAPONS = "The foreign minister went on to say that China did not provide weapons to Russia"
+
+
+def benchmark_module(name: str) -> Iterator[ModuleType]:
+    """Import benchmarks/<name>.py as the module `name` (the scripts are not a package), then forget it."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[name]
 
 
 @pytest.fixture

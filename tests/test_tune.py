@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import benchmark_module
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def tune():
-    spec = importlib.util.spec_from_file_location("tune", REPO / "benchmarks" / "tune.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["tune"] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["tune"]
+    yield from benchmark_module("tune")
 
 
 def test_first_ranks_follow_the_scores_and_break_ties_by_bm25_order(tune):
