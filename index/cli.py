@@ -391,6 +391,36 @@ def remove(ctx: click.Context, article_ids: tuple[str, ...], library: str) -> No
 
 
 @cli.command()
+@click.option("-l", "--library", default=None, help="Only this library (default: every library).")
+@click.pass_context
+@handle_errors
+def embed(ctx: click.Context, library: str | None) -> None:
+    """Give stored passages their vectors for the learned stage, ahead of time.
+
+    Needs --learned (or CLIPPINGS_LEARNED=1) and the rerank extra. Articles added with --learned
+    have their vectors already; without this, older passages get theirs the first time they are
+    candidates for a question, which makes those first answers slow. Safe to stop and run again.
+
+    \b
+    Example:
+        clippings --learned embed
+        CLIPPINGS_LEARNED=1 clippings embed --library global
+    """
+    if not ctx.obj.get("learned"):
+        raise click.UsageError(
+            "embed makes vectors for the learned stage: run it as clippings --learned embed."
+        )
+    store = open_db(ctx)
+    total = store.count_missing_vectors(library)
+    done = 0
+    with click.progressbar(length=total, label="Embedding passages", file=sys.stderr, show_pos=True) as bar:
+        for count in store.embed_missing(library):
+            done += count
+            bar.update(count)
+    click.echo(f"{done} passages given vectors.", err=True)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @handle_errors

@@ -995,6 +995,54 @@ class Store:
                 vectors[i] = r
         return vectors
 
+    def _missing_vectors_sql(self, library: str | None) -> tuple[str, list]:
+        assert self.encoder is not None
+        sql = (
+            " FROM passages p JOIN articles a ON a.id = p.article_id"
+            " LEFT JOIN passage_vectors v ON v.passage_id = p.id AND v.model = ?"
+            " WHERE v.passage_id IS NULL"
+        )
+        params: list = [self.encoder.model_name]
+        if library is not None:
+            sql += " AND a.library = ?"
+            params.append(library)
+        return sql, params
+
+    def count_missing_vectors(self, library: str | None = None) -> int:
+        """How many stored passages (of one library, or all) have no vector from this encoder."""
+        if self.encoder is None:
+            raise ValueError("count_missing_vectors needs a Store opened with an encoder")
+        sql, params = self._missing_vectors_sql(library)
+        with self._lock:
+            return self.conn.execute("SELECT count(*)" + sql, params).fetchone()[0]
+
+    def embed_missing(self, library: str | None = None, batch: int = 64) -> Iterator[int]:
+        """Give every stored passage (of one library, or all) its vector, `batch` at a time, each
+        batch committed; yields how many each batch did. Searches go on meanwhile."""
+        if self.encoder is None:
+            raise ValueError("embed_missing needs a Store opened with an encoder")
+        sql, params = self._missing_vectors_sql(library)
+        while True:
+            with self._lock:
+                rows = self.conn.execute(
+                    "SELECT p.id, substr(a.text, p.start + 1, p.end - p.start)"
+                    + sql
+                    + " ORDER BY p.id LIMIT ?",
+                    [*params, batch],
+                ).fetchall()
+            if not rows:
+                return
+            vectors = self._encode([text for _, text in rows])  # outside the lock: it is slow
+            with self._write():
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO passage_vectors (passage_id, model, vector) VALUES (?, ?, ?)",
+                    [
+                        (pid, self.encoder.model_name, v.tobytes())
+                        for (pid, _), v in zip(rows, vectors, strict=True)
+                    ],
+                )
+            yield len(rows)
+
     def encode_question(self, question: str) -> np.ndarray:
         """The learned ranker's unit vector of a question."""
         if self.encoder is None:

@@ -237,3 +237,19 @@ def test_learned_ranker_without_the_extra_exits_1_with_one_sentence(db_path, mon
     monkeypatch.setattr(semantic, "MODEL_PACKAGE", "no_such_model_package")
     result = CliRunner().invoke(cli, ["--db", str(db_path), "--learned", "ask", "dam"])
     assert (result.exit_code, result.stderr.count("\n"), "pip install" in result.stderr) == (1, 1, True)
+
+
+def test_embed_without_learned_is_a_usage_error(db_path):
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "embed"])
+    assert (result.exit_code, "clippings --learned embed" in result.stderr) == (2, True)
+
+
+def test_embed_gives_passages_added_without_the_learned_stage_their_vectors(with_sample):
+    pytest.importorskip("onnxruntime")
+    result = run(with_sample, "--learned", "embed")
+    again = run(with_sample, "--learned", "embed")
+    assert (result.exit_code, result.stderr.splitlines()[-1], again.stderr.splitlines()[-1]) == (
+        0,
+        "7 passages given vectors.",
+        "0 passages given vectors.",
+    )

@@ -95,6 +95,25 @@ def test_passage_vectors_come_back_in_the_order_asked(tmp_path):
     assert np.allclose(vectors, expected, atol=1e-3)
 
 
+def test_embed_missing_gives_every_stored_passage_its_vector(tmp_path):
+    with Store(tmp_path / "c.db") as store:
+        passages = store.add(DAM, "global").article.passage_count
+    with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
+        before = store.count_missing_vectors()
+        batches = list(store.embed_missing(batch=1))
+        after = store.count_missing_vectors()
+    assert (before, batches, after, vector_rows(tmp_path / "c.db")) == (passages, [1] * passages, 0, passages)
+
+
+def test_embed_missing_of_one_library_leaves_the_others(tmp_path):
+    with Store(tmp_path / "c.db") as store:
+        store.add(DAM, "one")
+        store.add(DAM, "two")
+    with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
+        done = sum(store.embed_missing("one"))
+        assert (done, store.count_missing_vectors("one"), store.count_missing_vectors("two")) == (2, 0, 2)
+
+
 NO_ROLES = article_terms("", "")
 
 
