@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields, replace
 
 from conftest import SAMPLE, WEAPONS
@@ -63,6 +64,16 @@ def test_without_attribution_the_role_noun_gets_no_credit():
         SERVICE,
         MINISTER,
     ]
+
+
+def test_a_name_held_through_a_role_noun_counts_in_the_bm25_feature():
+    off = {f.name: 0.0 for f in fields(Weights) if f.type in ("float", float)}
+    only_bm25 = Weights(**{**off, "bm25": 1.0})
+    article = article_terms("Talks", QIN_ARTICLE)
+    candidates = [Candidate(SERVICE, 2.0, 3, article), Candidate(MINISTER, 2.0, 3, article)]
+    idf = {"qin": 1.0, "say": 1.0, "weapons": 1.0}
+    values = scores("what did Qin say about weapons", ["qin", "say", "weapons"], idf, candidates, only_bm25)
+    assert [round(v, 6) for v in values] == [round(math.log1p(2.0), 6), round(math.log1p(3.0), 6)]
 
 
 def test_a_role_noun_is_stronger_evidence_than_the_text_before_a_pronoun():
