@@ -24,7 +24,7 @@ features (weights fitted by benchmarks/tune.py; see `Weights`):
 - **proximity**: the best share of question terms within a few consecutive words of one sentence
   (a role noun counts as the name it stands for).
 - **fresh**: how recent the passage's article is beside the newest candidate article (by the
-  published date; 0 without one). Questions about the news are mostly about this week's news, and
+  published date; an undated article gets the dated candidates' mean). Questions about the news are mostly about this week's news, and
   among passages that match about as well, the newer story wins. Age is measured from the newest
   candidate, not from today, so a question about an old story whose articles are all old is not
   pushed aside.
@@ -529,7 +529,7 @@ def _stem_all(words: set[str]) -> None:
 
 
 def _day(published: str | None) -> int | None:
-    """Days since 1970 of an ISO date (its first 10 characters), or None."""
+    """The day number (`date.toordinal`) of an ISO date (its first 10 characters), or None."""
     if not published:
         return None
     try:
@@ -598,8 +598,7 @@ def features(
         exact = unique & token_set
         attributed: set[str] = set()
         from_context: set[str] = set()
-        stands_for: dict[str, set[str]] = {}
-        """Role nouns of the passage and the names they stand for."""
+        stands_for: dict[str, set[str]] = {}  # role nouns of the passage -> the names they stand for
         if weights.attribution and len(exact) < len(unique):
             roles = token_set & ROLE_NOUNS
             previous = c.previous.casefold().replace("’", "'") if c.previous else ""
@@ -668,7 +667,7 @@ def features(
         rows.append(
             [
                 math.log1p(max(score, 0.0)),
-                score,
+                score,  # divided by the best candidate's below
                 cover,
                 cover * cover,
                 _share(stem_present, idf, total),
