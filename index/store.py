@@ -356,6 +356,15 @@ class Store:
         assert self.encoder is not None
         return np.asarray(self.encoder.encode(texts), dtype=np.float32).astype(VECTOR_DTYPE)
 
+    def _put_vectors(self, passage_ids: list[int], vectors: Iterable[np.ndarray]) -> None:
+        """Store passages' vectors (inside a write transaction), replacing any of another model."""
+        assert self.encoder is not None
+        model = self.encoder.model_name
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO passage_vectors (passage_id, model, vector) VALUES (?, ?, ?)",
+            [(pid, model, v.tobytes()) for pid, v in zip(passage_ids, vectors, strict=True)],
+        )
+
     def _store_one(
         self,
         article: Article,
@@ -414,14 +423,11 @@ class Store:
             "INSERT INTO passages (article_id, seq, start, end, length, terms, tfs) VALUES (?,?,?,?,?,?,?)",
             passage_rows,
         )
-        if vectors is not None and self.encoder is not None:
+        if vectors is not None:
             ids = self.conn.execute(
                 "SELECT id FROM passages WHERE article_id = ? ORDER BY seq", (article_id,)
             ).fetchall()
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO passage_vectors (passage_id, model, vector) VALUES (?, ?, ?)",
-                [(pid, self.encoder.model_name, v.tobytes()) for (pid,), v in zip(ids, vectors, strict=True)],
-            )
+            self._put_vectors([pid for (pid,) in ids], vectors)
         self.conn.execute(
             "INSERT INTO changes (library, article_id, action) VALUES (?, ?, 'add')",
             (library, article_id),
@@ -974,10 +980,7 @@ class Store:
             made = dict(zip(missing, encoded, strict=True))
             try:
                 with self._write():
-                    self.conn.executemany(
-                        "INSERT OR REPLACE INTO passage_vectors (passage_id, model, vector) VALUES (?, ?, ?)",
-                        [(found[keys[i]][0], model, made[i].tobytes()) for i in missing],
-                    )
+                    self._put_vectors([found[keys[i]][0] for i in missing], [made[i] for i in missing])
             except sqlite3.OperationalError as exc:  # a read-only or busy file: use them unsaved
                 log.warning("could not keep %d passage vectors: %s", len(missing), exc)
         rows = []
@@ -1034,13 +1037,7 @@ class Store:
                 return
             vectors = self._encode([text for _, text in rows])  # outside the lock: it is slow
             with self._write():
-                self.conn.executemany(
-                    "INSERT OR REPLACE INTO passage_vectors (passage_id, model, vector) VALUES (?, ?, ?)",
-                    [
-                        (pid, self.encoder.model_name, v.tobytes())
-                        for (pid, _), v in zip(rows, vectors, strict=True)
-                    ],
-                )
+                self._put_vectors([pid for pid, _ in rows], vectors)
             yield len(rows)
 
     def encode_question(self, question: str) -> np.ndarray:
