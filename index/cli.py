@@ -110,8 +110,9 @@ def cli(ctx: click.Context, db_path: str, learned: bool, verbose: bool) -> None:
     ctx.obj = {"db_path": db_path, "learned": learned}
 
 
-def open_db(ctx: click.Context) -> Store:
-    encoder = load_encoder() if ctx.obj.get("learned") else None
+def open_db(ctx: click.Context, ranks: bool = False) -> Store:
+    """The store; with --learned, commands that add or rank (`ranks=True`) also load the encoder."""
+    encoder = load_encoder() if ranks and ctx.obj.get("learned") else None
     store = Store(ctx.obj["db_path"], encoder=encoder)
     ctx.call_on_close(store.close)
     return store
@@ -174,7 +175,7 @@ def add(
     meta = {"title": title, "url": url, "published": published}
     if any(meta.values()) and (len(sources) > 1 or os.path.isdir(sources[0])):
         raise click.UsageError("--title, --url and --date apply to one article; give a single file or URL.")
-    store = open_db(ctx)
+    store = open_db(ctx, ranks=True)
     settings = fetch_settings_from_env()
     items = _work_items(sources)
     totals: Counter[str] = Counter()
@@ -292,7 +293,7 @@ def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: in
         clippings ask --json -k 5 "who won the election"
         printf 'first question\\nsecond question\\n' | clippings ask -
     """
-    store = open_db(ctx)
+    store = open_db(ctx, ranks=True)
     questions = [q.strip() for q in sys.stdin] if question == "-" else [question]
     questions = [q for q in questions if q]
     failed = False
@@ -410,7 +411,7 @@ def embed(ctx: click.Context, library: str | None) -> None:
         raise click.UsageError(
             "embed makes vectors for the learned stage: run it as clippings --learned embed."
         )
-    store = open_db(ctx)
+    store = open_db(ctx, ranks=True)
     total = store.count_missing_vectors(library)
     done = 0
     with click.progressbar(length=total, label="Embedding passages", file=sys.stderr, show_pos=True) as bar:

@@ -529,13 +529,15 @@ def _stem_all(words: set[str]) -> None:
 
 
 def _day(published: str | None) -> int | None:
-    """The day number (`date.toordinal`) of an ISO date (its first 10 characters), or None."""
+    """The day number (`date.toordinal`) of an ISO date (its first 10 characters), or None for no
+    date, a malformed one, or one after tomorrow (a wrong date must not make every other old)."""
     if not published:
         return None
     try:
-        return datetime.date.fromisoformat(published[:10]).toordinal()
+        day = datetime.date.fromisoformat(published[:10]).toordinal()
     except ValueError:
         return None
+    return day if day <= datetime.date.today().toordinal() + 1 else None
 
 
 def _freshness(days: list[int | None]) -> list[float]:
@@ -786,8 +788,14 @@ def make_ranker(
             return hits
         terms, idf, candidates = prepare(store, question, libraries, hits)
         if use.semantic:
-            for candidate, value in zip(candidates, similarities(store, question, hits), strict=True):
-                candidate.similarity = value
+            try:
+                values = similarities(store, question, hits)
+            except Exception:  # the learned stage is optional: answer with the lexical weights
+                log.exception("the learned stage failed; ranking this question without it")
+                use = weights
+            else:
+                for candidate, value in zip(candidates, values, strict=True):
+                    candidate.similarity = value
         values = scores(question, terms, idf, candidates, use)
         order = sorted(range(len(hits)), key=lambda i: (-values[i], i))
         return [replace(hits[i], score=values[i]) for i in order]

@@ -201,6 +201,11 @@ class Store:
                 raise DatabaseError(
                     f"{self.path} is busy in another process; try again in a moment."
                 ) from None
+            if "readonly" in str(exc):
+                raise DatabaseError(
+                    f"{self.path} is read-only and needs one write to upgrade it to this Clippings'"
+                    " schema; open it once with write access."
+                ) from None
             raise DatabaseError(
                 f"{self.path} is not a readable Clippings database ({exc}); "
                 "point --db or CLIPPINGS_DB at another file."
@@ -339,13 +344,27 @@ class Store:
     def _store_batch(self, pending: list, library: str) -> list[AddResult]:
         vectors: list[np.ndarray | None] = [None] * len(pending)
         if self.encoder is not None:
-            # Encoded before the write transaction: it is slow and must not hold the lock.
-            texts = [a.text[s.start : s.end] for a, spans, _ in pending for s in spans]
-            encoded = self._encode(texts)
+            # Encoded before the write transaction: it is slow and must not hold the lock. Articles
+            # stored already with the same text are skipped ("unchanged"; a passage left without a
+            # vector by a race gets one when it is first a candidate).
+            hashes = [content_hash(a.text) for a, _, _ in pending]
+            with self._lock:
+                stored = {
+                    h
+                    for i in range(0, len(hashes), SQL_VARIABLES)
+                    for (h,) in self.conn.execute(
+                        "SELECT content_hash FROM articles WHERE library = ? AND content_hash IN"
+                        f" ({','.join('?' * len(hashes[i : i + SQL_VARIABLES]))})",
+                        [library, *hashes[i : i + SQL_VARIABLES]],
+                    )
+                }
+            todo = [i for i, h in enumerate(hashes) if h not in stored]
+            texts = [pending[i][0].text[s.start : s.end] for i in todo for s in pending[i][1]]
+            encoded = self._encode(texts) if texts else np.zeros((0, 0), dtype=VECTOR_DTYPE)
             at = 0
-            for i, (_, spans, _) in enumerate(pending):
-                vectors[i] = encoded[at : at + len(spans)]
-                at += len(spans)
+            for i in todo:
+                vectors[i] = encoded[at : at + len(pending[i][1])]
+                at += len(pending[i][1])
         results = []
         with self._write():
             for (article, spans, counts), vector in zip(pending, vectors, strict=True):
@@ -357,12 +376,14 @@ class Store:
         return np.asarray(self.encoder.encode(texts), dtype=np.float32).astype(VECTOR_DTYPE)
 
     def _put_vectors(self, passage_ids: list[int], vectors: Iterable[np.ndarray]) -> None:
-        """Store passages' vectors (inside a write transaction), replacing any of another model."""
+        """Store passages' vectors (inside a write transaction), replacing any of another model.
+        A passage removed while its vector was being made gets none."""
         assert self.encoder is not None
         model = self.encoder.model_name
         self.conn.executemany(
-            "INSERT OR REPLACE INTO passage_vectors (passage_id, model, vector) VALUES (?, ?, ?)",
-            [(pid, model, v.tobytes()) for pid, v in zip(passage_ids, vectors, strict=True)],
+            "INSERT OR REPLACE INTO passage_vectors (passage_id, model, vector)"
+            " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM passages WHERE id = ?)",
+            [(pid, model, v.tobytes(), pid) for pid, v in zip(passage_ids, vectors, strict=True)],
         )
 
     def _store_one(
@@ -961,18 +982,24 @@ class Store:
             raise ValueError("passage_vectors needs a Store opened with an encoder")
         model = self.encoder.model_name
         keys = [(int(p.article_id), p.index) for p in passages]
-        found: dict[tuple[int, int], tuple[int, bytes | None]] = {}
+        found: dict[tuple[int, int], tuple[int, bytes | None, str]] = {}
         with self._lock:
             for i in range(0, len(keys), SQL_VARIABLES // 2):
                 chunk = keys[i : i + SQL_VARIABLES // 2]
                 where = " OR ".join("(p.article_id = ? AND p.seq = ?)" for _ in chunk)
                 params = [v for key in chunk for v in key]
-                for article_id, seq, pid, vector in self.conn.execute(
-                    "SELECT p.article_id, p.seq, p.id, v.vector FROM passages p"
+                for article_id, seq, pid, vector, text in self.conn.execute(
+                    "SELECT p.article_id, p.seq, p.id, v.vector, substr(a.text, p.start + 1, p.end - p.start)"
+                    " FROM passages p JOIN articles a ON a.id = p.article_id"
                     f" LEFT JOIN passage_vectors v ON v.passage_id = p.id AND v.model = ? WHERE {where}",
                     [model, *params],
                 ):
-                    found[(article_id, seq)] = (pid, vector)
+                    found[(article_id, seq)] = (pid, vector, text)
+        # A passage whose text changed since the search read it (its article was updated) counts as
+        # removed: no similarity now, and no vector made from the old text.
+        for i, key in enumerate(keys):
+            if key in found and found[key][2] != passages[i].text:
+                del found[key]
         missing = [i for i, key in enumerate(keys) if key in found and found[key][1] is None]
         made: dict[int, np.ndarray] = {}
         if missing:

@@ -253,3 +253,14 @@ def test_embed_gives_passages_added_without_the_learned_stage_their_vectors(with
         "7 passages given vectors.",
         "0 passages given vectors.",
     )
+
+
+def test_learned_flag_does_not_need_the_extra_for_commands_that_do_not_rank(with_sample, monkeypatch):
+    from index import semantic
+
+    monkeypatch.setattr(semantic, "MODEL_PACKAGE", "no_such_model_package")
+    result = CliRunner().invoke(cli, ["--db", str(with_sample), "--learned", "list"])
+    assert (result.exit_code, result.stdout.split("\t")[1]) == (
+        0,
+        "China Solicits For Peace Inorder To Settle Ukraine War",
+    )

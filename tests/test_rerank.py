@@ -247,3 +247,19 @@ def test_the_article_cache_keeps_within_its_character_budget(tmp_path, monkeypat
             store.add(Article(title=f"Dam {i}", text=f"The dam number {i} was opened today. " * 3), "global")
         store.search("dam opened", ["global"], k=4)
     assert (len(rerank._ARTICLES), rerank._cached_chars <= 200) == (1, True)
+
+
+def test_a_date_after_tomorrow_counts_as_undated():
+    off = {f.name: 0.0 for f in fields(Weights) if f.type in ("float", float)}
+    only_fresh = Weights(**{**off, "fresh": 1.0})
+    candidates = [
+        Candidate(DAM_OLD, 2.0, 0, NO_ROLES, published="2023-01-01"),
+        Candidate(DAM_NEW, 2.0, 0, NO_ROLES, published="2023-01-15"),
+        Candidate("The dam opened near the river.", 2.0, 0, NO_ROLES, published="2999-01-01"),
+    ]
+    values = scores("dam opened", ["dam", "opened"], {"dam": 1.0, "opened": 1.0}, candidates, only_fresh)
+    assert [round(v, 6) for v in values] == [
+        round(math.exp(-1), 6),
+        1.0,
+        round((math.exp(-1) + 1.0) / 2, 6),
+    ]

@@ -136,3 +136,66 @@ def test_the_real_encoder_ranks_the_qin_weapons_passage_first(tmp_path):
         store.add(next(iter(read_path(str(SAMPLE)))), "global")
         first = store.search("what did Qin say about weapons", ["global"]).hits[0]
     assert first.passage.text.startswith(WEAPONS)
+
+
+class FailingEncoder(WordEncoder):
+    """Encodes passages, then fails on every later call (as a broken runtime would)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = False
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if self.broken:
+            raise RuntimeError("onnxruntime failed")
+        return super().encode(texts)
+
+
+def test_a_failing_encoder_at_question_time_falls_back_to_the_lexical_order(tmp_path):
+    encoder = FailingEncoder()
+    with Store(tmp_path / "c.db", encoder=encoder) as store:
+        store.add(DAM, "global")
+        store.add(Article(title="Dam two", text="The dam opened again in May."), "global")
+        encoder.broken = True
+        learned = [h.passage.text for h in store.search("when did the dam open", ["global"]).hits]
+    with Store(tmp_path / "c.db") as lexical:
+        expected = [h.passage.text for h in lexical.search("when did the dam open", ["global"]).hits]
+    assert learned == expected
+
+
+def test_no_vector_is_made_from_text_the_article_no_longer_has(tmp_path):
+    with Store(tmp_path / "c.db", ranker=None) as plain:
+        plain.add(DAM, "global")
+        old = [h.passage for h in plain.search("dam opened", ["global"], k=5).hits]
+        plain.add(Article(title="Dam", text="The dam closed for repairs.", url="u:dam"), "global")
+    with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
+        vectors = store.passage_vectors(old)
+        missing = store.count_missing_vectors()
+    assert (np.count_nonzero(vectors), missing, vector_rows(tmp_path / "c.db")) == (0, 1, 0)
+
+
+def test_a_passage_removed_while_its_vector_is_made_gets_none(tmp_path):
+    store = Store(tmp_path / "c.db")
+    stored = store.add(DAM, "global").article
+    passages = store.passages("global", stored.id)
+
+    class RemovingEncoder(WordEncoder):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            store.remove("global", stored.id)  # another thread removes the article meanwhile
+            return super().encode(texts)
+
+    store.encoder = RemovingEncoder()
+    try:
+        store.passage_vectors(passages)
+    finally:
+        store.close()
+    assert vector_rows(tmp_path / "c.db") == 0
+
+
+def test_re_adding_an_unchanged_article_encodes_nothing(tmp_path):
+    encoder = WordEncoder()
+    with Store(tmp_path / "c.db", encoder=encoder) as store:
+        store.add(DAM, "global")
+        encoder.calls.clear()
+        status = store.add(DAM, "global").status
+    assert (status, encoder.calls) == ("unchanged", [])
