@@ -1,16 +1,19 @@
-"""Fit the ranker's feature weights on the first half of the dev weeks and report the second half.
+"""Fit the ranker's feature weights on the first halves of dev and XQuAD, and check the rest.
 
     python benchmarks/tune.py dump --cache /tmp/qcache --out /tmp/features.npz   # the features, once
     python benchmarks/tune.py fit /tmp/features.npz                                # fit and compare
+    python benchmarks/tune.py fit /tmp/features.npz --ablate                       # each idea refitted away
+    python benchmarks/tune.py dump --learned ...                                   # with the learned stage
 
 `dump` asks every question of benchmarks/quality.py (dev, strict dev, XQuAD, the seed questions) of
-its library through `Store.search`, and keeps, for BM25's first `CANDIDATES` passages, the feature
-vector `index.rerank.features` gives each one and whether it holds an answer (the quality hit rule).
-`fit` then scores those candidates with any weights in milliseconds: it prints R@1 / R@3 / MRR@10 of
-BM25's order, of the shipped weights and of weights fitted on the first half of the dev weeks (a
-listwise softmax loss, then coordinate ascent on R@1 + R@3 + MRR), with the second half, strict
-dev, XQuAD and the seed questions as the checks the fit never sees. Paste weights into
-`index.rerank.Weights` only when the held-out columns agree; quality.py is the final word.
+its library (built by `quality.py --cache`) through `Store.search`, and keeps, for BM25's first
+`CANDIDATES` passages, the feature vector `index.rerank.features` gives each one and whether it
+holds an answer (the quality hit rule). With `--learned` (the rerank extra) the similarity feature
+is filled too. `fit` then scores those candidates with any weights in milliseconds: it prints R@1 /
+R@3 / MRR@10 of BM25's order, of the shipped weights and of weights fitted (a listwise softmax loss
+with an L2 penalty) on the first half of the dev weeks and of the XQuAD questions only, with the
+second halves, strict dev and the seed questions as the checks. It prints the fitted weights for
+`index.rerank` (DEFAULT, and LEARNED from a `--learned` dump); quality.py is the final word.
 
 The evaluation data is internal: the dump lives outside the repository (pass --out).
 """
@@ -53,6 +56,9 @@ class Capture:
             self.last = ([], np.zeros((0, len(NAMES))))
             return hits
         terms, idf, candidates = rerank.prepare(store, question, libraries, hits)
+        if store.encoder is not None:  # dump --learned: the learned stage's similarity feature too
+            for candidate, value in zip(candidates, rerank.similarities(store, question, hits), strict=True):
+                candidate.similarity = value
         rows = rerank.features(question, terms, idf, candidates, FEATURES)
         self.last = ([h.passage.text for h in hits], np.array(rows, dtype=np.float64))
         return hits
@@ -68,6 +74,11 @@ def dump(args: argparse.Namespace) -> int:
         sample=quality.DEFAULT_SAMPLE,
     )
     jobs, info = quality.plan(plan_args)
+    encoder = None
+    if args.learned:
+        from index.semantic import load_encoder
+
+        encoder = load_encoder()
     weeks = info.get("dev_weeks", [])
     cache = quality.cache_folder(args.cache) if args.cache else None
     X = np.zeros((0, args.depth, len(NAMES)))
@@ -81,7 +92,7 @@ def dump(args: argparse.Namespace) -> int:
                 "dump needs built libraries: run quality.py --cache DIR once, and pass the same --cache."
             )
         capture = Capture(args.depth)
-        with Store(path, ranker=capture) as store:
+        with Store(path, ranker=capture, encoder=encoder) as store:
             for q in job.questions:
                 capture.last = None
                 quality._timed_search(store, q.question)
@@ -169,9 +180,7 @@ def fit(args: argparse.Namespace) -> int:
         sys.exit("The dump's features differ from index.rerank's: run dump again.")
     X[:, :, [names.index(n) for n in args.drop]] = 0.0
     semantic = names.index("semantic")
-    if args.similarity:
-        # Cosines of each question with its candidates, in the dump's order (see --similarity).
-        X[:, :, semantic] = np.where(mask, np.load(args.similarity), 0.0)
+    learned = bool(np.any(X[:, :, semantic]))  # a dump --learned holds the similarity feature
     xquad = np.flatnonzero(split == "xquad")
     xquad_first = np.zeros(len(split), dtype=bool)
     xquad_first[xquad[: len(xquad) // 2]] = True
@@ -195,7 +204,7 @@ def fit(args: argparse.Namespace) -> int:
         "shipped DEFAULT": np.array([getattr(rerank.DEFAULT, n) for n in NAMES]),
         "fitted lexical": np.round(fits["lexical"], 2),
     }
-    if args.similarity:
+    if learned:
         fits["learned"] = softmax_fit(X[train], Y[train], mask[train], args.l2)
         systems["shipped LEARNED"] = np.array([getattr(rerank.LEARNED, n) for n in NAMES])
         systems["fitted learned"] = np.round(fits["learned"], 2)
@@ -246,17 +255,17 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--out", type=Path, required=True, help="where to write the features (.npz)")
     d.add_argument("--depth", type=int, default=rerank.CANDIDATES, help="candidates per question")
     d.add_argument("--limit", type=int, default=0, help="only the first N questions of each split")
+    d.add_argument(
+        "--learned",
+        action="store_true",
+        help="also the learned stage's similarity (the rerank extra; passages lacking vectors get them, "
+        "about 40 a second, and keep them in the cached libraries); fit then fits the LEARNED weights too",
+    )
     f = commands.add_parser("fit", help="fit weights on the dump and compare them")
     f.add_argument("dump", type=Path)
     f.add_argument("--l2", type=float, default=0.001, help="L2 penalty of the softmax fit")
     f.add_argument("--drop", nargs="*", default=[], help="features to switch off")
     f.add_argument("--ablate", action="store_true", help="refit with each ranking idea switched off")
-    f.add_argument(
-        "--similarity",
-        type=Path,
-        help="a .npy of shape (questions, depth): the learned encoder's cosine of each question with each "
-        "of its candidates, in the dump's order (from its .json sidecar); fits the LEARNED weights too",
-    )
     args = parser.parse_args(argv)
     return dump(args) if args.command == "dump" else fit(args)
 
