@@ -54,6 +54,18 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peer_figures(built: float, times: list[float], **more: float) -> dict:
+    """What every peer worker reports: build time, ranking p50/p95, query count, peak RSS, and more."""
+    return {
+        "build_s": built,
+        "rank_p50_ms": pct(times, 50),
+        "rank_p95_ms": pct(times, 95),
+        "queries": len(times),
+        **more,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -381,14 +393,7 @@ def worker_rank_bm25(work: Path, params: dict) -> dict:
         top = np.argpartition(-scores, TOP)[:TOP]
         top[np.lexsort((top, -scores[top]))]
         times.append((time.perf_counter() - t) * 1000)
-    return {
-        "build_s": built,
-        "rank_p50_ms": pct(times, 50),
-        "rank_p95_ms": pct(times, 95),
-        "queries": len(times),
-        "peak_rss_mib": peak_rss_mib(),
-        "rss_before_build_mib": loaded,
-    }
+    return peer_figures(built, times, rss_before_build_mib=loaded)
 
 
 def worker_fts5(work: Path, params: dict) -> dict:
@@ -426,15 +431,7 @@ def worker_fts5(work: Path, params: dict) -> dict:
     conn.execute("COMMIT")
     add_ms = (time.perf_counter() - t) * 1000
     conn.close()
-    return {
-        "build_s": built,
-        "rank_p50_ms": pct(times, 50),
-        "rank_p95_ms": pct(times, 95),
-        "queries": len(times),
-        "batch_searchable_ms": add_ms,
-        "start_to_first_answer_s": start_s,
-        "peak_rss_mib": peak_rss_mib(),
-    }
+    return peer_figures(built, times, batch_searchable_ms=add_ms, start_to_first_answer_s=start_s)
 
 
 def worker_tantivy(work: Path, params: dict) -> dict:
@@ -482,15 +479,7 @@ def worker_tantivy(work: Path, params: dict) -> dict:
     index.reload()
     index.searcher().search(parse(["zz"]), TOP)
     add_ms = (time.perf_counter() - t) * 1000
-    return {
-        "build_s": built,
-        "rank_p50_ms": pct(times, 50),
-        "rank_p95_ms": pct(times, 95),
-        "queries": len(times),
-        "batch_searchable_ms": add_ms,
-        "start_to_first_answer_s": start_s,
-        "peak_rss_mib": peak_rss_mib(),
-    }
+    return peer_figures(built, times, batch_searchable_ms=add_ms, start_to_first_answer_s=start_s)
 
 
 WORKERS = {
