@@ -57,8 +57,7 @@ class Capture:
             return hits
         terms, idf, candidates = rerank.prepare(store, question, libraries, hits)
         if store.encoder is not None:  # dump --learned: the learned stage's similarity feature too
-            for candidate, value in zip(candidates, rerank.similarities(store, question, hits), strict=True):
-                candidate.similarity = value
+            rerank.add_similarities(store, question, hits, terms, candidates)
         rows = rerank.features(question, terms, idf, candidates, FEATURES)
         self.last = ([h.passage.text for h in hits], np.array(rows, dtype=np.float64))
         return hits

@@ -95,22 +95,22 @@ DEFAULT = Weights()
 
 LEARNED = Weights(
     bm25=1.07,
-    relative=1.00,
-    coverage=0.53,
+    relative=1.01,
+    coverage=0.52,
     coverage_squared=0.20,
     stem_coverage=2.18,
-    best_sentence=1.24,
+    best_sentence=1.25,
     title=0.95,
     article=1.12,
-    position=0.82,
+    position=0.83,
     answer_number=1.55,
     answer_time=1.32,
     answer_name=0.96,
-    answer_title=1.03,
-    context=-0.89,
-    proximity=1.52,
+    answer_title=1.04,
+    context=-0.90,
+    proximity=1.51,
     fresh=2.59,
-    semantic=4.66,
+    semantic=4.65,
 )
 """The weights of the learned stage (a Store opened with an encoder, the `rerank` extra): the same
 features plus **semantic**, the cosine of all-MiniLM-L6-v2 vectors of the question and the passage,
@@ -561,6 +561,27 @@ def _name_term(word: str) -> str:
     return word[:-2] if word.endswith(("'s", "’s")) else word
 
 
+def named_terms(question: str) -> set[str]:
+    """The terms of the question's capitalised words after the first: the names asked about."""
+    return {_name_term(m.group()) for m in _CAPITAL.finditer(question) if m.start() > 0}
+
+
+def role_attributions(
+    unique: set[str], named: set[str], words: set[str], article: ArticleTerms
+) -> dict[str, set[str]]:
+    """The role nouns among a passage's `words` that stand for a name asked about and missing from
+    the passage, each with the names it stands for: "minister" for "qin" in Qin's own article."""
+    roles = words & ROLE_NOUNS
+    found: dict[str, set[str]] = {}
+    if not roles:
+        return found
+    for term in (unique & named) - words:
+        if article.has(term):
+            for role in article.roles(term) & roles:
+                found.setdefault(role, set()).add(term)
+    return found
+
+
 def features(
     question: str, terms: list[str], idf: dict[str, float], candidates: list[Candidate], weights: Weights
 ) -> list[list[float]]:
@@ -576,7 +597,7 @@ def features(
     kinds = answer_types(question)
     asked = set(tokenize(question))
     rows = []
-    named = {_name_term(m.group()) for m in _CAPITAL.finditer(question) if m.start() > 0}
+    named = named_terms(question)
     in_article: dict[int, set[str]] = {}
     analysed = []
     for c in candidates:
@@ -602,19 +623,11 @@ def features(
         from_context: set[str] = set()
         stands_for: dict[str, set[str]] = {}  # role nouns of the passage -> the names they stand for
         if weights.attribution and len(exact) < len(unique):
-            roles = token_set & ROLE_NOUNS
+            stands_for = role_attributions(unique, named, token_set, c.article)
+            attributed = set().union(*stands_for.values())
             previous = c.previous.casefold().replace("’", "'") if c.previous else ""
-            for term in unique - exact:
-                if (
-                    roles
-                    and term in named
-                    and c.article.has(term)
-                    and (near_roles := c.article.roles(term) & roles)
-                ):
-                    attributed.add(term)
-                    for role in near_roles:
-                        stands_for.setdefault(role, set()).add(term)
-                elif previous and next(_occurrences(previous, term), None) is not None:
+            for term in unique - exact - attributed:
+                if previous and next(_occurrences(previous, term), None) is not None:
                     attributed.add(term)
                     from_context.add(term)
         present = exact | attributed
@@ -763,13 +776,95 @@ def prepare(
     return terms, idf, candidates
 
 
-def similarities(store: Store, question: str, hits: list[Hit]) -> list[float]:
+RESTATEMENTS = 8
+"""At most this many restatements of one question are encoded (one batch, a few ms each)."""
+_NAME_RUN = re.compile(r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*")
+_ROLE_PHRASE_STOP = frozenset(
+    ["the", "a", "an", "his", "her", "its", "their", "our", "this", "that", "and", "of"]
+)
+
+
+def role_phrase(text: str, role: str) -> str:
+    """The role noun as the passage first says it, with up to two words before it that describe
+    it: "foreign minister" from "The foreign minister went on" or "China's Foreign Minister"."""
+    match = re.search(rf"((?:[^\W\d_][\w'’-]*\s+){{0,2}}){re.escape(role)}\b", text, re.IGNORECASE)
+    if match is None:
+        return role
+    before = match.group(1).split()
+    kept: list[str] = []
+    for word in reversed(before):
+        folded = word.casefold()
+        if folded in _ROLE_PHRASE_STOP or folded.endswith(("'s", "’s")) or not word.isalpha():
+            break
+        kept.insert(0, folded)
+    return " ".join([*kept, role])
+
+
+def restate(question: str, names: set[str], phrase: str) -> str:
+    """The question with each run of capitalised words holding one of `names` (as terms) said as
+    "the <phrase>" instead, a possessive kept: "what did Qin say" -> "what did the foreign minister say"."""
+
+    def replace_run(match: re.Match[str]) -> str:
+        words = match.group().split()
+        first = next((i for i, w in enumerate(words) if _name_term(w) in names), None)
+        if first is None:
+            return match.group()
+        possessive = "'s" if words[-1].endswith(("'s", "’s")) else ""
+        return " ".join([*words[:first], f"the {phrase}{possessive}"])
+
+    return _NAME_RUN.sub(replace_run, question)
+
+
+def restatements(question: str, terms: list[str], candidates: list[Candidate]) -> list[list[str]]:
+    """For each candidate, the question asked in the passage's own words where the passage calls a
+    name asked about by its role (the attribution of the lexical features, for the learned stage:
+    the encoder cannot know that "the foreign minister" is Qin)."""
+    unique = set(terms)
+    named = named_terms(question) & unique
+    found: list[list[str]] = []
+    for c in candidates:
+        alternatives: list[str] = []
+        if named:
+            words = set(tokenize(c.text))
+            for role, names in sorted(role_attributions(unique, named, words, c.article).items()):
+                text = restate(question, names, role_phrase(c.text, role))
+                if text != question and text not in alternatives:
+                    alternatives.append(text)
+        found.append(alternatives)
+    return found
+
+
+def similarities(
+    store: Store, question: str, hits: list[Hit], terms: list[str], candidates: list[Candidate]
+) -> list[float]:
     """Cosine of the question's vector with each passage's (the store's encoder; 0 when a passage
-    has no vector)."""
+    has no vector). Where a passage calls a name asked about by its role, the better of that and the
+    cosine with the question restated in those words."""
     vectors = store.passage_vectors([h.passage for h in hits])
     if vectors.shape[1] == 0:
         return [0.0] * len(hits)
-    return (vectors @ store.encode_question(question)).astype(float).tolist()
+    alternatives = restatements(question, terms, candidates)
+    texts = [question]
+    for found in alternatives:
+        for text in found:
+            if text not in texts and len(texts) <= RESTATEMENTS:
+                texts.append(text)
+    encoded = dict(zip(texts, store.encode_questions(texts), strict=True))
+    values = vectors @ encoded[question]
+    for i, found in enumerate(alternatives):
+        for text in found:
+            if text in encoded:
+                values[i] = max(values[i], float(vectors[i] @ encoded[text]))
+    return values.astype(float).tolist()
+
+
+def add_similarities(
+    store: Store, question: str, hits: list[Hit], terms: list[str], candidates: list[Candidate]
+) -> None:
+    """Fill each candidate's similarity (the learned stage)."""
+    values = similarities(store, question, hits, terms, candidates)
+    for candidate, value in zip(candidates, values, strict=True):
+        candidate.similarity = value
 
 
 def make_ranker(
@@ -789,13 +884,10 @@ def make_ranker(
         terms, idf, candidates = prepare(store, question, libraries, hits)
         if use.semantic:
             try:
-                values = similarities(store, question, hits)
+                add_similarities(store, question, hits, terms, candidates)
             except Exception:  # the learned stage is optional: answer with the lexical weights
                 log.exception("the learned stage failed; ranking this question without it")
                 use = weights
-            else:
-                for candidate, value in zip(candidates, values, strict=True):
-                    candidate.similarity = value
         values = scores(question, terms, idf, candidates, use)
         order = sorted(range(len(hits)), key=lambda i: (-values[i], i))
         return [replace(hits[i], score=values[i]) for i in order]

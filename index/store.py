@@ -1069,9 +1069,13 @@ class Store:
 
     def encode_question(self, question: str) -> np.ndarray:
         """The learned ranker's unit vector of a question."""
+        return self.encode_questions([question])[0]
+
+    def encode_questions(self, questions: list[str]) -> np.ndarray:
+        """The learned ranker's unit vectors of some questions, one row each, in one batch."""
         if self.encoder is None:
-            raise ValueError("encode_question needs a Store opened with an encoder")
-        return np.asarray(self.encoder.encode([question]), dtype=np.float32)[0]
+            raise ValueError("encoding a question needs a Store opened with an encoder")
+        return np.asarray(self.encoder.encode(questions), dtype=np.float32)
 
     def passage_terms(self, passage_keys: list[tuple[str, int]]) -> dict[tuple[str, int], frozenset[str]]:
         """The distinct terms of passages named by (article id, passage index), from what is stored."""

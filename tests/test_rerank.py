@@ -15,6 +15,9 @@ from index.rerank import (
     answer_types,
     article_terms,
     make_ranker,
+    restate,
+    restatements,
+    role_phrase,
     scores,
 )
 
@@ -54,6 +57,37 @@ def test_role_noun_stands_in_for_the_name_asked_about():
         MINISTER,
         SERVICE,
     ]
+
+
+def test_a_question_is_restated_with_the_role_in_place_of_the_name():
+    assert restate("what did Qin Gang say about weapons", {"qin", "gang"}, "foreign minister") == (
+        "what did the foreign minister say about weapons"
+    )
+
+
+def test_a_restated_question_keeps_the_possessive_and_the_words_before_the_name():
+    assert restate("Did Qin's remarks worry Blinken?", {"qin"}, "foreign minister") == (
+        "Did the foreign minister's remarks worry Blinken?"
+    )
+
+
+def test_role_phrase_keeps_the_words_that_describe_the_role():
+    assert [
+        role_phrase("Beijing said no. The foreign minister went on to say", "minister"),
+        role_phrase("Qin Gang, China's Foreign Minister, has called for talks", "minister"),
+        role_phrase("The minister left.", "minister"),
+    ] == ["foreign minister", "foreign minister", "minister"]
+
+
+def test_only_a_passage_that_calls_the_name_by_its_role_gets_a_restated_question():
+    article = article_terms("Talks", QIN_ARTICLE)
+    candidates = [
+        Candidate(MINISTER, 2.0, 3, article),
+        Candidate(SERVICE, 2.0, 3, article),
+        Candidate("Qin said China did not provide weapons.", 2.0, 3, article),
+    ]
+    found = restatements("what did Qin say about weapons", ["qin", "say", "weapons"], candidates)
+    assert found == [["what did the foreign minister say about weapons"], [], []]
 
 
 def test_without_attribution_the_role_noun_gets_no_credit():

@@ -138,6 +138,27 @@ def test_the_real_encoder_ranks_the_qin_weapons_passage_first(tmp_path):
     assert first.passage.text.startswith(WEAPONS)
 
 
+def test_the_learned_stage_also_asks_the_question_in_the_words_of_a_role_noun_passage(tmp_path):
+    encoder = WordEncoder()
+    qin = Article(
+        title="Talks",
+        text="Qin Gang, China's foreign minister, spoke on Tuesday. "
+        + "Talks went on for hours in the hall. " * 12
+        + "\n\nThe foreign minister said China did not provide weapons to Russia.",
+    )
+    with Store(tmp_path / "c.db", encoder=encoder) as store:
+        store.add(qin, "global")
+        store.add(
+            Article(title="Rain", text="The weather service said rain would fall on the weapons depot."),
+            "global",
+        )
+        store.search("what did Qin say about weapons", ["global"])
+    assert encoder.calls[-1] == [
+        "what did Qin say about weapons",
+        "what did the foreign minister say about weapons",
+    ]
+
+
 class FailingEncoder(WordEncoder):
     """Encodes passages, then fails on every later call (as a broken runtime would)."""
 
