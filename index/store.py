@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 APPLICATION = "clippings"
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
+UNSAVED_VECTORS = 20_000
+"""Passage vectors made for a question but not saved (a read-only file, or another process
+writing) are kept in memory, up to this many (about 30 MB), and saved by a later question."""
 TERM_DTYPE = np.dtype("<u4")
 TF_DTYPE = np.dtype("<u2")
 SQL_VARIABLES = 900
@@ -189,6 +192,8 @@ class Store:
         self._closed = False
         self._terms: dict[str, int] = {}
         self._terms_pending: dict[str, int] = {}
+        self._unsaved_vectors: OrderedDict[tuple[int, bytes], np.ndarray] = OrderedDict()
+        self._warned_unsaved = False
         self.cache_dir = None if self.path == ":memory:" else Path(self.path + ".index")
         self.conn = self._connect()
         self.db = sqlite_utils.Database(self.conn)
@@ -281,10 +286,18 @@ class Store:
                 time.sleep(0.05)
 
     @contextmanager
-    def _write(self) -> Iterator[None]:
-        """One write transaction, taken at once so it never fails half-way on a lock upgrade."""
+    def _write(self, wait: bool = True) -> Iterator[None]:
+        """One write transaction, taken at once so it never fails half-way on a lock upgrade.
+        `wait=False` fails at once (sqlite3.OperationalError) when another connection is writing."""
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            if wait:
+                self.conn.execute("BEGIN IMMEDIATE")
+            else:
+                self.conn.execute("PRAGMA busy_timeout = 0")
+                try:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                finally:
+                    self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._terms_pending = {}
             try:
                 yield
@@ -1003,13 +1016,7 @@ class Store:
         missing = [i for i, key in enumerate(keys) if key in found and found[key][1] is None]
         made: dict[int, np.ndarray] = {}
         if missing:
-            encoded = self._encode([passages[i].text for i in missing])
-            made = dict(zip(missing, encoded, strict=True))
-            try:
-                with self._write():
-                    self._put_vectors([found[keys[i]][0] for i in missing], [made[i] for i in missing])
-            except sqlite3.OperationalError as exc:  # a read-only or busy file: use them unsaved
-                log.warning("could not keep %d passage vectors: %s", len(missing), exc)
+            made = self._make_vectors({i: (found[keys[i]][0], passages[i].text) for i in missing})
         rows = []
         for i, key in enumerate(keys):
             if i in made:
@@ -1024,6 +1031,37 @@ class Store:
             if r is not None:
                 vectors[i] = r
         return vectors
+
+    def _make_vectors(self, wanted: dict[int, tuple[int, str]]) -> dict[int, np.ndarray]:
+        """Vectors for passages stored without one ({position: (passage id, text)}), saved when the
+        file can take them at once: a question never waits on another writer, and a vector that
+        could not be saved is kept in memory instead of being made again."""
+        keys = {
+            i: (pid, hashlib.blake2b(text.encode(), digest_size=16).digest())
+            for i, (pid, text) in wanted.items()
+        }
+        made = {i: self._unsaved_vectors[k] for i, k in keys.items() if k in self._unsaved_vectors}
+        fresh = [i for i in wanted if i not in made]
+        if fresh:
+            made.update(zip(fresh, self._encode([wanted[i][1] for i in fresh]), strict=True))
+        try:
+            with self._write(wait=False):
+                self._put_vectors([wanted[i][0] for i in wanted], [made[i] for i in wanted])
+        except sqlite3.OperationalError as exc:  # a read-only file, or another process writing
+            with self._lock:
+                for i, key in keys.items():
+                    self._unsaved_vectors[key] = made[i]
+                    self._unsaved_vectors.move_to_end(key)
+                while len(self._unsaved_vectors) > UNSAVED_VECTORS:
+                    self._unsaved_vectors.popitem(last=False)
+            level = logging.DEBUG if self._warned_unsaved else logging.WARNING
+            self._warned_unsaved = True
+            log.log(level, "could not save %d passage vectors now (%s); kept in memory", len(wanted), exc)
+        else:
+            with self._lock:
+                for key in keys.values():
+                    self._unsaved_vectors.pop(key, None)
+        return made
 
     def _missing_vectors_sql(self, library: str | None) -> tuple[str, list]:
         assert self.encoder is not None

@@ -85,6 +85,54 @@ def test_a_passage_stored_before_the_encoder_gets_its_vector_on_first_use_and_ke
     )
 
 
+def hold_write_lock(path) -> sqlite3.Connection:
+    """Another process's connection in the middle of a write transaction."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def test_a_question_does_not_wait_for_another_writer_to_save_vectors(tmp_path, caplog):
+    with Store(tmp_path / "c.db") as store:
+        store.add(DAM, "global")
+    with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
+        other = hold_write_lock(tmp_path / "c.db")
+        hits = store.search("when did the dam open", ["global"]).hits
+        other.rollback()
+        other.close()
+    assert (len(hits), vector_rows(tmp_path / "c.db"), "kept in memory" in caplog.text) == (2, 0, True)
+
+
+def test_a_vector_that_could_not_be_saved_is_not_made_again(tmp_path):
+    with Store(tmp_path / "c.db") as store:
+        store.add(DAM, "global")
+    encoder = WordEncoder()
+    with Store(tmp_path / "c.db", encoder=encoder) as store:
+        other = hold_write_lock(tmp_path / "c.db")
+        store.search("when did the dam open", ["global"])
+        encoder.calls.clear()
+        store.search("when did the dam open", ["global"])
+        again = encoder.calls
+        other.rollback()
+        other.close()
+    assert again == [["when did the dam open"]]
+
+
+def test_vectors_kept_in_memory_are_saved_once_the_file_is_free(tmp_path):
+    with Store(tmp_path / "c.db") as store:
+        store.add(DAM, "global")
+    encoder = WordEncoder()
+    with Store(tmp_path / "c.db", encoder=encoder) as store:
+        other = hold_write_lock(tmp_path / "c.db")
+        store.search("when did the dam open", ["global"])
+        other.rollback()
+        other.close()
+        encoder.calls.clear()
+        store.search("when did the dam open", ["global"])
+        saved = (encoder.calls, vector_rows(tmp_path / "c.db"))
+    assert saved == ([["when did the dam open"]], 2)
+
+
 def test_passage_vectors_come_back_in_the_order_asked(tmp_path):
     encoder = WordEncoder()
     with Store(tmp_path / "c.db", encoder=encoder) as store:
