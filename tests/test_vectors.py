@@ -10,7 +10,17 @@ import pytest
 from conftest import SAMPLE, WEAPONS
 
 from index import Article, Store, read_path, tokenize
-from index.rerank import DEFAULT, LEARNED, Candidate, article_terms, scores
+from index.rerank import (
+    DEFAULT,
+    LEARNED,
+    RESTATEMENTS,
+    ROLE_NOUNS,
+    Candidate,
+    article_terms,
+    prepare,
+    scores,
+    similarities,
+)
 
 
 class WordEncoder:
@@ -186,25 +196,56 @@ def test_the_real_encoder_ranks_the_qin_weapons_passage_first(tmp_path):
     assert first.passage.text.startswith(WEAPONS)
 
 
+QIN = Article(
+    title="Talks",
+    text="Qin Gang, China's foreign minister, spoke on Tuesday. "
+    + "Talks went on for hours in the hall. " * 12
+    + "\n\nThe foreign minister said China did not provide weapons to Russia.",
+)
+RAIN = Article(title="Rain", text="The weather service said rain would fall on the weapons depot.")
+
+
 def test_the_learned_stage_also_asks_the_question_in_the_words_of_a_role_noun_passage(tmp_path):
     encoder = WordEncoder()
-    qin = Article(
-        title="Talks",
-        text="Qin Gang, China's foreign minister, spoke on Tuesday. "
-        + "Talks went on for hours in the hall. " * 12
-        + "\n\nThe foreign minister said China did not provide weapons to Russia.",
-    )
     with Store(tmp_path / "c.db", encoder=encoder) as store:
-        store.add(qin, "global")
-        store.add(
-            Article(title="Rain", text="The weather service said rain would fall on the weapons depot."),
-            "global",
-        )
+        store.add(QIN, "global")
+        store.add(RAIN, "global")
         store.search("what did Qin say about weapons", ["global"])
     assert encoder.calls[-1] == [
         "what did Qin say about weapons",
         "what did the foreign minister say about weapons",
     ]
+
+
+def test_a_role_noun_passage_gets_the_cosine_of_the_restated_question(tmp_path):
+    question = "what did Qin say about weapons"
+    with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
+        store.add(QIN, "global")
+        store.add(RAIN, "global")
+        hits = store.search(question, ["global"]).hits
+        terms, _, candidates = prepare(store, question, ["global"], hits)
+        values = similarities(store, question, hits, terms, candidates)
+        vectors = store.passage_vectors([h.passage for h in hits])
+        plain, restated = store.encode_questions(
+            [question, "what did the foreign minister say about weapons"]
+        )
+    expected = [
+        float(v @ restated) if "foreign minister said" in h.passage.text else float(v @ plain)
+        for h, v in zip(hits, vectors, strict=True)
+    ]
+    assert values == pytest.approx(expected, abs=1e-6)
+
+
+def test_at_most_RESTATEMENTS_restatements_of_a_question_are_encoded(tmp_path):
+    roles = sorted(ROLE_NOUNS)[: RESTATEMENTS + 2]
+    head = " ".join(f"Qin Gang, {a} and {b}, spoke." for a, b in zip(roles[::2], roles[1::2], strict=True))
+    filler = "Rain fell on the old town all day long. " * 11
+    text = head + "".join(f"\n\n{filler}The {role} said weapons were banned." for role in roles)
+    encoder = WordEncoder()
+    with Store(tmp_path / "c.db", encoder=encoder) as store:
+        store.add(Article(title="Talks", text=text), "global")
+        store.search("what did Qin say about weapons", ["global"])
+    assert len(encoder.calls[-1]) == 1 + RESTATEMENTS
 
 
 class FailingEncoder(WordEncoder):
