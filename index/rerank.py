@@ -843,38 +843,6 @@ def restatements(question: str, terms: list[str], candidates: list[Candidate]) -
     return found
 
 
-def similarities(
-    store: Store,
-    question: str,
-    hits: list[Hit],
-    terms: list[str],
-    candidates: list[Candidate],
-    attribution: bool = True,
-) -> list[float]:
-    """Cosine of the question's vector with each passage's (the store's encoder; 0 when a passage
-    has no vector). With `attribution`, where a passage calls a name asked about by its role, the
-    better of that and the cosine with the question restated in those words. `candidates` are the
-    `hits`, one for one."""
-    if len(hits) != len(candidates):
-        raise ValueError(f"{len(hits)} hits but {len(candidates)} candidates")
-    vectors = store.passage_vectors([h.passage for h in hits])
-    if vectors.shape[1] == 0:
-        return [0.0] * len(hits)
-    alternatives = restatements(question, terms, candidates) if attribution else [[] for _ in hits]
-    texts = [question]
-    for found in alternatives:
-        for text in found:
-            if text not in texts and len(texts) <= RESTATEMENTS:
-                texts.append(text)
-    encoded = dict(zip(texts, store.encode_questions(texts), strict=True))
-    values = vectors @ encoded[question]
-    for i, found in enumerate(alternatives):
-        for text in found:
-            if text in encoded:
-                values[i] = max(values[i], float(vectors[i] @ encoded[text]))
-    return values.astype(float).tolist()
-
-
 def add_similarities(
     store: Store,
     question: str,
@@ -883,10 +851,26 @@ def add_similarities(
     candidates: list[Candidate],
     attribution: bool = True,
 ) -> None:
-    """Fill each candidate's similarity (the learned stage)."""
-    values = similarities(store, question, hits, terms, candidates, attribution)
-    for candidate, value in zip(candidates, values, strict=True):
-        candidate.similarity = value
+    """Fill each candidate's similarity (the learned stage): the cosine of the question's vector
+    with its passage's (the store's encoder; 0 when a passage has no vector). With `attribution`,
+    where a passage calls a name asked about by its role, the better of that and the cosine with the
+    question restated in those words. `candidates` are the `hits`, one for one."""
+    if len(hits) != len(candidates):
+        raise ValueError(f"{len(hits)} hits but {len(candidates)} candidates")
+    vectors = store.passage_vectors([h.passage for h in hits])
+    if vectors.shape[1] == 0:
+        for candidate in candidates:
+            candidate.similarity = 0.0
+        return
+    alternatives = restatements(question, terms, candidates) if attribution else [[] for _ in hits]
+    texts = [question]
+    for found in alternatives:
+        for text in found:
+            if text not in texts and len(texts) <= RESTATEMENTS:
+                texts.append(text)
+    encoded = dict(zip(texts, store.encode_questions(texts), strict=True))
+    for candidate, vector, found in zip(candidates, vectors, alternatives, strict=True):
+        candidate.similarity = max(float(vector @ encoded[t]) for t in [question, *found] if t in encoded)
 
 
 def make_ranker(

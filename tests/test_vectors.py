@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -16,10 +18,10 @@ from index.rerank import (
     RESTATEMENTS,
     ROLE_NOUNS,
     Candidate,
+    add_similarities,
     article_terms,
     prepare,
     scores,
-    similarities,
 )
 
 
@@ -95,51 +97,49 @@ def test_a_passage_stored_before_the_encoder_gets_its_vector_on_first_use_and_ke
     )
 
 
-def hold_write_lock(path) -> sqlite3.Connection:
+@contextmanager
+def another_writer(path) -> Iterator[None]:
     """Another process's connection in the middle of a write transaction."""
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
-    return other
+    try:
+        yield
+    finally:
+        other.rollback()
+        other.close()
 
 
-def test_a_question_does_not_wait_for_another_writer_to_save_vectors(tmp_path, caplog):
+@pytest.fixture
+def dam_db(tmp_path):
+    """A database holding DAM, its passages without vectors."""
     with Store(tmp_path / "c.db") as store:
         store.add(DAM, "global")
-    with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
-        other = hold_write_lock(tmp_path / "c.db")
+    return tmp_path / "c.db"
+
+
+def test_a_question_does_not_wait_for_another_writer_to_save_vectors(dam_db, caplog):
+    with Store(dam_db, encoder=WordEncoder()) as store, another_writer(dam_db):
         hits = store.search("when did the dam open", ["global"]).hits
-        other.rollback()
-        other.close()
-    assert (len(hits), vector_rows(tmp_path / "c.db"), "kept in memory" in caplog.text) == (2, 0, True)
+    assert (len(hits), vector_rows(dam_db), "kept in memory" in caplog.text) == (2, 0, True)
 
 
-def test_a_vector_that_could_not_be_saved_is_not_made_again(tmp_path):
-    with Store(tmp_path / "c.db") as store:
-        store.add(DAM, "global")
+def test_a_vector_that_could_not_be_saved_is_not_made_again(dam_db):
     encoder = WordEncoder()
-    with Store(tmp_path / "c.db", encoder=encoder) as store:
-        other = hold_write_lock(tmp_path / "c.db")
+    with Store(dam_db, encoder=encoder) as store, another_writer(dam_db):
         store.search("when did the dam open", ["global"])
         encoder.calls.clear()
         store.search("when did the dam open", ["global"])
-        again = encoder.calls
-        other.rollback()
-        other.close()
-    assert again == [["when did the dam open"]]
+    assert encoder.calls == [["when did the dam open"]]
 
 
-def test_vectors_kept_in_memory_are_saved_once_the_file_is_free(tmp_path):
-    with Store(tmp_path / "c.db") as store:
-        store.add(DAM, "global")
+def test_vectors_kept_in_memory_are_saved_once_the_file_is_free(dam_db):
     encoder = WordEncoder()
-    with Store(tmp_path / "c.db", encoder=encoder) as store:
-        other = hold_write_lock(tmp_path / "c.db")
-        store.search("when did the dam open", ["global"])
-        other.rollback()
-        other.close()
+    with Store(dam_db, encoder=encoder) as store:
+        with another_writer(dam_db):
+            store.search("when did the dam open", ["global"])
         encoder.calls.clear()
         store.search("when did the dam open", ["global"])
-        saved = (encoder.calls, vector_rows(tmp_path / "c.db"))
+        saved = (encoder.calls, vector_rows(dam_db))
     assert saved == ([["when did the dam open"]], 2)
 
 
@@ -224,7 +224,8 @@ def test_a_role_noun_passage_gets_the_cosine_of_the_restated_question(tmp_path):
         store.add(RAIN, "global")
         hits = store.search(question, ["global"]).hits
         terms, _, candidates = prepare(store, question, ["global"], hits)
-        values = similarities(store, question, hits, terms, candidates)
+        add_similarities(store, question, hits, terms, candidates)
+        values = [c.similarity for c in candidates]
         vectors = store.passage_vectors([h.passage for h in hits])
         plain, restated = store.encode_questions(
             [question, "what did the foreign minister say about weapons"]
