@@ -801,7 +801,7 @@ def role_phrase(text: str, role: str) -> str:
         if len(kept) == 2 or not word.isalpha():
             return role
         kept.insert(0, folded)
-    return " ".join([*kept, role]) if not kept else role
+    return role
 
 
 def restate(question: str, names: set[str], phrase: str) -> str:

@@ -46,7 +46,7 @@ SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 UNSAVED_VECTORS = 20_000
 """Passage vectors made for a question but not saved (a read-only file, or another process
-writing) are kept in memory, up to this many (about 30 MB), and saved by a later question."""
+writing) are kept in memory, up to this many (float16, about 15 MB), and saved by a later question."""
 TERM_DTYPE = np.dtype("<u4")
 TF_DTYPE = np.dtype("<u2")
 SQL_VARIABLES = 900
@@ -1040,7 +1040,8 @@ class Store:
             i: (pid, hashlib.blake2b(text.encode(), digest_size=16).digest())
             for i, (pid, text) in wanted.items()
         }
-        made = {i: self._unsaved_vectors[k] for i, k in keys.items() if k in self._unsaved_vectors}
+        with self._lock:  # other questions' threads add and drop kept vectors
+            made = {i: self._unsaved_vectors[k] for i, k in keys.items() if k in self._unsaved_vectors}
         fresh = [i for i in wanted if i not in made]
         if fresh:
             made.update(zip(fresh, self._encode([wanted[i][1] for i in fresh]), strict=True))
@@ -1104,10 +1105,6 @@ class Store:
             with self._write():
                 self._put_vectors([pid for pid, _ in rows], vectors)
             yield len(rows)
-
-    def encode_question(self, question: str) -> np.ndarray:
-        """The learned ranker's unit vector of a question."""
-        return self.encode_questions([question])[0]
 
     def encode_questions(self, questions: list[str]) -> np.ndarray:
         """The learned ranker's unit vectors of some questions, one row each, in one batch."""
