@@ -18,9 +18,8 @@ import click
 
 from . import GLOBAL_LIBRARY
 from .errors import ClippingsError, NoSearchableWords
-from .fetch import DEFAULT_MAX_BYTES, FetchSettings, fetch_url_sync
-from .models import Article, Hit, SearchResponse
-from .readers import (
+from .ingest.fetch import DEFAULT_MAX_BYTES, FetchSettings, fetch_url_sync
+from .ingest.readers import (
     MAX_FILE_BYTES,
     ReadFailure,
     articles_from_bytes,
@@ -29,7 +28,8 @@ from .readers import (
     read_path,
     sniff_kind,
 )
-from .semantic import load_encoder
+from .models import Article, Hit, SearchResponse
+from .rank.semantic import load_encoder
 from .store import Store
 
 log = logging.getLogger(__name__)
