@@ -24,8 +24,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .db import PreparedArticle, SqliteDatabase, content_hash
-from .db.sqlite import TERM_DTYPE, TF_DTYPE, VECTOR_DTYPE, PassageRow, opening_error, stored_article
+from .db import Database, PassageRow, PreparedArticle, SqliteDatabase, content_hash
+from .db.sqlite import TERM_DTYPE, TF_DTYPE, VECTOR_DTYPE, opening_error, stored_article
 from .engine import IndexCache, PassageTerms, SearchIndex, Segment, Snapshot, merge_segments
 from .errors import NoSearchableWords
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
@@ -97,7 +97,7 @@ class Store:
         self._vectors_lock = threading.Lock()
         self._warned_unsaved = False
         self.cache = None if self.path == ":memory:" else IndexCache(Path(self.path + ".index"))
-        self.db = SqliteDatabase(self.path)
+        self.db: Database = SqliteDatabase(self.path)
         try:
             self._load_index()
         except sqlite3.DatabaseError as exc:

@@ -7,7 +7,6 @@ searches never wait on each other or on a writer.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sqlite3
 import threading
@@ -16,7 +15,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,8 +22,9 @@ import numpy as np
 import sqlite_utils
 
 from ..errors import DatabaseError, NotFound
-from ..models import AddResult, Article, Passage, StoredArticle
+from ..models import AddResult, Passage, StoredArticle
 from . import migrations
+from .base import Change, PassageRow, PreparedArticle, article_number
 
 log = logging.getLogger(__name__)
 
@@ -37,53 +36,9 @@ SQL_VARIABLES = 900
 TERM_CACHE_MAX = 2_000_000
 """Term ids kept in memory for adding articles (about 100 bytes each)."""
 
-PassageRow = tuple[int, int, int, bytes, bytes]
-"""(passage id, article id, length, term ids, tfs) of a stored passage: what the engine indexes."""
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One entry of the change log: an article added, or removed (with what the index subtracts)."""
-
-    seq: int
-    library: str
-    article_id: int
-    action: str
-    first_passage: int | None
-    term_ids: bytes | None
-    doc_counts: bytes | None
-
-
-@dataclass(slots=True)
-class PreparedArticle:
-    """An article split into passages and counted, ready to store (made outside any transaction)."""
-
-    article: Article
-    spans: list
-    counts: list[Counter[str]]
-    content_hash: str
-    vectors: np.ndarray | None = None
-
-
-def content_hash(text: str) -> str:
-    """A hash of the text that ignores case and spacing, for finding duplicates."""
-    folded = " ".join(text.casefold().split())  # the same as re.sub(r"\s+", " ", ...).strip()
-    return hashlib.sha256(folded.encode()).hexdigest()
-
 
 def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
-
-
-def article_number(value: str | int) -> int:
-    """An article id as given by a person ("12", "#12"); NotFound for anything else."""
-    try:
-        number = int(str(value).strip().lstrip("#"))
-    except ValueError:
-        number = 0
-    if not 0 < number < 2**63:
-        raise NotFound(f"{value!r} is not an article id; use `list` to see the ids.")
-    return number
 
 
 ARTICLE_COLUMNS = (
