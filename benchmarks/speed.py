@@ -243,6 +243,53 @@ def _marked(article, mark: str):
     return Article(title=f"{article.title} {mark}", text=f"{mark}. {article.text}", url=None)
 
 
+STAGES = ("tokenize", "rank", "fetch", "learned", "features", "format", "total")
+"""The stages of one answer, in order: tokenizing the question; BM25 ranking (with the term ids'
+lookup); fetching the candidates' passages and what the ranker reads of them and their articles;
+the learned stage (only with an encoder); computing the features and ordering; formatting the
+reply as the bot sends it (`bot.formatting.answer_page`)."""
+
+
+def stage_times(store, questions: list[str], k: int = 3) -> dict[str, list[float]]:
+    """Milliseconds of each stage of each question's whole answer (`Store.search(stages=...)`, then
+    the bot's formatting); a stage a question does not go through counts 0."""
+    from bot.formatting import answer_page
+    from index.models import Stages
+
+    times: dict[str, list[float]] = {name: [] for name in STAGES}
+    for question in questions:
+        stages = Stages()
+        started = time.perf_counter()
+        try:
+            response = store.search(question, ["global"], k=k, stages=stages)
+        except Exception:  # a question without searchable words: nothing to time
+            continue
+        answer_page(response)
+        stages.lap("format")
+        total = (time.perf_counter() - started) * 1000
+        for name in STAGES[:-1]:
+            times[name].append(stages.ms.get(name, 0.0))
+        times["total"].append(total)
+    return times
+
+
+def stage_summary(times: dict[str, list[float]]) -> dict[str, list[float]]:
+    """p50 and p95 of each stage."""
+    return {name: [pct(values, 50), pct(values, 95)] for name, values in times.items() if values}
+
+
+def worker_clippings_stages(work: Path, params: dict) -> dict:
+    """Only the per-stage times of whole answers (for comparing two checkouts back to back)."""
+    from index.store import Store
+
+    store = Store(params["db"])
+    questions = json.loads(Path(params["queries"]).read_text())["questions"]
+    stage_times(store, questions[:20])  # warm
+    times = stage_times(store, questions[: params.get("count", len(questions))])
+    store.close()
+    return {"times": times, "stages": stage_summary(times)}
+
+
 def worker_clippings_serve(work: Path, params: dict) -> dict:
     import threading
 
@@ -286,6 +333,7 @@ def worker_clippings_serve(work: Path, params: dict) -> dict:
         key = "search_plain" if plain else "search"
         result[f"{key}_p50_ms"], result[f"{key}_p95_ms"] = pct(times, 50), pct(times, 95)
     store.ranker = rerank
+    result["stages"] = stage_summary(stage_times(store, queries["questions"]))
     # An article added while serving: searchable after (write + index update), and removal.
     samples = list(articles_from_corpus(Path(params["articles"]), 40))[-12:]
     add_ms, refresh_ms, remove_ms, batch_ms = [], [], [], []
@@ -487,6 +535,7 @@ WORKERS = {
     "ingest": worker_ingest,
     "clippings-build": worker_clippings_build,
     "clippings-serve": worker_clippings_serve,
+    "clippings-stages": worker_clippings_stages,
     "rank-bm25": worker_rank_bm25,
     "fts5": worker_fts5,
     "tantivy": worker_tantivy,
@@ -565,6 +614,24 @@ def details(results: dict, sizes: list[int]) -> str:
             f" {fmt(c['thread_search_max_ms'], ' ms')} | {fmt(c['open_s'], ' s', 2)}"
             f" | {fmt(b.get('cache_mib'), ' MiB', 0)} |"
         )
+    return "\n".join(lines)
+
+
+def stage_table(results: dict, sizes: list[int]) -> str:
+    """One answer's stages, p50 / p95 in ms, the default ranker (`Store.search` then formatting)."""
+    lines = [
+        "| passages | " + " | ".join(STAGES) + " |",
+        "|---|" + "---|" * len(STAGES),
+    ]
+    for size in sizes:
+        c = results.get(str(size), {}).get("clippings", {})
+        stages = c.get("stages")
+        if not stages:
+            continue
+        cells = [
+            f"{fmt(stages[n][0], '', 2)} / {fmt(stages[n][1], '', 2)}" if n in stages else "–" for n in STAGES
+        ]
+        lines.append(f"| {c.get('passages', size):,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -670,6 +737,9 @@ def main() -> None:
     print(table(results, sizes))
     print()
     print(details(results, sizes))
+    print()
+    print("One answer by stage, p50 / p95 ms (whole questions, default ranker, k=3):")
+    print(stage_table(results, sizes))
     print()
     print(ratios(results, sizes))
     if args.plot:

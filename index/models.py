@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 
@@ -71,3 +72,21 @@ class SearchResponse:
     total_hits: int = 0
     """How many passages matched at least one term (before the top-k cut)."""
     libraries: tuple[str, ...] = field(default=())
+
+
+class Stages:
+    """Milliseconds one answer spent in each stage, for benchmarks/speed.py's breakdown.
+
+    Used by one thread for one answer: `lap(name)` adds the time since the previous lap (or since
+    it was made) to `name`."""
+
+    __slots__ = ("_last", "ms")
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.ms[name] = self.ms.get(name, 0.0) + (now - self._last) * 1000
+        self._last = now

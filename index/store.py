@@ -30,7 +30,7 @@ from .engine import IndexCache, PassageTerms, SearchIndex, Segment, Snapshot, me
 from .errors import NoSearchableWords
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.text import question_terms, tokenize
-from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
+from .models import AddResult, Article, Hit, Passage, SearchResponse, Stages, StoredArticle
 from .rank import CANDIDATES, Ranker
 
 log = logging.getLogger(__name__)
@@ -341,11 +341,16 @@ class Store:
 
     # -- searching -------------------------------------------------------------------------
 
-    def search(self, question: str, libraries: list[str], k: int = 3, offset: int = 0) -> SearchResponse:
-        """The best passages for a question, from the given libraries only."""
+    def search(
+        self, question: str, libraries: list[str], k: int = 3, offset: int = 0, stages: Stages | None = None
+    ) -> SearchResponse:
+        """The best passages for a question, from the given libraries only. With `stages`, the
+        time of each stage is added to it (tokenize, rank, fetch, learned, features)."""
         terms = question_terms(question)
         if not terms:
             raise NoSearchableWords()
+        if stages is not None:
+            stages.lap("tokenize")
         libraries = list(dict.fromkeys(libraries))
         self.refresh()
         term_ids = self.db.known_term_ids(terms)
@@ -354,11 +359,20 @@ class Store:
         candidates = ranker.candidates if ranker is not None else CANDIDATES
         depth = max(wanted, candidates) if ranker is not None else wanted
         pids, scores, matched = self.index.top(libraries, term_ids, depth)
+        if stages is not None:
+            stages.lap("rank")
         hits = self._hits(pids.tolist(), scores.tolist(), libraries, terms, term_ids)
         searched = self.index.article_count(libraries)
+        if stages is not None:
+            stages.lap("fetch")
         if ranker is not None:
             # Only BM25's first candidates are reordered, so every page (More) reads one order.
-            hits = ranker(self, question, libraries, hits[:candidates]) + hits[candidates:]
+            first = hits[:candidates]
+            if stages is not None and isinstance(ranker, Ranker):
+                ordered = ranker(self, question, libraries, first, stages=stages)
+            else:
+                ordered = ranker(self, question, libraries, first)
+            hits = ordered + hits[candidates:]
         hits = [
             Hit(rank, h.score, h.article, h.passage, h.matched_terms)
             for rank, h in enumerate(hits[offset:wanted], start=offset + 1)

@@ -54,7 +54,7 @@ from .stems import Stems
 from .weights import DEFAULT, LEARNED, Weights
 
 if TYPE_CHECKING:
-    from ..models import Hit, Passage
+    from ..models import Hit, Passage, Stages
 
 log = logging.getLogger(__name__)
 
@@ -182,25 +182,38 @@ class Ranker:
         return terms, idf, candidates
 
     def __call__(
-        self, source: RankingSource, question: str, libraries: list[str], hits: list[Hit]
+        self,
+        source: RankingSource,
+        question: str,
+        libraries: list[str],
+        hits: list[Hit],
+        stages: Stages | None = None,
     ) -> list[Hit]:
-        """The hits reordered, best first, each with its ranker score."""
+        """The hits reordered, best first, each with its ranker score. With `stages`, the time of
+        fetching what the features read, the learned stage and the features is added to it."""
         use = self.weights_for(source)
         if use.dedupe:
             hits = dedupe(hits)
         if len(hits) < 2:
             return hits
         terms, idf, candidates = self.prepare(source, question, libraries, hits)
+        if stages is not None:
+            stages.lap("fetch")
         if use.semantic:
             try:
                 add_similarities(source, question, hits, terms, candidates, use.attribution)
             except Exception:  # the learned stage is optional: answer with the lexical weights
                 log.exception("the learned stage failed; ranking this question without it")
                 use = self.weights
+            if stages is not None:
+                stages.lap("learned")
         rows = features(question, terms, idf, candidates, use, self.stems(use))
         values = [use.score(row) for row in rows]
         order = sorted(range(len(hits)), key=lambda i: (-values[i], i))
-        return [replace(hits[i], score=values[i]) for i in order]
+        ranked = [replace(hits[i], score=values[i]) for i in order]
+        if stages is not None:
+            stages.lap("features")
+        return ranked
 
 
 def scores(
