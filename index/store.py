@@ -32,6 +32,8 @@ from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.text import question_terms, tokenize
 from .models import AddResult, Article, Hit, Passage, SearchResponse, Stages, StoredArticle
 from .rank import CANDIDATES, Ranker
+from .rank.features import analyse, encode_analysis
+from .rank.stems import Stems
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ class Store:
         vectors as they are added, and the default ranker uses them."""
         self.path = str(path)
         self.encoder = encoder
+        self._stems = Stems(irregular=True)
+        """Stems for the passage analyses made when articles are added."""
         self.ranker: RankFunction | None = Ranker() if ranker is _DEFAULT_RANKER else ranker  # type: ignore[assignment]
         self._seq = 0
         self._refresh_lock = threading.RLock()
@@ -153,8 +157,12 @@ class Store:
             batch = min(batch, 10)  # encoding is slow: commit (and show progress) more often
         for article in articles:
             spans = make_passages(article.text, PASSAGE_BUDGET, PASSAGE_CAP)
-            counts = [Counter(tokenize(article.text[s.start : s.end])) for s in spans]
-            pending.append(PreparedArticle(article, spans, counts, content_hash(article.text)))
+            texts = [article.text[s.start : s.end] for s in spans]
+            counts = [Counter(tokenize(text)) for text in texts]
+            analyses = [encode_analysis(analyse(text, self._stems)) for text in texts]
+            pending.append(
+                PreparedArticle(article, spans, counts, content_hash(article.text), analyses=analyses)
+            )
             if len(pending) >= batch:
                 yield from self._store_batch(pending, library)
                 pending = []
@@ -224,6 +232,13 @@ class Store:
 
     def set_setting(self, library: str, key: str, value: str | None) -> None:
         self.db.set_setting(library, key, value)
+
+    def passage_extras(self, hits: list[Hit], before: int) -> list[tuple[bytes | None, str]]:
+        """For each hit: its passage's stored analysis (None if it has none or is gone) and up to
+        `before` characters of the article's text just before it ("" if gone)."""
+        keys = [(int(h.passage.article_id), h.passage.index) for h in hits]
+        found = self.db.passage_extras(keys, before)
+        return [found.get(key, (None, "")) for key in keys]
 
     def passage_terms(self, passage_keys: list[tuple[str, int]]) -> dict[tuple[str, int], frozenset[str]]:
         """The distinct terms of passages named by (article id, passage index), from what is stored."""

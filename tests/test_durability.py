@@ -21,6 +21,8 @@ import pytest
 
 from index import Article, DatabaseError, Store
 from index.db import SCHEMA_VERSION, migrations
+from index.rank.features import analyse, decode_analysis
+from index.rank.stems import Stems
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "schema1.db"
@@ -450,3 +452,17 @@ def test_a_failing_migration_leaves_the_old_file_as_it_was(tmp_path, monkeypatch
     conn.close()
     with Store(db) as store:
         assert store.count_articles("global") == 2
+
+
+def test_migration_to_schema_3_stores_each_passage_analysis(tmp_path):
+    db = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE, db)
+    Store(db, ranker=None).close()
+    conn = sqlite3.connect(db)
+    rows = conn.execute(
+        "SELECT p.analysis, substr(a.text, p.start + 1, p.end - p.start) FROM passages p"
+        " JOIN articles a ON a.id = p.article_id"
+    ).fetchall()
+    conn.close()
+    stems = Stems(irregular=True)
+    assert rows and [decode_analysis(blob) for blob, _ in rows] == [analyse(text, stems) for _, text in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import fields, replace
 
 from conftest import SAMPLE, WEAPONS
@@ -21,6 +22,8 @@ from index.rank import (
     role_phrase,
     scores,
 )
+from index.rank.features import analyse, decode_analysis, encode_analysis
+from index.rank.stems import Stems
 
 NO_ROLES = article_terms("", "")
 
@@ -314,3 +317,55 @@ def test_a_date_after_tomorrow_counts_as_undated():
         1.0,
         round((math.exp(-1) + 1.0) / 2, 6),
     ]
+
+
+# -- the analysis stored with each passage (made once, not per question) ----------------------------
+
+
+def test_stored_analysis_reads_back_as_it_was_made():
+    text = 'He said "Blue Moon" won in 2021.\n\nThe minister’s "x" talks ended.  Qin left.'
+    made = analyse(text, Stems(irregular=True))
+    assert decode_analysis(encode_analysis(made)) == made
+    assert decode_analysis(encode_analysis(analyse(text))) == analyse(text)  # no stems: None kept
+
+
+def test_analysis_of_another_version_is_ignored():
+    blob = encode_analysis(analyse("Qin spoke."))
+    other = zlib.compress(zlib.decompress(blob).replace(b"1", b"0", 1), 1)
+    assert decode_analysis(other) is None and decode_analysis(None) is None
+
+
+def test_stored_analyses_rank_as_analysing_at_question_time():
+    article = article_terms("Talks", QIN_ARTICLE)
+    texts = [SERVICE, MINISTER, "Qin said in 2019 that 40 officials met.", "Rain fell on Beijing."]
+    question, terms = "When did Qin say how many officials met", ["qin", "say", "many", "officials", "met"]
+    fresh = [Candidate(t, 2.0, 3, article) for t in texts]
+    stored = [
+        Candidate(t, 2.0, 3, article, analysis=decode_analysis(encode_analysis(analyse(t, Stems()))))
+        for t in texts
+    ]
+    assert order(question, terms, stored) == order(question, terms, fresh)
+
+
+def test_added_passages_carry_their_analysis(store):
+    article = next(iter(read_path(str(SAMPLE))))
+    added = store.add(article, "global")
+    hits = store.search("what did Qin say about weapons", ["global"], k=40).hits
+    extras = store.passage_extras(hits, 300)
+    text = store.article_text("global", added.article.id)
+    assert added.article.passage_count > 1 and len(extras) == len(hits) > 1
+    for hit, (blob, previous) in zip(hits, extras, strict=True):
+        assert decode_analysis(blob) == analyse(hit.passage.text, Stems())
+        assert previous == text[max(0, hit.passage.start - 300) : hit.passage.start]
+
+
+def test_article_text_is_read_only_when_a_feature_needs_it(store, monkeypatch):
+    store.add(next(iter(read_path(str(SAMPLE)))), "global")
+    reads = []
+    read = store.article_text
+    monkeypatch.setattr(store, "article_text", lambda *args: reads.append(args) or read(*args))
+    store.ranker = Ranker()
+    store.search("what did the minister say about weapons", ["global"])
+    unnamed = len(reads)
+    store.search("what did Qin say about weapons", ["global"])  # a name: is it in the article?
+    assert (unnamed, len(reads)) == (0, 1)

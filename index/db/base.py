@@ -40,6 +40,8 @@ class PreparedArticle:
     counts: list[Counter[str]]
     content_hash: str
     vectors: np.ndarray | None = None
+    analyses: list[bytes] | None = None
+    """Each passage's ranker analysis (`index.rank.features.encode_analysis`), stored with it."""
 
 
 def content_hash(text: str) -> str:
@@ -107,6 +109,13 @@ class Database(Protocol):
     def known_term_ids(self, terms: list[str]) -> list[int]: ...
     def hit_rows(self, passage_ids: list[int], libraries: list[str]) -> dict[int, tuple]: ...
     def passage_terms(self, passage_keys: list[tuple[str, int]]) -> dict[tuple[str, int], frozenset[str]]: ...
+    def passage_extras(
+        self, passage_keys: list[tuple[int, int]], before: int
+    ) -> dict[tuple[int, int], tuple[bytes | None, str]]:
+        """By (article id, passage index), for passages still stored: the analysis stored with the
+        passage (`PreparedArticle.analyses`; None if it has none) and up to `before` characters of
+        its article's text just before it. One query for the ranker's candidates."""
+        ...
 
     # passage vectors (the learned stage)
     def put_vectors(

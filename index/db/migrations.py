@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import sqlite_utils
 
+from ..rank.features import analyse, encode_analysis
+from ..rank.stems import Stems
+
+log = logging.getLogger(__name__)
+
 APPLICATION = "clippings"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _migrate_1(db: sqlite_utils.Database) -> None:
@@ -78,5 +84,35 @@ def _migrate_2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, _migrate_2]
+def _migrate_3(db: sqlite_utils.Database) -> None:
+    # Each passage's question-independent analysis for the ranker (index.rank.features.analyse):
+    # made once here and when a passage is stored, instead of for every question.
+    db.execute("ALTER TABLE passages ADD COLUMN analysis BLOB")
+    total = db.execute("SELECT count(*) FROM passages").fetchone()[0]
+    if total:
+        log.info("analysing %d stored passages for the ranker (once)", total)
+    stems = Stems(irregular=True)
+    last = 0
+    while True:
+        articles = db.execute(
+            "SELECT id, text FROM articles WHERE id > ? ORDER BY id LIMIT 500", (last,)
+        ).fetchall()
+        if not articles:
+            break
+        last = articles[-1][0]
+        texts = dict(articles)
+        marks = ",".join("?" * len(texts))
+        rows = db.execute(
+            f"SELECT id, article_id, start, end FROM passages WHERE article_id IN ({marks})", list(texts)
+        ).fetchall()
+        db.conn.executemany(
+            "UPDATE passages SET analysis = ? WHERE id = ?",
+            [
+                (encode_analysis(analyse(texts[article_id][start:end], stems)), pid)
+                for pid, article_id, start, end in rows
+            ],
+        )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, _migrate_2, _migrate_3]
 """MIGRATIONS[i] takes a database from schema version i to i + 1."""

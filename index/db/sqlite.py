@@ -339,7 +339,10 @@ class SqliteDatabase:
             row["id"] = previous[0]
         article_id = int(self.db.table("articles").insert(row).last_pk or 0)
         passage_rows = []
-        for seq, (span, count) in enumerate(zip(spans, counts, strict=True)):
+        analyses: list[bytes | None] = [None] * len(spans)
+        if prepared.analyses is not None:
+            analyses = list(prepared.analyses)
+        for seq, (span, count, analysis) in enumerate(zip(spans, counts, analyses, strict=True)):
             ids = np.array([term_ids[t] for t in count], dtype=TERM_DTYPE)
             tfs = np.minimum(np.array(list(count.values()), dtype=np.int64), 65535).astype(TF_DTYPE)
             order = np.argsort(ids)
@@ -352,10 +355,12 @@ class SqliteDatabase:
                     sum(count.values()),
                     ids[order].tobytes(),
                     tfs[order].tobytes(),
+                    analysis,
                 )
             )
         self.conn.executemany(
-            "INSERT INTO passages (article_id, seq, start, end, length, terms, tfs) VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO passages (article_id, seq, start, end, length, terms, tfs, analysis)"
+            " VALUES (?,?,?,?,?,?,?,?)",
             passage_rows,
         )
         if prepared.vectors is not None and model is not None:
@@ -574,6 +579,26 @@ class SqliteDatabase:
                 marks = ",".join("?" * len(id_chunk))
                 names.update(conn.execute(f"SELECT id, term FROM terms WHERE id IN ({marks})", id_chunk))
         return {key: frozenset(names[t] for t in terms) for key, terms in found.items()}
+
+    def passage_extras(
+        self, passage_keys: list[tuple[int, int]], before: int
+    ) -> dict[tuple[int, int], tuple[bytes | None, str]]:
+        if not passage_keys:
+            return {}
+        found: dict[tuple[int, int], tuple[bytes | None, str]] = {}
+        with self.read(transaction=True) as conn:
+            for i in range(0, len(passage_keys), SQL_VARIABLES // 2):
+                chunk = passage_keys[i : i + SQL_VARIABLES // 2]
+                where = " OR ".join("(p.article_id = ? AND p.seq = ?)" for _ in chunk)
+                params = [v for article_id, seq in chunk for v in (int(article_id), seq)]
+                for article_id, seq, analysis, previous in conn.execute(
+                    "SELECT p.article_id, p.seq, p.analysis,"
+                    " substr(a.text, max(p.start - ?, 0) + 1, p.start - max(p.start - ?, 0))"
+                    f" FROM passages p JOIN articles a ON a.id = p.article_id WHERE {where}",
+                    (before, before, *params),
+                ):
+                    found[(article_id, seq)] = (analysis, previous)
+        return found
 
     # -- passage vectors (the learned stage) ---------------------------------------------------
 

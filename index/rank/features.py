@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..ingest.text import tokenize
@@ -84,18 +85,114 @@ def _occurrences(text: str, term: str, tries: int = 100) -> Iterator[int]:
         at = text.find(term, at + 1)
 
 
+ANALYSIS_VERSION = 1
+"""Bump when the tokenizer, the sentence rule, the stemmer or the irregular verbs change: a stored
+analysis of another version is ignored (the passage is analysed again when asked about)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PassageAnalysis:
+    """What the ranker reads of a passage whatever the question: made once, when it is stored."""
+
+    sequences: list[list[str]]
+    """The terms of each piece of `_SENTENCE_SPLIT` (empty pieces kept), in order."""
+    capitals: list[str]
+    """Capitalised words (`_CAPITAL`), in order."""
+    quoted: list[str]
+    """Quoted phrases (`_QUOTED`), in order."""
+    year: bool
+    """Whether the passage holds a year (`_YEAR`)."""
+    stems: dict[str, str] | None = None
+    """Each distinct term's stem with irregular verbs mapped, where it differs from the term;
+    None when not made (then stems come from the stem cache)."""
+
+
+def analyse(text: str, stems: Stems | None = None) -> PassageAnalysis:
+    """The question-independent analysis of a passage; with `stems` (irregular verbs mapped), its
+    terms' stems too."""
+    sequences = [tokenize(s) for s in _SENTENCE_SPLIT.split(text)]
+    stemmed = None
+    if stems is not None:
+        if not stems.irregular:
+            raise ValueError("stored stems map irregular verbs; pass Stems(irregular=True)")
+        words = {w for sequence in sequences for w in sequence}
+        stemmed = {w: s for w, s in stems.stem_all(words).items() if s != w}
+    return PassageAnalysis(
+        sequences,
+        _CAPITAL.findall(text),
+        _QUOTED.findall(text),
+        _YEAR.search(text) is not None,
+        stemmed,
+    )
+
+
+_FIELD = "\x1e"
+_ITEM = "\x1f"
+
+
+def encode_analysis(analysis: PassageAnalysis) -> bytes:
+    """The analysis as stored: its version and fields as plain separated text (terms hold no
+    spaces or control characters; quoted phrases no quotes), compressed. Splitting it back is
+    several times faster than JSON."""
+    stems = analysis.stems
+    fields = (
+        str(ANALYSIS_VERSION),
+        "\n".join(" ".join(sequence) for sequence in analysis.sequences),
+        _ITEM.join(analysis.capitals),
+        _ITEM.join(analysis.quoted),
+        "1" if analysis.year else "",
+        "-" if stems is None else " ".join(f"{w} {s}" for w, s in stems.items()),
+    )
+    return zlib.compress(_FIELD.join(fields).encode(), 1)
+
+
+def _items(text: str, sep: str) -> list[str]:
+    return text.split(sep) if text else []
+
+
+def decode_analysis(blob: bytes | None) -> PassageAnalysis | None:
+    """A stored analysis, or None when there is none or it is of another version."""
+    if not blob:
+        return None
+    fields = zlib.decompress(blob).decode().split(_FIELD)
+    if fields[0] != str(ANALYSIS_VERSION) or len(fields) != 6:
+        return None
+    _, sequences, capitals, quoted, year, stemmed = fields
+    stems = None
+    if stemmed != "-":
+        pairs = _items(stemmed, " ")
+        stems = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    return PassageAnalysis(
+        [_items(line, " ") for line in sequences.split("\n")],
+        _items(capitals, _ITEM),
+        _items(quoted, _ITEM),
+        year == "1",
+        stems,
+    )
+
+
 class ArticleTerms:
     """What the ranker asks of one article: the terms of its title, whether its text holds a term,
-    and which role nouns stand beside a term. Answers are computed on demand and kept."""
+    and which role nouns stand beside a term. Answers are computed on demand and kept; the text
+    itself is read on first need when a `load` function is given (most questions never need it)."""
 
-    __slots__ = ("_folded", "_found", "_roles", "text", "title")
+    __slots__ = ("_folded", "_found", "_load", "_roles", "_text", "title")
 
-    def __init__(self, title: str, text: str) -> None:
+    def __init__(self, title: str, text: str | None = None, load: Callable[[], str] | None = None) -> None:
         self.title = frozenset(tokenize(title))
-        self.text = text
+        self._text = text
+        self._load = load
         self._folded: str | None = None
         self._found: dict[str, bool] = {}
         self._roles: dict[str, frozenset[str]] = {}
+
+    @property
+    def text(self) -> str:
+        """The article's text (read on first use when loaded lazily; "" when it is gone)."""
+        if self._text is None:
+            # Two threads may both read it: the same text either way.
+            self._text = self._load() if self._load is not None else ""
+        return self._text
 
     @property
     def folded(self) -> str:
@@ -158,6 +255,8 @@ class Candidate:
     published: str | None = None
     similarity: float = 0.0
     """Cosine of the question's and the passage's vectors (the learned ranker only)."""
+    analysis: PassageAnalysis | None = None
+    """The passage's stored analysis (made from `text` when None)."""
 
 
 def _day(published: str | None) -> int | None:
@@ -185,7 +284,7 @@ def _freshness(days: list[int | None]) -> list[float]:
 
 
 def _share(terms: set[str], idf: dict[str, float], total: float) -> float:
-    return sum(idf[t] for t in terms) / total
+    return sum(map(idf.__getitem__, terms)) / total
 
 
 def _name_term(word: str) -> str:
@@ -235,21 +334,29 @@ def features(
     rows: list[Features] = []
     named = named_terms(question)
     in_article: dict[int, set[str]] = {}
+    analyses = [c.analysis if c.analysis is not None else analyse(c.text) for c in candidates]
     analysed = []
-    for c in candidates:
-        sequences = [tokenize(s) for s in _SENTENCE_SPLIT.split(c.text)]
-        sentences = [set(words) for words in sequences]
-        analysed.append((sequences, sentences, set().union(*sentences)))
-    # Which question terms each word of the candidates stands for, by stem (each word stemmed once).
+    for a in analyses:
+        sentences = [set(words) for words in a.sequences]
+        analysed.append((a.sequences, sentences, set().union(*sentences)))
+    # Which question terms each word of the candidates stands for, by stem (each word stemmed once;
+    # stored analyses carry their stems).
     matching: dict[str, set[str]] = {}
     every = set().union(*(words for _, _, words in analysed))
-    stem_of = stems.stem_all(every)
+    stem_of: dict[str, str] = {}
+    if weights.irregular and all(a.stems is not None for a in analyses):
+        for a in analyses:
+            stem_of.update(a.stems or {})
+    else:
+        stem_of = stems.stem_all(every)
     for w in every:
-        same_stem = by_stem.get(stem_of[w])
+        same_stem = by_stem.get(stem_of.get(w, w))
         if same_stem:
             matching[w] = same_stem
     fresh = _freshness([_day(c.published) for c in candidates])
-    for n, (c, (sequences, sentences, token_set)) in enumerate(zip(candidates, analysed, strict=True)):
+    for n, (c, a, (sequences, sentences, token_set)) in enumerate(
+        zip(candidates, analyses, analysed, strict=True)
+    ):
         exact = unique & token_set
         attributed: set[str] = set()
         from_context: set[str] = set()
@@ -282,7 +389,9 @@ def features(
                 w: stands_for.get(w, set()) | matched.get(w, set())
                 for w in stands_for.keys() | matched.keys()
             }
-            for sequence in sequences:
+            for sequence, words in zip(sequences, sentences, strict=True):
+                if where.keys().isdisjoint(words):  # most sentences: nothing to look for
+                    continue
                 hits = [(i, where[w]) for i, w in enumerate(sequence) if w in where]
                 for i, (start, _) in enumerate(hits):
                     found: set[str] = set()
@@ -294,16 +403,16 @@ def features(
         novel = token_set - asked
         names = 0
         if "name" in kinds:
-            for w in _CAPITAL.findall(c.text):
+            for w in a.capitals:
                 if w not in sentence_capitals() and _name_term(w) not in asked:
                     names += 1
                     if names == 5:
                         break
         has_number = "number" in kinds and any(_DIGIT.search(t) or t in number_words() for t in novel)
         has_title = "title" in kinds and any(
-            m[:1].isupper() and not asked.issuperset(tokenize(m)) for m in _QUOTED.findall(c.text)
+            m[:1].isupper() and not asked.issuperset(tokenize(m)) for m in a.quoted
         )
-        has_time = "time" in kinds and (bool(novel & time_words()) or bool(_YEAR.search(c.text)))
+        has_time = "time" in kinds and (bool(novel & time_words()) or a.year)
         cover = _share(present, idf, total)
         # A name the passage holds through a role noun counts in its BM25 score as one occurrence
         # would (about its idf): "the foreign minister" is Qin in Qin's own article.

@@ -48,7 +48,7 @@ import numpy as np
 
 from ..errors import NotFound
 from ..ingest.text import question_terms
-from .features import ArticleTerms, Candidate, features
+from .features import PREVIOUS_CHARS, ArticleTerms, Candidate, decode_analysis, features
 from .learned import add_similarities
 from .stems import Stems
 from .weights import DEFAULT, LEARNED, Weights
@@ -83,6 +83,8 @@ class RankingSource(Protocol):
 
     def encode_questions(self, questions: list[str]) -> np.ndarray: ...
 
+    def passage_extras(self, hits: list[Hit], before: int) -> list[tuple[bytes | None, str]]: ...
+
 
 class ArticleCache:
     """Recently used articles as the ranker sees them, bounded in count and characters; thread-safe."""
@@ -90,7 +92,7 @@ class ArticleCache:
     def __init__(self, limit: int = ARTICLE_CACHE, chars: int = ARTICLE_CACHE_CHARS) -> None:
         self.limit = limit
         self.max_chars = chars
-        self._items: OrderedDict[tuple, ArticleTerms] = OrderedDict()
+        self._items: OrderedDict[tuple, tuple[ArticleTerms, int]] = OrderedDict()
         self._chars = 0
         self._lock = threading.Lock()
 
@@ -101,18 +103,22 @@ class ArticleCache:
             cached = self._items.get(key)
             if cached is not None:
                 self._items.move_to_end(key)
-                return cached
-        try:
-            text = source.article_text(libraries, a.id)  # read outside the lock
-        except NotFound:  # removed since the search read it: rank it on its passage alone
-            return ArticleTerms(a.title, "")
-        terms = ArticleTerms(a.title, text)
+                return cached[0]
+
+        def load() -> str:
+            try:
+                return source.article_text(libraries, a.id)
+            except NotFound:  # removed since the search read it: rank it on its passage alone
+                return ""
+
+        # The text is read only if a feature needs it (a name asked about, missing from the passage).
+        terms = ArticleTerms(a.title, load=load)
         with self._lock:
             if key not in self._items:
-                self._items[key] = terms
-                self._chars += len(terms.text)
+                self._items[key] = (terms, a.chars)
+                self._chars += a.chars
             while len(self._items) > 1 and (len(self._items) > self.limit or self._chars > self.max_chars):
-                self._chars -= len(self._items.popitem(last=False)[1].text)
+                self._chars -= self._items.popitem(last=False)[1][1]
         return terms
 
     @property
@@ -172,12 +178,21 @@ class Ranker:
         """The question's terms, their idf in the libraries, and each hit as a `Candidate`."""
         terms = question_terms(question)
         idf = source.term_idf(libraries, sorted(set(terms)))
+        extras = source.passage_extras(hits, PREVIOUS_CHARS)
         candidates = []
-        for hit in hits:
+        for hit, (stored, previous) in zip(hits, extras, strict=True):
             article = self.articles.get(source, libraries, hit)
             p = hit.passage
             candidates.append(
-                Candidate(p.text, hit.score, p.index, article, article.before(p.start), hit.article.published)
+                Candidate(
+                    p.text,
+                    hit.score,
+                    p.index,
+                    article,
+                    previous,
+                    hit.article.published,
+                    analysis=decode_analysis(stored),
+                )
             )
         return terms, idf, candidates
 

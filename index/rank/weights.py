@@ -4,6 +4,7 @@ that are not weights."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from operator import attrgetter
 
 
 @dataclass(slots=True)
@@ -30,13 +31,14 @@ class Features:
     fresh: float = 0.0
     semantic: float = 0.0
 
-    def vector(self) -> list[float]:
+    def vector(self) -> tuple[float, ...]:
         """The values in `FEATURE_NAMES` order (for fitting)."""
-        return [getattr(self, name) for name in FEATURE_NAMES]
+        return _values(self)  # type: ignore[no-any-return]
 
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Features))
 """Every feature's name, in one order: the one list the weights, the fit and the dumps follow."""
+_values = attrgetter(*FEATURE_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +69,13 @@ class Weights:
     irregular: bool = True
     dedupe: bool = True
 
-    def vector(self) -> list[float]:
+    def vector(self) -> tuple[float, ...]:
         """The weights in `FEATURE_NAMES` order."""
-        return [getattr(self, name) for name in FEATURE_NAMES]
+        return _values(self)  # type: ignore[no-any-return]
 
     def score(self, features: Features) -> float:
         """The linear score of one candidate's features."""
-        return sum(w * x for w, x in zip(self.vector(), features.vector(), strict=True))
+        return sum(w * x for w, x in zip(_values(self), _values(features), strict=True))
 
 
 DEFAULT = Weights()
