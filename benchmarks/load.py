@@ -3,6 +3,7 @@
     python benchmarks/load.py                      # 200 /ask in 2 s on >= 100k passages
     python benchmarks/load.py --import-articles 10000   # the same while `clippings add` imports
     python benchmarks/load.py --learned --passages 20000  # the default ranker, then the learned stage
+    python benchmarks/load.py --search-workers 0,2     # answered in the bot's process, then by 2 workers
 
 Builds (once, cached under benchmarks/results/) a library of at least --passages passages from the
 real corpus, starts the real bot against tests/discord_fake.py on 127.0.0.1, sends --asks
@@ -88,7 +89,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run_load(
-    db: Path, questions: list[str], asks: int, seconds: float, import_file: Path | None, encoder=None
+    db: Path,
+    questions: list[str],
+    asks: int,
+    seconds: float,
+    import_file: Path | None,
+    encoder=None,
+    workers: int = 0,
 ) -> dict:
     store = Store(db, encoder=encoder)
     async with FakeDiscord(heartbeat_interval=1.0, default_timeout=60) as fake:
@@ -97,9 +104,18 @@ async def run_load(
         users = [fake.add_user(f"member{i}") for i in range(asks)]
         for user in users:
             guild.add_member(user)
-        settings = Settings(token=fake.token, db_path=str(db), ask_cooldown=0.0, guild_ready_timeout=0.05)
+        settings = Settings(
+            token=fake.token,
+            db_path=str(db),
+            ask_cooldown=0.0,
+            guild_ready_timeout=0.05,
+            learned=encoder is not None,
+            search_workers=workers,
+        )
         bot = ClippingsBot(settings, store)
         async with run_bot(fake, bot, logger_names=("discord", "bot")):
+            if bot.pool_started is not None:
+                await bot.pool_started  # the workers have opened the database
             importer = None
             if import_file:
                 importer = subprocess.Popen(
@@ -175,6 +191,11 @@ def main() -> None:
     parser.add_argument(
         "--learned", action="store_true", help="also run the load with the learned stage (the rerank extra)"
     )
+    parser.add_argument(
+        "--search-workers",
+        default="0",
+        help="comma-separated pool sizes to run the load with (CLIPPINGS_SEARCH_WORKERS; 0: the bot's process)",
+    )
     args = parser.parse_args()
     for path in (args.articles, args.questions):
         if not path.exists():
@@ -210,7 +231,11 @@ def main() -> None:
         runs["learned stage"] = encoder
     results = {}
     for name, encoder in runs.items():
-        results[name] = asyncio.run(run_load(db, questions, args.asks, args.seconds, import_file, encoder))
+        for workers in (int(w) for w in args.search_workers.split(",")):
+            label = f"{name}, {workers} search workers" if workers else name
+            results[label] = asyncio.run(
+                run_load(db, questions, args.asks, args.seconds, import_file, encoder, workers)
+            )
     if import_file:
         import_file.unlink()
     during = f" while importing {args.import_articles} articles" if import_file else ""

@@ -13,6 +13,7 @@ from discord.ext import commands
 from index import GLOBAL_LIBRARY, Store
 
 from .errors import ClippingsTree
+from .pool import SearchPool
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,16 +49,33 @@ class ClippingsBot(commands.Bot):
         )
         self.settings = settings
         self.store = store
+        self.search_pool: SearchPool | None = None
+        """Worker processes answering questions (settings.search_workers > 0)."""
+        self.pool_started: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:
         from .cogs.articles import ArticlesCog
         from .cogs.ask import AskCog
         from .cogs.newsroom import NewsroomCog
 
+        if self.settings.search_workers:
+            # Started beside the login: until the workers are ready the bot answers itself.
+            self.search_pool = SearchPool(
+                self.settings.db_path, self.settings.search_workers, self.settings.learned
+            )
+            self.pool_started = asyncio.ensure_future(self.search_pool.start())
         await self.add_cog(AskCog(self))
         await self.add_cog(ArticlesCog(self))
         await self.add_cog(NewsroomCog(self))
         await self.sync_commands()
+
+    async def close(self) -> None:
+        await super().close()
+        if self.search_pool is not None:
+            if self.pool_started is not None and not self.pool_started.done():
+                self.pool_started.cancel()
+            await self.search_pool.close()
+            self.search_pool = None
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: mentions and newsroom posts are handled by the cogs' listeners."""

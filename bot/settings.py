@@ -33,6 +33,9 @@ class Settings:
     guild_ready_timeout: float = 2.0
     learned: bool = False
     """Rank with the learned stage too (the `rerank` extra)."""
+    search_workers: int = 0
+    """Worker processes answering questions (CLIPPINGS_SEARCH_WORKERS); 0 answers in the bot's own
+    process (the default, for small servers). See bot/pool.py."""
 
     def __repr__(self) -> str:  # never show the token
         return (
@@ -77,8 +80,14 @@ def load_settings(env_file: str | Path | None = ".env", environ: Mapping[str, st
     max_bytes = int(_number(values, "CLIPPINGS_MAX_FETCH_BYTES", DEFAULT_MAX_FETCH_BYTES, int))
     if max_bytes <= 0:
         raise SettingsError("CLIPPINGS_MAX_FETCH_BYTES must be a positive number of bytes; fix it in .env.")
+    workers = int(_number(values, "CLIPPINGS_SEARCH_WORKERS", 0, int))
+    if not 0 <= workers <= 64:
+        raise SettingsError(
+            "CLIPPINGS_SEARCH_WORKERS must be 0 (answer in the bot's process) to 64; fix it in .env."
+        )
     return Settings(
         token=token,
+        search_workers=workers,
         db_path=(values.get("CLIPPINGS_DB") or "clippings.db").strip(),
         dev_guild=int(guild) if guild else None,
         message_content=_flag(values.get("CLIPPINGS_MESSAGE_CONTENT")),

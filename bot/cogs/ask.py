@@ -17,6 +17,7 @@ from index import ClippingsError, NoSearchableWords, SearchResponse, question_te
 from ..client import libraries_for
 from ..errors import handle_interaction_error, send_ephemeral
 from ..formatting import answer_page, context_embed, nothing_found
+from ..pool import MemberOrder
 
 if TYPE_CHECKING:
     from ..client import ClippingsBot
@@ -142,8 +143,13 @@ class AskCog(commands.Cog):
     def __init__(self, bot: ClippingsBot) -> None:
         self.bot = bot
         self.cooldowns = Cooldowns(bot.settings.ask_cooldown)
+        self.order = MemberOrder()
+        """Each member's answers go out in the order they asked."""
 
     async def _search(self, question: str, guild_id: int | None, results: int) -> SearchResponse:
+        pool = self.bot.search_pool
+        if pool is not None and pool.ready:
+            return await pool.search(question, libraries_for(guild_id), results, 0)
         return await asyncio.to_thread(self.bot.store.search, question, libraries_for(guild_id), results, 0)
 
     async def _nothing_found(self, response: SearchResponse, guild_id: int | None) -> str:
@@ -178,16 +184,17 @@ class AskCog(commands.Cog):
             raise NoSearchableWords()  # before deferring, so the refusal stays private
         self._check_cooldown(interaction.user.id)
         await interaction.response.defer(ephemeral=private, thinking=True)
-        response = await self._search(question, interaction.guild_id, results)
-        if not response.hits:
-            await interaction.followup.send(
-                await self._nothing_found(response, interaction.guild_id), ephemeral=private
+        async with self.order.turn(interaction.user.id):
+            response = await self._search(question, interaction.guild_id, results)
+            if not response.hits:
+                await interaction.followup.send(
+                    await self._nothing_found(response, interaction.guild_id), ephemeral=private
+                )
+                return
+            view = AnswerView(self, interaction.user.id, response, results)
+            view.message = await interaction.followup.send(
+                content=view.page.content, embeds=view.page.embeds, view=view, ephemeral=private, wait=True
             )
-            return
-        view = AnswerView(self, interaction.user.id, response, results)
-        view.message = await interaction.followup.send(
-            content=view.page.content, embeds=view.page.embeds, view=view, ephemeral=private, wait=True
-        )
 
     @commands.Cog.listener("on_message")
     async def answer_mention(self, message: discord.Message) -> None:
@@ -209,13 +216,14 @@ class AskCog(commands.Cog):
         if retry:
             await message.reply(f"You're asking quickly! Please wait {retry:.0f} s before the next question.")
             return
-        try:
-            response = await self._search(question, guild_id, 3)
-        except ClippingsError as exc:
-            await message.reply(str(exc))
-            return
-        if not response.hits:
-            await message.reply(await self._nothing_found(response, guild_id))
-            return
-        view = AnswerView(self, message.author.id, response, 3)
-        view.message = await message.reply(content=view.page.content, embeds=view.page.embeds, view=view)
+        async with self.order.turn(message.author.id):
+            try:
+                response = await self._search(question, guild_id, 3)
+            except ClippingsError as exc:
+                await message.reply(str(exc))
+                return
+            if not response.hits:
+                await message.reply(await self._nothing_found(response, guild_id))
+                return
+            view = AnswerView(self, message.author.id, response, 3)
+            view.message = await message.reply(content=view.page.content, embeds=view.page.embeds, view=view)
