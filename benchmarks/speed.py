@@ -168,10 +168,12 @@ def make_library(base: Path, target: Path, passages: int) -> dict:
     shutil.rmtree(str(target) + ".index", ignore_errors=True)
     from index.store import Store
 
+    Store(base, ranker=None).close()  # an older base library is migrated first
     Store(target, ranker=None).close()  # the schema, empty
     conn = sqlite3.connect(target)
     conn.execute("ATTACH DATABASE ? AS base", (str(base),))
     counts = conn.execute("SELECT id, passage_count FROM base.articles ORDER BY id").fetchall()
+    columns = {row[1] for row in conn.execute("PRAGMA base.table_info(passages)")}
     conn.execute("BEGIN")
     conn.execute("INSERT INTO terms SELECT * FROM base.terms")
     total, copy, articles = 0, 0, 0
@@ -194,10 +196,12 @@ def make_library(base: Path, target: Path, passages: int) -> dict:
             " WHERE id IN (SELECT id FROM pick) ORDER BY id",
             (offset, suffix, suffix),
         )
+        # The ranker's stored analysis too, when the base library has one (schema 3).
+        extra = ", analysis" if "analysis" in columns else ""
         conn.execute(
-            "INSERT INTO passages (article_id, seq, start, end, length, terms, tfs) SELECT article_id + ?,"
-            " seq, start, end, length, terms, tfs FROM base.passages WHERE article_id IN"
-            " (SELECT id FROM pick) ORDER BY article_id, seq",
+            f"INSERT INTO passages (article_id, seq, start, end, length, terms, tfs{extra}) SELECT"
+            f" article_id + ?, seq, start, end, length, terms, tfs{extra} FROM base.passages WHERE"
+            " article_id IN (SELECT id FROM pick) ORDER BY article_id, seq",
             (offset,),
         )
         conn.execute(
