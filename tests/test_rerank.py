@@ -369,3 +369,14 @@ def test_article_text_is_read_only_when_a_feature_needs_it(store, monkeypatch):
     unnamed = len(reads)
     store.search("what did Qin say about weapons", ["global"])  # a name: is it in the article?
     assert (unnamed, len(reads)) == (0, 1)
+
+
+def test_a_ranker_kept_across_stores_reads_articles_through_the_open_one(tmp_path):
+    ranker = Ranker()
+    db = tmp_path / "a.db"
+    with Store(db, ranker=ranker) as first:
+        first.add(next(iter(read_path(str(SAMPLE)))), "global")
+        first.search("what did the minister say about weapons", ["global"])  # articles kept, not read
+    with Store(db, ranker=ranker) as second:
+        hits = second.search("what did Qin say about weapons", ["global"]).hits
+    assert hits[0].passage.text.startswith(WEAPONS)

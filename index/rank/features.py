@@ -186,6 +186,11 @@ class ArticleTerms:
         self._found: dict[str, bool] = {}
         self._roles: dict[str, frozenset[str]] = {}
 
+    def reload_with(self, load: Callable[[], str]) -> None:
+        """Read the text through `load` if it has not been read yet (the store asking now)."""
+        if self._text is None:
+            self._load = load
+
     @property
     def text(self) -> str:
         """The article's text (read on first use when loaded lazily; "" when it is gone)."""

@@ -98,12 +98,6 @@ class ArticleCache:
 
     def get(self, source: RankingSource, libraries: list[str], hit: Hit) -> ArticleTerms:
         a = hit.article
-        key = (source.path, a.id, a.added_at, a.chars)
-        with self._lock:
-            cached = self._items.get(key)
-            if cached is not None:
-                self._items.move_to_end(key)
-                return cached[0]
 
         def load() -> str:
             try:
@@ -111,6 +105,13 @@ class ArticleCache:
             except NotFound:  # removed since the search read it: rank it on its passage alone
                 return ""
 
+        key = (source.path, a.id, a.added_at, a.chars)
+        with self._lock:
+            cached = self._items.get(key)
+            if cached is not None:
+                self._items.move_to_end(key)
+                cached[0].reload_with(load)  # not read yet: read it through this question's source
+                return cached[0]
         # The text is read only if a feature needs it (a name asked about, missing from the passage).
         terms = ArticleTerms(a.title, load=load)
         with self._lock:
