@@ -29,6 +29,7 @@ from .readers import (
     sniff_kind,
 )
 from .semantic import load_encoder
+from .settings import Settings, SettingsError, load_settings
 from .store import Store, open_store
 from .text import question_terms, tokenize, tokenize_spans
 
@@ -54,6 +55,8 @@ __all__ = [
     "Passage",
     "ReadFailure",
     "SearchResponse",
+    "Settings",
+    "SettingsError",
     "Store",
     "StoredArticle",
     "article_from_html",
@@ -62,6 +65,7 @@ __all__ = [
     "fetch_url",
     "kind_for_name",
     "load_encoder",
+    "load_settings",
     "make_passages",
     "max_bytes_for",
     "open_store",
