@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from index import AddResult, Article, BadInput
 
+from ..checks import MODERATOR, is_moderator, require_moderator
 from ..errors import UserError, handle_interaction_error, send_ephemeral
 from ..formatting import article_embed, article_list_page, article_summary, choice_name, safe_url
 from ..ingest import article_from_attachment, article_from_message, article_from_post, article_from_url
@@ -24,17 +25,6 @@ log = logging.getLogger(__name__)
 
 LIST_PAGE_SIZE = 10
 AUTOCOMPLETE_CHOICES = 25
-MODERATOR = discord.Permissions(manage_messages=True)
-
-
-def is_moderator(interaction: discord.Interaction) -> bool:
-    """Checked in code: Discord's default_member_permissions is only a hint that servers can change."""
-    return interaction.guild_id is not None and interaction.permissions.manage_messages
-
-
-def require_moderator(interaction: discord.Interaction) -> None:
-    if not is_moderator(interaction):
-        raise app_commands.MissingPermissions(["manage_messages"])
 
 
 class PasteArticleModal(discord.ui.Modal, title="Add an article"):
