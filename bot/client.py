@@ -51,12 +51,15 @@ class ClippingsBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         from .cogs.articles import ArticlesCog
-        from .cogs.ask import AskCog
+        from .cogs.ask import BUTTONS, AskCog
+        from .cogs.help import HelpCog
         from .cogs.newsroom import NewsroomCog
 
         await self.add_cog(AskCog(self))
         await self.add_cog(ArticlesCog(self))
         await self.add_cog(NewsroomCog(self))
+        await self.add_cog(HelpCog(self))
+        self.add_dynamic_items(*BUTTONS)
         await self.sync_commands()
 
     async def on_message(self, message: discord.Message, /) -> None:

@@ -80,12 +80,15 @@ class ArticleListView(discord.ui.View):
         await send_ephemeral(interaction, "Only the moderator who asked for this list can page through it.")
         return False
 
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    # Explicit ids: random ones would look like the expired answer buttons (ask.ExpiredButton).
+    @discord.ui.button(
+        label="Previous", style=discord.ButtonStyle.secondary, custom_id="article-list:previous"
+    )
     async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         self.page = max(0, self.page - 1)
         await interaction.response.edit_message(embed=await self.render(), view=self)
 
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary, custom_id="article-list:next")
     async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         self.page = min(self.pages - 1, self.page + 1)
         await interaction.response.edit_message(embed=await self.render(), view=self)
