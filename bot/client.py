@@ -48,6 +48,8 @@ class ClippingsBot(commands.Bot):
         )
         self.settings = settings
         self.store = store
+        self.was_ready = False
+        """Became ready at least once (the supervisor starts a new outage's delays afresh)."""
 
     async def setup_hook(self) -> None:
         from .cogs.articles import ArticlesCog
@@ -82,4 +84,5 @@ class ClippingsBot(commands.Bot):
         return True
 
     async def on_ready(self) -> None:
+        self.was_ready = True
         log.info("ready as %s in %d servers", self.user, len(self.guilds))

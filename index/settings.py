@@ -37,6 +37,10 @@ class Settings:
     guild_ready_timeout: float = 2.0
     learned: bool = False
     """Rank with the learned stage too (the `rerank` extra)."""
+    reconnect_delay: float = 2.0
+    """Seconds before the bot's first retry after a network failure; doubled on every failed try."""
+    reconnect_max_delay: float = 300.0
+    """The longest wait between two tries."""
 
     def __repr__(self) -> str:  # never show the token
         return (

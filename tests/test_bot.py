@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SAMPLE, WEAPONS
 
-from bot.__main__ import serve
+from bot.__main__ import Supervisor, serve
 from bot.client import ClippingsBot
 from bot.settings import Settings, SettingsError, load_settings
 from index import Article, FetchSettings, Store, read_path
@@ -810,3 +811,77 @@ async def test_help_names_the_newsroom_channel_once_set(world):
     inter = await world.fake.invoke_command("help", {}, user=world.alice, channel=world.general)
     message = await inter.wait_followup()
     assert f"Articles that moderators post in <#{world.news.id}> are added too." in message["content"]
+
+
+# -- staying up -----------------------------------------------------------------------------------
+
+
+async def serve_until_ready(fake: FakeDiscord, settings: Settings) -> tuple[asyncio.Task, Supervisor]:
+    handed = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(settings, handed))
+    supervisor = await handed
+    await fake.wait_for(
+        lambda: task.done() or (supervisor.bot is not None and supervisor.bot.is_ready()),
+        description="the bot to be ready",
+    )
+    assert not task.done()
+    return task, supervisor
+
+
+def tries(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "bot" and "trying again" in r.getMessage()]
+
+
+async def test_bot_tries_again_with_growing_delays_until_discord_answers(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="bot")
+    async with FakeDiscord() as fake:
+        fake.add_guild("Dev")
+        fake.refuse_next(6)  # aiohttp tries a GET twice, so this is three failed logins
+        settings = settings_for(fake, tmp_path / "bot.db", reconnect_delay=0.01, reconnect_max_delay=0.02)
+        with fake.patch_discord():
+            task, supervisor = await serve_until_ready(fake, settings)
+            supervisor.stop()
+            code = await task
+    assert (code, len(fake.refused), fake.identify_count) == (0, 6, 1)
+    assert [m.split("; ")[1] for m in tries(caplog)] == [
+        "trying again in 0.01 s (try 1)",
+        "trying again in 0.02 s (try 2)",
+        "trying again in 0.02 s (try 3)",
+    ]
+    assert all(m.startswith("Could not reach Discord (ServerDisconnectedError") for m in tries(caplog))
+
+
+async def test_bot_comes_back_after_losing_the_network_later(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="bot")
+    async with FakeDiscord() as fake:
+        fake.add_guild("Dev")
+        settings = settings_for(fake, tmp_path / "bot.db", reconnect_delay=0.01, reconnect_max_delay=1.0)
+        with fake.patch_discord():
+            task, supervisor = await serve_until_ready(fake, settings)
+            first = supervisor.bot
+            fake.refuse_next(4)  # the resume, then the next login (aiohttp tries each GET twice)
+            await fake.drop_connection(4000)
+            await fake.wait_for(
+                lambda: supervisor.bot is not first and supervisor.bot.is_ready(),
+                description="a new connection",
+            )
+            supervisor.stop()
+            code = await task
+    assert (code, len(fake.refused), fake.identify_count) == (0, 4, 2)
+    assert [m.split(" (")[0] for m in tries(caplog)] == [
+        "Lost the connection to Discord",
+        "Could not reach Discord",
+    ]
+    assert [m.split("; ")[1] for m in tries(caplog)] == [
+        "trying again in 0.01 s (try 1)",
+        "trying again in 0.02 s (try 2)",
+    ]
+
+
+async def test_rejected_token_is_not_tried_again(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="bot")
+    async with FakeDiscord() as fake:
+        with fake.patch_discord():
+            code = await serve(settings_for(fake, tmp_path / "bot.db", token="wrong", reconnect_delay=0.01))
+        logins = fake.requests_to("GET", "/users/@me")
+    assert (code, len(logins), tries(caplog)) == (1, 1, [])
