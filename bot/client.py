@@ -52,6 +52,11 @@ class ClippingsBot(commands.Bot):
         """Became ready at least once (the supervisor starts a new outage's delays afresh)."""
 
     async def setup_hook(self) -> None:
+        await self.add_commands()
+        await self.sync_commands()
+
+    async def add_commands(self) -> None:
+        """The cogs, their commands and the buttons of earlier answers; no network needed."""
         from .cogs.articles import ArticlesCog
         from .cogs.ask import BUTTONS, AskCog
         from .cogs.help import HelpCog
@@ -62,7 +67,6 @@ class ClippingsBot(commands.Bot):
         await self.add_cog(NewsroomCog(self))
         await self.add_cog(HelpCog(self))
         self.add_dynamic_items(*BUTTONS)
-        await self.sync_commands()
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: mentions and newsroom posts are handled by the cogs' listeners."""
