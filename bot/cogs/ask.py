@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -92,7 +92,7 @@ class MoreButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> MoreButton:
         return cls(int(match["asker"]), int(match["offset"]), int(match["per_page"]), match["key"])
 
@@ -147,7 +147,7 @@ class ContextButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> ContextButton:
         return cls(int(match["asker"]), int(match["rank"]), match["article"], int(match["passage"]))
 
@@ -185,7 +185,7 @@ class ExpiredButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[0-9a-
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> ExpiredButton:
         return cls(match.string)
 
@@ -220,7 +220,7 @@ class AskCog(commands.Cog):
         return await asyncio.to_thread(self.bot.store.search, question, libraries_for(guild_id), results, 0)
 
     async def _nothing_found(self, response: SearchResponse, guild_id: int | None) -> str:
-        recent = []
+        recent: list[str] = []
         if response.searched_articles:
             for library in response.libraries:
                 articles = await asyncio.to_thread(self.bot.store.list_articles, library, 0, RECENT_TITLES)

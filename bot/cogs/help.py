@@ -12,6 +12,7 @@ from discord.ext import commands
 from index import GLOBAL_LIBRARY
 
 from ..formatting import help_text
+from .newsroom import NewsroomCog
 
 if TYPE_CHECKING:
     from ..client import ClippingsBot
@@ -31,5 +32,9 @@ class HelpCog(commands.Cog):
         server = await asyncio.to_thread(store.count_articles, str(guild_id)) if guild_id else None
         everyone = await asyncio.to_thread(store.count_articles, GLOBAL_LIBRARY)
         newsroom = self.bot.get_cog("NewsroomCog")
-        channel = await newsroom.newsroom_channel(guild_id) if guild_id and newsroom else None
+        channel = (
+            await newsroom.newsroom_channel(guild_id)
+            if guild_id and isinstance(newsroom, NewsroomCog)
+            else None
+        )
         await interaction.followup.send(help_text(server, everyone, channel), ephemeral=True)
