@@ -885,3 +885,16 @@ async def test_rejected_token_is_not_tried_again(tmp_path, capsys, caplog):
             code = await serve(settings_for(fake, tmp_path / "bot.db", token="wrong", reconnect_delay=0.01))
         logins = fake.requests_to("GET", "/users/@me")
     assert (code, len(logins), tries(caplog)) == (1, 1, [])
+
+
+async def test_refused_message_content_intent_is_not_tried_again(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="bot")
+    async with FakeDiscord(privileged_intents=0) as fake:
+        settings = settings_for(fake, tmp_path / "bot.db", message_content=True, reconnect_delay=0.01)
+        with fake.patch_discord():
+            code = await serve(settings)
+    assert (code, tries(caplog)) == (1, [])
+    assert capsys.readouterr().err == (
+        "Discord refused the Message Content intent; enable it in the developer portal or set"
+        " CLIPPINGS_MESSAGE_CONTENT=0.\n"
+    )
