@@ -29,12 +29,15 @@ def service_settings() -> dict[str, list[str]]:
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
-def test_unit_passes_systemd_analyze_verify(tmp_path: Path):
-    # The unit names the installed interpreter; point it at this one, which exists here.
-    unit = tmp_path / "clippings.service"
-    unit.write_text(UNIT.read_text().replace(INSTALLED_PYTHON, sys.executable))
+def test_units_pass_systemd_analyze_verify(tmp_path: Path):
+    # The bot's unit names the installed interpreter; point it at this one, which exists here.
+    names = sorted(path.name for path in (REPO / "deploy").iterdir())
+    assert names == ["clippings-backup.service", "clippings-backup.timer", "clippings.service"]
+    for name in names:
+        text = (REPO / "deploy" / name).read_text()
+        (tmp_path / name).write_text(text.replace(INSTALLED_PYTHON, sys.executable))
     result = subprocess.run(
-        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+        ["systemd-analyze", "verify", *names], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert (result.returncode, result.stderr) == (0, "")
 
@@ -49,3 +52,9 @@ def test_unit_restarts_on_failure_in_a_sandbox_with_its_own_state_directory():
     for key in ("NoNewPrivileges", "ProtectHome", "PrivateTmp", "PrivateDevices", "RestrictSUIDSGID"):
         assert settings[key] == ["yes"], key
     assert settings["ProtectSystem"] == ["strict"]
+
+
+def test_backup_unit_runs_the_online_backup_of_the_bots_database():
+    text = (REPO / "deploy" / "clippings-backup.service").read_text()
+    assert "/opt/clippings/bin/clippings --db /var/lib/clippings/clippings.db backup" in text
+    assert "OnCalendar=daily" in (REPO / "deploy" / "clippings-backup.timer").read_text()
