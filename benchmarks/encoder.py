@@ -1,11 +1,11 @@
-"""Speed and size of the optional sentence encoder (index/semantic.py, the extra clippings-bot[rerank]).
+"""Speed and size of the optional sentence encoder (index/rank/semantic.py, the extra clippings-bot[rerank]).
 
     python benchmarks/encoder.py                 # threads=1 and threads=2
     python benchmarks/encoder.py --threads 1
 
 For each thread count: the model's load time, one question alone (median and p95 over 200 calls),
 beside it the most the learned stage encodes for one question (the question and
-`index.rerank.RESTATEMENTS` restatements of it, a role such as "the president" in place of the
+`index.rank.RESTATEMENTS` restatements of it, a role such as "the president" in place of the
 name, in one call, over 200 calls), 40 passages of about 450 characters in one call (median and
 p95 over 20 calls), and passages per
 second over 2,000 passages (one call, batches of 32). The passages are sentences of
@@ -33,8 +33,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from index.rerank import RESTATEMENTS, ROLE_NOUNS  # noqa: E402
-from index.semantic import MODEL_NAME, load_encoder  # noqa: E402
+from index.rank import RESTATEMENTS, ROLE_NOUNS  # noqa: E402
+from index.rank.semantic import MODEL_NAME, load_encoder  # noqa: E402
 
 SAMPLE = REPO / "samples" / "qin-gang-peace-talks.txt"
 QUESTION = "What did the minister say about weapons?"

@@ -201,7 +201,7 @@ def main() -> None:
         import_file = Path(handle.name)
     runs = {"default ranker": None}
     if args.learned:
-        from index.semantic import load_encoder
+        from index.rank.semantic import load_encoder
 
         encoder = load_encoder(threads=2)
         started = time.perf_counter()

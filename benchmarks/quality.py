@@ -47,10 +47,10 @@ from rank_bm25 import BM25Okapi
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from index import rerank as rerank_module  # noqa: E402
+from index import rank as rerank_module  # noqa: E402
+from index.ingest.passages import Span, split_sentences  # noqa: E402
+from index.ingest.readers import ReadFailure, articles_from_json, read_path  # noqa: E402
 from index.models import Article  # noqa: E402
-from index.passages import Span, split_sentences  # noqa: E402
-from index.readers import ReadFailure, articles_from_json, read_path  # noqa: E402
 from index.store import Store  # noqa: E402
 
 try:
@@ -305,6 +305,7 @@ class TimedRanker:
 
     def __init__(self, ranker: Callable) -> None:
         self.ranker = ranker
+        self.candidates: int = getattr(ranker, "candidates", rerank_module.CANDIDATES)
         self.last = 0.0
 
     def __call__(self, *args: object) -> list:
@@ -328,7 +329,7 @@ def _encoder():
     """One encoder per process (the `rerank` extra), made on first use."""
     global _ENCODER
     if _ENCODER is None:
-        from index.semantic import load_encoder
+        from index.rank.semantic import load_encoder
 
         _ENCODER = load_encoder(threads=int(os.environ.get("CLIPPINGS_ENCODER_THREADS", "1")))
     return _ENCODER
@@ -395,12 +396,12 @@ def _safe(name: str) -> str:
 def cache_folder(root: Path) -> Path:
     """A cache of built libraries, keyed by the code that decides what text and passages are stored
     and by the database schema version (the store rebuilds its search index from the database)."""
-    from index import store as store_module
+    from index.db import SCHEMA_VERSION
 
     digest = hashlib.sha256()
     for name in ("passages.py", "text.py", "readers.py"):
-        digest.update((REPO / "index" / name).read_bytes())
-    digest.update(str(store_module.SCHEMA_VERSION).encode())
+        digest.update((REPO / "index" / "ingest" / name).read_bytes())
+    digest.update(str(SCHEMA_VERSION).encode())
     folder = root / digest.hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -8,7 +8,7 @@ gzip allowed). The corpus holds about 26k articles (about 580k passages), so the
 articles past the end of the corpus with new ids (copied at the SQL level: the same text and the
 same stored term ids, under new article and passage ids). Queries are 200 windows of 3 to 6
 consecutive terms of the questions in `--questions`, through the real question tokenizer
-(`index.text.question_terms`), chosen with a fixed seed.
+(`index.ingest.text.question_terms`), chosen with a fixed seed.
 
 Every engine at every size runs in its own subprocess, so that its peak RSS is its own. Timings are
 medians (p50) and 95th percentiles over the queries of one run. rank-bm25, FTS5 and tantivy are given
@@ -81,7 +81,7 @@ def open_text(path: Path):
 
 def make_queries(questions: Path, count: int = QUERIES, seed: int = 5) -> dict:
     """Windows of 3 to 6 consecutive question terms, and whole questions (for Store.search)."""
-    from index.text import question_terms
+    from index.ingest.text import question_terms
 
     rng = random.Random(seed)
     windows, whole = [], []
@@ -118,7 +118,7 @@ def run_worker(args: argparse.Namespace, task: str, **params) -> dict:
 
 def articles_from_corpus(path: Path, limit: int | None = None):
     """Articles through the real JSON-lines reader (cleaning included), one line at a time."""
-    from index.readers import ReadFailure, articles_from_json
+    from index.ingest.readers import ReadFailure, articles_from_json
 
     with open_text(path) as f:
         for number, line in enumerate(f, start=1):
@@ -263,7 +263,7 @@ def worker_clippings_serve(work: Path, params: dict) -> dict:
         "start_to_first_answer_s": first - started,
     }
     index = store.index
-    term_ids = [store._known_term_ids(q) for q in queries["windows"]]
+    term_ids = [store.db.known_term_ids(q) for q in queries["windows"]]
     for q in term_ids[:20]:  # warm the pages of the mapped files a query touches
         index.top(["global"], q, TOP)
     times = []
@@ -273,8 +273,9 @@ def worker_clippings_serve(work: Path, params: dict) -> dict:
         times.append((time.perf_counter() - t) * 1000)
     result["rank_p50_ms"], result["rank_p95_ms"] = pct(times, 50), pct(times, 95)
     # Whole answers through Store.search (question tokenizing, ranking, the ranker stage, SQLite).
-    from index.rerank import rerank
+    from index.rank import Ranker
 
+    rerank = Ranker()
     for plain in (False, True):
         store.ranker = None if plain else rerank
         times = []

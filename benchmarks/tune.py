@@ -7,13 +7,13 @@
 
 `dump` asks every question of benchmarks/quality.py (dev, strict dev, XQuAD, the seed questions) of
 its library (built by `quality.py --cache`) through `Store.search`, and keeps, for BM25's first
-`CANDIDATES` passages, the feature vector `index.rerank.features` gives each one and whether it
+`CANDIDATES` passages, the feature vector `index.rank.features` gives each one and whether it
 holds an answer (the quality hit rule). With `--learned` (the rerank extra) the similarity feature
 is filled too. `fit` then scores those candidates with any weights in milliseconds: it prints R@1 /
 R@3 / MRR@10 of BM25's order, of the shipped weights and of weights fitted (a listwise softmax loss
 with an L2 penalty) on the first half of the dev weeks and of the XQuAD questions only, with the
 second halves, strict dev and the seed questions as the checks. It prints the fitted weights for
-`index.rerank` (DEFAULT, and LEARNED from a `--learned` dump); quality.py is the final word.
+`index.rank` (DEFAULT, and LEARNED from a `--learned` dump); quality.py is the final word.
 
 The evaluation data is internal: the dump lives outside the repository (pass --out).
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +34,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import quality  # noqa: E402  (benchmarks/quality.py, beside this file)
 
-from index import rerank  # noqa: E402
-from index import store as store_module  # noqa: E402
+from index import rank as rerank  # noqa: E402
 from index.store import Store  # noqa: E402
 
-NAMES = [f.name for f in fields(rerank.Weights) if f.type in ("float", float)]
+NAMES = list(rerank.FEATURE_NAMES)
 FEATURES = replace(rerank.DEFAULT, **{n: 1.0 for n in NAMES if not getattr(rerank.DEFAULT, n)})
 """Every feature computed (some are skipped when their weight is 0)."""
 
@@ -48,23 +47,24 @@ class Capture:
 
     def __init__(self, depth: int) -> None:
         self.depth = depth
+        self.candidates = depth
+        self.ranker = rerank.Ranker(candidates=depth)
         self.last: tuple[list[str], np.ndarray] | None = None
 
     def __call__(self, store: Store, question: str, libraries: list[str], hits: list) -> list:
-        hits = rerank._dedupe(hits)[: self.depth]
+        hits = rerank.dedupe(hits)[: self.depth]
         if not hits:
             self.last = ([], np.zeros((0, len(NAMES))))
             return hits
-        terms, idf, candidates = rerank.prepare(store, question, libraries, hits)
+        terms, idf, candidates = self.ranker.prepare(store, question, libraries, hits)
         if store.encoder is not None:  # dump --learned: the learned stage's similarity feature too
             rerank.add_similarities(store, question, hits, terms, candidates)
-        rows = rerank.features(question, terms, idf, candidates, FEATURES)
-        self.last = ([h.passage.text for h in hits], np.array(rows, dtype=np.float64))
+        rows = rerank.features(question, terms, idf, candidates, FEATURES, self.ranker.stems(FEATURES))
+        self.last = ([h.passage.text for h in hits], np.array([r.vector() for r in rows], dtype=np.float64))
         return hits
 
 
 def dump(args: argparse.Namespace) -> int:
-    store_module.CANDIDATES = args.depth
     plan_args = argparse.Namespace(
         data=args.data,
         splits=list(quality.SPLITS),
@@ -75,7 +75,7 @@ def dump(args: argparse.Namespace) -> int:
     jobs, info = quality.plan(plan_args)
     encoder = None
     if args.learned:
-        from index.semantic import load_encoder
+        from index.rank.semantic import load_encoder
 
         encoder = load_encoder()
     weeks = info.get("dev_weeks", [])
@@ -176,7 +176,7 @@ def fit(args: argparse.Namespace) -> int:
     X, Y, mask = data["X"].copy(), data["Y"], data["mask"]
     split, half, names = data["split"], data["half"], [str(n) for n in data["names"]]
     if names != NAMES:
-        sys.exit("The dump's features differ from index.rerank's: run dump again.")
+        sys.exit("The dump's features differ from index.rank's: run dump again.")
     X[:, :, [names.index(n) for n in args.drop]] = 0.0
     semantic = names.index("semantic")
     learned = bool(np.any(X[:, :, semantic]))  # a dump --learned holds the similarity feature

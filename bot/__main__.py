@@ -13,7 +13,7 @@ import discord
 
 from index import ClippingsError, Store, load_encoder
 
-from .client import ClippingsBot
+from .client import ClippingsBot, store_executor
 from .settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bot")
@@ -67,6 +67,7 @@ class Supervisor:
         self.settings = settings
         self.store = store
         self.bot: ClippingsBot | None = None
+        self.executor = store_executor()
         self._stopping = asyncio.Event()
         self._closing: asyncio.Future[None] | None = None
 
@@ -79,7 +80,7 @@ class Supervisor:
         """Return when stopped; raise what no retry can fix (such as discord.LoginFailure)."""
         delay, tries = self.settings.reconnect_delay, 0
         while not self._stopping.is_set():
-            bot = self.bot = ClippingsBot(self.settings, self.store)
+            bot = self.bot = ClippingsBot(self.settings, self.store, self.executor)
             failure: BaseException | None = None
             try:
                 async with bot:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import discord
 from discord.ext import commands
@@ -16,6 +17,16 @@ from .errors import ClippingsTree
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+STORE_THREADS = 2
+"""Threads that run store calls (searches, adds) off the event loop. Searches run in parallel, but
+mostly in Python: more threads than cores would only take the interpreter lock from the event
+loop, which must acknowledge every interaction within Discord's 3 seconds."""
+
+
+def store_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="clippings-store")
+
 
 BOT_LIBRARY = "_bot"
 """Where the bot keeps its own settings (such as the last synced commands); never searched."""
@@ -37,7 +48,9 @@ def make_intents(settings: Settings) -> discord.Intents:
 
 
 class ClippingsBot(commands.Bot):
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, executor: ThreadPoolExecutor | None = None) -> None:
+        """`executor` runs store calls; the supervisor passes one to every bot it starts, so
+        restarts after an outage do not leave idle threads behind."""
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=make_intents(settings),
@@ -48,10 +61,13 @@ class ClippingsBot(commands.Bot):
         )
         self.settings = settings
         self.store = store
+        self.executor = executor or store_executor()
         self.was_ready = False
         """Became ready at least once (the supervisor starts a new outage's delays afresh)."""
 
     async def setup_hook(self) -> None:
+        # asyncio.to_thread runs on the loop's default executor: keep it as small as the machine.
+        asyncio.get_running_loop().set_default_executor(self.executor)
         await self.add_commands()
         await self.sync_commands()
 

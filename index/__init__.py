@@ -13,10 +13,9 @@ from .errors import (
     NoSearchableWords,
     NotFound,
 )
-from .fetch import FetchSettings, fetch_url
-from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
-from .passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
-from .readers import (
+from .ingest.fetch import FetchSettings, fetch_url
+from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
+from .ingest.readers import (
     MAX_FILE_BYTES,
     SUPPORTED_SUFFIXES,
     ReadFailure,
@@ -28,10 +27,11 @@ from .readers import (
     read_path,
     sniff_kind,
 )
-from .semantic import load_encoder
+from .ingest.text import question_terms, tokenize, tokenize_spans
+from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
+from .rank.semantic import load_encoder
 from .settings import Settings, SettingsError, load_settings
 from .store import Store, open_store
-from .text import question_terms, tokenize, tokenize_spans
 
 GLOBAL_LIBRARY = "global"
 

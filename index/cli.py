@@ -18,11 +18,8 @@ import click
 
 from . import GLOBAL_LIBRARY
 from .errors import ClippingsError, NoSearchableWords
-from .fetch import FetchSettings, fetch_url_sync
-from .maintenance import backup as backup_database
-from .maintenance import check as check_database
-from .models import Article, Hit, SearchResponse
-from .readers import (
+from .ingest.fetch import FetchSettings, fetch_url_sync
+from .ingest.readers import (
     MAX_FILE_BYTES,
     ReadFailure,
     articles_from_bytes,
@@ -31,7 +28,10 @@ from .readers import (
     read_path,
     sniff_kind,
 )
-from .semantic import load_encoder
+from .maintenance import backup as backup_database
+from .maintenance import check as check_database
+from .models import Article, Hit, SearchResponse
+from .rank.semantic import load_encoder
 from .settings import SettingsError, load_settings
 from .store import Store
 

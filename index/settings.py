@@ -11,7 +11,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from .errors import ClippingsError
-from .fetch import DEFAULT_MAX_BYTES, FetchSettings
+from .ingest.fetch import DEFAULT_MAX_BYTES, FetchSettings
 
 log = logging.getLogger(__name__)
 

@@ -202,7 +202,7 @@ async def test_ask_with_the_learned_ranker_quotes_the_weapons_passage_first(tmp_
 
 
 async def test_learned_setting_without_the_extra_ends_with_one_sentence(tmp_path, capsys, monkeypatch):
-    from index import semantic
+    from index.rank import semantic
 
     monkeypatch.setattr(semantic, "MODEL_PACKAGE", "no_such_model_package")
     code = await serve(Settings(token="unused", db_path=str(tmp_path / "bot.db"), learned=True))

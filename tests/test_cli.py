@@ -232,7 +232,7 @@ def test_learned_ranker_answers_the_weapons_question_from_the_command_line(db_pa
 
 
 def test_learned_ranker_without_the_extra_exits_1_with_one_sentence(db_path, monkeypatch):
-    from index import semantic
+    from index.rank import semantic
 
     monkeypatch.setattr(semantic, "MODEL_PACKAGE", "no_such_model_package")
     result = CliRunner().invoke(cli, ["--db", str(db_path), "--learned", "ask", "dam"])
@@ -256,7 +256,7 @@ def test_embed_gives_passages_added_without_the_learned_stage_their_vectors(with
 
 
 def test_learned_flag_does_not_need_the_extra_for_commands_that_do_not_rank(with_sample, monkeypatch):
-    from index import semantic
+    from index.rank import semantic
 
     monkeypatch.setattr(semantic, "MODEL_PACKAGE", "no_such_model_package")
     result = CliRunner().invoke(cli, ["--db", str(with_sample), "--learned", "list"])

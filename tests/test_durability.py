@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from index import DatabaseError, Store
-from index import store as store_module
-from index.store import SCHEMA_VERSION
+from index import Article, DatabaseError, Store
+from index.db import SCHEMA_VERSION, migrations
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "schema1.db"
@@ -93,7 +92,7 @@ KILLED_CHILD = textwrap.dedent(
     """
     import sys, time
     from index import Article, Store
-    from index.store import Store as S
+    from index.db.sqlite import SqliteDatabase as S
 
     original = S._store_one
     count = 0
@@ -135,7 +134,7 @@ def test_sigkill_inside_a_write_transaction_loses_only_the_uncommitted_articles(
     check_searchable(db, "council")
     with Store(db) as store:  # and the file takes new writes
         assert store.count_articles("global") == 100
-        store.add(store_module.Article(title="After", text="The harbour reopened after the crash."), "global")
+        store.add(Article(title="After", text="The harbour reopened after the crash."), "global")
         assert store.search("harbour", ["global"]).hits[0].article.title == "After"
 
 
@@ -266,7 +265,7 @@ def make_clippings_db(path: Path) -> None:
     with Store(path) as store:
         for i in range(40):
             body = " ".join(f"The council met on day {i} about item {i * 13 + j}." for j in range(8))
-            store.add(store_module.Article(title=f"Report {i}", text=body), "global")
+            store.add(Article(title=f"Report {i}", text=body), "global")
     _one_file(path)
 
 
@@ -417,9 +416,7 @@ def test_migrations_run_forward_from_the_first_schema(tmp_path):
         assert (
             store.search("library", ["guild-42"]).hits[0].article.title == "Library extends its opening hours"
         )
-        new = store.add(
-            store_module.Article(title="New", text="The ferry timetable changes on Monday."), "global"
-        )
+        new = store.add(Article(title="New", text="The ferry timetable changes on Monday."), "global")
         assert int(new.article.id) > 4  # ids are never reused
     migrated = sqlite3.connect(db)
     fresh_path = tmp_path / "fresh.db"
@@ -441,8 +438,8 @@ def test_a_failing_migration_leaves_the_old_file_as_it_was(tmp_path, monkeypatch
         database.execute("ALTER TABLE articles ADD COLUMN summary TEXT")
         raise RuntimeError("disk trouble half-way through a migration")
 
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, broken])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, broken])
     with pytest.raises((RuntimeError, DatabaseError)):
         Store(db)
     monkeypatch.undo()

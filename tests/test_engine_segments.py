@@ -144,7 +144,7 @@ def test_merge_keeps_every_live_posting():
 
 
 def test_background_merge_swaps_in_and_keeps_removals_made_meanwhile(monkeypatch):
-    monkeypatch.setattr(engine, "INLINE_MERGE_MAX", 50)
+    monkeypatch.setattr(engine.library, "INLINE_MERGE_MAX", 50)
     docs = zipf_corpus(9, 1600)
     index = SearchIndex(background_merges=True)
     added = add_articles(index, "global", docs, 1, 20)

@@ -22,7 +22,7 @@ from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from index.errors import FetchError
-from index.fetch import (
+from index.ingest.fetch import (
     DEFAULT_MAX_BYTES,
     FetchSettings,
     fetch_url,
@@ -30,7 +30,7 @@ from index.fetch import (
     is_public_address,
     literal_address,
 )
-from index.readers import ReadFailure
+from index.ingest.readers import ReadFailure
 
 ARTICLE = (
     "<html><head><title>Dam opens</title></head><body><article><h1>Dam opens</h1><p>"

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from index import Article, ReadFailure, Store
-from index.passages import PASSAGE_CAP
-from index.readers import (
+from index.ingest.passages import PASSAGE_CAP
+from index.ingest.readers import (
     MAX_DOCUMENT_BYTES,
     MAX_FILE_BYTES,
     articles_from_bytes,

@@ -1,4 +1,4 @@
-from index.passages import PASSAGE_CAP, make_passages, pack_passages, split_sentences
+from index.ingest.passages import PASSAGE_CAP, make_passages, pack_passages, split_sentences
 
 
 def sentences(text: str) -> list[str]:

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from index import Article, BadInput, ReadFailure, Store
-from index.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
-from index.readers import article_from_html, article_from_text, articles_from_bytes
-from index.text import normalize_text, question_terms, tokenize, tokenize_spans
+from index.ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
+from index.ingest.readers import article_from_html, article_from_text, articles_from_bytes
+from index.ingest.text import normalize_text, question_terms, tokenize, tokenize_spans
 
 # CLIPPINGS_PROPERTY_SCALE=20 runs twenty times as many examples, for a deeper search by hand.
 SCALE = int(os.environ.get("CLIPPINGS_PROPERTY_SCALE", "1"))

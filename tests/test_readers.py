@@ -160,7 +160,7 @@ def test_jsonl_gz_streams_every_record(tmp_path):
 
 
 def test_jsonl_larger_than_the_file_cap_is_streamed(tmp_path, monkeypatch):
-    monkeypatch.setattr("index.readers.MAX_FILE_BYTES", 100)
+    monkeypatch.setattr("index.ingest.readers.MAX_FILE_BYTES", 100)
     path = tmp_path / "feed.jsonl"
     path.write_text(
         "\n".join(json.dumps({"title": f"T{n}", "text": f"Article body number {n}."}) for n in range(20))
@@ -169,7 +169,7 @@ def test_jsonl_larger_than_the_file_cap_is_streamed(tmp_path, monkeypatch):
 
 
 def test_jsonl_line_over_the_document_cap_is_refused_alone(tmp_path, monkeypatch):
-    monkeypatch.setattr("index.readers.MAX_DOCUMENT_BYTES", 200)
+    monkeypatch.setattr("index.ingest.readers.MAX_DOCUMENT_BYTES", 200)
     path = tmp_path / "feed.jsonl"
     lines = [
         {"title": "Short", "text": "A short article body here."},

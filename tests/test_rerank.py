@@ -1,4 +1,4 @@
-"""The ranking stage after BM25 (index/rerank.py): one behaviour per test, on tiny texts."""
+"""The ranking stage after BM25 (index/rank/): one behaviour per test, on tiny texts."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from dataclasses import fields, replace
 from conftest import SAMPLE, WEAPONS
 
 from index import Article, Store, read_path
-from index.rerank import (
+from index.rank import (
     DEFAULT,
+    ArticleCache,
     Candidate,
+    Ranker,
     Weights,
     answer_types,
     article_terms,
-    make_ranker,
     restate,
     restatements,
     role_phrase,
@@ -268,7 +269,7 @@ def test_ranker_only_reorders_what_bm25_found(tmp_path):
     with Store(tmp_path / "c.db", ranker=None) as plain:
         plain.add(next(iter(read_path(str(SAMPLE)))), "global")
         found = {h.passage.text for h in plain.search("peace talks", ["global"], k=40).hits}
-    with Store(tmp_path / "c.db", ranker=make_ranker(DEFAULT)) as ranked:
+    with Store(tmp_path / "c.db", ranker=Ranker(DEFAULT, learned=None)) as ranked:
         shown = [h.passage.text for h in ranked.search("peace talks", ["global"], k=40).hits]
     assert (set(shown) <= found, len(shown)) == (True, len(found))
 
@@ -291,16 +292,12 @@ def test_qin_sample_weapons_question_ranks_the_foreign_minister_passage_first(tm
 
 
 def test_the_article_cache_keeps_within_its_character_budget(tmp_path, monkeypatch):
-    from index import rerank
-
-    monkeypatch.setattr(rerank, "_ARTICLE_CACHE_CHARS", 200)
-    monkeypatch.setattr(rerank, "_ARTICLES", rerank.OrderedDict())
-    monkeypatch.setattr(rerank, "_cached_chars", 0)
-    with Store(tmp_path / "c.db") as store:
+    articles = ArticleCache(chars=200)
+    with Store(tmp_path / "c.db", ranker=Ranker(articles=articles)) as store:
         for i in range(4):
             store.add(Article(title=f"Dam {i}", text=f"The dam number {i} was opened today. " * 3), "global")
         store.search("dam opened", ["global"], k=4)
-    assert (len(rerank._ARTICLES), rerank._cached_chars <= 200) == (1, True)
+    assert (len(articles), articles.chars <= 200) == (1, True)
 
 
 def test_a_date_after_tomorrow_counts_as_undated():

@@ -1,4 +1,4 @@
-"""The optional sentence encoder (index/semantic.py), with the rerank extra installed."""
+"""The optional sentence encoder (index/rank/semantic.py), with the rerank extra installed."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from index import semantic
 from index.errors import EncoderUnavailable
+from index.rank import semantic
 
-# index.semantic imports without the extra; its tests need it (CI installs it).
+# index.rank.semantic imports without the extra; its tests need it (CI installs it).
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tokenizers")
 

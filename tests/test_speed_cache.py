@@ -138,7 +138,7 @@ def test_removing_after_a_cached_start_is_immediate(db_path):
 
 
 def test_big_merges_run_in_the_background_and_keep_answers(db_path, monkeypatch):
-    monkeypatch.setattr(engine, "INLINE_MERGE_MAX", 8)
+    monkeypatch.setattr(engine.library, "INLINE_MERGE_MAX", 8)
     with Store(db_path, ranker=None) as store:
         for i in range(60):
             store.add(article(i), "global")
@@ -157,7 +157,7 @@ def test_big_merges_run_in_the_background_and_keep_answers(db_path, monkeypatch)
 def test_searching_threads_and_background_merges_and_saves_get_along(db_path, monkeypatch):
     import threading
 
-    monkeypatch.setattr(engine, "INLINE_MERGE_MAX", 8)
+    monkeypatch.setattr(engine.library, "INLINE_MERGE_MAX", 8)
     monkeypatch.setattr(store_module, "CACHE_SAVE_INTERVAL", 0.0)
     errors = []
     with Store(db_path, ranker=None) as store:

@@ -103,11 +103,11 @@ def test_failed_add_stores_nothing(store, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk trouble")
 
-    monkeypatch.setattr(store, "_term_ids", explode)
+    monkeypatch.setattr(store.db, "_term_ids", explode)
     with pytest.raises(RuntimeError):
         store.add(sample(), "global")
     counts = [
-        store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        store.db.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
         for t in ("articles", "passages", "changes")
     ]
     assert counts == [0, 0, 0]
@@ -134,8 +134,8 @@ def test_reopened_store_searches_what_was_stored(db_path):
 
 
 def test_database_uses_wal_and_a_busy_timeout(store):
-    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+    assert store.db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
 
 
 def test_foreign_database_is_refused_and_left_alone(db_path):
@@ -224,7 +224,7 @@ def test_opening_waits_for_another_process_that_holds_the_file(db_path):
     holder.execute("BEGIN EXCLUSIVE")
     threading.Timer(0.5, lambda: holder.execute("COMMIT")).start()
     with Store(db_path) as opened:
-        assert opened.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert opened.db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     holder.close()
 
 

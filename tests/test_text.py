@@ -1,4 +1,4 @@
-from index.text import normalize_text, question_terms, split_headline, strip_chrome, tokenize
+from index.ingest.text import normalize_text, question_terms, split_headline, strip_chrome, tokenize
 
 
 def test_tokenize_casefolds_unicode_words():

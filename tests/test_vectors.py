@@ -12,15 +12,15 @@ import pytest
 from conftest import SAMPLE, WEAPONS
 
 from index import Article, Store, read_path, tokenize
-from index.rerank import (
+from index.rank import (
     DEFAULT,
     LEARNED,
     RESTATEMENTS,
-    ROLE_NOUNS,
     Candidate,
+    Ranker,
     add_similarities,
     article_terms,
-    prepare,
+    role_nouns,
     scores,
 )
 
@@ -188,7 +188,7 @@ def test_the_learned_weights_put_the_similar_passage_first_on_equal_words():
 
 def test_the_real_encoder_ranks_the_qin_weapons_passage_first(tmp_path):
     pytest.importorskip("onnxruntime")
-    from index.semantic import load_encoder
+    from index.rank.semantic import load_encoder
 
     with Store(tmp_path / "c.db", encoder=load_encoder()) as store:
         store.add(next(iter(read_path(str(SAMPLE)))), "global")
@@ -223,7 +223,7 @@ def test_a_role_noun_passage_gets_the_cosine_of_the_restated_question(tmp_path):
         store.add(QIN, "global")
         store.add(RAIN, "global")
         hits = store.search(question, ["global"]).hits
-        terms, _, candidates = prepare(store, question, ["global"], hits)
+        terms, _, candidates = Ranker().prepare(store, question, ["global"], hits)
         add_similarities(store, question, hits, terms, candidates)
         values = [c.similarity for c in candidates]
         vectors = store.passage_vectors([h.passage for h in hits])
@@ -238,7 +238,7 @@ def test_a_role_noun_passage_gets_the_cosine_of_the_restated_question(tmp_path):
 
 
 def test_at_most_RESTATEMENTS_restatements_of_a_question_are_encoded(tmp_path):
-    roles = sorted(ROLE_NOUNS)[: RESTATEMENTS + 2]
+    roles = sorted(role_nouns())[: RESTATEMENTS + 2]
     head = " ".join(f"Qin Gang, {a} and {b}, spoke." for a, b in zip(roles[::2], roles[1::2], strict=True))
     filler = "Rain fell on the old town all day long. " * 11
     text = head + "".join(f"\n\n{filler}The {role} said weapons were banned." for role in roles)

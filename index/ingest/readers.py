@@ -13,11 +13,12 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trafilatura
 
-from .errors import BadInput
-from .models import Article
+from ..errors import BadInput
+from ..models import Article
 from .text import normalize_text, split_headline, strip_chrome
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
     if len(html) > MAX_DOCUMENT_BYTES:
         raise BadInput(too_large(source, MAX_DOCUMENT_BYTES))
     try:
-        doc = trafilatura.bare_extraction(
+        doc: Any = trafilatura.bare_extraction(
             html, url=url, with_metadata=True, include_comments=False, include_tables=True
         )
     except (ValueError, TypeError, RecursionError) as exc:

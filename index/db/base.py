@@ -1,0 +1,125 @@
+"""What the search layer needs of a database: the interface a second backend implements."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import NotFound
+from ..models import AddResult, Article, Passage, StoredArticle
+
+PassageRow = tuple[int, int, int, bytes, bytes]
+"""(passage id, article id, length, term ids, tfs) of a stored passage: what the engine indexes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change log: an article added, or removed (with what the index subtracts)."""
+
+    seq: int
+    library: str
+    article_id: int
+    action: str
+    first_passage: int | None
+    term_ids: bytes | None
+    doc_counts: bytes | None
+
+
+@dataclass(slots=True)
+class PreparedArticle:
+    """An article split into passages and counted, ready to store (made outside any transaction)."""
+
+    article: Article
+    spans: list
+    counts: list[Counter[str]]
+    content_hash: str
+    vectors: np.ndarray | None = None
+
+
+def content_hash(text: str) -> str:
+    """A hash of the text that ignores case and spacing, for finding duplicates."""
+    folded = " ".join(text.casefold().split())  # the same as re.sub(r"\s+", " ", ...).strip()
+    return hashlib.sha256(folded.encode()).hexdigest()
+
+
+def article_number(value: str | int) -> int:
+    """An article id as given by a person ("12", "#12"); NotFound for anything else."""
+    try:
+        number = int(str(value).strip().lstrip("#"))
+    except ValueError:
+        number = 0
+    if not 0 < number < 2**63:
+        raise NotFound(f"{value!r} is not an article id; use `list` to see the ids.")
+    return number
+
+
+class Database(Protocol):
+    """Articles, passages, settings, passage vectors and the change log of one database.
+
+    Implementations are thread-safe. Every add and remove is one transaction that also appends to
+    the change log, which is what every process's in-memory index follows."""
+
+    path: str
+
+    def close(self) -> None: ...
+
+    def read(self, transaction: bool = False) -> AbstractContextManager[Any]:
+        """A context in which this thread's reads see one snapshot (with `transaction`)."""
+        ...
+
+    # identity and the change log
+    def instance(self) -> str | None: ...
+    def latest_change(self) -> int: ...
+    def change_article(self, seq: int) -> int | None: ...
+    def count_changes_after(self, seq: int) -> int: ...
+    def changes_after(self, seq: int) -> list[Change]: ...
+    def libraries(self) -> list[str]: ...
+    def library_passages(self, library: str, chunk: int) -> Iterator[list[PassageRow]]: ...
+    def article_passages(self, article_ids: list[int]) -> list[PassageRow]: ...
+
+    # articles
+    def stored_hashes(self, library: str, hashes: list[str]) -> set[str]: ...
+    def store_articles(
+        self, prepared: list[PreparedArticle], library: str, model: str | None = None
+    ) -> list[AddResult]: ...
+    def remove(self, library: str, article_id: str | int) -> StoredArticle: ...
+    def get_article(self, library: str | list[str], article_id: str | int) -> StoredArticle: ...
+    def article_text(self, library: str | list[str], article_id: str | int) -> str: ...
+    def list_articles(
+        self, library: str, offset: int = 0, limit: int = 50, title_contains: str | None = None
+    ) -> list[StoredArticle]: ...
+    def count_articles(self, library: str) -> int: ...
+    def passages(
+        self, library: str | list[str], article_id: str | int, first: int = 0, last: int | None = None
+    ) -> list[Passage]: ...
+
+    # settings
+    def get_setting(self, library: str, key: str) -> str | None: ...
+    def set_setting(self, library: str, key: str, value: str | None) -> None: ...
+
+    # what a search reads
+    def known_term_ids(self, terms: list[str]) -> list[int]: ...
+    def hit_rows(self, passage_ids: list[int], libraries: list[str]) -> dict[int, tuple]: ...
+    def passage_terms(self, passage_keys: list[tuple[str, int]]) -> dict[tuple[str, int], frozenset[str]]: ...
+
+    # passage vectors (the learned stage)
+    def put_vectors(
+        self, passage_ids: list[int], vectors: Iterable[np.ndarray], model: str, wait: bool = True
+    ) -> None: ...
+    def passage_vector_rows(
+        self, keys: list[tuple[int, int]], model: str
+    ) -> dict[tuple[int, int], tuple[int, bytes | None, str]]: ...
+    def count_missing_vectors(self, model: str, library: str | None = None) -> int: ...
+    def passages_missing_vectors(
+        self, model: str, library: str | None, limit: int
+    ) -> list[tuple[int, str]]: ...
+
+    # statistics
+    def library_counts(self) -> list[tuple[str, int, int]]: ...
+    def size_bytes(self) -> int: ...

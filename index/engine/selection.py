@@ -1,0 +1,43 @@
+"""Top-k selection over score arrays: pure functions, apart from the index that owns the arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .scoring import MARGIN
+from .segments import Segment
+
+
+@dataclass(slots=True)
+class Part:
+    segment: Segment
+    base: int
+
+
+def nth_largest(acc: np.ndarray, touched_parts: list[np.ndarray], n: int) -> float:
+    count = sum(len(p) for p in touched_parts)
+    if count < n:
+        return 0.0
+    values = acc[np.concatenate(touched_parts)]
+    return float(np.partition(values, count - n)[count - n])
+
+
+def best_candidates(values_of: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """The entries of `index` whose value may be among the n largest (ties and rounding kept)."""
+    if len(index) <= n:
+        return index
+    values = values_of[index]
+    th = float(np.partition(values, len(values) - n)[len(values) - n])
+    return index[values >= th - abs(th) * MARGIN]
+
+
+def passage_ids_of(parts: list[Part], cand: np.ndarray) -> np.ndarray:
+    out = np.empty(len(cand), dtype=np.int64)
+    for part in parts:
+        a = int(np.searchsorted(cand, part.base))
+        z = int(np.searchsorted(cand, part.base + part.segment.size))
+        if a < z:
+            out[a:z] = part.segment.passage_ids[cand[a:z] - part.base]
+    return out

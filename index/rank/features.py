@@ -1,0 +1,339 @@
+"""The ranker's features: what it reads of a question, an article and a candidate passage.
+
+Pure functions of their inputs (plus the thread-safe stem cache they are handed); see
+`index.rank.ranker` for how the features are weighed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..ingest.text import tokenize
+from .stems import Stems
+from .weights import Features, Weights
+from .words import number_words, role_nouns, sentence_capitals, time_words
+
+_CAPITAL = re.compile(r"\b[A-Z][\w'’-]*")
+_DIGIT = re.compile(r"\d")
+_ASK_TITLE = re.compile(
+    r"\b(show|series|film|movie|song|single|album|book|novel|drama|comedy|sitcom|podcast|musical|play|game)\b"
+)
+_QUOTED = re.compile(r"[“\"]([^”\"]{2,80})[”\"]")
+_YEAR = re.compile(r"\b(1[89]|20)\d\d\b")
+_ASK_NUMBER = re.compile(
+    r"\bhow (many|much|old|long|far|big|tall|high)\b|\bwhat (percentage|percent|number|amount|age)\b"
+)
+_ASK_TIME = re.compile(r"\b(when|what year|which year|what month|which month|what date|what day|which day)\b")
+_ASK_NAME = re.compile(
+    r"\bwho(m|se)?\b|\bwhich (person|man|woman|player|actor|actress|singer|company|country|state|city|team)\b"
+)
+
+
+def answer_types(question: str) -> frozenset[str]:
+    """What kind of answer a question asks for: "number", "time" and/or "name"."""
+    q = question.casefold()
+    kinds = set()
+    if _ASK_NUMBER.search(q):
+        kinds.add("number")
+    if _ASK_TIME.search(q):
+        kinds.add("time")
+    if _ASK_NAME.search(q):
+        kinds.add("name")
+    if _ASK_TITLE.search(q) and re.search(r"\b(which|what|name)\b", q):
+        kinds.add("title")
+    return frozenset(kinds)
+
+
+# -- what the ranker knows of an article ------------------------------------------------------
+
+ROLE_WINDOW = 4
+"""A role noun stands for a term when it sits within this many words of it in one sentence."""
+FRESH_DAYS = 14
+"""Freshness is exp(-age / FRESH_DAYS): it halves about every 10 days behind the newest candidate."""
+PREVIOUS_CHARS = 300
+"""How much of the article's text just before a passage counts as its context ("he said")."""
+PROXIMITY = 8
+"""The proximity feature is the best share of question terms within this many consecutive words."""
+_WINDOW_CHARS = 80
+_OCCURRENCES = 8
+"""At most this many occurrences of a term are looked at for role nouns (long articles)."""
+_LAST_STOP = re.compile(r".*[.!?][\"”’')]*\s", re.DOTALL)
+_FIRST_STOP = re.compile(r"[.!?][\"”’')]*\s")
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_SENTENCE_SPLIT = re.compile(r"[.!?][\"”’')]*(?:\s+|(?=[“\"]))|\n+")
+
+
+def _occurrences(text: str, term: str, tries: int = 100) -> Iterator[int]:
+    """Start offsets of the term as a whole word of casefolded text (the tokenizer's idea of a word).
+
+    Looks at no more than `tries` places where the term's letters occur (inside other words too), so
+    that a short, common term costs little in a long article."""
+    if not term:
+        return
+    size = len(text)
+    at = text.find(term)
+    while at >= 0 and tries > 0:
+        tries -= 1
+        end = at + len(term)
+        if (at == 0 or not text[at - 1].isalnum()) and (end == size or not text[end].isalnum()):
+            yield at
+        at = text.find(term, at + 1)
+
+
+class ArticleTerms:
+    """What the ranker asks of one article: the terms of its title, whether its text holds a term,
+    and which role nouns stand beside a term. Answers are computed on demand and kept."""
+
+    __slots__ = ("_folded", "_found", "_roles", "text", "title")
+
+    def __init__(self, title: str, text: str) -> None:
+        self.title = frozenset(tokenize(title))
+        self.text = text
+        self._folded: str | None = None
+        self._found: dict[str, bool] = {}
+        self._roles: dict[str, frozenset[str]] = {}
+
+    @property
+    def folded(self) -> str:
+        """The text casefolded, with curly apostrophes straightened (made on first use)."""
+        if self._folded is None:
+            self._folded = self.text.casefold().replace("’", "'")
+        return self._folded
+
+    def has(self, term: str) -> bool:
+        """Whether the article's text holds the term as a word."""
+        found = self._found.get(term)
+        if found is None:
+            found = self._found[term] = next(_occurrences(self.folded, term), None) is not None
+        return found
+
+    def roles(self, term: str) -> frozenset[str]:
+        """Role nouns within `ROLE_WINDOW` words of the term, in the same sentence."""
+        found = self._roles.get(term)
+        if found is not None:
+            return found
+        near: set[str] = set()
+        text = self.folded
+        for n, start in enumerate(_occurrences(text, term)):
+            if n == _OCCURRENCES:
+                break
+            end = start + len(term)
+            before = text[max(0, start - _WINDOW_CHARS) : start]
+            stop = _LAST_STOP.match(before)
+            if stop:
+                before = before[stop.end() :]
+            after = text[end : end + _WINDOW_CHARS]
+            stop = _FIRST_STOP.search(after)
+            if stop:
+                after = after[: stop.start()]
+            words = _WORD.findall(before)[-ROLE_WINDOW:] + _WORD.findall(after)[:ROLE_WINDOW]
+            near.update(w for w in words if w in role_nouns() and w != term)
+        found = self._roles[term] = frozenset(near)
+        return found
+
+    def before(self, start: int, chars: int = PREVIOUS_CHARS) -> str:
+        """The text just before a passage that starts at `start`: what "he" and "the minister" refer to."""
+        return self.text[max(0, start - chars) : start]
+
+
+def article_terms(title: str, text: str) -> ArticleTerms:
+    """What the ranker needs of an article with this title and text."""
+    return ArticleTerms(title, text)
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One BM25 candidate as the ranker sees it."""
+
+    text: str
+    score: float
+    position: int
+    article: ArticleTerms
+    previous: str = ""
+    """The article's text just before the passage ("" for the first)."""
+    published: str | None = None
+    similarity: float = 0.0
+    """Cosine of the question's and the passage's vectors (the learned ranker only)."""
+
+
+def _day(published: str | None) -> int | None:
+    """The day number (`date.toordinal`) of an ISO date (its first 10 characters), or None for no
+    date, a malformed one, or one after tomorrow (a wrong date must not make every other old)."""
+    if not published:
+        return None
+    try:
+        day = datetime.date.fromisoformat(published[:10]).toordinal()
+    except ValueError:
+        return None
+    return day if day <= datetime.date.today().toordinal() + 1 else None
+
+
+def _freshness(days: list[int | None]) -> list[float]:
+    """exp(-age / FRESH_DAYS), the age counted from the newest dated candidate. An undated article
+    gets the dated candidates' mean: neither favoured nor pushed aside."""
+    dated = [d for d in days if d is not None]
+    if not dated:
+        return [0.0] * len(days)
+    newest = max(dated)
+    values = {d: math.exp(-(newest - d) / FRESH_DAYS) for d in set(dated)}
+    neutral = sum(values[d] for d in dated) / len(dated)
+    return [neutral if d is None else values[d] for d in days]
+
+
+def _share(terms: set[str], idf: dict[str, float], total: float) -> float:
+    return sum(idf[t] for t in terms) / total
+
+
+def _name_term(word: str) -> str:
+    word = word.casefold()
+    return word[:-2] if word.endswith(("'s", "’s")) else word
+
+
+def named_terms(question: str) -> set[str]:
+    """The terms of the question's capitalised words after the first: the names asked about."""
+    return {_name_term(m.group()) for m in _CAPITAL.finditer(question) if m.start() > 0}
+
+
+def role_attributions(
+    unique: set[str], named: set[str], words: set[str], article: ArticleTerms
+) -> dict[str, set[str]]:
+    """The role nouns among a passage's `words` that stand for a name asked about and missing from
+    the passage, each with the names it stands for: "minister" for "qin" in Qin's own article."""
+    roles = words & role_nouns()
+    found: dict[str, set[str]] = {}
+    if not roles:
+        return found
+    for term in (unique & named) - words:
+        if article.has(term):
+            for role in article.roles(term) & roles:
+                found.setdefault(role, set()).add(term)
+    return found
+
+
+def features(
+    question: str,
+    terms: list[str],
+    idf: dict[str, float],
+    candidates: list[Candidate],
+    weights: Weights,
+    stems: Stems,
+) -> list[Features]:
+    """The features of each candidate. `weights` says which ideas are on (its switches, and a zero
+    proximity weight skips that feature's work); `stems` must stem as `weights.irregular` says."""
+    unique = set(terms)
+    idf = {t: max(idf.get(t, 0.0), 0.0) for t in unique}
+    total = sum(idf.values()) or 1.0
+    by_stem: dict[str, set[str]] = {}
+    for t, s in stems.stem_all(unique).items():
+        by_stem.setdefault(s, set()).add(t)
+    kinds = answer_types(question)
+    asked = set(tokenize(question))
+    rows: list[Features] = []
+    named = named_terms(question)
+    in_article: dict[int, set[str]] = {}
+    analysed = []
+    for c in candidates:
+        sequences = [tokenize(s) for s in _SENTENCE_SPLIT.split(c.text)]
+        sentences = [set(words) for words in sequences]
+        analysed.append((sequences, sentences, set().union(*sentences)))
+    # Which question terms each word of the candidates stands for, by stem (each word stemmed once).
+    matching: dict[str, set[str]] = {}
+    every = set().union(*(words for _, _, words in analysed))
+    stem_of = stems.stem_all(every)
+    for w in every:
+        same_stem = by_stem.get(stem_of[w])
+        if same_stem:
+            matching[w] = same_stem
+    fresh = _freshness([_day(c.published) for c in candidates])
+    for n, (c, (sequences, sentences, token_set)) in enumerate(zip(candidates, analysed, strict=True)):
+        exact = unique & token_set
+        attributed: set[str] = set()
+        from_context: set[str] = set()
+        stands_for: dict[str, set[str]] = {}  # role nouns of the passage -> the names they stand for
+        if weights.attribution and len(exact) < len(unique):
+            stands_for = role_attributions(unique, named, token_set, c.article)
+            attributed = set().union(*stands_for.values())
+            previous = c.previous.casefold().replace("’", "'") if c.previous else ""
+            for term in unique - exact - attributed:
+                if previous and next(_occurrences(previous, term), None) is not None:
+                    attributed.add(term)
+                    from_context.add(term)
+        present = exact | attributed
+        matched = {w: matching[w] for w in token_set & matching.keys()}
+        stem_present = attributed.union(*matched.values())
+        if len(sentences) > 1 and matched:
+            sentence = 0.0
+            keys = matched.keys()
+            for words in sentences:
+                here = words & keys
+                if here:
+                    in_sentence = attributed.union(*(matched[w] for w in here))
+                    sentence = max(sentence, _share(in_sentence, idf, total))
+        else:
+            sentence = _share(stem_present, idf, total)
+        near = 0.0
+        if weights.proximity and matched:
+            # Within one sentence only; a role noun counts where it stands for a name.
+            where = {
+                w: stands_for.get(w, set()) | matched.get(w, set())
+                for w in stands_for.keys() | matched.keys()
+            }
+            for sequence in sequences:
+                hits = [(i, where[w]) for i, w in enumerate(sequence) if w in where]
+                for i, (start, _) in enumerate(hits):
+                    found: set[str] = set()
+                    for at, terms_here in hits[i:]:
+                        if at - start >= PROXIMITY:
+                            break
+                        found |= terms_here
+                    near = max(near, _share(found, idf, total))
+        novel = token_set - asked
+        names = 0
+        if "name" in kinds:
+            for w in _CAPITAL.findall(c.text):
+                if w not in sentence_capitals() and _name_term(w) not in asked:
+                    names += 1
+                    if names == 5:
+                        break
+        has_number = "number" in kinds and any(_DIGIT.search(t) or t in number_words() for t in novel)
+        has_title = "title" in kinds and any(
+            m[:1].isupper() and not asked.issuperset(tokenize(m)) for m in _QUOTED.findall(c.text)
+        )
+        has_time = "time" in kinds and (bool(novel & time_words()) or bool(_YEAR.search(c.text)))
+        cover = _share(present, idf, total)
+        # A name the passage holds through a role noun counts in its BM25 score as one occurrence
+        # would (about its idf): "the foreign minister" is Qin in Qin's own article.
+        # Not for a name found only in the text before the passage: that cost XQuAD and strict dev R@1.
+        score = c.score + sum(idf[t] for t in attributed - from_context)
+        article = c.article
+        in_article.setdefault(id(article), set(unique & article.title)).update(exact)
+        rows.append(
+            Features(
+                bm25=math.log1p(max(score, 0.0)),
+                relative=score,  # divided by the best candidate's below
+                coverage=cover,
+                coverage_squared=cover * cover,
+                stem_coverage=_share(stem_present, idf, total),
+                best_sentence=sentence,
+                title=_share(unique & article.title, idf, total),
+                position=1 / (1 + c.position),
+                answer_number=float(has_number),
+                answer_time=float(has_time),
+                answer_name=names / 5,
+                answer_title=float(has_title),
+                context=_share(from_context, idf, total),
+                proximity=near,
+                fresh=fresh[n],
+                semantic=c.similarity,
+            )
+        )
+    best = max((row.relative for row in rows), default=1.0) or 1.0
+    for c, row in zip(candidates, rows, strict=True):
+        row.relative /= best
+        # The article feature needs every candidate seen first: the terms its article's passages hold.
+        row.article = _share(in_article[id(c.article)], idf, total)
+    return rows

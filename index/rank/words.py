@@ -1,0 +1,51 @@
+"""The ranker's word lists, read from the data files beside this module on first use."""
+
+from __future__ import annotations
+
+import importlib.resources
+from functools import cache
+
+
+def _lines(name: str) -> list[str]:
+    text = importlib.resources.files("index.rank").joinpath("data", name).read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+@cache
+def role_nouns() -> frozenset[str]:
+    """Role nouns that stand in for a named person or body later in an article ("the minister")."""
+    return frozenset(_lines("role_nouns.txt"))
+
+
+@cache
+def number_words() -> frozenset[str]:
+    """Words that answer "how many" as a number would ("dozen", "million")."""
+    return frozenset(_lines("number_words.txt"))
+
+
+@cache
+def time_words() -> frozenset[str]:
+    """Words that answer "when" as a date would ("monday", "yesterday")."""
+    return frozenset(_lines("time_words.txt"))
+
+
+@cache
+def sentence_capitals() -> frozenset[str]:
+    """Capitalised words that are not names (sentence openers, days, months)."""
+    return frozenset(_lines("sentence_capitals.txt"))
+
+
+@cache
+def role_phrase_stops() -> frozenset[str]:
+    """Determiners and possessives that end the words describing a role noun."""
+    return frozenset(_lines("role_phrase_stops.txt"))
+
+
+@cache
+def irregular_forms() -> dict[str, str]:
+    """Irregular verb forms that Snowball leaves apart from their base, each mapped to its base."""
+    forms: dict[str, str] = {}
+    for line in _lines("irregular_verbs.txt"):
+        base, *others = line.split()
+        forms.update(dict.fromkeys(others, base))
+    return forms
