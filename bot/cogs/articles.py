@@ -28,9 +28,11 @@ AUTOCOMPLETE_CHOICES = 25
 
 
 class PasteArticleModal(discord.ui.Modal, title="Add an article"):
-    headline = discord.ui.TextInput(label="Title", max_length=300)
-    link = discord.ui.TextInput(label="Link (optional)", required=False, max_length=2000)
-    body = discord.ui.TextInput(
+    headline: discord.ui.TextInput[PasteArticleModal] = discord.ui.TextInput(label="Title", max_length=300)
+    link: discord.ui.TextInput[PasteArticleModal] = discord.ui.TextInput(
+        label="Link (optional)", required=False, max_length=2000
+    )
+    body: discord.ui.TextInput[PasteArticleModal] = discord.ui.TextInput(
         label="Text", style=discord.TextStyle.paragraph, min_length=20, max_length=4000
     )
 
@@ -51,7 +53,9 @@ class PasteArticleModal(discord.ui.Modal, title="Add an article"):
         )
         await self.cog.store_and_reply(interaction, article)
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:
+    async def on_error(  # type: ignore[override]  # a Modal's on_error has no item
+        self, interaction: discord.Interaction, error: Exception, /
+    ) -> None:
         await handle_interaction_error(interaction, error)
 
 
@@ -163,9 +167,11 @@ class ArticlesCog(
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         settings = self.bot.settings.fetch
-        article = await (
-            article_from_url(url.strip(), settings) if url else article_from_attachment(file, settings)
-        )
+        if url:
+            article = await article_from_url(url.strip(), settings)
+        else:
+            assert file is not None  # neither was answered with the paste form above
+            article = await article_from_attachment(file, settings)
         await self.store_and_reply(interaction, article, title)
 
     @app_commands.command(name="remove", description="Remove an article from this server's library.")

@@ -71,9 +71,12 @@ class NewsroomCog(
     @app_commands.command(name="clear", description="Stop indexing posts from the newsroom channel.")
     async def clear(self, interaction: discord.Interaction) -> None:
         require_moderator(interaction)
+        guild_id = interaction.guild_id
+        if guild_id is None:  # guild_only, but Discord's settings are only hints
+            raise app_commands.NoPrivateMessage()
         await interaction.response.defer(ephemeral=True, thinking=True)
-        had = await self.newsroom_channel(interaction.guild_id)
-        await self._set(interaction.guild_id, None)
+        had = await self.newsroom_channel(guild_id)
+        await self._set(guild_id, None)
         text = (
             "The newsroom channel is cleared; posts are no longer indexed."
             if had
