@@ -5,6 +5,7 @@ import pytest
 from conftest import SAMPLE, WEAPONS
 
 from index import Article, DatabaseError, NotFound, Store, read_path
+from index.passages import make_passages
 
 
 def sample() -> Article:
@@ -21,11 +22,16 @@ def test_weapons_passage_ranks_first(store):
     assert response.hits[0].passage.text.startswith(WEAPONS)
 
 
-def test_every_passage_is_an_exact_substring_at_its_offsets(store):
-    stored = store.add(sample(), "global").article
-    text = store.article_text("global", stored.id)
-    for passage in store.passages("global", stored.id):
-        assert text[passage.start : passage.end] == passage.text
+def test_every_passage_is_the_original_text_at_its_own_sentences(store):
+    art = sample()
+    original = art.text
+    stored = store.add(art, "global").article
+    passages = store.passages("global", stored.id)
+    # Expected from the original text and the splitter, not from the offsets the store kept.
+    expected = [(s.start, s.end, original[s.start : s.end]) for s in make_passages(original)]
+    assert [(p.start, p.end, p.text) for p in passages] == expected
+    assert passages[0].text.startswith("Qin Gang, China’s Foreign Minister has called for peace talks")
+    assert passages[4].text.startswith(WEAPONS)
 
 
 def test_hit_carries_offsets_terms_and_article(store):
