@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE, WEAPONS
+from conftest import REPO, RERANK_EXTRA, SAMPLE, WEAPONS
 
 from bot.__main__ import serve
 from bot.client import ClippingsBot
@@ -198,7 +198,7 @@ async def test_ask_quotes_the_weapons_passage_first(world):
 
 
 async def test_ask_with_the_learned_ranker_quotes_the_weapons_passage_first(tmp_path):
-    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime", reason=RERANK_EXTRA)
     from index import load_encoder
 
     async with bot_world(tmp_path, encoder=load_encoder(), learned=True) as world:

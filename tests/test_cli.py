@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
-from conftest import SAMPLE, WEAPONS
+from conftest import RERANK_EXTRA, SAMPLE, WEAPONS
 
 from index.cli import cli
 
@@ -225,7 +225,7 @@ def test_installed_command_runs_the_readme_job(tmp_path):
 
 
 def test_learned_ranker_answers_the_weapons_question_from_the_command_line(db_path):
-    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime", reason=RERANK_EXTRA)
     assert run(db_path, "--learned", "add", str(SAMPLE)).exit_code == 0
     result = run(db_path, "--learned", "ask", "--json", "what did Qin say about weapons")
     assert json.loads(result.stdout)["results"][0]["passage"].startswith(WEAPONS)
@@ -245,7 +245,7 @@ def test_embed_without_learned_is_a_usage_error(db_path):
 
 
 def test_embed_gives_passages_added_without_the_learned_stage_their_vectors(with_sample):
-    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime", reason=RERANK_EXTRA)
     result = run(with_sample, "--learned", "embed")
     again = run(with_sample, "--learned", "embed")
     assert (result.exit_code, result.stderr.splitlines()[-1], again.stderr.splitlines()[-1]) == (
