@@ -237,3 +237,20 @@ def test_opening_waits_for_another_process_that_holds_the_file(db_path):
 def test_huge_article_id_is_not_found(store):
     with pytest.raises(NotFound, match="is not an article id"):
         store.get_article("global", "9" * 30)
+
+
+# Library isolation is enforced twice: the engine searches only the asked libraries, and the SQL that
+# reads the hits keeps only passages of those libraries. Each layer is tested here on its own.
+
+
+def test_sql_layer_alone_keeps_other_libraries_out(store, monkeypatch):
+    store.add(article("Secret", "The merger talks with the harbour board stalled."), "guild-a")
+    store.add(article("Public", "The harbour board reopened the ferry pier."), "guild-b")
+    leaky_top = store.index.top
+
+    def engine_ignoring_libraries(libraries, terms, n, prune=True):
+        return leaky_top(list(store.index.libraries), terms, n, prune)
+
+    monkeypatch.setattr(store.index, "top", engine_ignoring_libraries)
+    hits = store.search("harbour board merger", ["guild-b"], k=5).hits
+    assert [h.article.title for h in hits] == ["Public"]
