@@ -1,9 +1,11 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -31,6 +33,40 @@ def test_every_command_has_help_with_an_example(command):
     assert result.exit_code == 0
     assert "Example" in result.output
     assert f"clippings {command}" in result.output
+
+
+def installed_script() -> str:
+    """The console script pip installs beside this Python (.ci/run installs the project first)."""
+    script = shutil.which("clippings", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip(
+            "the clippings script is not installed beside this Python; pip install . (as .ci/run does)"
+        )
+    return script
+
+
+def test_installed_clippings_script_adds_and_answers(tmp_path):
+    script = installed_script()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed package, not the tree
+
+    def clippings(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [script, "--db", str(tmp_path / "c.db"), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    added = clippings("add", str(SAMPLE))
+    assert (added.returncode, added.stdout) == (
+        0,
+        "1\tChina Solicits For Peace Inorder To Settle Ukraine War\t7 passages\tadded\n",
+    )
+    asked = clippings("ask", "--json", "what did Qin say about weapons")
+    assert asked.returncode == 0
+    assert json.loads(asked.stdout)["results"][0]["passage"].startswith(WEAPONS)
 
 
 def test_add_prints_id_title_and_passage_count(db_path):
