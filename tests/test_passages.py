@@ -99,3 +99,15 @@ def test_empty_paragraphs_between_sentences_are_skipped():
 def test_empty_paragraphs_around_the_only_sentence_are_skipped():
     text = "\n\n  \n\nOnly one.\n\n \n\n"
     assert [(s.start, s.end) for s in split_sentences(text)] == [(6, 15)]
+
+
+def test_a_passage_may_be_exactly_the_budget():
+    text = "One two. Three four."
+    assert spans(text, budget=len(text), cap=40) == [(0, len(text))]
+
+
+def test_an_over_long_sentence_is_cut_between_words_not_inside_them():
+    text = "words " * 300 + "end."  # 700 is not a multiple of 6: cutting at the cap would split a word
+    pieces = [text[start:end] for start, end in spans(text)]
+    assert len(pieces) > 2
+    assert all(set(piece.split()) <= {"words", "end."} for piece in pieces)
