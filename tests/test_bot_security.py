@@ -183,3 +183,17 @@ async def test_bot_reconnects_after_a_session_is_invalidated(world):
         "ask", {"question": "weapons"}, user=world.alice, channel=world.general
     )
     assert (await inter.wait_followup())["embeds"]
+
+
+async def test_a_moderator_who_lost_the_role_cannot_submit_the_add_modal(world):
+    inter = await world.fake.invoke_command("article add", {}, user=world.mod, channel=world.general)
+    await inter.wait_response()
+    ids = [row["components"][0]["custom_id"] for row in inter.modal["components"]]
+    values = dict(
+        zip(ids, ["Harbour news", "", "The harbour reopened on Monday after the storm."], strict=True)
+    )
+    world.guild.member(world.mod).role_ids.clear()  # the Mods role is taken away meanwhile
+    submit = await world.fake.submit_modal(inter, values, user=world.mod)
+    response = await submit.wait_response()
+    assert (response["data"]["flags"], response["data"]["content"]) == (EPHEMERAL, MODERATORS_ONLY)
+    assert world.store.count_articles(str(world.guild.id)) == 0
