@@ -191,6 +191,17 @@ async def test_trusted_origin_reaches_the_test_server(site):
     assert article.url == f"{site.origin}/story"
 
 
+async def test_trusted_origin_by_name_passes_the_resolver_check(site):
+    port = site.origin.rsplit(":", 1)[1]
+    url = f"http://localhost:{port}/story"
+    article = await fetch_url(url, FetchSettings(trusted_origins=frozenset({f"localhost:{port}"})))
+    assert (article.title, article.url) == ("Dam opens", url)
+
+
+def test_what_is_not_an_address_is_not_public():
+    assert [is_public_address(a) for a in ("not-an-address", "", "8.8.8.8")] == [False, False, True]
+
+
 async def test_test_server_is_refused_without_trust(site):
     message = await refused(f"{site.origin}/story")
     assert message == "127.0.0.1 is a private or local address; only public web pages can be added."
