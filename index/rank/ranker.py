@@ -181,8 +181,14 @@ class Ranker:
         idf = source.term_idf(libraries, sorted(set(terms)))
         extras = source.passage_extras(hits, PREVIOUS_CHARS)
         candidates = []
+        # One object per article for the whole question: the article feature groups candidates by it,
+        # however the shared cache changes meanwhile (other threads, a small cache).
+        seen: dict[tuple[str | int, str], ArticleTerms] = {}
         for hit, (stored, previous) in zip(hits, extras, strict=True):
-            article = self.articles.get(source, libraries, hit)
+            same = (hit.article.id, hit.article.added_at)
+            article = seen.get(same)
+            if article is None:
+                article = seen[same] = self.articles.get(source, libraries, hit)
             p = hit.passage
             candidates.append(
                 Candidate(
