@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from . import GLOBAL_LIBRARY
-from .errors import ClippingsError, NoSearchableWords
+from .errors import ClippingsError, NoSearchableWords, database_error_message
 from .ingest.fetch import DEFAULT_MAX_BYTES, FetchSettings, fetch_url_sync
 from .ingest.readers import (
     MAX_FILE_BYTES,
@@ -65,10 +65,7 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except sqlite3.DatabaseError as exc:  # damage found after opening, or a lock held too long
             ctx = click.get_current_context(silent=True)
             path = ctx.obj["db_path"] if ctx and ctx.obj else "the database"
-            click.echo(
-                f"Error: {path} could not be read ({exc}); restore it from a backup or point --db at another file.",
-                err=True,
-            )
+            click.echo(f"Error: {database_error_message(path, exc)}", err=True)
             sys.exit(1)
 
     return wrapper

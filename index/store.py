@@ -26,8 +26,8 @@ import numpy as np
 
 from .db import Database, PassageRow, PreparedArticle, SqliteDatabase, content_hash
 from .db.sqlite import TERM_DTYPE, TF_DTYPE, VECTOR_DTYPE, opening_error, stored_article
-from .engine import IndexCache, PassageTerms, SearchIndex, Segment, Snapshot, merge_segments
-from .errors import NoSearchableWords
+from .engine import CacheRefused, IndexCache, PassageTerms, SearchIndex, Segment, Snapshot, merge_segments
+from .errors import NoSearchableWords, describe_os_error
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.text import question_terms, tokenize
 from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
@@ -238,18 +238,37 @@ class Store:
             cached = None
             if self.cache is not None:
                 cached = self.cache.load(
-                    self.index, self.db.instance(), self.db.latest_change(), self.db.change_article
+                    self.index, self._identity(), self.db.latest_change(), self.db.change_fingerprint
                 )
-            if cached is None:
-                self._build_index()
-                self._save_cache()
-                return
-            self._seq = cached
-            self._saved = (cached, self.index.generation)
-            behind = self.db.count_changes_after(cached)
-            self.refresh()
-            if behind >= REPLAY_SAVE_CHANGES:
-                self._save_cache()
+            if cached is not None:
+                self._seq = cached
+                self._saved = (cached, self.index.generation)
+                behind = self.db.count_changes_after(cached)
+                self.refresh()
+                if self._index_agrees():
+                    if behind >= REPLAY_SAVE_CHANGES:
+                        self._save_cache()
+                    return
+                log.warning(
+                    "the index cache in %s disagrees with the database; rebuilding it", self.cache_dir
+                )
+                self.index.clear()
+                self._saved = (-1, -1)
+            self._build_index()
+            self._save_cache()
+
+    def _identity(self) -> str:
+        return self.db.instance() or ""
+
+    def _index_agrees(self) -> bool:
+        """Whether the index holds, per library, as many articles as the database (a cache whose
+        manifest lost or invented a library is caught here)."""
+        with self.db.read(transaction=True):
+            if self.db.latest_change() != self._seq:
+                return True  # changed meanwhile: nothing to compare against; the log was checked
+            stored = {name: self.db.count_articles(name) for name in self.db.libraries()}
+        held = {name: len(lib.articles) for name, lib in self.index.libraries.items() if lib.articles}
+        return held == stored
 
     def _build_index(self) -> None:
         """Build every library's index from the database in chunks of LOAD_CHUNK passages, merged
@@ -306,7 +325,7 @@ class Store:
 
     def _save_cache(self) -> None:
         """Write the index cache (see index.engine.cache) when it is behind and big enough."""
-        if self.cache is None or self._closed:
+        if self.cache is None or self._closed or self.cache.refused:
             return
         try:
             with self._refresh_lock:
@@ -315,7 +334,7 @@ class Store:
                 if sum(lib.docs for lib in self.index.libraries.values()) < CACHE_MIN_PASSAGES:
                     return
                 seq = self._seq
-                snapshot = Snapshot.of(self.index, seq, self.db.change_article(seq), self.db.instance())
+                snapshot = Snapshot.of(self.index, seq, self.db.change_fingerprint(seq), self._identity())
             if (snapshot.seq, snapshot.generation) == self._saved:
                 return
             with self._saving:
@@ -324,7 +343,13 @@ class Store:
                 self.cache.write(snapshot, self.index)
                 self._saved = (snapshot.seq, snapshot.generation)
                 self._saved_at = time.monotonic()
-        except (OSError, ValueError, sqlite3.Error) as exc:
+        except CacheRefused as exc:  # found now (the cache refuses every later call silently)
+            log.warning("%s", exc)
+        except OSError as exc:
+            log.warning(
+                "could not save the index cache in %s (%s)", self.cache.directory, describe_os_error(exc)
+            )
+        except (ValueError, sqlite3.Error) as exc:
             log.warning("could not save the index cache in %s (%s)", self.cache.directory, exc)
 
     def _merged(self) -> None:

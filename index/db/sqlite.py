@@ -7,6 +7,7 @@ searches never wait on each other or on a writer.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 import threading
@@ -141,6 +142,31 @@ class SqliteDatabase:
                 meta.upsert({"key": "schema_version", "value": str(migrations.SCHEMA_VERSION)}, pk="key")
             if not self.conn.execute("SELECT 1 FROM meta WHERE key = 'instance'").fetchone():
                 meta.insert({"key": "instance", "value": uuid.uuid4().hex})
+            self._renew_instance_of_a_copy()
+
+    def _file_id(self) -> str | None:
+        if self.memory:
+            return None
+        info = Path(self.path).stat()
+        return f"{info.st_dev}:{info.st_ino}"
+
+    def _renew_instance_of_a_copy(self) -> None:
+        """A copy of the file (another inode) gets an id of its own when it is first opened, so
+        that the copies can never take each other's index cache once they diverge."""
+        file_id = self._file_id()
+        if file_id is None:
+            return
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'instance_file'").fetchone()
+        if row and row[0] == file_id:
+            return
+        try:
+            if row:  # opened before as another file: this is a copy (or the file was replaced)
+                self.conn.execute("UPDATE meta SET value = ? WHERE key = 'instance'", (uuid.uuid4().hex,))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('instance_file', ?)", (file_id,)
+            )
+        except sqlite3.OperationalError as exc:  # a read-only file: identity() adds the file's id
+            log.debug("cannot record the identity of %s (%s)", self.path, exc)
 
     def _enable_wal(self) -> str:
         """Switch to WAL; the switch ignores the busy timeout, so wait for another opener here."""
@@ -171,9 +197,19 @@ class SqliteDatabase:
                 yield self.conn
             except BaseException:
                 self._terms_pending = {}
-                self.conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk): no second error.
+                if self.conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self._terms_pending = {}
+                if self.conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self.conn.execute("ROLLBACK")
+                raise
             if self._terms_pending:
                 if len(self._terms) > TERM_CACHE_MAX:
                     self._terms.clear()
@@ -226,9 +262,30 @@ class SqliteDatabase:
     # -- identity and the change log -------------------------------------------------------
 
     def instance(self) -> str | None:
+        """The database's random id (a copy of the file gets its own when first opened); with the
+        file's id added when it could not be recorded (a read-only copy)."""
         with self.read() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
-        return row[0] if row else None
+            rows = dict(
+                conn.execute("SELECT key, value FROM meta WHERE key IN ('instance', 'instance_file')")
+            )
+        instance = rows.get("instance")
+        file_id = self._file_id()
+        if instance is not None and file_id is not None and rows.get("instance_file") != file_id:
+            return f"{instance}@{file_id}"
+        return instance
+
+    def change_fingerprint(self, seq: int, tail: int = 32) -> str:
+        """A hash of the change log's last `tail` entries up to `seq`: what an index cache made at
+        `seq` must match (with the instance, it tells diverged copies apart)."""
+        digest = hashlib.blake2b(digest_size=16)
+        with self.read() as conn:
+            for row in conn.execute(
+                "SELECT seq, library, article_id, action, first_passage, term_ids, doc_counts"
+                " FROM changes WHERE seq <= ? AND seq > ? ORDER BY seq",
+                (seq, seq - tail),
+            ):
+                digest.update(repr(row).encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
 
     def latest_change(self) -> int:
         with self.read() as conn:
