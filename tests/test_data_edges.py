@@ -200,8 +200,8 @@ def test_a_manifest_with_any_field_made_wrong_is_rebuilt(db_path, cache_small_in
 
 
 def test_removing_articles_while_questions_run_never_fails_one(db_path):
-    with Store(db_path) as store:
-        list(store.add_many([article(i) for i in range(12)], "global"))
+    with Store(db_path) as store, Store(db_path) as writer:  # the writer as another process would
+        list(writer.add_many([article(i) for i in range(12)], "global"))
         errors: list[BaseException] = []
         done = threading.Event()
 
@@ -218,10 +218,10 @@ def test_removing_articles_while_questions_run_never_fails_one(db_path):
         for t in threads:
             t.start()
         try:
-            for _ in range(15):
+            for _ in range(25):
                 for i in range(12):
-                    store.remove("global", store.search(f"item{i}", ["global"]).hits[0].article.id)
-                    store.add(article(i), "global")
+                    writer.remove("global", writer.search(f"item{i}", ["global"]).hits[0].article.id)
+                    writer.add(article(i), "global")
         finally:
             done.set()
             for t in threads:
@@ -236,10 +236,12 @@ import sys
 from index import Article, Store
 from index import engine
 getattr(engine, "library", engine).INLINE_MERGE_MAX = 0  # every merge goes to the background thread
-with Store(sys.argv[1]) as store:
-    for i in range(int(sys.argv[2]), int(sys.argv[2]) + 9):
-        store.add(Article(title=f"T{i}", text=f"Storm item{i} flooded the harbour and the railway."), "global")
-        store.search("storm harbour railway", ["global"])
+start = int(sys.argv[2])
+with Store(sys.argv[1], ranker=None) as store:
+    for i in range(start, start + 8):  # the eighth segment starts a merge, just before exit
+        text = " ".join(f"Storm w{i}x{j} flooded harbour{j % 50} today." for j in range(2500))
+        store.add(Article(title=f"T{i}", text=text), "global")
+        store.search("storm harbour7", ["global"])
 print("done")
 """
 
