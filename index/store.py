@@ -28,6 +28,8 @@ from .db import Database, PassageRow, PreparedArticle, SqliteDatabase, content_h
 from .db.sqlite import TERM_DTYPE, TF_DTYPE, VECTOR_DTYPE, opening_error, stored_article
 from .engine import CacheRefused, IndexCache, PassageTerms, SearchIndex, Segment, Snapshot, merge_segments
 from .errors import NoSearchableWords, describe_os_error
+from .ingest.dates import stored_date
+from .ingest.fields import check_library, check_url, clean_title
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.text import question_terms, tokenize
 from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
@@ -141,20 +143,28 @@ class Store:
 
     # -- adding and removing ---------------------------------------------------------------
 
-    def add(self, article: Article, library: str) -> AddResult:
+    def add(self, article: Article, library: str, as_new: bool = False) -> AddResult:
         """Store one article whole (or not at all) and return what was stored."""
-        return next(iter(self.add_many([article], library)))
+        return next(iter(self.add_many([article], library, as_new=as_new)))
 
-    def add_many(self, articles: Iterable[Article], library: str, batch: int = 100) -> Iterator[AddResult]:
+    def add_many(
+        self, articles: Iterable[Article], library: str, batch: int = 100, as_new: bool = False
+    ) -> Iterator[AddResult]:
         """Store many articles, committing every `batch` articles. Each article is whole or absent.
-        A bulk add leaves the index, and its cache, up to date."""
+        An article of the same identity as a stored one (its URL, else its title) updates it in
+        place ("updated"), unless `as_new`. A bulk add leaves the index, and its cache, up to date."""
+        check_library(library)
         pending: list[PreparedArticle] = []
         if self.encoder is not None:
             batch = min(batch, 10)  # encoding is slow: commit (and show progress) more often
         for article in articles:
+            # The field rules hold for every front end (the readers apply them already).
+            article.title = clean_title(article.title)
+            article.url = check_url(article.url)
+            article.published = stored_date(article.published)
             spans = make_passages(article.text, PASSAGE_BUDGET, PASSAGE_CAP)
             counts = [Counter(tokenize(article.text[s.start : s.end])) for s in spans]
-            pending.append(PreparedArticle(article, spans, counts, content_hash(article.text)))
+            pending.append(PreparedArticle(article, spans, counts, content_hash(article.text), as_new=as_new))
             if len(pending) >= batch:
                 yield from self._store_batch(pending, library)
                 pending = []
@@ -212,6 +222,10 @@ class Store:
 
     def count_articles(self, library: str) -> int:
         return self.db.count_articles(library)
+
+    def libraries(self) -> list[str]:
+        """The names of the libraries that hold articles."""
+        return sorted(self.db.libraries())
 
     def passages(
         self, library: str | list[str], article_id: str | int, first: int = 0, last: int | None = None

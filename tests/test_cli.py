@@ -106,7 +106,7 @@ def test_folder_with_a_bad_file_adds_the_good_ones(db_path, tmp_path):
 
 def test_add_from_stdin(db_path):
     result = run(db_path, "add", "--title", "Piped", "-", input="The river flooded the old town.")
-    assert result.stdout == "1\tPiped\t1 passages\tadded\n"
+    assert result.stdout == "1\tPiped\t1 passage\tadded\n"
 
 
 def test_title_option_with_a_folder_is_a_usage_error(db_path, tmp_path):
@@ -117,7 +117,7 @@ def test_title_option_with_a_folder_is_a_usage_error(db_path, tmp_path):
 def test_list_show_remove_and_stats(with_sample):
     assert run(with_sample, "list").stdout.startswith("1\tChina Solicits For Peace")
     assert "The foreign minister went on to say" in run(with_sample, "show", "1").stdout
-    assert run(with_sample, "stats").stdout.splitlines()[1] == "global\t1 articles\t7 passages\t191 terms"
+    assert run(with_sample, "stats").stdout.splitlines()[1] == "global\t1 article\t7 passages\t191 terms"
     assert (
         run(with_sample, "remove", "1").stdout
         == "Removed 1\tChina Solicits For Peace Inorder To Settle Ukraine War\n"
@@ -173,7 +173,7 @@ def site():
 
 def test_add_url_fetches_and_extracts_the_page(db_path, site):
     result = run(db_path, "add", f"{site}/story", env={"CLIPPINGS_ALLOW_PRIVATE_URLS": "1"})
-    assert result.stdout == "1\tDam opens\t1 passages\tadded\n"
+    assert result.stdout == "1\tDam opens\t1 passage\tadded\n"
     answer = json.loads(run(db_path, "ask", "--json", "dam").stdout)
     assert answer["results"][0]["url"] == f"{site}/story"
 

@@ -40,6 +40,8 @@ class PreparedArticle:
     counts: list[Counter[str]]
     content_hash: str
     vectors: np.ndarray | None = None
+    as_new: bool = False
+    """Store it beside an article of the same identity (URL, else title) instead of updating that."""
 
 
 def content_hash(text: str) -> str:

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from ..errors import DatabaseError, NotFound
-from ..models import AddResult, Passage, StoredArticle
+from ..errors import DatabaseError, NotFound, database_error_message
+from ..models import AddResult, Article, Passage, StoredArticle
 from . import migrations
 from .base import Change, PassageRow, PreparedArticle, article_number
 
@@ -62,6 +62,9 @@ def opening_error(path: str, exc: sqlite3.DatabaseError) -> DatabaseError:
                 f"{path} is read-only and needs one write to upgrade it to this Clippings'"
                 " schema; open it once with write access."
             )
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):  # the disk, not the file, is at fault
+        return DatabaseError(database_error_message(path, exc))
     return DatabaseError(
         f"{path} is not a readable Clippings database ({exc}); point --db or CLIPPINGS_DB at another file."
     )
@@ -371,11 +374,7 @@ class SqliteDatabase:
         ).fetchone()
         if same:
             return AddResult(self._article(same[0]), "unchanged")
-        previous = None
-        if article.url:
-            previous = self.conn.execute(
-                "SELECT id FROM articles WHERE library = ? AND url = ?", (library, article.url)
-            ).fetchone()
+        previous = None if prepared.as_new else self._same_identity(article, library)
         if previous:
             self._delete(previous[0], library)
         term_ids = self._term_ids({t for c in counts for t in c})
@@ -424,6 +423,19 @@ class SqliteDatabase:
             "INSERT INTO changes (library, article_id, action) VALUES (?, ?, 'add')", (library, article_id)
         )
         return AddResult(self._article(article_id), "updated" if previous else "added")
+
+    def _same_identity(self, article: Article, library: str) -> tuple[int] | None:
+        """The stored article this one is a new version of: the same URL, or with no URL the same
+        title (the newest, if copies were stored before identities were kept)."""
+        if article.url:
+            return self.conn.execute(
+                "SELECT id FROM articles WHERE library = ? AND url = ? ORDER BY id DESC LIMIT 1",
+                (library, article.url),
+            ).fetchone()
+        return self.conn.execute(
+            "SELECT id FROM articles WHERE library = ? AND url IS NULL AND title = ? ORDER BY id DESC LIMIT 1",
+            (library, article.title),
+        ).fetchone()
 
     def _term_ids(self, terms: set[str]) -> dict[str, int]:
         """Ids of terms, created as needed. Ids never change once committed, so they are cached
