@@ -232,8 +232,8 @@ def _read(item: str, meta: dict[str, str | None], settings: FetchSettings) -> It
 @click.option(
     "--as-new",
     is_flag=True,
-    help="Keep an article of the same link (or, without one, the same title) as a second article "
-    "instead of updating it.",
+    help="Keep an article of the same link (or, without one, the same title and file) as a second "
+    "article instead of updating it.",
 )
 @click.pass_context
 @handle_errors
@@ -259,8 +259,8 @@ def add(
         clippings add https://example.com/news/story.html
         clippings add --title "Budget vote" --date 2024-05-01 - < story.txt
 
-    An article with the link (or, without a link, the title) of a stored one
-    updates it in place; --as-new keeps both.
+    An article with the link of a stored one (or, without a link, its title and
+    file) updates it in place; --as-new keeps both.
     """
     url = check_url(url)
     published = parse_date(published, date_order) if published else None

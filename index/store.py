@@ -151,8 +151,8 @@ class Store:
         self, articles: Iterable[Article], library: str, batch: int = 100, as_new: bool = False
     ) -> Iterator[AddResult]:
         """Store many articles, committing every `batch` articles. Each article is whole or absent.
-        An article of the same identity as a stored one (its URL, else its title) updates it in
-        place ("updated"), unless `as_new`. A bulk add leaves the index, and its cache, up to date."""
+        An article of the same identity as a stored one (its URL, else its title from the same
+        source) updates it in place ("updated"), unless `as_new`. A bulk add leaves the index, and its cache, up to date."""
         check_library(library)
         pending: list[PreparedArticle] = []
         if self.encoder is not None:

@@ -426,15 +426,18 @@ class SqliteDatabase:
 
     def _same_identity(self, article: Article, library: str) -> tuple[int] | None:
         """The stored article this one is a new version of: the same URL, or with no URL the same
-        title (the newest, if copies were stored before identities were kept)."""
+        title read from the same source (the newest, if copies were stored before identities were
+        kept). Two articles of one headline from different files stay two articles: an update must
+        never replace another story."""
         if article.url:
             return self.conn.execute(
                 "SELECT id FROM articles WHERE library = ? AND url = ? ORDER BY id DESC LIMIT 1",
                 (library, article.url),
             ).fetchone()
         return self.conn.execute(
-            "SELECT id FROM articles WHERE library = ? AND url IS NULL AND title = ? ORDER BY id DESC LIMIT 1",
-            (library, article.title),
+            "SELECT id FROM articles WHERE library = ? AND url IS NULL AND title = ? AND source IS ?"
+            " ORDER BY id DESC LIMIT 1",
+            (library, article.title, article.source),
         ).fetchone()
 
     def _term_ids(self, terms: set[str]) -> dict[str, int]:
