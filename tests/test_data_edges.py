@@ -259,3 +259,42 @@ def test_asks_that_start_background_merges_always_exit_0(db_path):
         )
         codes.append((done.returncode, done.stdout, done.stderr))
     assert codes == [(0, "done\n", "")] * 8
+
+
+LONG_STORY = " ".join(
+    [f"The council met for the {n}th time about the railway budget and the harbour works." for n in range(30)]
+    + ["Finally the ferry timetable for the lighthouse route was published."]
+)
+
+
+def test_a_backup_restored_in_place_never_takes_the_cache_of_the_other_history(
+    db_path, tmp_path, cache_small_indexes
+):
+    from index.maintenance import backup
+
+    fill(db_path)
+    backup(db_path, tmp_path / "base.db")
+    with Store(db_path, ranker=None) as store:  # history 1, its cache kept
+        store.add(
+            Article(title="One", text="The harbour festival opened with fireworks over water."), "global"
+        )
+    shutil.copytree(cache_of(db_path), tmp_path / "cache-of-history-1")
+    shutil.copy(tmp_path / "base.db", db_path)  # restored in place: the same file, the same inode
+    with Store(db_path, ranker=None) as store:  # history 2: as many changes, other text
+        store.add(Article(title="Two", text=LONG_STORY), "global")
+    shutil.rmtree(cache_of(db_path))
+    shutil.copytree(tmp_path / "cache-of-history-1", cache_of(db_path))
+    with Store(db_path, ranker=None) as store:
+        assert [h.article.title for h in store.search("ferry lighthouse timetable", ["global"]).hits] == [
+            "Two"
+        ]
+
+
+def test_rebuilding_the_cache_deletes_only_its_own_files(db_path, cache_small_indexes):
+    from index.maintenance import rebuild_cache
+
+    fill(db_path)
+    (cache_of(db_path) / "notes.txt").write_text("mine")
+    rebuild_cache(db_path)
+    assert (cache_of(db_path) / "notes.txt").read_text() == "mine"
+    assert (cache_of(db_path) / "manifest.json").exists()

@@ -70,6 +70,41 @@ def opening_error(path: str, exc: sqlite3.DatabaseError) -> DatabaseError:
     )
 
 
+COPY_MARK = "copy"
+"""The recorded file of a copy made on purpose (a backup): wherever it is opened, it gets an id of its
+own, so an index cache of the file it was copied from is never taken for it."""
+
+
+def file_id(path: str | Path) -> str:
+    info = Path(path).stat()
+    return f"{info.st_dev}:{info.st_ino}"
+
+
+def mark_as_copy(conn: sqlite3.Connection) -> None:
+    """Mark the Clippings database of `conn` (a backup being written) as a copy."""
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('instance_file', ?)", (COPY_MARK,))
+    conn.commit()
+
+
+def keep_identity(copy: str | Path, source: str | Path) -> None:
+    """Give a copy the identity of the database it was copied from, as if that file were opened
+    here (for a check that must load the original's index cache beside the copy)."""
+    conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        return
+    conn = sqlite3.connect(copy)
+    try:
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('instance', ?)", (row[0],))
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('instance_file', ?)", (file_id(copy),))
+        conn.commit()
+    finally:
+        conn.close()
+
+
 class SqliteDatabase:
     """One Clippings SQLite file. Thread-safe: writes are serialised on one connection, and each
     thread reads through a connection of its own (one shared connection for ":memory:")."""
@@ -148,10 +183,7 @@ class SqliteDatabase:
             self._renew_instance_of_a_copy()
 
     def _file_id(self) -> str | None:
-        if self.memory:
-            return None
-        info = Path(self.path).stat()
-        return f"{info.st_dev}:{info.st_ino}"
+        return None if self.memory else file_id(self.path)
 
     def _renew_instance_of_a_copy(self) -> None:
         """A copy of the file (another inode) gets an id of its own when it is first opened, so
@@ -163,7 +195,7 @@ class SqliteDatabase:
         if row and row[0] == file_id:
             return
         try:
-            if row:  # opened before as another file: this is a copy (or the file was replaced)
+            if row:  # opened before as another file, or a backup: this is a copy (or was replaced)
                 self.conn.execute("UPDATE meta SET value = ? WHERE key = 'instance'", (uuid.uuid4().hex,))
             self.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('instance_file', ?)", (file_id,)

@@ -315,6 +315,26 @@ class IndexCache:
         except (CacheRefused, OSError):
             return
 
+    def remove(self) -> None:
+        """Delete the cache: the manifest first (then no process trusts what is left), then every
+        file of the cache's own names, the marker and the folder if nothing else is in it.
+        CacheRefused if the path is not the project's cache folder (then nothing is touched)."""
+        if not self._check_own(create=False):
+            return
+        directory = self.directory
+        with contextlib.suppress(FileNotFoundError):
+            (directory / "manifest.json").unlink()
+        for path in directory.iterdir():
+            if OWN_FILE.fullmatch(path.name) or path.name == "lock":
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        # The marker and the folder go only when nothing else is in it (a file someone put there
+        # stays, and the folder stays the project's).
+        if [p.name for p in directory.iterdir()] == [MARKER]:
+            with contextlib.suppress(OSError):
+                (directory / MARKER).unlink()
+                directory.rmdir()
+
     def load(
         self,
         index: SearchIndex,
