@@ -163,6 +163,16 @@ def test_add_with_a_url_that_is_not_http_is_refused(tmp_path, url):
     assert titles(db) == []
 
 
+def test_add_with_a_url_of_two_lines_is_refused(tmp_path):
+    db = tmp_path / "c.db"
+    result = run(db, "add", "--url", "https://x.test/a\nb", str(write(tmp_path / "s.txt", STORY)))
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: 'https://x.test/a\ufffdb' holds spaces or control characters; give the link as one line.\n",
+    )
+    assert titles(db) == []
+
+
 def test_a_json_record_with_a_javascript_url_is_refused_and_the_others_added(tmp_path):
     db = tmp_path / "c.db"
     records = [
