@@ -222,6 +222,7 @@ def response_json(response: SearchResponse) -> dict[str, Any]:
     """The --json shape: one object per question."""
     return {
         "question": response.question,
+        "answerable": response.answerable,
         "results": [
             {
                 "rank": h.rank,
@@ -259,7 +260,18 @@ def format_response(response: SearchResponse) -> str:
             f"No passage matches in {plural(response.searched_articles, 'article')}"
             f" ({', '.join(response.libraries)}). Try fewer or different words."
         )
+    if not response.answerable:
+        return no_answer(response) + "\n\n" + "\n\n".join(format_hit(h) for h in response.hits)
     return "\n\n".join(format_hit(h) for h in response.hits)
+
+
+def no_answer(response: SearchResponse) -> str:
+    """The line (and heading) that replaces an answer when the passages found do not hold one."""
+    return (
+        f"No answer found in {plural(response.searched_articles, 'article')}"
+        f" ({', '.join(response.libraries)}).\n"
+        "Closest passages (not an answer):"
+    )
 
 
 @cli.command()
