@@ -231,3 +231,44 @@ def choice_name(article: StoredArticle) -> str:
     """An autocomplete choice label (at most 100 characters) naming the article and its id."""
     suffix = f" (#{article.id})"
     return truncate(article.title, CHOICE_NAME_LIMIT - len(suffix)) + suffix
+
+
+EXAMPLE_QUESTION = "what did Qin say about weapons"
+
+
+def no_answer(response: SearchResponse, scope: str) -> str:
+    """One sentence in place of quotes when the passages found do not answer the question."""
+    text = (
+        f"I couldn't find an answer to “{escape(response.question)}” in {scope}"
+        f" ({plural(response.searched_articles, 'article')} searched)."
+        " The closest passages are not an answer; you can still look at them with the button below."
+    )
+    return truncate(text, CONTENT_LIMIT)
+
+
+def closest_page(response: SearchResponse) -> AnswerPage:
+    """The closest passages of a question with no answer, labelled as not an answer."""
+    page = answer_page(response)
+    content = truncate(
+        f"Closest passages for “{escape(response.question)}”: not an answer, only the nearest text found",
+        CONTENT_LIMIT,
+    )
+    return AnswerPage(content, page.embeds, page.shown)
+
+
+def help_reply(articles: int, scope: str, in_server: bool) -> str:
+    """The reply to a greeting or a question about the bot: what it answers, how to ask, how many
+    articles it reads here and who can add them."""
+    who = (
+        "Moderators (with the Manage Messages permission) can add articles with `/article add`"
+        " or the Add as article menu on a message."
+        if in_server
+        else "Articles are added by the moderators of a server, or by the bot's operator for the global library."
+    )
+    text = (
+        "Hi! I answer questions about the news articles added here, with exact quotes from them:"
+        f" I read {scope}, {plural(articles, 'article')} now."
+        f" Ask with `/ask` or mention me with a question, for example: {EXAMPLE_QUESTION}."
+        f" When the articles don't hold an answer, I say so. {who}"
+    )
+    return truncate(text, CONTENT_LIMIT)

@@ -318,6 +318,69 @@ async def test_nothing_found_says_what_was_searched(world):
     )
 
 
+async def test_greeting_gets_a_private_help_reply_and_no_passages(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "hello!")
+    assert message["flags"] & EPHEMERAL
+    assert message["embeds"] == []
+    assert message["content"] == (
+        "Hi! I answer questions about the news articles added here, with exact quotes from them:"
+        " I read this server's articles and the global library, 1 article now."
+        " Ask with `/ask` or mention me with a question, for example: what did Qin say about weapons."
+        " When the articles don't hold an answer, I say so. Moderators (with the Manage Messages"
+        " permission) can add articles with `/article add` or the Add as article menu on a message."
+    )
+
+
+async def test_what_can_you_do_as_a_mention_gets_the_help_reply(world):
+    posted = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} what can you do?"
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    assert reply["content"].startswith("Hi! I answer questions about the news articles added here")
+    assert "0 articles now" in reply["content"]
+    assert reply["embeds"] == []
+
+
+async def test_question_with_no_answer_gets_one_sentence_and_no_quote(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "what is the capital of Australia")
+    assert message["embeds"] == []
+    assert message["content"] == (
+        "I couldn't find an answer to “what is the capital of Australia” in this server's articles and"
+        " the global library (1 article searched). The closest passages are not an answer; you can"
+        " still look at them with the button below."
+    )
+    assert list(buttons(message)) == ["Closest passages (not an answer)"]
+
+
+async def test_closest_passages_button_shows_them_privately_labelled_as_not_an_answer(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "what is the capital of Australia")
+    click = await world.fake.click_button(
+        message, buttons(message)["Closest passages (not an answer)"], user=world.alice
+    )
+    response = await click.wait_response()
+    assert (response["type"], response["data"]["flags"]) == (4, EPHEMERAL)
+    assert response["data"]["content"] == (
+        "Closest passages for “what is the capital of Australia”: not an answer, only the nearest text found"
+    )
+    assert len(response["data"]["embeds"]) == 3
+
+
+async def test_another_member_cannot_see_the_closest_passages(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "what is the capital of Australia")
+    click = await world.fake.click_button(
+        message, buttons(message)["Closest passages (not an answer)"], user=world.mod
+    )
+    response = await click.wait_response()
+    assert response["data"]["content"] == (
+        "Only the person who asked can use these buttons; ask your own question with /ask."
+    )
+    assert "embeds" not in response["data"] or response["data"]["embeds"] == []
+
+
 async def test_question_without_words_gets_a_private_sentence(world):
     inter = await world.fake.invoke_command(
         "ask", {"question": "?!"}, user=world.alice, channel=world.general

@@ -12,11 +12,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import ClippingsError, NoSearchableWords, SearchResponse, question_terms
+from index import ClippingsError, NoSearchableWords, SearchResponse, is_small_talk, question_terms
 
 from ..client import libraries_for
 from ..errors import handle_interaction_error, send_ephemeral
-from ..formatting import answer_page, context_embed, nothing_found
+from ..formatting import answer_page, closest_page, context_embed, help_reply, no_answer, nothing_found
 
 if TYPE_CHECKING:
     from ..client import ClippingsBot
@@ -138,6 +138,27 @@ class AnswerView(discord.ui.View):
         await handle_interaction_error(interaction, error)
 
 
+class ClosestView(AnswerView):
+    """For a question the articles hold no answer to: one asker-only button that shows the closest
+    passages privately, labelled as not an answer."""
+
+    def show(self, response: SearchResponse, offset: int) -> None:
+        self.page = closest_page(response)
+        self.offset = offset
+        self.hits = response.hits[: self.page.shown]
+        self.clear_items()
+        button = discord.ui.Button(
+            label="Closest passages (not an answer)", style=discord.ButtonStyle.secondary
+        )
+        button.callback = self.closest
+        self.add_item(button)
+
+    async def closest(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(
+            content=self.page.content, embeds=self.page.embeds, ephemeral=True
+        )
+
+
 class AskCog(commands.Cog):
     def __init__(self, bot: ClippingsBot) -> None:
         self.bot = bot
@@ -153,6 +174,14 @@ class AskCog(commands.Cog):
                 articles = await asyncio.to_thread(self.bot.store.list_articles, library, 0, RECENT_TITLES)
                 recent.extend(a.title for a in articles)
         return nothing_found(response, recent[:RECENT_TITLES], scope_of(guild_id))
+
+    async def _help_reply(self, guild_id: int | None) -> str:
+        """The reply to a greeting or a question about the bot."""
+        counts = [
+            await asyncio.to_thread(self.bot.store.count_articles, library)
+            for library in libraries_for(guild_id)
+        ]
+        return help_reply(sum(counts), scope_of(guild_id), guild_id is not None)
 
     def _check_cooldown(self, user_id: int) -> None:
         retry = self.cooldowns.retry_after(user_id)
@@ -174,6 +203,10 @@ class AskCog(commands.Cog):
         results: app_commands.Range[int, 1, 5] = 3,
         private: bool = False,
     ) -> None:
+        if is_small_talk(question):  # "hello", "what can you do": help, never passages
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            await interaction.followup.send(await self._help_reply(interaction.guild_id), ephemeral=True)
+            return
         if not question_terms(question):
             raise NoSearchableWords()  # before deferring, so the refusal stays private
         self._check_cooldown(interaction.user.id)
@@ -182,6 +215,15 @@ class AskCog(commands.Cog):
         if not response.hits:
             await interaction.followup.send(
                 await self._nothing_found(response, interaction.guild_id), ephemeral=private
+            )
+            return
+        if not response.answerable:
+            closest = ClosestView(self, interaction.user.id, response, results)
+            closest.message = await interaction.followup.send(
+                no_answer(response, scope_of(interaction.guild_id)),
+                view=closest,
+                ephemeral=private,
+                wait=True,
             )
             return
         view = AnswerView(self, interaction.user.id, response, results)
@@ -205,6 +247,9 @@ class AskCog(commands.Cog):
                 "Ask me a question after the mention, for example: what did Qin say about weapons"
             )
             return
+        if is_small_talk(question):
+            await message.reply(await self._help_reply(guild_id))
+            return
         retry = self.cooldowns.retry_after(message.author.id)
         if retry:
             await message.reply(f"You're asking quickly! Please wait {retry:.0f} s before the next question.")
@@ -216,6 +261,10 @@ class AskCog(commands.Cog):
             return
         if not response.hits:
             await message.reply(await self._nothing_found(response, guild_id))
+            return
+        if not response.answerable:
+            closest = ClosestView(self, message.author.id, response, 3)
+            closest.message = await message.reply(no_answer(response, scope_of(guild_id)), view=closest)
             return
         view = AnswerView(self, message.author.id, response, 3)
         view.message = await message.reply(content=view.page.content, embeds=view.page.embeds, view=view)
