@@ -12,7 +12,14 @@ STORM = "A storm hit the coast on Monday. Rescuers said 40 people were rescued f
 
 @pytest.mark.parametrize(
     "question",
-    ["hello", "Hi there!", "thanks a lot, Clippings", "What can you do?", "<@123> help", "how do I use this bot"],
+    [
+        "hello",
+        "Hi there!",
+        "thanks a lot, Clippings",
+        "What can you do?",
+        "<@123> help",
+        "how do I use this bot",
+    ],
 )
 def test_greetings_and_questions_about_the_bot_are_small_talk(question):
     assert is_small_talk(question)
@@ -65,7 +72,10 @@ def test_a_question_asked_of_an_empty_library_has_no_signals():
 
 def test_store_marks_a_question_about_the_library_answerable_and_a_general_one_not(store):
     store.add(Article("Storm", STORM), "global")
-    store.add(Article("Talks", "Qin Gang said China did not provide weapons to Russia. Talks should begin soon."), "global")
+    store.add(
+        Article("Talks", "Qin Gang said China did not provide weapons to Russia. Talks should begin soon."),
+        "global",
+    )
     answered = store.search("how many people were rescued from the floods", ["global"])
     general = store.search("what is the capital of Australia", ["global"])
     assert (answered.answerable, answered.hits[0].passage.text) == (True, STORM)
@@ -76,3 +86,9 @@ def test_store_never_marks_a_greeting_answerable(store):
     store.add(Article("Greetings", "Hello from the harbour festival, the mayor said."), "global")
     response = store.search("hello", ["global"])
     assert (response.answerable, len(response.hits)) == (False, 1)
+
+
+def test_a_small_library_needs_one_sentence_holding_most_of_the_question(store):
+    store.add(Article("Ping", "Someone wrote @everyone come to the town hall meeting tonight."), "global")
+    assert store.search("town hall meeting", ["global"]).answerable is True
+    assert store.search("which bridge reopened after the flood", ["global"]).answerable is False

@@ -4,13 +4,17 @@ import discord
 import pytest
 
 from bot.formatting import (
+    CONTENT_LIMIT,
     EMBEDS_TOTAL_LIMIT,
     answer_page,
     article_list_page,
     choice_name,
+    closest_page,
     context_embed,
     escape,
+    help_reply,
     highlight,
+    no_answer,
     nothing_found,
     quote_passage,
 )
@@ -172,3 +176,24 @@ def test_article_list_page_numbers_pages():
     assert isinstance(embed, discord.Embed)
     assert (embed.title, embed.footer.text) == ("Articles (22)", "page 2 of 3")
     assert embed.description == "`#1` One · 7 passages\n`#2` Two · 7 passages"
+
+
+def test_no_answer_is_one_sentence_within_the_content_limit_with_the_question_escaped():
+    text = no_answer(response([hit("x")], question="**" + "why " * 800), "the global library")
+    assert len(text) <= CONTENT_LIMIT
+    assert text.startswith("I couldn't find an answer to “\\*\\*why why")
+
+
+def test_closest_page_says_the_passages_are_not_an_answer():
+    page = closest_page(response([hit("Weapons were not sent.", terms=("weapons",))]))
+    assert (
+        page.content
+        == "Closest passages for “what about weapons”: not an answer, only the nearest text found"
+    )
+    assert page.embeds[0].description == "> **Weapons** were not sent."
+
+
+def test_help_reply_in_a_direct_message_says_servers_add_articles():
+    text = help_reply(0, "the global library", in_server=False)
+    assert "I read the global library, 0 articles now." in text
+    assert text.endswith("or by the bot's operator for the global library.")
