@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import discord
 from discord.ext import commands
@@ -16,6 +17,16 @@ from .errors import ClippingsTree
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+STORE_THREADS = 2
+"""Threads that run store calls (searches, adds) off the event loop. Searches run in parallel, but
+mostly in Python: more threads than cores would only take the interpreter lock from the event
+loop, which must acknowledge every interaction within Discord's 3 seconds."""
+
+
+def store_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="clippings-store")
+
 
 BOT_LIBRARY = "_bot"
 """Where the bot keeps its own settings (such as the last synced commands); never searched."""
@@ -37,7 +48,9 @@ def make_intents(settings: Settings) -> discord.Intents:
 
 
 class ClippingsBot(commands.Bot):
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, executor: ThreadPoolExecutor | None = None) -> None:
+        """`executor` runs store calls; the supervisor passes one to every bot it starts, so
+        restarts after an outage do not leave idle threads behind."""
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=make_intents(settings),
@@ -48,16 +61,28 @@ class ClippingsBot(commands.Bot):
         )
         self.settings = settings
         self.store = store
+        self.executor = executor or store_executor()
+        self.was_ready = False
+        """Became ready at least once (the supervisor starts a new outage's delays afresh)."""
 
     async def setup_hook(self) -> None:
+        # asyncio.to_thread runs on the loop's default executor: keep it as small as the machine.
+        asyncio.get_running_loop().set_default_executor(self.executor)
+        await self.add_commands()
+        await self.sync_commands()
+
+    async def add_commands(self) -> None:
+        """The cogs, their commands and the buttons of earlier answers; no network needed."""
         from .cogs.articles import ArticlesCog
-        from .cogs.ask import AskCog
+        from .cogs.ask import BUTTONS, AskCog
+        from .cogs.help import HelpCog
         from .cogs.newsroom import NewsroomCog
 
         await self.add_cog(AskCog(self))
         await self.add_cog(ArticlesCog(self))
         await self.add_cog(NewsroomCog(self))
-        await self.sync_commands()
+        await self.add_cog(HelpCog(self))
+        self.add_dynamic_items(*BUTTONS)
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: mentions and newsroom posts are handled by the cogs' listeners."""
@@ -79,4 +104,5 @@ class ClippingsBot(commands.Bot):
         return True
 
     async def on_ready(self) -> None:
+        self.was_ready = True
         log.info("ready as %s in %d servers", self.user, len(self.guilds))

@@ -7,6 +7,7 @@ Nothing here talks to Discord: every function takes data and returns text or emb
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -42,6 +43,11 @@ def escape(text: str) -> str:
     """Escape Discord markdown so that quoted text shows exactly as written."""
     text = _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), _INLINE_MARKDOWN.sub(r"\\\1", text))
     return _ORDERED_LIST.sub(r"\1\\\2", text)
+
+
+def unescape(text: str) -> str:
+    """The text `escape` was given: every backslash that `escape` writes introduces one character."""
+    return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL)
 
 
 def truncate(text: str, limit: int) -> str:
@@ -153,6 +159,51 @@ def answer_page(response: SearchResponse, first_rank: int | None = None) -> Answ
     return AnswerPage(content, embeds, len(embeds))
 
 
+_ANSWER_CONTENT = re.compile(r"Results? \d+(?:–\d+)? for “(?P<question>.*)”", re.DOTALL)
+
+
+def question_key(question: str) -> str:
+    """A short fingerprint of a question, carried by a More button to recognise its question later."""
+    return hashlib.sha256(question.encode()).hexdigest()[:10]
+
+
+def question_of_answer(content: str | None, key: str) -> str | None:
+    """The question an answer's content shows, if it reads back whole and matches `key`; else None."""
+    found = _ANSWER_CONTENT.fullmatch(content or "")
+    if found is None:
+        return None
+    question = unescape(found["question"])
+    return question if question_key(question) == key else None
+
+
+def help_text(server_articles: int | None, global_articles: int, newsroom_channel: int | None) -> str:
+    """The /help reply; `server_articles` is None in direct messages."""
+    if server_articles is None:
+        library = f"Here in direct messages I read the global library: {plural(global_articles, 'article')}."
+    else:
+        library = (
+            f"This server has {plural(server_articles, 'article')}; I also read the global library"
+            f" ({plural(global_articles, 'article')})."
+        )
+    newsroom = (
+        f" Articles that moderators post in <#{newsroom_channel}> are added too."
+        if newsroom_channel
+        else " A moderator can also pick a newsroom channel with `/newsroom set`, whose posts become articles."
+    )
+    text = (
+        "**What I answer**: questions about the news articles added here. Every answer is an exact quote"
+        " from an article, with its title, link and date; I never write an answer of my own.\n\n"
+        "**How to ask**: `/ask` with your question, such as *what did the minister say about the budget*"
+        " (`private: True` shows the answer to you alone), or mention me followed by the question."
+        " **More** shows the next passages and **Context** the passages around a quote.\n\n"
+        f"**Articles**: {library}\n\n"
+        "**Who adds articles**: moderators (members with the Manage Messages permission), with"
+        " `/article add` and a link or a file (or neither, to paste the text), or the message command"
+        f" *Add as article*.{newsroom} The bot's operator can add articles from the command line."
+    )
+    return truncate(text, CONTENT_LIMIT)
+
+
 def nothing_found(response: SearchResponse, recent_titles: list[str], scope: str) -> str:
     """A short, helpful reply when no passage matched."""
     text = (
@@ -233,9 +284,6 @@ def choice_name(article: StoredArticle) -> str:
     return truncate(article.title, CHOICE_NAME_LIMIT - len(suffix)) + suffix
 
 
-EXAMPLE_QUESTION = "what did Qin say about weapons"
-
-
 def no_answer(response: SearchResponse, scope: str) -> str:
     """One sentence in place of quotes when the passages found do not answer the question."""
     text = (
@@ -246,6 +294,21 @@ def no_answer(response: SearchResponse, scope: str) -> str:
     return truncate(text, CONTENT_LIMIT)
 
 
+_NO_ANSWER_CONTENT = re.compile(
+    r"I couldn't find an answer to “(?P<question>.*)” in [^“”]* \([0-9]+ articles? searched\)\. The closest.*",
+    re.DOTALL,
+)
+
+
+def question_of_no_answer(content: str | None, key: str) -> str | None:
+    """The question a no-answer reply shows, if it reads back whole and matches `key`; else None."""
+    found = _NO_ANSWER_CONTENT.fullmatch(content or "")
+    if found is None:
+        return None
+    question = unescape(found["question"])
+    return question if question_key(question) == key else None
+
+
 def closest_page(response: SearchResponse) -> AnswerPage:
     """The closest passages of a question with no answer, labelled as not an answer."""
     page = answer_page(response)
@@ -254,21 +317,3 @@ def closest_page(response: SearchResponse) -> AnswerPage:
         CONTENT_LIMIT,
     )
     return AnswerPage(content, page.embeds, page.shown)
-
-
-def help_reply(articles: int, scope: str, in_server: bool) -> str:
-    """The reply to a greeting or a question about the bot: what it answers, how to ask, how many
-    articles it reads here and who can add them."""
-    who = (
-        "Moderators (with the Manage Messages permission) can add articles with `/article add`"
-        " or the Add as article menu on a message."
-        if in_server
-        else "Articles are added by the moderators of a server, or by the bot's operator for the global library."
-    )
-    text = (
-        "Hi! I answer questions about the news articles added here, with exact quotes from them:"
-        f" I read {scope}, {plural(articles, 'article')} now."
-        f" Ask with `/ask` or mention me with a question, for example: {EXAMPLE_QUESTION}."
-        f" When the articles don't hold an answer, I say so. {who}"
-    )
-    return truncate(text, CONTENT_LIMIT)

@@ -31,6 +31,7 @@ from .ingest.text import question_terms, tokenize, tokenize_spans
 from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
 from .rank.answerable import is_small_talk
 from .rank.semantic import load_encoder
+from .settings import Settings, SettingsError, load_settings
 from .store import Store, open_store
 
 GLOBAL_LIBRARY = "global"
@@ -55,6 +56,8 @@ __all__ = [
     "Passage",
     "ReadFailure",
     "SearchResponse",
+    "Settings",
+    "SettingsError",
     "Store",
     "StoredArticle",
     "article_from_html",
@@ -64,6 +67,7 @@ __all__ = [
     "is_small_talk",
     "kind_for_name",
     "load_encoder",
+    "load_settings",
     "make_passages",
     "max_bytes_for",
     "open_store",

@@ -12,10 +12,13 @@ from bot.formatting import (
     closest_page,
     context_embed,
     escape,
-    help_reply,
+    help_text,
     highlight,
     no_answer,
     nothing_found,
+    question_key,
+    question_of_answer,
+    question_of_no_answer,
     quote_passage,
 )
 from index import Hit, Passage, SearchResponse, StoredArticle
@@ -193,7 +196,26 @@ def test_closest_page_says_the_passages_are_not_an_answer():
     assert page.embeds[0].description == "> **Weapons** were not sent."
 
 
-def test_help_reply_in_a_direct_message_says_servers_add_articles():
-    text = help_reply(0, "the global library", in_server=False)
-    assert "I read the global library, 0 articles now." in text
-    assert text.endswith("or by the bot's operator for the global library.")
+def test_a_no_answer_reply_reads_back_its_question():
+    content = no_answer(response([hit("x")], question="who won *the* cup?"), "the global library")
+    assert question_of_no_answer(content, question_key("who won *the* cup?")) == "who won *the* cup?"
+    assert question_of_no_answer(content, question_key("who won the cup?")) is None
+
+
+@pytest.mark.parametrize(
+    "question", ["Qin", "a*b_c\\d", "# head\n1. x > y", "<@123> [x](y) `code` ~~no~~", "- list", ">quote"]
+)
+def test_a_question_reads_back_from_its_answer(question):
+    content = answer_page(SearchResponse(question, (), [], 0, libraries=("global",))).content
+    assert question_of_answer(content, question_key(question)) == question
+
+
+def test_an_answer_for_another_question_does_not_read_back():
+    content = answer_page(SearchResponse("Qin", (), [], 0, libraries=("global",))).content
+    assert question_of_answer(content, question_key("Qin Gang")) is None
+
+
+def test_help_in_direct_messages_names_only_the_global_library():
+    text = help_text(None, 12, None)
+    assert "Here in direct messages I read the global library: 12 articles." in text
+    assert len(text) <= CONTENT_LIMIT
