@@ -509,6 +509,16 @@ async def test_question_with_no_answer_gets_one_sentence_and_no_quote(world):
     assert list(buttons(message)) == ["Closest passages (not an answer)"]
 
 
+async def test_mention_with_no_answer_gets_the_sentence_as_a_reply(world):
+    world.store.add(sample(), "global")
+    posted = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} who painted the Mona Lisa"
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    assert reply["content"].startswith("I couldn't find an answer to “who painted the Mona Lisa” in")
+    assert (reply["embeds"], list(buttons(reply))) == ([], ["Closest passages (not an answer)"])
+
+
 async def test_closest_passages_button_shows_them_privately_labelled_as_not_an_answer(world):
     world.store.add(sample(), "global")
     message = await ask(world, "what is the capital of Australia")
