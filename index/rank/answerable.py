@@ -9,13 +9,20 @@ library and any question:
 
 - **reach**: BM25's best score against the best the question could reach, its own terms' idf mass
   (a term no passage holds counts at the idf of a term only one passage holds);
-- **missing**: the idf share of the question's terms that no passage of the library holds, and
-  **missing names**: its names and numbers that appear nowhere in the library;
+- **missing names**: its names and numbers that appear nowhere in the library (**missing**, the
+  share of every absent term, is measured but off: see `Model.missing`);
 - **rare sentence**: how much of the question's rarest terms one sentence of the shown passages
-  holds (stems), and **sentence**: the same for all of its terms;
-- **passage**: the share of the question's terms the first shown passage holds;
+  holds (by stem), **sentence**: the same for all of its terms, **passage**: for the whole first
+  passage, and **agreement**: the rare share averaged over the shown passages;
+- **information**: how much the best sentence's matched terms say, in units of a term no passage
+  holds; **rarest held**: the rarest term it holds; **answer type**: whether it holds a number, a
+  date or a name when the question asks for one;
 - **rarity**: how rare the question's words are in the library, on average (general questions are
   made of common words).
+
+Terms are weighed by their rareness, log((N + 1) / (df + 0.5)) over the N passages searched. In a
+library of fewer than `SMALL_LIBRARY` passages rareness says little, and a simple rule decides
+instead (see `Model.answerable`).
 
 Greetings and questions about the bot itself ("hello", "what can you do") are never answerable:
 `is_small_talk` recognises them from the phrasings in data/small_talk.txt.
