@@ -334,6 +334,7 @@ def response_json(response: SearchResponse) -> dict[str, Any]:
     """The --json shape: one object per question."""
     return {
         "question": response.question,
+        "answerable": response.answerable,
         "results": [
             {
                 "rank": h.rank,
@@ -389,7 +390,19 @@ def format_response(response: SearchResponse, width: int | None = None) -> str:
             f"No passage matches in {plural(response.searched_articles, 'article')}"
             f" ({', '.join(shown(x) for x in response.libraries)}). Try fewer or different words."
         )
-    return "\n\n".join(format_hit(h, width) for h in response.hits)
+    quotes = "\n\n".join(format_hit(h, width) for h in response.hits)
+    if not response.answerable:
+        return no_answer(response) + "\n\n" + quotes
+    return quotes
+
+
+def no_answer(response: SearchResponse) -> str:
+    """The line (and heading) that replaces an answer when the passages found do not hold one."""
+    return (
+        f"No answer found in {plural(response.searched_articles, 'article')}"
+        f" ({', '.join(response.libraries)}).\n"
+        "Closest passages (not an answer):"
+    )
 
 
 @cli.command()

@@ -33,10 +33,12 @@ from .ingest.fields import check_library, check_url, clean_title
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.text import question_terms, tokenize
 from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
-from .rank import CANDIDATES, Ranker
+from .rank import CANDIDATES, Answerability, Ranker
 
 log = logging.getLogger(__name__)
 
+ANSWER_PASSAGES = 3
+"""Whether a question has an answer is judged on the passages shown first (the bot shows 3)."""
 UNSAVED_VECTORS = 20_000
 """Passage vectors made for a question but not saved (a read-only file, or another process
 writing) are kept in memory, up to this many (float16, about 15 MB), and saved by a later question."""
@@ -69,6 +71,21 @@ class RankFunction(Protocol):
     def __call__(self, source: Store, question: str, libraries: list[str], hits: list[Hit]) -> list[Hit]: ...
 
 
+class AnswerFunction(Protocol):
+    """The answerability decision as the store calls it (`index.rank.Answerability` is one)."""
+
+    def __call__(
+        self,
+        question: str,
+        terms: list[str],
+        idf: dict[str, float],
+        df: dict[str, int],
+        passages: int,
+        top_score: float,
+        shown: list[str],
+    ) -> bool: ...
+
+
 _DEFAULT_RANKER = object()
 
 
@@ -87,6 +104,8 @@ class Store:
         self.path = str(path)
         self.encoder = encoder
         self.ranker: RankFunction | None = Ranker() if ranker is _DEFAULT_RANKER else ranker  # type: ignore[assignment]
+        self.answerability: AnswerFunction = Answerability()
+        """Decides, for every search, whether its passages could answer the question."""
         self._seq = 0
         self._refresh_lock = threading.RLock()
         """Held while the change log is applied to the index (one thread at a time)."""
@@ -399,18 +418,43 @@ class Store:
         wanted = offset + k
         ranker = self.ranker
         candidates = ranker.candidates if ranker is not None else CANDIDATES
-        depth = max(wanted, candidates) if ranker is not None else wanted
+        depth = max(wanted, candidates) if ranker is not None else max(wanted, ANSWER_PASSAGES)
         pids, scores, matched = self.index.top(libraries, term_ids, depth)
         hits = self._hits(pids.tolist(), scores.tolist(), libraries, terms, term_ids)
         searched = self.index.article_count(libraries)
         if ranker is not None:
             # Only BM25's first candidates are reordered, so every page (More) reads one order.
             hits = ranker(self, question, libraries, hits[:candidates]) + hits[candidates:]
+        answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:ANSWER_PASSAGES])
         hits = [
             Hit(rank, h.score, h.article, h.passage, h.matched_terms)
             for rank, h in enumerate(hits[offset:wanted], start=offset + 1)
         ]
-        return SearchResponse(question, tuple(terms), hits, searched, matched, tuple(libraries))
+        return SearchResponse(question, tuple(terms), hits, searched, matched, tuple(libraries), answerable)
+
+    def _answerable(
+        self,
+        question: str,
+        terms: list[str],
+        term_ids: list[int],
+        libraries: list[str],
+        scores: np.ndarray,
+        shown: list[Hit],
+    ) -> bool:
+        """Whether the first passages (the same for every page) could answer the question."""
+        if not shown:
+            return False
+        idf, df, passages = self.index.term_stats(libraries, term_ids)
+        top = float(scores.max()) if len(scores) else 0.0
+        return self.answerability(
+            question,
+            terms,
+            dict(zip(terms, idf, strict=True)),
+            dict(zip(terms, df, strict=True)),
+            passages,
+            top,
+            [h.passage.text for h in shown],
+        )
 
     def term_idf(self, libraries: list[str], terms: list[str]) -> dict[str, float]:
         """BM25Okapi's idf of each term over the given libraries (0 for unknown terms)."""

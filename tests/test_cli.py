@@ -93,7 +93,7 @@ def test_ask_json_puts_the_weapons_passage_first(with_sample):
 
 def test_ask_json_has_exactly_the_documented_keys(with_sample):
     answer = json.loads(run(with_sample, "ask", "--json", "-k", "1", "weapons").stdout)
-    assert sorted(answer) == ["question", "results", "searched_articles"]
+    assert sorted(answer) == ["answerable", "question", "results", "searched_articles"]
     assert sorted(answer["results"][0]) == sorted(
         ["rank", "score", "article_id", "title", "url", "published", "passage", "start", "end"]
     )
@@ -116,6 +116,30 @@ def test_ask_without_searchable_words_exits_1(with_sample):
 def test_ask_with_no_match_says_how_many_articles_were_searched(with_sample):
     result = run(with_sample, "ask", "volcano iceland")
     assert result.stdout == "No passage matches in 1 article (global). Try fewer or different words.\n"
+
+
+def test_ask_json_says_the_weapons_question_is_answerable(with_sample):
+    answer = json.loads(run(with_sample, "ask", "--json", "what did Qin say about weapons").stdout)
+    assert (answer["answerable"], answer["results"][0]["passage"][: len(WEAPONS)]) == (True, WEAPONS)
+
+
+def test_ask_json_keeps_the_closest_passages_of_a_question_with_no_answer(with_sample):
+    answer = json.loads(run(with_sample, "ask", "--json", "what is the capital of Australia").stdout)
+    assert answer["answerable"] is False
+    assert len(answer["results"]) == 3
+
+
+def test_ask_with_no_answer_says_so_before_the_closest_passages(with_sample):
+    result = run(with_sample, "ask", "what is the capital of Australia")
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0
+    assert lines[:2] == ["No answer found in 1 article (global).", "Closest passages (not an answer):"]
+    assert lines[3].startswith("1. China Solicits For Peace")
+
+
+def test_ask_treats_a_greeting_as_a_question_with_no_answer(with_sample):
+    answer = json.loads(run(with_sample, "ask", "--json", "hello").stdout)
+    assert answer["answerable"] is False
 
 
 def test_ask_reads_only_the_named_library(db_path):
