@@ -247,10 +247,11 @@ def _marked(article, mark: str):
     return Article(title=f"{article.title} {mark}", text=f"{mark}. {article.text}", url=None)
 
 
-STAGES = ("tokenize", "rank", "fetch", "learned", "features", "format", "total", "cpu")
+STAGES = ("tokenize", "rank", "fetch", "learned", "features", "answerable", "format", "total", "cpu")
 """The stages of one answer, in order: tokenizing the question; BM25 ranking (with the term ids'
 lookup); fetching the candidates' passages and what the ranker reads of them and their articles;
-the learned stage (only with an encoder); computing the features and ordering; formatting the
+the learned stage (only with an encoder); computing the features and ordering; deciding whether
+the passages answer the question (`index.rank.answerable`); formatting the
 reply as the bot sends it (`bot.formatting.answer_page`). `total` is the wall time of all of them,
 `cpu` the process's CPU time over the same span (less sensitive to other programs on the machine)."""
 
