@@ -82,7 +82,7 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     default=DEFAULT_DB,
     show_default=True,
     type=click.Path(dir_okay=False),
-    help="SQLite database file (or set CLIPPINGS_DB).",
+    help="SQLite database file, or a postgresql:// URL to share one database between processes (or set CLIPPINGS_DB).",
 )
 @click.option(
     "--learned/--no-learned",
@@ -294,14 +294,15 @@ def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: in
         printf 'first question\\nsecond question\\n' | clippings ask -
     """
     store = open_db(ctx, ranks=True)
-    questions = [q.strip() for q in sys.stdin] if question == "-" else [question]
-    questions = [q for q in questions if q]
+    # From a pipe, each question is answered as its line arrives (a long-running reader sees
+    # articles added meanwhile by other processes).
+    questions = (q.strip() for q in iter(sys.stdin.readline, "")) if question == "-" else iter([question])
     failed = False
-    for number, text in enumerate(questions):
+    for number, text in enumerate(q for q in questions if q):
         try:
             response = store.search(text, list(libraries), k=count)
         except NoSearchableWords as exc:
-            if len(questions) == 1:
+            if question != "-":
                 raise
             click.echo(f"Error: {text!r}: {exc}", err=True)
             failed = True
@@ -309,7 +310,7 @@ def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: in
         if as_json:
             click.echo(json.dumps(response_json(response), ensure_ascii=False))
         else:
-            if len(questions) > 1:
+            if question == "-":
                 click.echo(("\n" if number else "") + f"Q: {text}")
             click.echo(format_response(response))
     if failed:

@@ -18,6 +18,10 @@ PassageRow = tuple[int, int, int, bytes, bytes]
 """(passage id, article id, length, term ids, tfs) of a stored passage: what the engine indexes."""
 
 
+class Busy(Exception):
+    """Another process is writing and the caller asked not to wait (`put_vectors(wait=False)`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """One entry of the change log: an article added, or removed (with what the index subtracts)."""
