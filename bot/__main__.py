@@ -12,7 +12,7 @@ import discord
 
 from index import ClippingsError, Store, load_encoder
 
-from .client import ClippingsBot
+from .client import ClippingsBot, make_bot
 from .settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bot")
@@ -62,7 +62,7 @@ async def serve(settings: Settings) -> int:
         sys.stderr.write(f"{exc}\n")
         return 1
     try:
-        await run(ClippingsBot(settings, store), settings.token)
+        await run(make_bot(settings, store), settings.token)
     except discord.LoginFailure:
         sys.stderr.write(
             "Discord rejected DISCORD_TOKEN; copy the bot token again from the developer portal.\n"

@@ -80,3 +80,27 @@ class ClippingsBot(commands.Bot):
 
     async def on_ready(self) -> None:
         log.info("ready as %s in %d servers", self.user, len(self.guilds))
+
+
+# -- sharded processes (bot.shards reads CLIPPINGS_SHARDS and CLIPPINGS_SHARD_COUNT) ----------------
+
+
+class ShardedClippingsBot(ClippingsBot, commands.AutoShardedBot):
+    """The same bot over several shard connections in one process."""
+
+    def __init__(
+        self, settings: Settings, store: Store, shard_ids: tuple[int, ...], shard_count: int
+    ) -> None:
+        super().__init__(settings, store)
+        # AutoShardedClient reads these when it launches its shards.
+        self.shard_ids = list(shard_ids)
+        self.shard_count = shard_count
+
+
+def make_bot(settings: Settings, store: Store) -> ClippingsBot:
+    """The bot the settings ask for: sharded when CLIPPINGS_SHARDS or CLIPPINGS_SHARD_COUNT is set."""
+    if settings.shard_count is None:
+        return ClippingsBot(settings, store)
+    return ShardedClippingsBot(
+        settings, store, settings.shard_ids or tuple(range(settings.shard_count)), settings.shard_count
+    )

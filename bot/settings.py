@@ -12,6 +12,8 @@ from dotenv import dotenv_values
 
 from index import FetchSettings
 
+from .shards import ShardError, parse_shards
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_FETCH_BYTES = 5 * 1024 * 1024
@@ -33,6 +35,9 @@ class Settings:
     guild_ready_timeout: float = 2.0
     learned: bool = False
     """Rank with the learned stage too (the `rerank` extra)."""
+    shard_ids: tuple[int, ...] | None = None
+    shard_count: int | None = None
+    """The slice of Discord's shards this process serves (CLIPPINGS_SHARDS of CLIPPINGS_SHARD_COUNT)."""
 
     def __repr__(self) -> str:  # never show the token
         return (
@@ -77,7 +82,13 @@ def load_settings(env_file: str | Path | None = ".env", environ: Mapping[str, st
     max_bytes = int(_number(values, "CLIPPINGS_MAX_FETCH_BYTES", DEFAULT_MAX_FETCH_BYTES, int))
     if max_bytes <= 0:
         raise SettingsError("CLIPPINGS_MAX_FETCH_BYTES must be a positive number of bytes; fix it in .env.")
+    try:
+        shard_ids, shard_count = parse_shards(values)
+    except ShardError as exc:
+        raise SettingsError(str(exc)) from None
     return Settings(
+        shard_ids=shard_ids,
+        shard_count=shard_count,
         token=token,
         db_path=(values.get("CLIPPINGS_DB") or "clippings.db").strip(),
         dev_guild=int(guild) if guild else None,
