@@ -299,6 +299,21 @@ class Store:
             del segments
             self.index.library(library).add_segment(whole)
 
+    def _load_libraries(self, libraries: list[str]) -> None:
+        """Build several libraries' indexes, in one query where the database can (PostgreSQL)."""
+        bulk = getattr(self.db, "passages_of_libraries", None)
+        if bulk is None or len(libraries) == 1:
+            for library in libraries:
+                self._load_library(library)
+            return
+        parts: dict[str, list[Segment]] = {}
+        for library, rows in bulk(libraries, LOAD_CHUNK):
+            batch, articles = _batch(rows)
+            parts.setdefault(library, []).append(Segment.build(batch, articles))
+        for library, segments in parts.items():
+            whole = merge_segments(segments) if len(segments) > 1 else segments[0]
+            self.index.library(library).add_segment(whole)
+
     def ensure_loaded(self, libraries: Iterable[str]) -> None:
         """A lazy store: load these libraries' indexes now if they are not in memory yet."""
         if not self.lazy:
@@ -307,15 +322,16 @@ class Store:
         if not missing:
             return
         with self._refresh_lock:
+            missing = [name for name in dict.fromkeys(missing) if name not in self._loaded]
+            if not missing:
+                return
+            started = time.perf_counter()
+            with self.db.read(transaction=True):  # the passages and the log position of one snapshot
+                seq = self.db.latest_change()
+                self._load_libraries(missing)
             for library in missing:
-                if library in self._loaded:
-                    continue
-                started = time.perf_counter()
-                with self.db.read(transaction=True):  # the passages and the log position of one snapshot
-                    seq = self.db.latest_change()
-                    self._load_library(library)
                 self._loaded[library] = seq
-                log.debug("loaded library %s in %.3f s", library, time.perf_counter() - started)
+            log.debug("loaded %d libraries in %.3f s", len(missing), time.perf_counter() - started)
 
     @property
     def loaded_libraries(self) -> list[str]:

@@ -403,3 +403,15 @@ def test_a_process_started_after_many_changes_catches_up(postgres_url, db_path):
             assert late.db.latest_change() == 450
             assert_same_answers(lite, late, ["g1"])
             assert_same_answers(lite, early, ["g1"])
+
+
+def test_libraries_loaded_together_in_small_chunks_match_a_recount(postgres_url, monkeypatch):
+    monkeypatch.setattr("index.store.LOAD_CHUNK", 4)  # libraries split over several chunks
+    with Store(postgres_url) as writer:
+        for name, seed in (("a", 1), ("b", 2), ("c", 3)):
+            list(writer.add_many(corpus(5, seed=seed, tag=name), name))
+        writer.remove("b", "7")
+    with Store(postgres_url) as reader:
+        reader.ensure_loaded(["c", "a", "b"])
+        for name in ("a", "b", "c"):
+            assert index_counts(reader, name) == recount(postgres_url, name)

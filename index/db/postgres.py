@@ -318,6 +318,30 @@ class PostgresDatabase:
             while rows := cursor.fetchmany(chunk):
                 yield rows
 
+    def passages_of_libraries(
+        self, libraries: list[str], chunk: int
+    ) -> Iterator[tuple[str, list[PassageRow]]]:
+        """Every stored passage of several libraries, by library and passage id, up to `chunk` rows
+        of one library at a time: one query for many small libraries (inside the caller's read
+        transaction)."""
+        with self.read() as conn, conn.cursor(name=f"libraries_{uuid.uuid4().hex[:8]}") as cursor:
+            cursor.itersize = chunk
+            cursor.execute(
+                "SELECT a.library, p.id, p.article_id, p.length, p.terms, p.tfs FROM passages p"
+                " JOIN articles a ON a.id = p.article_id WHERE a.library = ANY(%s) ORDER BY a.library, p.id",
+                (list(libraries),),
+            )
+            current, rows = "", list[PassageRow]()
+            while batch := cursor.fetchmany(chunk):
+                for library, *row in batch:
+                    if rows and (library != current or len(rows) >= chunk):
+                        yield current, rows
+                        rows = []
+                    current = library
+                    rows.append(tuple(row))
+            if rows:
+                yield current, rows
+
     def article_passages(self, article_ids: list[int]) -> list[PassageRow]:
         with self.read() as conn:
             return conn.execute(
