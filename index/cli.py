@@ -70,6 +70,16 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 err=True,
             )
             sys.exit(1)
+        except Exception as exc:  # a PostgreSQL server gone mid-command (psycopg only if it was used)
+            psycopg = sys.modules.get("psycopg")
+            if psycopg is None or not isinstance(exc, psycopg.OperationalError):
+                raise
+            click.echo(
+                f"Error: the PostgreSQL server stopped answering ({str(exc).strip().splitlines()[0]});"
+                " try again when it is back.",
+                err=True,
+            )
+            sys.exit(1)
 
     return wrapper
 

@@ -12,6 +12,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -415,3 +416,41 @@ def test_libraries_loaded_together_in_small_chunks_match_a_recount(postgres_url,
         reader.ensure_loaded(["c", "a", "b"])
         for name in ("a", "b", "c"):
             assert index_counts(reader, name) == recount(postgres_url, name)
+
+
+def test_searches_on_many_threads_while_another_thread_adds_all_succeed(postgres_url):
+    errors: list[BaseException] = []
+    with Store(postgres_url) as store:
+        list(store.add_many(corpus(10), "g1"))
+
+        def search() -> None:
+            try:
+                for question in QUESTIONS * 2:
+                    assert store.search(question, ["g1", "global"]).hits
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=search) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for article in corpus(15, seed=7, tag="more"):
+            store.add(article, "g1")
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        store.search("harbour", ["g1"])
+        assert index_counts(store, "g1") == recount(postgres_url, "g1")
+
+
+def test_a_store_keeps_answering_and_following_after_its_connections_are_cut(postgres_url):
+    with Store(postgres_url) as store, Store(postgres_url) as writer:
+        list(writer.add_many(corpus(5), "g1"))
+        assert store.search("harbour report", ["g1"]).hits
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert store.search("harbour report", ["g1"]).hits
+        writer.add(Article(title="Zeppelin", text="A zeppelin landed beside the lighthouse at dawn."), "g1")
+        assert store.search("zeppelin lighthouse", ["g1"]).hits[0].article.title == "Zeppelin"

@@ -331,7 +331,8 @@ class PostgresDatabase:
                 " JOIN articles a ON a.id = p.article_id WHERE a.library = ANY(%s) ORDER BY a.library, p.id",
                 (list(libraries),),
             )
-            current, rows = "", list[PassageRow]()
+            current = ""
+            rows: list[PassageRow] = []
             while batch := cursor.fetchmany(chunk):
                 for library, *row in batch:
                     if rows and (library != current or len(rows) >= chunk):
