@@ -5,7 +5,7 @@
     python benchmarks/load.py --learned --passages 20000  # the default ranker, then the learned stage
 
 Builds (once, cached under benchmarks/results/) a library of at least --passages passages from the
-real corpus, starts the real bot against tests/discord_fake.py on 127.0.0.1, sends --asks
+real corpus, starts the real bot against tests/discord_fake/ on 127.0.0.1, sends --asks
 interactions spread over --seconds from distinct members, and reports the time to acknowledge
 (Discord allows 3 s) and to answer, p50/p95/max, plus the longest gap between heartbeats.
 With --learned (the rerank extra) the library's passages get their vectors first (`clippings

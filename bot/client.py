@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import discord
 from discord.ext import commands
@@ -16,6 +17,11 @@ from .errors import ClippingsTree
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+STORE_THREADS = 2
+"""Threads that run store calls (searches, adds) off the event loop. Searches run in parallel, but
+mostly in Python: more threads than cores would only take the interpreter lock from the event
+loop, which must acknowledge every interaction within Discord's 3 seconds."""
 
 BOT_LIBRARY = "_bot"
 """Where the bot keeps its own settings (such as the last synced commands); never searched."""
@@ -50,6 +56,10 @@ class ClippingsBot(commands.Bot):
         self.store = store
 
     async def setup_hook(self) -> None:
+        # asyncio.to_thread runs on the loop's default executor: keep it as small as the machine.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="clippings-store")
+        )
         from .cogs.articles import ArticlesCog
         from .cogs.ask import AskCog
         from .cogs.newsroom import NewsroomCog

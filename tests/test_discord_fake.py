@@ -1,4 +1,4 @@
-"""Tests proving that tests/discord_fake.py drives an unmodified discord.py bot.
+"""Tests proving that tests/discord_fake/ drives an unmodified discord.py bot.
 
 A tiny throwaway bot is defined below; every test starts it against a fresh
 FakeDiscord and talks to it only through the fake's gateway/REST surface.
