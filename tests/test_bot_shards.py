@@ -13,7 +13,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.shards import shard_of
 from index import FetchSettings, Store, read_path
 from tests.discord_fake import FakeUser, run_bot
-from tests.discord_fake_shards import ShardedFakeDiscord
+from tests.discord_fake.shards import ShardedFakeDiscord
 
 WEAPONS_QUOTE = "> The foreign minister went on to **say** that China did not provide **weapons** to Russia"
 

@@ -1,4 +1,4 @@
-"""Shards for the Discord fake, added beside it (tests.discord_fake is unchanged).
+"""Shards for the Discord fake (a module of its own; the rest of the fake is unchanged).
 
 `ShardedFakeDiscord(shard_count=N)` takes one gateway connection per shard, as Discord does for a
 sharded bot: IDENTIFY carries ``shard: [id, N]`` (another N closes with 4010, "Invalid shard"), a
@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-from tests.discord_fake import FakeDiscord
+from .server import FakeDiscord
 
 
 class ShardedFakeDiscord(FakeDiscord):
