@@ -7,9 +7,10 @@
 Each dev week's library (every article whose `weeks` holds the week, as in benchmarks/quality.py)
 is added through `Store.add_many` to a SQLite file and to a PostgreSQL database made for this run
 (dropped at its end); every question is then asked of its week's library in both, with plain BM25
-(`ranker=None`: the scores compared) and with the default ranker (the order the bot shows). A fresh
-process on the PostgreSQL database (`Store` opened after the adds, building its index from the
-database) answers too, beside the one that followed the adds.
+(`ranker=None`: the scores compared) and with the default ranker (the order the bot shows). Both
+stores answering are opened after the adds: the PostgreSQL one builds each week's index from the
+database (the time is shown), the SQLite one reads its index cache. (tests/test_postgres.py
+checks stores that followed the changes as they were made.)
 """
 
 from __future__ import annotations
