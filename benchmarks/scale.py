@@ -26,8 +26,8 @@ server, as Discord routes a server's events to its shard. Per setup:
   owning it), half to `global` (searched by every process); from the add's return to the first
   search that finds it, p50/p95 over every process that searched;
 - memory: each process's resident set size after the burst;
-- the database size (PostgreSQL: Clippings' tables with their indexes; SQLite: the file and its
-  index cache).
+- the database size (PostgreSQL: Clippings' tables with their indexes and TOAST; SQLite: the file
+  and its WAL), and beside it the SQLite file's index cache (`<db>.index/`).
 """
 
 from __future__ import annotations
@@ -253,9 +253,10 @@ def run_setup(name: str, db: str, processes: int, questions: list[str], args: ar
                 at = w.wait([key])[0]["at"]
                 visible.append((at - committed) if at is not None else float("inf"))
         size = writer.db.size_bytes()
-        if not db.startswith("postgresql://"):
-            cache = Path(db + ".index")
-            size += sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) if cache.exists() else 0
+        cache = Path(db + ".index")
+        cache_size = (
+            sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) if cache.exists() else None
+        )
     for w in workers:
         w.close()
     return {
@@ -270,21 +271,22 @@ def run_setup(name: str, db: str, processes: int, questions: list[str], args: ar
         "visible_p95_ms": 1000 * percentile(visible, 0.95),
         "rss_mb": [m / 2**20 for m in memory],
         "db_mb": size / 2**20,
+        "cache_mb": None if cache_size is None else cache_size / 2**20,
     }
 
 
 def table(rows: list[dict]) -> str:
     lines = [
         "| setup | processes | start, s | all its libraries in memory, s | answers/s (burst) | answer p50 / p95, ms"
-        " | add-to-searchable p50 / p95, ms | memory per process, MB | database, MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | add-to-searchable p50 / p95, ms | memory per process, MB | database, MB | index cache, MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         memory = " / ".join(f"{m:.0f}" for m in r["rss_mb"])
         lines.append(
             f"| {r['setup']} | {r['processes']} | {r['start_s']:.1f} | {r['load_s']:.2f} | {r['answers_per_s']:.0f}"
             f" | {r['p50_ms']:.0f} / {r['p95_ms']:.0f} | {r['visible_p50_ms']:.0f} / {r['visible_p95_ms']:.0f}"
-            f" | {memory} | {r['db_mb']:.0f} |"
+            f" | {memory} | {r['db_mb']:.0f} | {'-' if r['cache_mb'] is None else format(r['cache_mb'], '.0f')} |"
         )
     return "\n".join(lines)
 
