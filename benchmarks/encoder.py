@@ -1,4 +1,4 @@
-"""Speed and size of the optional sentence encoder (index/rank/semantic.py, the extra clippings[rerank]).
+"""Speed and size of the optional sentence encoder (index/rank/semantic.py, the extra clippings-bot[rerank]).
 
     python benchmarks/encoder.py                 # threads=1 and threads=2
     python benchmarks/encoder.py --threads 1

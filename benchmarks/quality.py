@@ -72,7 +72,7 @@ OTHERS = 150
 """Articles picked from the corpus to sit beside the sample article."""
 
 CLIPPINGS = "Clippings"
-LEARNED_ROW = "Clippings + learned stage (clippings[rerank])"
+LEARNED_ROW = "Clippings + learned stage (clippings-bot[rerank])"
 RANKER_OFF = "Clippings, ranker off (exact BM25)"
 BASELINE = "rank-bm25, \\w+, same passages (baseline)"
 WINDOWS = "rank-bm25, \\w+, 3-sentence windows"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -12,7 +13,7 @@ import discord
 
 from index import ClippingsError, Store, load_encoder
 
-from .client import ClippingsBot, make_bot
+from .client import ClippingsBot, make_bot, store_executor
 from .settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bot")
@@ -40,37 +41,106 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
 
 
-async def run(bot: ClippingsBot, token: str) -> None:
-    """Run until closed; SIGTERM and SIGINT close the bot, so the database is closed cleanly."""
+NETWORK_ERRORS = (
+    aiohttp.ClientError,
+    OSError,
+    TimeoutError,
+    discord.GatewayNotFound,
+    discord.DiscordServerError,
+    discord.ConnectionClosed,
+)
+"""Failures a network (or Discord) outage causes: worth trying again."""
+FATAL_CLOSE_CODES = {4004, 4010, 4011, 4012, 4013, 4014}
+"""Gateway close codes that no retry can fix (a bad token, intents or sharding)."""
+
+
+def describe_failure(exc: BaseException) -> str:
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+class Supervisor:
+    """Runs the bot until stopped; after a network failure, at start or later, starts it again
+    after a delay that doubles up to `max_delay`, with one log line per try."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.bot: ClippingsBot | None = None
+        self.executor = store_executor()
+        self._stopping = asyncio.Event()
+        self._closing: asyncio.Future[None] | None = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.bot is not None:
+            self._closing = asyncio.ensure_future(self.bot.close())
+
+    async def run(self) -> None:
+        """Return when stopped; raise what no retry can fix (such as discord.LoginFailure)."""
+        delay, tries = self.settings.reconnect_delay, 0
+        while not self._stopping.is_set():
+            bot = self.bot = make_bot(self.settings, self.store, self.executor)
+            failure: BaseException | None = None
+            try:
+                async with bot:
+                    # discord.py's own reconnect is off: every retry goes through this loop.
+                    await bot.start(self.settings.token, reconnect=False)
+            except discord.ConnectionClosed as exc:
+                if exc.code == 4014:
+                    raise discord.PrivilegedIntentsRequired(exc.shard_id) from None
+                if exc.code in FATAL_CLOSE_CODES:
+                    raise
+                failure = exc
+            except NETWORK_ERRORS as exc:
+                failure = exc
+            if self._stopping.is_set():
+                return
+            if bot.was_ready:  # it had been up: a new outage starts from the first delay
+                delay, tries = self.settings.reconnect_delay, 0
+            tries += 1
+            reason = describe_failure(failure) if failure else "Discord closed the connection"
+            log.warning(
+                "%s (%s); trying again in %.3g s (try %d)",
+                "Lost the connection to Discord" if bot.was_ready else "Could not reach Discord",
+                reason,
+                delay,
+                tries,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, self.settings.reconnect_max_delay)
+
+
+async def run(supervisor: Supervisor) -> None:
+    """Run until stopped; SIGTERM and SIGINT stop the bot, so the database is closed cleanly."""
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+        loop.add_signal_handler(signum, supervisor.stop)
     try:
-        async with bot:
-            await bot.start(token)
+        await supervisor.run()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
 
 
-async def serve(settings: Settings) -> int:
-    """Open the database, run the bot until it is closed, and return the exit code."""
+async def serve(settings: Settings, supervisor_ready: asyncio.Future[Supervisor] | None = None) -> int:
+    """Open the database, run the bot until it is stopped, and return the exit code.
+    `supervisor_ready` receives the supervisor, so a caller (a test) can stop it."""
     try:
         encoder = await asyncio.to_thread(load_encoder) if settings.learned else None
         store = await asyncio.to_thread(Store, settings.db_path, encoder=encoder)
     except ClippingsError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
+    supervisor = Supervisor(settings, store)
+    if supervisor_ready is not None:
+        supervisor_ready.set_result(supervisor)
     try:
-        await run(make_bot(settings, store), settings.token)
+        await run(supervisor)
     except discord.LoginFailure:
         sys.stderr.write(
             "Discord rejected DISCORD_TOKEN; copy the bot token again from the developer portal.\n"
-        )
-        return 1
-    except (aiohttp.ClientError, OSError) as exc:
-        sys.stderr.write(
-            f"Could not reach Discord ({type(exc).__name__}); check the network and try again.\n"
         )
         return 1
     except discord.PrivilegedIntentsRequired:
@@ -78,6 +148,14 @@ async def serve(settings: Settings) -> int:
             "Discord refused the Message Content intent; enable it in the developer portal or set"
             " CLIPPINGS_MESSAGE_CONTENT=0.\n"
         )
+        return 1
+    except discord.ConnectionClosed as exc:
+        if exc.code == 4004:
+            sys.stderr.write(
+                "Discord rejected DISCORD_TOKEN; copy the bot token again from the developer portal.\n"
+            )
+        else:
+            sys.stderr.write(f"Discord closed the connection for good (code {exc.code}: {exc.reason}).\n")
         return 1
     finally:
         store.close()

@@ -23,6 +23,11 @@ STORE_THREADS = 2
 mostly in Python: more threads than cores would only take the interpreter lock from the event
 loop, which must acknowledge every interaction within Discord's 3 seconds."""
 
+
+def store_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="clippings-store")
+
+
 BOT_LIBRARY = "_bot"
 """Where the bot keeps its own settings (such as the last synced commands); never searched."""
 
@@ -43,7 +48,9 @@ def make_intents(settings: Settings) -> discord.Intents:
 
 
 class ClippingsBot(commands.Bot):
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, executor: ThreadPoolExecutor | None = None) -> None:
+        """`executor` runs store calls; the supervisor passes one to every bot it starts, so
+        restarts after an outage do not leave idle threads behind."""
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=make_intents(settings),
@@ -54,20 +61,28 @@ class ClippingsBot(commands.Bot):
         )
         self.settings = settings
         self.store = store
+        self.executor = executor or store_executor()
+        self.was_ready = False
+        """Became ready at least once (the supervisor starts a new outage's delays afresh)."""
 
     async def setup_hook(self) -> None:
         # asyncio.to_thread runs on the loop's default executor: keep it as small as the machine.
-        asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="clippings-store")
-        )
+        asyncio.get_running_loop().set_default_executor(self.executor)
+        await self.add_commands()
+        await self.sync_commands()
+
+    async def add_commands(self) -> None:
+        """The cogs, their commands and the buttons of earlier answers; no network needed."""
         from .cogs.articles import ArticlesCog
-        from .cogs.ask import AskCog
+        from .cogs.ask import BUTTONS, AskCog
+        from .cogs.help import HelpCog
         from .cogs.newsroom import NewsroomCog
 
         await self.add_cog(AskCog(self))
         await self.add_cog(ArticlesCog(self))
         await self.add_cog(NewsroomCog(self))
-        await self.sync_commands()
+        await self.add_cog(HelpCog(self))
+        self.add_dynamic_items(*BUTTONS)
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: mentions and newsroom posts are handled by the cogs' listeners."""
@@ -89,28 +104,38 @@ class ClippingsBot(commands.Bot):
         return True
 
     async def on_ready(self) -> None:
+        self.was_ready = True
         log.info("ready as %s in %d servers", self.user, len(self.guilds))
 
 
-# -- sharded processes (bot.shards reads CLIPPINGS_SHARDS and CLIPPINGS_SHARD_COUNT) ----------------
+# -- sharded processes (index.settings reads CLIPPINGS_SHARDS and CLIPPINGS_SHARD_COUNT) --------------
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard Discord sends a server's events to."""
+    return (guild_id >> 22) % shard_count
 
 
 class ShardedClippingsBot(ClippingsBot, commands.AutoShardedBot):
-    """The same bot over several shard connections in one process."""
+    """The same bot over several shard connections in one process (a slice of the bot's shards)."""
 
     def __init__(
-        self, settings: Settings, store: Store, shard_ids: tuple[int, ...], shard_count: int
+        self,
+        settings: Settings,
+        store: Store,
+        shard_ids: tuple[int, ...],
+        shard_count: int,
+        executor: ThreadPoolExecutor | None = None,
     ) -> None:
-        super().__init__(settings, store)
+        super().__init__(settings, store, executor)
         # AutoShardedClient reads these when it launches its shards.
         self.shard_ids = list(shard_ids)
         self.shard_count = shard_count
 
 
-def make_bot(settings: Settings, store: Store) -> ClippingsBot:
+def make_bot(settings: Settings, store: Store, executor: ThreadPoolExecutor | None = None) -> ClippingsBot:
     """The bot the settings ask for: sharded when CLIPPINGS_SHARDS or CLIPPINGS_SHARD_COUNT is set."""
     if settings.shard_count is None:
-        return ClippingsBot(settings, store)
-    return ShardedClippingsBot(
-        settings, store, settings.shard_ids or tuple(range(settings.shard_count)), settings.shard_count
-    )
+        return ClippingsBot(settings, store, executor)
+    shard_ids = settings.shard_ids or tuple(range(settings.shard_count))
+    return ShardedClippingsBot(settings, store, shard_ids, settings.shard_count, executor)

@@ -7,6 +7,7 @@ Nothing here talks to Discord: every function takes data and returns text or emb
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -42,6 +43,11 @@ def escape(text: str) -> str:
     """Escape Discord markdown so that quoted text shows exactly as written."""
     text = _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), _INLINE_MARKDOWN.sub(r"\\\1", text))
     return _ORDERED_LIST.sub(r"\1\\\2", text)
+
+
+def unescape(text: str) -> str:
+    """The text `escape` was given: every backslash that `escape` writes introduces one character."""
+    return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL)
 
 
 def truncate(text: str, limit: int) -> str:
@@ -151,6 +157,51 @@ def answer_page(response: SearchResponse, first_rank: int | None = None) -> Answ
     label = f"Result {start}" if start == end else f"Results {start}–{end}"
     content = truncate(f"{label} for “{escape(response.question)}”", CONTENT_LIMIT)
     return AnswerPage(content, embeds, len(embeds))
+
+
+_ANSWER_CONTENT = re.compile(r"Results? \d+(?:–\d+)? for “(?P<question>.*)”", re.DOTALL)
+
+
+def question_key(question: str) -> str:
+    """A short fingerprint of a question, carried by a More button to recognise its question later."""
+    return hashlib.sha256(question.encode()).hexdigest()[:10]
+
+
+def question_of_answer(content: str | None, key: str) -> str | None:
+    """The question an answer's content shows, if it reads back whole and matches `key`; else None."""
+    found = _ANSWER_CONTENT.fullmatch(content or "")
+    if found is None:
+        return None
+    question = unescape(found["question"])
+    return question if question_key(question) == key else None
+
+
+def help_text(server_articles: int | None, global_articles: int, newsroom_channel: int | None) -> str:
+    """The /help reply; `server_articles` is None in direct messages."""
+    if server_articles is None:
+        library = f"Here in direct messages I read the global library: {plural(global_articles, 'article')}."
+    else:
+        library = (
+            f"This server has {plural(server_articles, 'article')}; I also read the global library"
+            f" ({plural(global_articles, 'article')})."
+        )
+    newsroom = (
+        f" Articles that moderators post in <#{newsroom_channel}> are added too."
+        if newsroom_channel
+        else " A moderator can also pick a newsroom channel with `/newsroom set`, whose posts become articles."
+    )
+    text = (
+        "**What I answer**: questions about the news articles added here. Every answer is an exact quote"
+        " from an article, with its title, link and date; I never write an answer of my own.\n\n"
+        "**How to ask**: `/ask` with your question, such as *what did the minister say about the budget*"
+        " (`private: True` shows the answer to you alone), or mention me followed by the question."
+        " **More** shows the next passages and **Context** the passages around a quote.\n\n"
+        f"**Articles**: {library}\n\n"
+        "**Who adds articles**: moderators (members with the Manage Messages permission), with"
+        " `/article add` and a link or a file (or neither, to paste the text), or the message command"
+        f" *Add as article*.{newsroom} The bot's operator can add articles from the command line."
+    )
+    return truncate(text, CONTENT_LIMIT)
 
 
 def nothing_found(response: SearchResponse, recent_titles: list[str], scope: str) -> str:

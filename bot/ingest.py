@@ -42,7 +42,8 @@ def _first_article(results: list[Article | ReadFailure], name: str) -> Article:
     for result in results:
         if isinstance(result, Article):
             return result
-    reason = results[0].reason if results else f"{name} holds no article."
+    failures = [result for result in results if isinstance(result, ReadFailure)]
+    reason = failures[0].reason if failures else f"{name} holds no article."
     raise BadInput(reason)
 
 

@@ -30,6 +30,7 @@ from .ingest.readers import (
 from .ingest.text import question_terms, tokenize, tokenize_spans
 from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
 from .rank.semantic import load_encoder
+from .settings import Settings, SettingsError, load_settings
 from .store import Store, open_store
 
 GLOBAL_LIBRARY = "global"
@@ -54,6 +55,8 @@ __all__ = [
     "Passage",
     "ReadFailure",
     "SearchResponse",
+    "Settings",
+    "SettingsError",
     "Store",
     "StoredArticle",
     "article_from_html",
@@ -62,6 +65,7 @@ __all__ = [
     "fetch_url",
     "kind_for_name",
     "load_encoder",
+    "load_settings",
     "make_passages",
     "max_bytes_for",
     "open_store",

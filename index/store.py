@@ -51,6 +51,8 @@ CACHE_SAVE_INTERVAL = 60.0
 """Seconds between background saves of the index cache after merges."""
 FOLLOW_POLL = 0.5
 """Seconds between looks at a shared database's change log when no notification came."""
+REPLAY_CHUNK = 900
+"""Articles read from the database at a time while applying the change log."""
 REPLAY_SAVE_CHANGES = 500
 """Save the cache when at least this many changes were applied since it was saved (at start,
 after a bulk add, at close)."""
@@ -377,10 +379,16 @@ class Store:
     def _flush_adds(self, pending: dict[str, list[int]]) -> None:
         for library, article_ids in pending.items():
             lib = self.index.library(library)
-            rows = [r for r in self.db.article_passages(article_ids) if r[1] not in lib.articles]
-            if rows:
-                batch, articles = _batch(rows)
-                lib.add_articles(batch, articles)
+            # A bounded number of articles at a time, so a bulk add's replay stays small in memory.
+            for i in range(0, len(article_ids), REPLAY_CHUNK):
+                rows = [
+                    r
+                    for r in self.db.article_passages(article_ids[i : i + REPLAY_CHUNK])
+                    if r[1] not in lib.articles
+                ]
+                if rows:
+                    batch, articles = _batch(rows)
+                    lib.add_articles(batch, articles)
         pending.clear()
 
     # -- following a shared database ---------------------------------------------------------

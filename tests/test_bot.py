@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SAMPLE, WEAPONS
 
-from bot.__main__ import serve
+from bot.__main__ import Supervisor, serve
 from bot.client import ClippingsBot
 from bot.settings import Settings, SettingsError, load_settings
 from index import Article, FetchSettings, Store, read_path
@@ -145,6 +146,7 @@ async def test_startup_syncs_every_command_globally(world):
         "Add as article",
         "article",
         "ask",
+        "help",
         "newsroom",
     ]
 
@@ -206,7 +208,7 @@ async def test_learned_setting_without_the_extra_ends_with_one_sentence(tmp_path
     code = await serve(Settings(token="unused", db_path=str(tmp_path / "bot.db"), learned=True))
     assert (code, capsys.readouterr().err) == (
         1,
-        "The learned ranker needs the rerank extra: pip install 'clippings[rerank]'.\n",
+        "The learned ranker needs the rerank extra: pip install 'clippings-bot[rerank]'.\n",
     )
 
 
@@ -284,13 +286,98 @@ async def test_another_member_cannot_press_the_buttons(world):
     assert message["content"] == "Result 1 for “Qin”"
 
 
-async def test_buttons_disappear_when_they_time_out(world, monkeypatch):
-    monkeypatch.setattr("bot.cogs.ask.BUTTON_TIMEOUT", 0.2)
+# -- buttons across restarts ---------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def restartable(tmp_path: Path) -> AsyncIterator[tuple[FakeDiscord, Store, object, FakeUser]]:
+    """One fake Discord and one database that outlive the bot runs started with `start_bot`."""
+    store = Store(tmp_path / "bot.db")
+    try:
+        async with FakeDiscord() as fake:
+            guild = fake.add_guild("Daily Planet")
+            general = guild.add_text_channel("general")
+            alice = fake.add_user("alice")
+            guild.add_member(alice)
+            yield fake, store, general, alice
+    finally:
+        store.close()
+
+
+def start_bot(fake: FakeDiscord, store: Store, tmp_path: Path):
+    bot = ClippingsBot(settings_for(fake, tmp_path / "bot.db"), store)
+    return run_bot(fake, bot, logger_names=("discord", "bot"))
+
+
+async def test_more_works_after_a_restart(tmp_path):
+    async with restartable(tmp_path) as (fake, store, general, alice):
+        store.add(sample(), "global")
+        async with start_bot(fake, store, tmp_path):
+            inter = await fake.invoke_command(
+                "ask", {"question": "Qin", "results": 1}, user=alice, channel=general
+            )
+            message = await inter.wait_followup()
+        async with start_bot(fake, store, tmp_path):
+            click = await fake.click_button(message, buttons(message)["More"], user=alice)
+            assert (await click.wait_response())["type"] == 6  # deferred update, no failed interaction
+            await fake.wait_for(lambda: message["content"] == "Result 2 for “Qin”", description="page 2")
+        assert "More" in buttons(message)
+
+
+async def test_context_works_after_a_restart(tmp_path):
+    async with restartable(tmp_path) as (fake, store, general, alice):
+        store.add(sample(), "global")
+        async with start_bot(fake, store, tmp_path):
+            question = {"question": "what did Qin say about weapons", "results": 1}
+            message = await (
+                await fake.invoke_command("ask", question, user=alice, channel=general)
+            ).wait_followup()
+        async with start_bot(fake, store, tmp_path):
+            click = await fake.click_button(message, buttons(message)["Context 1"], user=alice)
+            followup = await click.wait_followup()
+    assert followup["flags"] & EPHEMERAL
+    assert "▶ *passage 5*\n> The foreign minister went on to say" in followup["embeds"][0]["description"]
+
+
+async def test_context_of_a_removed_article_has_expired(tmp_path):
+    async with restartable(tmp_path) as (fake, store, general, alice):
+        store.add(sample(), "global")
+        async with start_bot(fake, store, tmp_path):
+            question = {"question": "what did Qin say about weapons", "results": 1}
+            message = await (
+                await fake.invoke_command("ask", question, user=alice, channel=general)
+            ).wait_followup()
+        store.remove("global", 1)
+        async with start_bot(fake, store, tmp_path):
+            click = await fake.click_button(message, buttons(message)["Context 1"], user=alice)
+            followup = await click.wait_followup()
+    assert (followup["content"], followup["flags"] & EPHEMERAL) == (
+        "This answer has expired; ask again with /ask.",
+        EPHEMERAL,
+    )
+
+
+async def test_more_on_an_answer_it_cannot_read_back_has_expired(world):
     world.store.add(sample(), "global")
     message = await ask(world, "Qin", results=1)
-    assert "More" in buttons(message)
-    await world.fake.wait_for(lambda: message["components"] == [], description="the buttons to go")
-    assert message["embeds"][0]["description"]
+    message["content"] = "Result 1 for “Qin and something else”"  # not the question its button was made for
+    click = await world.fake.click_button(message, buttons(message)["More"], user=world.alice)
+    response = await click.wait_response()
+    assert (response["type"], response["data"]["content"], response["data"]["flags"]) == (
+        4,
+        "This answer has expired; ask again with /ask.",
+        EPHEMERAL,
+    )
+
+
+async def test_buttons_of_answers_from_before_the_upgrade_say_they_expired(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "Qin", results=1)
+    old_id = "0123456789abcdef0123456789abcdef"  # discord.py's random ids, as older answers carry
+    message["components"][0]["components"][0]["custom_id"] = old_id
+    click = await world.fake.click_button(message, old_id, user=world.alice)
+    response = await click.wait_response()
+    assert response["data"]["content"] == "This answer has expired; ask again with /ask."
 
 
 async def test_unexpected_error_gets_an_apology_and_a_logged_traceback(tmp_path, monkeypatch, caplog):
@@ -701,3 +788,113 @@ def test_bad_setting_is_one_sentence(setting, value, sentence):
     with pytest.raises(SettingsError) as refused:
         load_settings(None, {"DISCORD_TOKEN": "t", setting: value})
     assert str(refused.value) == sentence
+
+
+# -- /help ----------------------------------------------------------------------------------------
+
+
+async def test_help_is_private_and_counts_this_servers_articles(world):
+    world.store.add(sample(), str(world.guild.id))
+    world.store.add(Article("Harbour", "The harbour reopened on Monday after the storm."), "global")
+    inter = await world.fake.invoke_command("help", {}, user=world.alice, channel=world.general)
+    message = await inter.wait_followup()
+    assert message["flags"] & EPHEMERAL
+    assert (
+        "**Articles**: This server has 1 article; I also read the global library (1 article)."
+        in (message["content"])
+    )
+    assert "moderators (members with the Manage Messages permission)" in message["content"]
+
+
+async def test_help_names_the_newsroom_channel_once_set(world):
+    world.store.set_setting(str(world.guild.id), "newsroom_channel", str(world.news.id))
+    inter = await world.fake.invoke_command("help", {}, user=world.alice, channel=world.general)
+    message = await inter.wait_followup()
+    assert f"Articles that moderators post in <#{world.news.id}> are added too." in message["content"]
+
+
+# -- staying up -----------------------------------------------------------------------------------
+
+
+async def serve_until_ready(fake: FakeDiscord, settings: Settings) -> tuple[asyncio.Task, Supervisor]:
+    handed = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(settings, handed))
+    supervisor = await handed
+    await fake.wait_for(
+        lambda: task.done() or (supervisor.bot is not None and supervisor.bot.is_ready()),
+        description="the bot to be ready",
+    )
+    assert not task.done()
+    return task, supervisor
+
+
+def tries(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "bot" and "trying again" in r.getMessage()]
+
+
+async def test_bot_tries_again_with_growing_delays_until_discord_answers(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="bot")
+    async with FakeDiscord() as fake:
+        fake.add_guild("Dev")
+        fake.refuse_next(6)  # aiohttp tries a GET twice, so this is three failed logins
+        settings = settings_for(fake, tmp_path / "bot.db", reconnect_delay=0.01, reconnect_max_delay=0.02)
+        with fake.patch_discord():
+            task, supervisor = await serve_until_ready(fake, settings)
+            supervisor.stop()
+            code = await task
+    assert (code, len(fake.refused), fake.identify_count) == (0, 6, 1)
+    assert [m.split("; ")[1] for m in tries(caplog)] == [
+        "trying again in 0.01 s (try 1)",
+        "trying again in 0.02 s (try 2)",
+        "trying again in 0.02 s (try 3)",
+    ]
+    assert all(m.startswith("Could not reach Discord (ServerDisconnectedError") for m in tries(caplog))
+
+
+async def test_bot_comes_back_after_losing_the_network_later(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="bot")
+    async with FakeDiscord() as fake:
+        fake.add_guild("Dev")
+        settings = settings_for(fake, tmp_path / "bot.db", reconnect_delay=0.01, reconnect_max_delay=1.0)
+        with fake.patch_discord():
+            task, supervisor = await serve_until_ready(fake, settings)
+            first = supervisor.bot
+            fake.refuse_next(4)  # the resume, then the next login (aiohttp tries each GET twice)
+            await fake.drop_connection(4000)
+            await fake.wait_for(
+                lambda: supervisor.bot is not first and supervisor.bot.is_ready(),
+                description="a new connection",
+            )
+            supervisor.stop()
+            code = await task
+    assert (code, len(fake.refused), fake.identify_count) == (0, 4, 2)
+    assert [m.split(" (")[0] for m in tries(caplog)] == [
+        "Lost the connection to Discord",
+        "Could not reach Discord",
+    ]
+    assert [m.split("; ")[1] for m in tries(caplog)] == [
+        "trying again in 0.01 s (try 1)",
+        "trying again in 0.02 s (try 2)",
+    ]
+
+
+async def test_rejected_token_is_not_tried_again(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="bot")
+    async with FakeDiscord() as fake:
+        with fake.patch_discord():
+            code = await serve(settings_for(fake, tmp_path / "bot.db", token="wrong", reconnect_delay=0.01))
+        logins = fake.requests_to("GET", "/users/@me")
+    assert (code, len(logins), tries(caplog)) == (1, 1, [])
+
+
+async def test_refused_message_content_intent_is_not_tried_again(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="bot")
+    async with FakeDiscord(privileged_intents=0) as fake:
+        settings = settings_for(fake, tmp_path / "bot.db", message_content=True, reconnect_delay=0.01)
+        with fake.patch_discord():
+            code = await serve(settings)
+    assert (code, tries(caplog)) == (1, [])
+    assert capsys.readouterr().err == (
+        "Discord refused the Message Content intent; enable it in the developer portal or set"
+        " CLIPPINGS_MESSAGE_CONTENT=0.\n"
+    )

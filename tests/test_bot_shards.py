@@ -8,9 +8,8 @@ import asyncio
 import pytest
 from conftest import SAMPLE
 
-from bot.client import ClippingsBot, ShardedClippingsBot, make_bot
+from bot.client import ClippingsBot, ShardedClippingsBot, make_bot, shard_of
 from bot.settings import Settings, SettingsError, load_settings
-from bot.shards import shard_of
 from index import FetchSettings, Store, read_path
 from tests.discord_fake import FakeUser, run_bot
 from tests.discord_fake.shards import ShardedFakeDiscord

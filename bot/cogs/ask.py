@@ -6,25 +6,33 @@ import asyncio
 import logging
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import ClippingsError, NoSearchableWords, SearchResponse, question_terms
+from index import ClippingsError, NoSearchableWords, NotFound, SearchResponse, Store, question_terms
 
 from ..client import libraries_for
 from ..errors import handle_interaction_error, send_ephemeral
-from ..formatting import answer_page, context_embed, nothing_found
+from ..formatting import (
+    AnswerPage,
+    answer_page,
+    context_embed,
+    nothing_found,
+    question_key,
+    question_of_answer,
+)
 
 if TYPE_CHECKING:
     from ..client import ClippingsBot
 
 log = logging.getLogger(__name__)
 
-BUTTON_TIMEOUT = 600.0
 RECENT_TITLES = 3
+EXPIRED = "This answer has expired; ask again with /ask."
+NOT_YOURS = "Only the person who asked can use these buttons; ask your own question with /ask."
 
 
 def scope_of(guild_id: int | None) -> str:
@@ -50,92 +58,157 @@ class Cooldowns:
         return 0.0
 
 
-class AnswerView(discord.ui.View):
-    """More (next results, in place) and one Context button per shown passage; only for the asker."""
+# The buttons keep their state in their custom_id (the question itself is read back from the
+# answer's text), so they work after a restart: the bot registers them at start as dynamic items.
 
-    def __init__(self, cog: AskCog, asker_id: int, response: SearchResponse, per_page: int) -> None:
-        # A fixed lifetime from the question (not discord.py's idle timeout, which restarts on
-        # every press): the buttons must go while the interaction token (15 min) can still edit.
-        super().__init__(timeout=None)
-        self._expiry = asyncio.get_running_loop().call_later(BUTTON_TIMEOUT, self._expire)
-        self.cog = cog
-        self.asker_id = asker_id
-        self.question = response.question
-        self.libraries = list(response.libraries)
-        self.per_page = per_page
-        self.message: discord.Message | discord.WebhookMessage | None = None
-        self.show(response, 0)
 
-    def show(self, response: SearchResponse, offset: int) -> None:
-        """Make the buttons fit the page that starts at `offset` (0-based) and holds `shown` hits."""
-        page = answer_page(response, first_rank=offset + 1)
-        self.page = page
-        self.offset = offset
-        self.hits = response.hits[: page.shown]
-        self.clear_items()
-        if response.total_hits > offset + page.shown:
-            more = discord.ui.Button(label="More", style=discord.ButtonStyle.primary, row=0)
-            more.callback = self.more
-            self.add_item(more)
-        for position, hit in enumerate(self.hits):
-            if hit.article.passage_count > 1:
-                button = discord.ui.Button(
-                    label=f"Context {offset + position + 1}", style=discord.ButtonStyle.secondary, row=1
-                )
-                button.callback = self._context_callback(position)
-                self.add_item(button)
+async def only_the_asker(interaction: discord.Interaction, asker_id: int) -> bool:
+    if interaction.user.id == asker_id:
+        return True
+    await send_ephemeral(interaction, NOT_YOURS)
+    return False
+
+
+def store_of(interaction: discord.Interaction) -> Store:
+    return interaction.client.store  # type: ignore[attr-defined]
+
+
+class MoreButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"ask:more:(?P<asker>[0-9]+):(?P<offset>[0-9]+):(?P<per_page>[1-9]):(?P<key>[0-9a-f]{10})",
+):
+    """The next page of results, in place."""
+
+    def __init__(self, asker_id: int, offset: int, per_page: int, key: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="More",
+                style=discord.ButtonStyle.primary,
+                row=0,
+                custom_id=f"ask:more:{asker_id}:{offset}:{per_page}:{key}",
+            )
+        )
+        self.asker_id, self.offset, self.per_page, self.key = asker_id, offset, per_page, key
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> MoreButton:
+        return cls(int(match["asker"]), int(match["offset"]), int(match["per_page"]), match["key"])
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        if interaction.user.id == self.asker_id:
-            return True
-        await send_ephemeral(
-            interaction, "Only the person who asked can use these buttons; ask your own question with /ask."
-        )
-        return False
+        return await only_the_asker(interaction, self.asker_id)
 
-    async def more(self, interaction: discord.Interaction) -> None:
+    async def callback(self, interaction: discord.Interaction) -> None:
+        # discord.py only logs errors of dynamic items, so they are answered here.
+        try:
+            await self.show_more(interaction)
+        except Exception as error:
+            await handle_interaction_error(interaction, error)
+
+    async def show_more(self, interaction: discord.Interaction) -> None:
+        message = interaction.message
+        question = question_of_answer(message.content if message else None, self.key)
+        if question is None:
+            await send_ephemeral(interaction, EXPIRED)
+            return
         await interaction.response.defer()
-        offset = self.offset + self.page.shown
         response = await asyncio.to_thread(
-            self.cog.bot.store.search, self.question, self.libraries, self.per_page, offset
+            store_of(interaction).search,
+            question,
+            libraries_for(interaction.guild_id),
+            self.per_page,
+            self.offset,
         )
         if not response.hits:
-            self.clear_items()
-            await interaction.edit_original_response(view=self)
+            await interaction.edit_original_response(view=None)
             await interaction.followup.send("There are no more results for that question.", ephemeral=True)
             return
-        self.show(response, offset)
-        await interaction.edit_original_response(
-            content=self.page.content, embeds=self.page.embeds, view=self
-        )
+        page, view = answer_message(self.asker_id, response, self.per_page, self.offset)
+        await interaction.edit_original_response(content=page.content, embeds=page.embeds, view=view)
 
-    def _context_callback(self, position: int):
-        async def context(interaction: discord.Interaction) -> None:
-            hit = self.hits[position]
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            index = hit.passage.index
-            passages = await asyncio.to_thread(
-                self.cog.bot.store.passages, self.libraries, hit.article.id, index - 1, index + 1
+
+class ContextButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"ask:ctx:(?P<asker>[0-9]+):(?P<rank>[0-9]+):(?P<article>[0-9]+):(?P<passage>[0-9]+)",
+):
+    """The passages around one quoted passage, shown privately."""
+
+    def __init__(self, asker_id: int, rank: int, article_id: str, passage: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"Context {rank}",
+                style=discord.ButtonStyle.secondary,
+                row=1,
+                custom_id=f"ask:ctx:{asker_id}:{rank}:{article_id}:{passage}",
             )
-            await interaction.followup.send(embed=context_embed(hit.article, passages, index), ephemeral=True)
+        )
+        self.asker_id, self.article_id, self.passage = asker_id, article_id, passage
 
-        return context
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ContextButton:
+        return cls(int(match["asker"]), int(match["rank"]), match["article"], int(match["passage"]))
 
-    def _expire(self) -> None:
-        self.stop()
-        self._removal = asyncio.ensure_future(self.on_timeout())
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        return await only_the_asker(interaction, self.asker_id)
 
-    async def on_timeout(self) -> None:
-        if self.message is not None:
-            try:
-                await self.message.edit(view=None)
-            except discord.HTTPException:
-                log.info("could not remove the buttons of an old answer", exc_info=True)
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await self.show_context(interaction)
+        except Exception as error:
+            await handle_interaction_error(interaction, error)
 
-    async def on_error(
-        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item, /
-    ) -> None:
-        await handle_interaction_error(interaction, error)
+    async def show_context(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        store, libraries = store_of(interaction), libraries_for(interaction.guild_id)
+        try:
+            article = await asyncio.to_thread(store.get_article, libraries, self.article_id)
+        except NotFound:  # removed or replaced since the answer
+            await interaction.followup.send(EXPIRED, ephemeral=True)
+            return
+        passages = await asyncio.to_thread(
+            store.passages, libraries, self.article_id, self.passage - 1, self.passage + 1
+        )
+        if not any(p.index == self.passage for p in passages):
+            await interaction.followup.send(EXPIRED, ephemeral=True)
+            return
+        await interaction.followup.send(embed=context_embed(article, passages, self.passage), ephemeral=True)
+
+
+class ExpiredButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[0-9a-f]{32}"):
+    """Buttons of answers given before buttons kept their state (random custom ids): say so."""
+
+    def __init__(self, custom_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Expired", custom_id=custom_id))
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ExpiredButton:
+        return cls(match.string)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await send_ephemeral(interaction, EXPIRED)
+
+
+BUTTONS = (MoreButton, ContextButton, ExpiredButton)
+"""Registered at start (ClippingsBot.setup_hook), so buttons of earlier answers still work."""
+
+
+def answer_message(
+    asker_id: int, response: SearchResponse, per_page: int, offset: int = 0
+) -> tuple[AnswerPage, discord.ui.View]:
+    """The page of results that starts at `offset` (0-based), with More and one Context per passage."""
+    page = answer_page(response, first_rank=offset + 1)
+    view = discord.ui.View(timeout=None)
+    if response.total_hits > offset + page.shown:
+        view.add_item(MoreButton(asker_id, offset + page.shown, per_page, question_key(response.question)))
+    for position, hit in enumerate(response.hits[: page.shown]):
+        if hit.article.passage_count > 1:
+            view.add_item(ContextButton(asker_id, offset + position + 1, hit.article.id, hit.passage.index))
+    return page, view
 
 
 class AskCog(commands.Cog):
@@ -147,7 +220,7 @@ class AskCog(commands.Cog):
         return await asyncio.to_thread(self.bot.store.search, question, libraries_for(guild_id), results, 0)
 
     async def _nothing_found(self, response: SearchResponse, guild_id: int | None) -> str:
-        recent = []
+        recent: list[str] = []
         if response.searched_articles:
             for library in response.libraries:
                 articles = await asyncio.to_thread(self.bot.store.list_articles, library, 0, RECENT_TITLES)
@@ -184,9 +257,9 @@ class AskCog(commands.Cog):
                 await self._nothing_found(response, interaction.guild_id), ephemeral=private
             )
             return
-        view = AnswerView(self, interaction.user.id, response, results)
-        view.message = await interaction.followup.send(
-            content=view.page.content, embeds=view.page.embeds, view=view, ephemeral=private, wait=True
+        page, view = answer_message(interaction.user.id, response, results)
+        await interaction.followup.send(
+            content=page.content, embeds=page.embeds, view=view, ephemeral=private, wait=True
         )
 
     @commands.Cog.listener("on_message")
@@ -217,5 +290,5 @@ class AskCog(commands.Cog):
         if not response.hits:
             await message.reply(await self._nothing_found(response, guild_id))
             return
-        view = AnswerView(self, message.author.id, response, 3)
-        view.message = await message.reply(content=view.page.content, embeds=view.page.embeds, view=view)
+        page, view = answer_message(message.author.id, response, 3)
+        await message.reply(content=page.content, embeds=page.embeds, view=view)

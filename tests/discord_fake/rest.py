@@ -95,8 +95,20 @@ class RestMixin:
         ]
         return [(m, re.compile(f"^{p}$"), h, a) for m, p, h, a in table]
 
+    def refuse_next(self, count: int) -> None:
+        """Drop the next ``count`` connections (REST or gateway) without an answer, as a network
+        that is down does: discord.py sees the server disconnect."""
+        self.refusals_left = count
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw_path = request.rel_url.raw_path
+        if self.refusals_left > 0:
+            self.refusals_left -= 1
+            self.refused.append(f"{request.method} {raw_path}")
+            self._notify()
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError  # aiohttp ends the handler quietly; nothing is sent
         if raw_path == "/gateway" and request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._gateway(request)
         if not raw_path.startswith(API_PREFIX + "/"):

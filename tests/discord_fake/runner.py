@@ -26,6 +26,7 @@ _HANDLER_TASK_PREFIXES = (
     "discord.py: ",
     "CommandTree-invoker",
     "discord-ui-view-dispatch",
+    "discord-ui-dynamic-item",
     "discord-ui-modal",
 )
 

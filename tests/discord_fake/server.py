@@ -111,6 +111,10 @@ class FakeDiscord(RestMixin, MessagesMixin, GatewayMixin, InteractionsMixin):
         self.heartbeats: list[float] = []
         #: Bugs inside the fake itself (answered 400 so discord.py doesn't retry).
         self.internal_errors: list[BaseException] = []
+        #: How many of the next connections to drop unanswered (see :meth:`refuse_next`).
+        self.refusals_left = 0
+        #: ``"METHOD path"`` of every dropped connection, in order.
+        self.refused: list[str] = []
 
         self._commands: dict[int | None, dict[tuple[str, int], dict]] = {}
         self._messages: dict[int, dict] = {}

@@ -1,0 +1,243 @@
+"""Keeping a database safe: online backups, and checks of the database and of its index cache."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BadInput, DatabaseError
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+APPLICATION = "clippings"
+SAMPLE_QUESTIONS = 40
+"""Articles per library whose titles are asked of both indexes when the cache is checked."""
+TERM_CHUNK = 5000
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+
+
+def _require_clippings_db(path: Path) -> None:
+    if not path.is_file():
+        raise BadInput(f"{path} does not exist; point --db or CLIPPINGS_DB at the database to use.")
+    try:
+        conn = _connect_read_only(path)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'application'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(
+            f"{path} could not be read ({exc}); run clippings check, or restore it from a backup."
+        ) from None
+    if not row or row[0] != APPLICATION:
+        raise BadInput(f"{path} is not a Clippings database; point --db at the database to use.")
+
+
+def backup(source: str | Path, target: str | Path) -> int:
+    """Copy the database with SQLite's online backup API: one consistent moment, even while the
+    bot writes. The copy is written beside `target` and renamed into place, so it is whole or absent.
+    Returns the size of the copy in bytes."""
+    source, target = Path(source), Path(target)
+    if target.exists():
+        raise BadInput(f"{target} already exists; give a new file name, or move the old backup away.")
+    if not target.parent.is_dir():
+        raise BadInput(f"The folder {target.parent} does not exist; create it or choose another file.")
+    _require_clippings_db(source)
+    handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(handle)
+    try:
+        src = _connect_read_only(source)
+        dst = sqlite3.connect(partial)
+        try:
+            # One step (pages=-1): the whole copy reads one snapshot, so writes that commit meanwhile
+            # are either all in it or all out of it.
+            src.backup(dst, pages=-1)
+            dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+            result = dst.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            dst.close()
+            src.close()
+        if result != "ok":
+            raise DatabaseError(f"the copy of {source} failed its check ({result}); nothing was written.")
+        os.replace(partial, target)
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"{source} could not be backed up ({exc}); nothing was written.") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+    return target.stat().st_size
+
+
+@dataclass
+class CheckReport:
+    database_ok: bool = True
+    cache_ok: bool = True
+    cache_repaired: bool = False
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.database_ok and (self.cache_ok or self.cache_repaired)
+
+
+def integrity_problems(path: Path) -> list[str]:
+    """SQLite's integrity check: [] for a sound file, else what it found."""
+    try:
+        conn = _connect_read_only(path)
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    if rows == ["ok"]:
+        return []
+    lines = [line for row in rows for line in row.splitlines() if line and not line.startswith("***")]
+    return lines or rows
+
+
+@contextlib.contextmanager
+def _store_warnings() -> Iterator[list[str]]:
+    """Warnings logged under `index` while a store opens (such as a cache it had to ignore)."""
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler = Collect(level=logging.WARNING)
+    logger = logging.getLogger("index")
+    logger.addHandler(handler)
+    try:
+        yield seen
+    finally:
+        logger.removeHandler(handler)
+
+
+def _fingerprint(store: Store, terms: list[str]) -> dict:
+    """What an index answers: counts, every term's idf, and the passages found for sample questions."""
+    figures = store.stats()["libraries"]
+    found: dict = {"libraries": figures}
+    for library in figures:
+        idf: dict[str, float] = {}
+        for i in range(0, len(terms), TERM_CHUNK):
+            idf.update(store.term_idf([library], terms[i : i + TERM_CHUNK]))
+        found[f"idf:{library}"] = {t: round(v, 9) for t, v in idf.items() if v}
+        total = store.count_articles(library)
+        step = max(1, total // SAMPLE_QUESTIONS)
+        for offset in range(0, total, step):
+            for article in store.list_articles(library, offset, 1):
+                with contextlib.suppress(BadInput):
+                    response = store.search(article.title, [library], k=5)
+                    found[f"ask:{library}:{article.id}"] = [
+                        (h.article.id, h.passage.index, round(h.score, 9)) for h in response.hits
+                    ]
+    return found
+
+
+def _cache_dir(path: str | Path) -> Path:
+    return Path(str(path) + ".index")
+
+
+def _cache_present(path: Path) -> bool:
+    return (_cache_dir(path) / "manifest.json").exists()
+
+
+def _copy_cache(path: Path, target_db: Path, attempts: int = 3) -> None:
+    """Copy the cache beside `target_db`; a save by a running bot may remove files mid-copy, so retry."""
+    for attempt in range(attempts):
+        shutil.rmtree(_cache_dir(target_db), ignore_errors=True)
+        try:
+            shutil.copytree(_cache_dir(path), _cache_dir(target_db), ignore=shutil.ignore_patterns("lock"))
+            return
+        except (OSError, shutil.Error):
+            if attempt == attempts - 1:
+                raise
+
+
+def check(path: str | Path, repair: bool = True) -> CheckReport:
+    """Check the database (SQLite's integrity check) and the index cache against the database.
+
+    The database is only read. A cache that does not answer like the database is removed and,
+    with `repair`, rebuilt from the database."""
+    path = Path(path)
+    report = CheckReport()
+    if not path.is_file():
+        raise BadInput(f"{path} does not exist; point --db or CLIPPINGS_DB at the database to check.")
+    problems = integrity_problems(path)
+    if problems:
+        report.database_ok = False
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        report.lines.append(f"database: damaged ({'; '.join(problems[:3])}{more})")
+        report.lines.append(
+            f"Restore {path} from a backup (see docs/operations.md); the index cache was not checked."
+        )
+        return report
+    _require_clippings_db(path)
+    report.lines.append("database: ok (integrity check)")
+    if not _cache_present(path):
+        report.lines.append("index cache: none (small libraries keep none; large ones get one at start)")
+        return report
+    with tempfile.TemporaryDirectory(prefix="clippings-check-") as scratch:
+        # Both indexes are opened on copies, so checking never writes to the database or its cache.
+        # The cache is copied first: a copy of the database taken after it is never behind it.
+        checked_path, reference_path = Path(scratch) / "checked.db", Path(scratch) / "reference.db"
+        _copy_cache(path, checked_path)
+        backup(path, reference_path)
+        shutil.copy(reference_path, checked_path)
+        conn = _connect_read_only(reference_path)
+        try:
+            terms = [r[0] for r in conn.execute("SELECT term FROM terms ORDER BY id")]
+        finally:
+            conn.close()
+        with _store_warnings() as warnings, Store(checked_path, ranker=None) as cached:
+            from_cache = _fingerprint(cached, terms)
+        with Store(reference_path, ranker=None) as reference:
+            expected = _fingerprint(reference, terms)
+    # Name the real cache, not the copy that was opened.
+    ignored = [
+        w.replace(str(_cache_dir(checked_path)), str(_cache_dir(path)))
+        for w in warnings
+        if "index cache" in w
+    ]
+    if ignored:
+        report.cache_ok = False
+        report.lines.append(f"index cache: damaged ({ignored[0]})")
+    elif from_cache != expected:
+        report.cache_ok = False
+        differing = sorted(
+            k for k in expected.keys() | from_cache.keys() if expected.get(k) != from_cache.get(k)
+        )
+        report.lines.append(
+            f"index cache: stale, it does not answer like the database ({differing[0]} differs)"
+        )
+    else:
+        report.lines.append("index cache: ok (answers like the database)")
+        return report
+    if repair:
+        rebuild_cache(path)
+        report.cache_repaired = True
+        report.lines.append("index cache: rebuilt from the database")
+    return report
+
+
+def rebuild_cache(path: str | Path) -> None:
+    """Remove the index cache beside the database, then build it again from the database."""
+    cache_dir = _cache_dir(path)
+    if cache_dir.is_dir():
+        # The manifest first: without it no process trusts what is left.
+        with contextlib.suppress(FileNotFoundError):
+            (cache_dir / "manifest.json").unlink()
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    Store(path, ranker=None).close()

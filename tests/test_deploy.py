@@ -1,0 +1,60 @@
+"""The systemd unit in deploy/ is valid (systemd-analyze verify) and keeps the promised settings."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+UNIT = REPO / "deploy" / "clippings.service"
+INSTALLED_PYTHON = "/opt/clippings/bin/python"
+
+
+def service_settings() -> dict[str, list[str]]:
+    # systemd adds repeated keys up (configparser would keep the last), so the lines are read here.
+    settings: dict[str, list[str]] = {}
+    section = None
+    for line in UNIT.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif line and not line.startswith("#") and "=" in line and section == "Service":
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_units_pass_systemd_analyze_verify(tmp_path: Path):
+    # The bot's unit names the installed interpreter; point it at this one, which exists here.
+    names = sorted(path.name for path in (REPO / "deploy").iterdir())
+    assert names == ["clippings-backup.service", "clippings-backup.timer", "clippings.service"]
+    for name in names:
+        text = (REPO / "deploy" / name).read_text()
+        (tmp_path / name).write_text(text.replace(INSTALLED_PYTHON, sys.executable))
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *names], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_unit_restarts_on_failure_in_a_sandbox_with_its_own_state_directory():
+    settings = service_settings()
+    assert settings["ExecStart"] == [f"{INSTALLED_PYTHON} -m bot"]
+    assert settings["Restart"] == ["on-failure"]
+    assert settings["EnvironmentFile"] == ["/etc/clippings.env"]
+    assert settings["StateDirectory"] == ["clippings"]
+    assert settings["Environment"] == ["CLIPPINGS_DB=/var/lib/clippings/clippings.db"]
+    for key in ("NoNewPrivileges", "ProtectHome", "PrivateTmp", "PrivateDevices", "RestrictSUIDSGID"):
+        assert settings[key] == ["yes"], key
+    assert settings["ProtectSystem"] == ["strict"]
+
+
+def test_backup_unit_runs_the_online_backup_of_the_bots_database():
+    text = (REPO / "deploy" / "clippings-backup.service").read_text()
+    assert "/opt/clippings/bin/clippings --db /var/lib/clippings/clippings.db backup" in text
+    assert "OnCalendar=daily" in (REPO / "deploy" / "clippings-backup.timer").read_text()

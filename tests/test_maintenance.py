@@ -1,0 +1,173 @@
+"""`clippings backup` and `clippings check`: consistent copies while writing, damage and stale caches found."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from index import Article, Store
+from index import store as store_module
+from index.cli import cli
+
+TOPICS = ["harbour", "storm", "budget", "museum", "railway", "drought", "vaccine", "festival"]
+QUESTIONS = ["harbour storm", "budget vote", "museum festival", "railway strike", "item3", "item17"]
+
+
+def article(i: int, topic_shift: int = 0) -> Article:
+    a, b = TOPICS[(i + topic_shift) % len(TOPICS)], TOPICS[(i * 3 + 1 + topic_shift) % len(TOPICS)]
+    text = (
+        f"The {a} council met on Tuesday about the {b} plan, item{i}. "
+        f"Members said the {a} work would start soon. Critics of the {b} plan asked for a vote."
+    )
+    return Article(title=f"Story {i} about the {a}", text=text, url=f"https://example.test/{i}")
+
+
+def answers(store: Store) -> list[list[tuple[str, int, str]]]:
+    return [
+        [(h.article.id, h.passage.index, h.passage.text) for h in store.search(q, ["global"], k=5).hits]
+        for q in QUESTIONS
+    ]
+
+
+def run(db: Path, *args: str):
+    return CliRunner().invoke(cli, ["--db", str(db), *args])
+
+
+def test_backup_while_articles_are_added_restores_to_the_source_at_that_moment(tmp_path):
+    source, copy = tmp_path / "live.db", tmp_path / "copy.db"
+    added = threading.Event()
+    stop = threading.Event()
+    count = 0
+
+    def writer() -> None:
+        nonlocal count
+        with Store(source) as store:
+            while not stop.is_set() and count < 400:
+                store.add(article(count), "global")
+                count += 1
+                if count == 5:
+                    added.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert added.wait(30)
+    result = run(source, "backup", str(copy))
+    stop.set()
+    thread.join()
+    assert result.exit_code == 0, result.output
+    with Store(copy) as restored:
+        taken = restored.count_articles("global")
+        got = answers(restored)
+    # The source at that moment held exactly the first `taken` articles, added in order.
+    with Store(tmp_path / "reference.db") as reference:
+        for i in range(taken):
+            reference.add(article(i), "global")
+        expected = answers(reference)
+    assert 5 <= taken <= count
+    assert got == expected
+
+
+def test_backup_refuses_to_overwrite_a_file(tmp_path, db_path):
+    Store(db_path).close()
+    existing = tmp_path / "old-backup.db"
+    existing.write_bytes(b"keep me")
+    result = run(db_path, "backup", str(existing))
+    assert (result.exit_code, result.stderr, existing.read_bytes()) == (
+        1,
+        f"Error: {existing} already exists; give a new file name, or move the old backup away.\n",
+        b"keep me",
+    )
+
+
+def test_check_passes_a_sound_database(db_path):
+    with Store(db_path) as store:
+        store.add(article(1), "global")
+    result = run(db_path, "check")
+    assert (result.exit_code, result.stdout.splitlines()[0]) == (0, "database: ok (integrity check)")
+
+
+def test_check_finds_a_damaged_database_and_leaves_it_alone(db_path):
+    with Store(db_path) as store:
+        for i in range(30):
+            store.add(article(i), "global")
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'passages'").fetchone()[0]
+    conn.close()
+    with open(db_path, "r+b") as f:  # scribble over the passages table's cell pointers
+        f.seek((root - 1) * page_size + 12)
+        f.write(b"\xa5" * 64)
+    damaged = db_path.read_bytes()
+    result = run(db_path, "check")
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 1
+    assert lines[0].startswith("database: damaged (")
+    assert (
+        lines[1]
+        == f"Restore {db_path} from a backup (see docs/operations.md); the index cache was not checked."
+    )
+    assert db_path.read_bytes() == damaged
+
+
+@pytest.fixture
+def cache_small_indexes(monkeypatch):
+    monkeypatch.setattr(store_module, "CACHE_MIN_PASSAGES", 1)
+
+
+def test_check_finds_a_stale_cache_and_rebuilds_it(tmp_path, db_path, cache_small_indexes):
+    cache = Path(str(db_path) + ".index")
+    with Store(db_path) as store:
+        for i in range(10):
+            store.add(article(i), "global")
+    base = tmp_path / "base.db"
+    assert run(db_path, "backup", str(base)).exit_code == 0
+    # History 1: five more articles; keep its cache.
+    with Store(db_path) as store:
+        for i in range(10, 15):
+            store.add(article(i), "global")
+    shutil.copytree(cache, tmp_path / "cache-of-history-1")
+    # History 2, from the backup: five other articles, with the same ids and change-log positions.
+    shutil.rmtree(cache)
+    shutil.copy(base, db_path)
+    with Store(db_path) as store:
+        for i in range(10, 15):
+            store.add(article(i, topic_shift=3), "global")
+    shutil.rmtree(cache)
+    shutil.copytree(tmp_path / "cache-of-history-1", cache)  # the stale cache
+    result = run(db_path, "check")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "database: ok (integrity check)"
+    assert lines[1].startswith("index cache: stale, it does not answer like the database")
+    assert lines[2] == "index cache: rebuilt from the database"
+    assert run(db_path, "check").stdout.splitlines()[1] == "index cache: ok (answers like the database)"
+    with Store(db_path) as repaired:
+        got = answers(repaired)
+    with Store(tmp_path / "reference.db") as reference:
+        for i in range(10):
+            reference.add(article(i), "global")
+        for i in range(10, 15):
+            reference.add(article(i, topic_shift=3), "global")
+        assert got == answers(reference)
+
+
+def test_check_without_repair_reports_a_damaged_cache_and_leaves_it(db_path, cache_small_indexes):
+    cache = Path(str(db_path) + ".index")
+    with Store(db_path) as store:
+        for i in range(6):
+            store.add(article(i), "global")
+    state = next(cache.glob("state-*.npz"))
+    state.write_bytes(state.read_bytes()[:-40] + b"\0" * 40)
+    before = {p.name: p.read_bytes() for p in cache.iterdir()}
+    result = run(db_path, "check", "--no-repair")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[1].startswith(
+        f"index cache: damaged (ignoring the index cache in {cache} ("
+    )
+    assert {p.name: p.read_bytes() for p in cache.iterdir()} == before
