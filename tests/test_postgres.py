@@ -19,9 +19,11 @@ from collections import Counter
 import numpy as np
 import psycopg
 import pytest
-from conftest import REPO, SAMPLE
+from click.testing import CliRunner
+from conftest import REPO, SAMPLE, WEAPONS
 
 from index import Article, DatabaseError, Store, StoredArticle
+from index.cli import cli
 from index.db import SqliteDatabase, open_database
 from index.db.postgres import PostgresDatabase
 
@@ -454,3 +456,18 @@ def test_a_store_keeps_answering_and_following_after_its_connections_are_cut(pos
         assert store.search("harbour report", ["g1"]).hits
         writer.add(Article(title="Zeppelin", text="A zeppelin landed beside the lighthouse at dawn."), "g1")
         assert store.search("zeppelin lighthouse", ["g1"]).hits[0].article.title == "Zeppelin"
+
+
+def test_the_cli_adds_and_asks_on_a_postgresql_url(postgres_url):
+    runner = CliRunner()
+    added = runner.invoke(cli, ["--db", postgres_url, "add", str(SAMPLE)], catch_exceptions=False)
+    assert added.exit_code == 0, added.output
+    asked = runner.invoke(cli, ["--db", postgres_url, "ask", "--json", "what did Qin say about weapons"])
+    assert json.loads(asked.output)["results"][0]["passage"].startswith(WEAPONS)
+
+
+def test_backup_of_a_postgresql_url_says_to_use_pg_dump(postgres_url, tmp_path):
+    result = CliRunner().invoke(cli, ["--db", postgres_url, "backup", str(tmp_path / "copy.db")])
+    assert result.exit_code == 1
+    assert "back up a PostgreSQL database with pg_dump" in result.output
+    assert not (tmp_path / "copy.db").exists()
