@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +47,10 @@ class Settings:
     """The slice of Discord's shards this bot process serves (CLIPPINGS_SHARDS of
     CLIPPINGS_SHARD_COUNT); None: one unsharded connection."""
 
-    def __repr__(self) -> str:  # never show the token
+    def __repr__(self) -> str:  # never show the token, nor a PostgreSQL URL's password
+        db_path = re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@]*@", r"\1:***@", self.db_path)
         return (
-            f"Settings(db_path={self.db_path!r}, dev_guild={self.dev_guild!r}, "
+            f"Settings(db_path={db_path!r}, dev_guild={self.dev_guild!r}, "
             f"message_content={self.message_content}, learned={self.learned})"
         )
 

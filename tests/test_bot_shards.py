@@ -108,3 +108,9 @@ async def test_two_bots_with_different_shard_slices_each_answer_only_their_own_s
         finally:
             for store in stores:
                 store.close()
+
+
+def test_the_settings_never_show_a_postgresql_password():
+    shown = repr(settings(CLIPPINGS_DB="postgresql://clippings:secret@db.internal/clippings"))
+    assert "secret" not in shown
+    assert "postgresql://clippings:***@db.internal/clippings" in shown

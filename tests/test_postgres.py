@@ -471,3 +471,20 @@ def test_backup_of_a_postgresql_url_says_to_use_pg_dump(postgres_url, tmp_path):
     assert result.exit_code == 1
     assert "back up a PostgreSQL database with pg_dump" in result.output
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_a_follower_wakes_on_the_notification_without_a_search(postgres_url):
+    with Store(postgres_url) as follower, Store(postgres_url) as writer:
+        follower.search("harbour", ["g1"])
+        writer.add(corpus(1)[0], "g1")
+        wait_until(lambda: follower._seq == writer.db.latest_change(), timeout=1.0)
+        assert len(follower.index.libraries["g1"].articles) == 1
+
+
+def test_a_lost_notification_is_covered_by_polling(postgres_url):
+    with Store(postgres_url) as follower, Store(postgres_url) as writer:
+        follower.search("harbour", ["g1"])
+        writer.db._announce = lambda conn: None  # type: ignore[attr-defined]  # the NOTIFY never comes
+        writer.add(corpus(1)[0], "g1")
+        wait_until(lambda: follower._seq == writer.db.latest_change(), timeout=1.0)
+        assert len(follower.index.libraries["g1"].articles) == 1
