@@ -547,7 +547,9 @@ class SqliteDatabase:
             rows = conn.execute(
                 f"SELECT p.id, p.seq, p.start, p.end, p.terms, substr(a.text, p.start + 1, p.end - p.start),"
                 f" {ARTICLE_COLUMNS}"
-                f" FROM passages p JOIN articles a ON a.id = p.article_id"
+                # CROSS JOIN keeps the passages (by id) outermost: otherwise SQLite may walk every
+                # article of the library first (tens of milliseconds at 100k passages).
+                f" FROM passages p CROSS JOIN articles a ON a.id = p.article_id"
                 f" WHERE p.id IN ({marks}) AND a.library IN ({lib_marks})",
                 (*passage_ids, *libraries),
             ).fetchall()
