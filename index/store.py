@@ -404,6 +404,7 @@ class Store:
 
     def _follow(self, watch: ChangeWatch) -> None:
         """Apply changes as other processes commit them: woken by NOTIFY, else every FOLLOW_POLL."""
+        failing = False
         try:
             while not self._stop_following.is_set():
                 watch.wait(FOLLOW_POLL)
@@ -411,9 +412,18 @@ class Store:
                     break
                 try:
                     self.refresh()
-                except Exception as exc:  # a lost server: keep following, and say so
-                    log.warning("could not follow the change log (%s); retrying", exc)
+                except Exception as exc:  # a lost server: keep following, and say so once
+                    log.log(
+                        logging.DEBUG if failing else logging.WARNING,
+                        "could not follow the change log (%s); retrying",
+                        exc,
+                    )
+                    failing = True
                     self._stop_following.wait(FOLLOW_POLL)
+                    continue
+                if failing:
+                    log.info("following the change log again")
+                    failing = False
         finally:
             watch.close()
 

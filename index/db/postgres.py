@@ -86,6 +86,8 @@ class ChangeWatch:
     def __init__(self, url: str) -> None:
         self.url = url
         self.conn: psycopg.Connection | None = None
+        self._failing = False
+        """Warned about a lost connection already (an outage logs one warning, not one a poll)."""
         self._connect()
 
     def _connect(self) -> None:
@@ -93,8 +95,14 @@ class ChangeWatch:
             self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT))
             self.conn.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error as exc:
-            log.warning("cannot listen for changes on %s (%s); polling", display_url(self.url), exc)
+            level = logging.DEBUG if self._failing else logging.WARNING
+            log.log(level, "cannot listen for changes on %s (%s); polling", display_url(self.url), exc)
+            self._failing = True
             self.conn = None
+            return
+        if self._failing:
+            log.info("listening for changes on %s again", display_url(self.url))
+            self._failing = False
 
     def wait(self, timeout: float) -> bool:
         """True when woken by a notification (or a reconnect), False after a quiet `timeout`."""
@@ -105,7 +113,11 @@ class ChangeWatch:
         try:
             return any(True for _ in self.conn.notifies(timeout=timeout, stop_after=1))
         except psycopg.Error as exc:
-            log.warning("lost the change notifications of %s (%s); reconnecting", display_url(self.url), exc)
+            level = logging.DEBUG if self._failing else logging.WARNING
+            log.log(
+                level, "lost the change notifications of %s (%s); reconnecting", display_url(self.url), exc
+            )
+            self._failing = True
             with suppress(psycopg.Error):
                 self.conn.close()
             self.conn = None
