@@ -43,8 +43,7 @@ TERM_CACHE_MAX = 2_000_000
 TABLES = ("meta", "articles", "passages", "terms", "settings", "changes", "passage_vectors")
 
 ARTICLE_COLUMNS = (
-    "a.id, a.library, a.title, a.url, a.published, a.author, a.site, a.passage_count,"
-    " length(a.text), a.added_at"
+    "a.id, a.library, a.title, a.url, a.published, a.author, a.site, a.passage_count, a.chars, a.added_at"
 )
 
 

@@ -21,9 +21,13 @@ MIGRATIONS: list[str] = [
         source text,
         content_hash text NOT NULL,
         text text NOT NULL,
+        chars integer GENERATED ALWAYS AS (char_length(text)) STORED,
         passage_count integer NOT NULL,
         added_at text NOT NULL
     );
+    -- Kept uncompressed: a passage is read as a slice of its article's text, and a slice of an
+    -- uncompressed value is read without decompressing the whole article.
+    ALTER TABLE articles ALTER COLUMN text SET STORAGE EXTERNAL;
     CREATE INDEX articles_by_library ON articles (library, id);
     CREATE UNIQUE INDEX articles_by_hash ON articles (library, content_hash);
     CREATE INDEX articles_by_url ON articles (library, url);
