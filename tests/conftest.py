@@ -11,11 +11,41 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from index import Store
 from index.engine import PassageTerms
 
 REPO = Path(__file__).resolve().parent.parent
+RERANK_EXTRA = "needs the rerank extra: pip install '.[test,rerank]'"
+
+
+def in_ci() -> bool:
+    """`.ci/run` sets CI: property tests then run the same examples every time, and no test may skip."""
+    return bool(os.environ.get("CI"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before the test modules are imported, so the settings they build inherit the profile.
+    settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+    if in_ci():
+        settings.load_profile("ci")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if in_ci() and skipped:
+        terminalreporter.write_line(
+            f"CI: {len(skipped)} test(s) skipped; in CI every test must run ({RERANK_EXTRA}).", red=True
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if in_ci() and exitstatus == 0 and reporter is not None and reporter.stats.get("skipped"):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 SAMPLE = REPO / "samples" / "qin-gang-peace-talks.txt"
 WEAPONS = "The foreign minister went on to say that China did not provide weapons to Russia"
 

@@ -9,17 +9,18 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE, WEAPONS
+from conftest import REPO, RERANK_EXTRA, SAMPLE, WEAPONS
 
 from bot.__main__ import Supervisor, serve
 from bot.client import ClippingsBot
 from bot.settings import Settings, SettingsError, load_settings
 from index import Article, FetchSettings, Store, read_path
-from tests.discord_fake import FakeDiscord, FakeUser, Perm, run_bot
+from tests.discord_fake import BotFailure, FakeClock, FakeDiscord, FakeUser, Perm, run_bot
 
 EPHEMERAL = 64
 WEAPONS_QUOTE = "> The foreign minister went on to **say** that China did not provide **weapons** to Russia"
@@ -59,11 +60,16 @@ def settings_for(fake: FakeDiscord, db: Path, **overrides) -> Settings:
 
 @contextlib.asynccontextmanager
 async def bot_world(
-    tmp_path: Path, fail_on_errors: bool = True, encoder=None, **overrides
+    tmp_path: Path,
+    fail_on_errors: bool = True,
+    encoder=None,
+    fake_options: dict | None = None,
+    settings: Callable[[FakeDiscord], Settings] | None = None,
+    **overrides,
 ) -> AsyncIterator[World]:
     store = Store(tmp_path / "bot.db", encoder=encoder)
     try:
-        async with FakeDiscord() as fake:
+        async with FakeDiscord(**(fake_options or {})) as fake:
             guild = fake.add_guild("Daily Planet")
             general = guild.add_text_channel("general")
             news = guild.add_text_channel("news")
@@ -76,7 +82,8 @@ async def bot_world(
             other_mods = other.add_role("Mods", permissions=Perm.MANAGE_MESSAGES)
             other_mod = fake.add_user("jonah")
             other.add_member(other_mod, roles=[other_mods])
-            bot = ClippingsBot(settings_for(fake, tmp_path / "bot.db", **overrides), store)
+            chosen = settings(fake) if settings else settings_for(fake, tmp_path / "bot.db", **overrides)
+            bot = ClippingsBot(chosen, store)
             async with run_bot(
                 fake, bot, logger_names=("discord", "bot"), fail_on_errors=fail_on_errors
             ) as runner:
@@ -192,7 +199,7 @@ async def test_ask_quotes_the_weapons_passage_first(world):
 
 
 async def test_ask_with_the_learned_ranker_quotes_the_weapons_passage_first(tmp_path):
-    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime", reason=RERANK_EXTRA)
     from index import load_encoder
 
     async with bot_world(tmp_path, encoder=load_encoder(), learned=True) as world:
@@ -380,6 +387,70 @@ async def test_buttons_of_answers_from_before_the_upgrade_say_they_expired(world
     assert response["data"]["content"] == "This answer has expired; ask again with /ask."
 
 
+@contextlib.contextmanager
+def loop_time_from(clock: FakeClock) -> Iterator[None]:
+    """Make this event loop's timers (the bot's included) follow the fake's clock."""
+    loop = asyncio.get_running_loop()
+    loop.time = clock  # shadows BaseEventLoop.time on this loop only
+    try:
+        yield
+    finally:
+        del loop.time
+
+
+CLOCK_STEP = 25.0
+"""Under discord.py's 60 s gateway receive timeout: heartbeats arrive between steps, as in real time."""
+
+
+async def let_time_pass(fake: FakeDiscord, seconds: float) -> None:
+    while seconds > 0:
+        step = min(CLOCK_STEP, seconds)
+        fake.clock.advance(step)
+        seconds -= step
+        await fake.wait_for_heartbeats(fake.heartbeat_count + 2)
+
+
+async def test_answer_buttons_work_after_the_token_expires_without_using_it(tmp_path):
+    async with bot_world(tmp_path, fake_options={"heartbeat_interval": 0.05}) as world:
+        world.store.add(sample(), "global")
+        fake = world.fake
+        with loop_time_from(fake.clock):
+            inter = await fake.invoke_command(
+                "ask", {"question": "Qin", "results": 1}, user=world.alice, channel=world.general
+            )
+            message = await inter.wait_followup()
+            # Past the answer's 15-minute token: the press answers through its own interaction.
+            await let_time_pass(fake, 15 * 60 + CLOCK_STEP)
+            assert fake.clock() - inter.created_at > fake.token_lifetime
+            click = await fake.click_button(message, buttons(message)["More"], user=world.alice)
+            await click.wait_response()
+            await fake.wait_for(lambda: message["content"] == "Result 2 for “Qin”", description="page 2")
+        with_old_token = fake.requests_to("PATCH", f"^/webhooks/{fake.application_id}/{inter.token}/")
+        assert with_old_token == []
+
+
+async def test_a_refused_error_reply_fails_the_test(tmp_path, monkeypatch):
+    release = threading.Event()
+
+    def search_outliving_the_token(*args, **kwargs):
+        release.wait(5)
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(BotFailure, match="code 50027"):
+        async with bot_world(tmp_path, fail_on_errors=False) as world:
+            monkeypatch.setattr(world.store, "search", search_outliving_the_token)
+            inter = await world.fake.invoke_command(
+                "ask", {"question": "weapons"}, user=world.alice, channel=world.general
+            )
+            await inter.wait_response()
+            world.fake.clock.advance(15 * 60 + 1)
+            release.set()
+            await world.fake.wait_for_request(
+                "POST", f"^/webhooks/{world.fake.application_id}/{inter.token}$"
+            )
+    release.set()
+
+
 async def test_unexpected_error_gets_an_apology_and_a_logged_traceback(tmp_path, monkeypatch, caplog):
     async with bot_world(tmp_path, fail_on_errors=False) as world:
 
@@ -462,6 +533,44 @@ async def test_over_long_results_fit_within_discord_limits(world):
 
 
 # -- moderators -----------------------------------------------------------------------------
+
+
+def default_settings(fake: FakeDiscord, db: Path) -> Settings:
+    return Settings(token=fake.token, db_path=str(db), ask_cooldown=0.0, guild_ready_timeout=0.05)
+
+
+def settings_from_environment(fake: FakeDiscord, db: Path) -> Settings:
+    loaded = load_settings(None, {"DISCORD_TOKEN": fake.token, "CLIPPINGS_DB": str(db)})
+    return dataclasses.replace(loaded, ask_cooldown=0.0, guild_ready_timeout=0.05)
+
+
+@pytest.mark.parametrize("make_settings", [default_settings, settings_from_environment])
+async def test_article_add_refuses_local_addresses_privately_without_fetching(tmp_path, make_settings):
+    async with bot_world(tmp_path, settings=lambda fake: make_settings(fake, tmp_path / "bot.db")) as world:
+        fake = world.fake
+        served = fake.serve_bytes("news/dam.html", b"<html><body>secret</body></html>", "text/html")
+        refusals = {
+            served: "127.0.0.1 is a private or local address; only public web pages can be added.",
+            served.replace("127.0.0.1", "localhost"): (
+                "localhost points to a private or local address; only public web pages can be added."
+            ),
+            "http://10.0.0.1/news/dam.html": (
+                "10.0.0.1 is a private or local address; only public web pages can be added."
+            ),
+            "http://169.254.169.254/latest/meta-data/": (
+                "169.254.169.254 is a private or local address; only public web pages can be added."
+            ),
+        }
+        replies = []
+        for url in refusals:
+            inter = await fake.invoke_command(
+                "article add", {"url": url}, user=world.mod, channel=world.general
+            )
+            message = await inter.wait_followup()
+            replies.append((message["content"], bool(message["flags"] & EPHEMERAL)))
+        assert replies == [(sentence, True) for sentence in refusals.values()]
+        assert fake.file_requests == []
+        assert world.store.count_articles(str(world.guild.id)) == 0
 
 
 async def test_article_add_by_link(world):
@@ -754,7 +863,7 @@ async def test_rejected_token_ends_with_one_sentence(tmp_path, capsys, caplog):
     caplog.set_level(logging.DEBUG)
     secret = "RECOGNISABLE.fake.TOKEN-for-tests"
     async with FakeDiscord() as fake:
-        with fake.patch_discord():
+        with fake.patch_discord(), fake.expect_errors(401):
             code = await serve(settings_for(fake, tmp_path / "bot.db", token=secret))
     assert code == 1
     assert (
@@ -881,7 +990,7 @@ async def test_bot_comes_back_after_losing_the_network_later(tmp_path, caplog):
 async def test_rejected_token_is_not_tried_again(tmp_path, capsys, caplog):
     caplog.set_level(logging.INFO, logger="bot")
     async with FakeDiscord() as fake:
-        with fake.patch_discord():
+        with fake.patch_discord(), fake.expect_errors(401):
             code = await serve(settings_for(fake, tmp_path / "bot.db", token="wrong", reconnect_delay=0.01))
         logins = fake.requests_to("GET", "/users/@me")
     assert (code, len(logins), tries(caplog)) == (1, 1, [])

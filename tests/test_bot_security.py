@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 import os
 import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
-from test_bot import EPHEMERAL, bot_world, sample, settings_for
+from conftest import REPO
+from test_bot import EPHEMERAL, bot_world, sample
 
-from bot.__main__ import serve
 from index import Article
 from tests.discord_fake import FakeDiscord
 
@@ -88,30 +91,69 @@ async def test_masked_links_in_quotes_are_not_links(world):
     )
 
 
-async def test_token_never_appears_in_logs(tmp_path, caplog):
-    caplog.set_level(logging.DEBUG)
+# `python -m bot` as users run it, in a child process pointed at the fake (SIGTERM goes to the child).
+BOT_PROCESS = """
+import sys
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+Route.BASE = sys.argv[1]
+DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv[2])
+from bot.__main__ import main
+
+sys.exit(main())
+"""
+
+
+@contextlib.asynccontextmanager
+async def bot_process(
+    fake: FakeDiscord, tmp_path: Path, **env: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "CLIPPINGS_"))}
+    environment.update(PYTHONPATH=str(REPO), DISCORD_TOKEN=fake.token, CLIPPINGS_DB=str(tmp_path / "bot.db"))
+    environment.update(env)
+    with (tmp_path / "bot.log").open("wb") as log:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            BOT_PROCESS,
+            fake.api_base,
+            fake.gateway_url,
+            cwd=tmp_path,
+            env=environment,
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            await fake.wait_until_connected(timeout=60)
+            yield child
+        finally:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+
+
+async def test_token_never_appears_in_logs(tmp_path):
     secret = "MTIzNDU2.RECOGNISABLE-fake-token.for-tests"
-    store_path = tmp_path / "bot.db"
-    async with FakeDiscord(token=secret) as fake:
-        with fake.patch_discord():
-            task = asyncio.create_task(serve(settings_for(fake, store_path, token=secret)))
-            await fake.wait_until_connected()
-            await fake.wait_for_heartbeats(1)
-            os.kill(os.getpid(), signal.SIGTERM)
-            assert await asyncio.wait_for(task, 10) == 0
-    assert caplog.records
-    assert secret not in caplog.text
+    async with (
+        FakeDiscord(token=secret) as fake,
+        bot_process(fake, tmp_path, CLIPPINGS_LOG_LEVEL="DEBUG") as child,
+    ):
+        await fake.wait_for_heartbeats(1)
+        child.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(child.wait(), 30) == 0
+    logged = (tmp_path / "bot.log").read_text()
+    assert "DEBUG discord.gateway" in logged and "database closed" in logged
+    assert secret not in logged
 
 
 async def test_sigterm_closes_the_database_cleanly(tmp_path):
-    store_path = tmp_path / "bot.db"
-    async with FakeDiscord() as fake:
-        with fake.patch_discord():
-            task = asyncio.create_task(serve(settings_for(fake, store_path)))
-            await fake.wait_until_connected()
-            assert (tmp_path / "bot.db-wal").exists()
-            os.kill(os.getpid(), signal.SIGTERM)
-            assert await asyncio.wait_for(task, 10) == 0
+    async with FakeDiscord() as fake, bot_process(fake, tmp_path) as child:
+        await fake.wait_for(lambda: (tmp_path / "bot.db-wal").exists(), description="the WAL file")
+        child.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(child.wait(), 30) == 0
+    assert "database closed" in (tmp_path / "bot.log").read_text()
     assert not (tmp_path / "bot.db-wal").exists()  # SQLite checkpoints and removes the WAL on a clean close
 
 
@@ -141,3 +183,17 @@ async def test_bot_reconnects_after_a_session_is_invalidated(world):
         "ask", {"question": "weapons"}, user=world.alice, channel=world.general
     )
     assert (await inter.wait_followup())["embeds"]
+
+
+async def test_a_moderator_who_lost_the_role_cannot_submit_the_add_modal(world):
+    inter = await world.fake.invoke_command("article add", {}, user=world.mod, channel=world.general)
+    await inter.wait_response()
+    ids = [row["components"][0]["custom_id"] for row in inter.modal["components"]]
+    values = dict(
+        zip(ids, ["Harbour news", "", "The harbour reopened on Monday after the storm."], strict=True)
+    )
+    world.guild.member(world.mod).role_ids.clear()  # the Mods role is taken away meanwhile
+    submit = await world.fake.submit_modal(inter, values, user=world.mod)
+    response = await submit.wait_response()
+    assert (response["data"]["flags"], response["data"]["content"]) == (EPHEMERAL, MODERATORS_ONLY)
+    assert world.store.count_articles(str(world.guild.id)) == 0

@@ -1,13 +1,15 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import SAMPLE, WEAPONS
+from conftest import RERANK_EXTRA, SAMPLE, WEAPONS
 
 from index.cli import cli
 
@@ -31,6 +33,42 @@ def test_every_command_has_help_with_an_example(command):
     assert result.exit_code == 0
     assert "Example" in result.output
     assert f"clippings {command}" in result.output
+
+
+def installed_script() -> str:
+    """The console script pip installs beside this Python (.ci/run installs the project first)."""
+    script = shutil.which("clippings", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip(
+            "the clippings script is not installed beside this Python; pip install . (as .ci/run does)"
+        )
+    return script
+
+
+def test_installed_clippings_script_runs_the_readme_job(tmp_path):
+    script = installed_script()
+    # The installed package, not the source tree: no PYTHONPATH, and not run from the repository.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["CLIPPINGS_DB"] = str(tmp_path / "c.db")
+
+    def clippings(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [script, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+
+    added = clippings("add", str(SAMPLE.parent))
+    assert (added.returncode, added.stdout) == (
+        0,
+        "1\tChina Solicits For Peace Inorder To Settle Ukraine War\t7 passages\tadded\n",
+    )
+    asked = clippings("ask", "what did Qin say about weapons")
+    assert asked.returncode == 0
+    assert asked.stdout.splitlines()[:3] == [
+        "1. China Solicits For Peace Inorder To Settle Ukraine War",
+        "   article 1, passage 5 of 7",
+        "   > " + WEAPONS + " amid the conflict, adding that Beijing didn’t create nor was party to the"
+        " crisis.“Why on earth the blame sanctions and threats against China?",
+    ]
 
 
 def test_add_prints_id_title_and_passage_count(db_path):
@@ -201,7 +239,7 @@ def test_unreachable_url_exits_1(db_path):
     assert result.stderr.startswith("Error: 127.0.0.1 cannot be reached")
 
 
-def test_installed_command_runs_the_readme_job(tmp_path):
+def test_python_dash_m_index_runs_the_readme_job(tmp_path):
     env = {"CLIPPINGS_DB": str(tmp_path / "c.db"), "PATH": str(__import__("os").environ["PATH"])}
     subprocess.run(
         [sys.executable, "-m", "index", "add", str(SAMPLE)],
@@ -225,7 +263,7 @@ def test_installed_command_runs_the_readme_job(tmp_path):
 
 
 def test_learned_ranker_answers_the_weapons_question_from_the_command_line(db_path):
-    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime", reason=RERANK_EXTRA)
     assert run(db_path, "--learned", "add", str(SAMPLE)).exit_code == 0
     result = run(db_path, "--learned", "ask", "--json", "what did Qin say about weapons")
     assert json.loads(result.stdout)["results"][0]["passage"].startswith(WEAPONS)
@@ -245,7 +283,7 @@ def test_embed_without_learned_is_a_usage_error(db_path):
 
 
 def test_embed_gives_passages_added_without_the_learned_stage_their_vectors(with_sample):
-    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime", reason=RERANK_EXTRA)
     result = run(with_sample, "--learned", "embed")
     again = run(with_sample, "--learned", "embed")
     assert (result.exit_code, result.stderr.splitlines()[-1], again.stderr.splitlines()[-1]) == (

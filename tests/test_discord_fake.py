@@ -96,6 +96,7 @@ class TestBot(commands.Bot):
         self.article_args: dict = {}
         self.lifecycle: dict = {}
         self.resumed = asyncio.Event()
+        self.gate = asyncio.Event()
 
     async def setup_hook(self) -> None:
         guild = discord.Object(self.guild_id)
@@ -192,6 +193,11 @@ def _guild_commands(bot: TestBot) -> list:
             bot.http_errors.append(exc)
         await interaction.followup.send("recovered")
 
+    @app_commands.command(name="gate", description="Answers once the test opens the gate")
+    async def gate(interaction: discord.Interaction) -> None:
+        await bot.gate.wait()
+        await interaction.response.send_message("done")
+
     @app_commands.command(name="slow", description="Answers too late")
     async def slow(interaction: discord.Interaction) -> None:
         await asyncio.sleep(0.3)
@@ -255,6 +261,7 @@ def _guild_commands(bot: TestBot) -> list:
         purge,
         toolong,
         slow,
+        gate,
         export,
         announce,
         lifecycle,
@@ -325,6 +332,7 @@ async def test_startup_login_sync_and_guild_cache(env: Env) -> None:
             "purge",
             "toolong",
             "slow",
+            "gate",
             "export",
             "announce",
             "lifecycle",
@@ -370,7 +378,7 @@ async def test_heartbeats_keep_flowing_and_resume_after_drop() -> None:
 async def test_bad_token_is_rejected() -> None:
     async with FakeDiscord() as fake:
         bot = TestBot(1)
-        with pytest.raises(discord.LoginFailure):
+        with fake.expect_errors(401), pytest.raises(discord.LoginFailure):
             async with run_bot(fake, bot, token="wrong"):
                 pass
         assert fake.requests[0].status == 401
@@ -544,8 +552,10 @@ async def test_dm_interaction(env: Env) -> None:
 @pytest.mark.asyncio
 async def test_validation_errors_reach_the_bot(env: Env) -> None:
     fake = env.fake
-    inter = await fake.invoke_command("toolong", user=env.alice, channel=env.general)
-    await inter.wait_followup()
+    with fake.expect_errors(50035) as refused:
+        inter = await fake.invoke_command("toolong", user=env.alice, channel=env.general)
+        await inter.wait_followup()
+    assert len(refused) == 2
     assert [e.status for e in env.bot.http_errors] == [400, 400]
     assert [e.code for e in env.bot.http_errors] == [50035, 50035]
     assert "content" in env.bot.http_errors[0].text and "2000" in env.bot.http_errors[0].text
@@ -566,10 +576,11 @@ async def test_second_callback_is_rejected(env: Env) -> None:
     await inter.wait_response()
     url = f"{fake.api_base}/interactions/{inter.id}/{inter.token}/callback"
     payload = {"type": 4, "data": {"content": "again"}}
-    async with aiohttp.ClientSession() as session, session.post(url, json=payload) as resp:
-        assert resp.status == 400
-        assert resp.headers["Content-Type"] == "application/json"
-        body = await resp.json()
+    with fake.expect_errors(40060):
+        async with aiohttp.ClientSession() as session, session.post(url, json=payload) as resp:
+            assert resp.status == 400
+            assert resp.headers["Content-Type"] == "application/json"
+            body = await resp.json()
     assert body["code"] == 40060
     assert body["message"] == "Interaction has already been acknowledged."
     assert [a["status"] for a in inter.callback_attempts] == [200, 400]
@@ -577,8 +588,75 @@ async def test_second_callback_is_rejected(env: Env) -> None:
 
 
 @pytest.mark.asyncio
+async def test_late_ack_is_refused_with_10062_and_fails_the_test() -> None:
+    with pytest.raises(BotFailure, match="code 10062"):
+        async with bot_env() as env:
+            inter = await env.fake.invoke_command("gate", user=env.alice, channel=env.general)
+            env.fake.clock.advance(3.5)
+            env.bot.gate.set()
+            await env.fake.wait_for(lambda: inter.callback_attempts, description="the late callback")
+    assert [(a["status"], a["error"]["code"]) for a in inter.callback_attempts] == [(404, 10062)]
+    assert inter.response is None and inter.late
+
+
+@pytest.mark.asyncio
+async def test_ack_just_inside_the_deadline_is_accepted(env: Env) -> None:
+    inter = await env.fake.invoke_command("gate", user=env.alice, channel=env.general)
+    env.fake.clock.advance(2.5)
+    env.bot.gate.set()
+    response = await inter.wait_response()
+    assert response["data"]["content"] == "done" and not inter.late
+
+
+async def _webhook_call(fake: FakeDiscord, method: str, inter, suffix: str, body: dict) -> tuple[int, dict]:
+    url = f"{fake.api_base}/webhooks/{fake.application_id}/{inter.token}{suffix}"
+    async with aiohttp.ClientSession() as session, session.request(method, url, json=body) as resp:
+        return resp.status, await resp.json()
+
+
+@pytest.mark.asyncio
+async def test_token_edits_until_15_minutes_then_gets_50027(env: Env) -> None:
+    fake = env.fake
+    inter = await fake.invoke_command(
+        "clip", {"url": "https://x.test/a"}, user=env.alice, channel=env.general
+    )
+    await inter.wait_followup()
+    fake.clock.advance(15 * 60 - 1)
+    status, _ = await _webhook_call(fake, "PATCH", inter, "/messages/@original", {"content": "edited"})
+    assert (status, inter.original_message["content"]) == (200, "edited")
+    fake.clock.advance(2)
+    with fake.expect_errors(50027) as refused:
+        edit = await _webhook_call(fake, "PATCH", inter, "/messages/@original", {"content": "too late"})
+        followup = await _webhook_call(fake, "POST", inter, "", {"content": "too late"})
+    expired = (401, {"message": "Invalid Webhook Token", "code": 50027})
+    assert (edit, followup, len(refused)) == (expired, expired, 2)
+    assert inter.original_message["content"] == "edited"
+
+
+@pytest.mark.asyncio
+async def test_unexpected_4xx_to_the_bot_fails_the_test() -> None:
+    with pytest.raises(BotFailure, match="code 50035"):
+        async with bot_env() as env:
+            inter = await env.fake.invoke_command("toolong", user=env.alice, channel=env.general)
+            await inter.wait_followup()
+    assert [e.code for e in env.bot.http_errors] == [50035, 50035]
+
+
+@pytest.mark.asyncio
+async def test_unexpected_4xx_fails_on_leaving_even_without_a_wait() -> None:
+    with pytest.raises(BotFailure, match="code 40060"):
+        async with bot_env() as env:
+            inter = await env.fake.invoke_command("secret", user=env.alice, channel=env.general)
+            await inter.wait_response()
+            url = f"{env.fake.api_base}/interactions/{inter.id}/{inter.token}/callback"
+            payload = {"type": 4, "data": {"content": "again"}}
+            async with aiohttp.ClientSession() as session, session.post(url, json=payload) as resp:
+                assert resp.status == 400
+
+
+@pytest.mark.asyncio
 async def test_late_ack_is_recorded() -> None:
-    async with bot_env(ack_deadline=0.2) as env:
+    async with bot_env(ack_deadline=0.2, enforce_ack_deadline=False) as env:
         inter = await env.fake.invoke_command("slow", user=env.alice, channel=env.general)
         await inter.wait_response()
         assert inter.ack_latency >= 0.3
@@ -637,8 +715,11 @@ async def test_file_upload_reaction_and_fetch_via_rest(env: Env) -> None:
 
     # Take SEND_MESSAGES away in the channel: the bot gets a 403 like on Discord.
     env.general.set_permissions(fake.bot_role(env.guild), deny=Perm.SEND_MESSAGES)
-    inter = await fake.invoke_command("announce", {"channel": env.general}, user=env.mod, channel=env.general)
-    await inter.wait_original(lambda m: m["content"] == "no permission")
+    with fake.expect_errors(50013):
+        inter = await fake.invoke_command(
+            "announce", {"channel": env.general}, user=env.mod, channel=env.general
+        )
+        await inter.wait_original(lambda m: m["content"] == "no permission")
     assert env.bot.http_errors[-1].status == 403 and env.bot.http_errors[-1].code == 50013
 
 

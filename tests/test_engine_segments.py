@@ -173,3 +173,13 @@ def test_matched_is_exact_without_pruning_and_a_lower_bound_with_it():
         _, _, bound = index.top(["global"], query, 10)
         assert exact == len(full)
         assert bound <= len(full)
+
+
+def test_engine_alone_searches_only_the_asked_libraries():
+    index = SearchIndex()
+    docs = [[1, 2, 3], [2, 3, 4], [1, 1, 5]]
+    add_articles(index, "guild-a", docs, first_id=100, per=1)
+    add_articles(index, "guild-b", docs, first_id=200, per=1)
+    ids, _, _ = index.top(["guild-b"], [1, 2], 10)
+    scored, _ = index.scores(["guild-b"], [1, 2])
+    assert (sorted(ids.tolist()), sorted(scored.tolist())) == ([200, 201, 202], [200, 201, 202])

@@ -191,6 +191,17 @@ async def test_trusted_origin_reaches_the_test_server(site):
     assert article.url == f"{site.origin}/story"
 
 
+async def test_trusted_origin_by_name_passes_the_resolver_check(site):
+    port = site.origin.rsplit(":", 1)[1]
+    url = f"http://localhost:{port}/story"
+    article = await fetch_url(url, FetchSettings(trusted_origins=frozenset({f"localhost:{port}"})))
+    assert (article.title, article.url) == ("Dam opens", url)
+
+
+def test_what_is_not_an_address_is_not_public():
+    assert [is_public_address(a) for a in ("not-an-address", "", "8.8.8.8")] == [False, False, True]
+
+
 async def test_test_server_is_refused_without_trust(site):
     message = await refused(f"{site.origin}/story")
     assert message == "127.0.0.1 is a private or local address; only public web pages can be added."
@@ -206,21 +217,23 @@ async def test_trust_is_for_exactly_one_origin(site, secret):
 # -- schemes -------------------------------------------------------------------------------------
 
 
+NOT_WEB = "is not an http or https link; only web pages can be added."
+
+
 @pytest.mark.parametrize(
-    "url",
+    ("url", "reason"),
     [
-        "file:///etc/passwd",
-        "ftp://example.com/file.txt",
-        "gopher://example.com/",
-        "javascript:alert(1)",
-        "data:text/html,<p>hello</p>",
-        "http:///no-host",
-        "http://[::1",
+        ("file:///etc/passwd", f"file:///etc/passwd {NOT_WEB}"),
+        ("ftp://example.com/file.txt", f"ftp://example.com/file.txt {NOT_WEB}"),
+        ("gopher://example.com/", f"gopher://example.com/ {NOT_WEB}"),
+        ("javascript:alert(1)", f"javascript:alert(1) {NOT_WEB}"),
+        ("data:text/html,<p>hello</p>", f"data:text/html,%3Cp%3Ehello%3C/p%3E {NOT_WEB}"),
+        ("http:///no-host", "http:///no-host has no host name; check the link."),
+        ("http://[::1", "http://[::1 is not a valid link; check it."),
     ],
 )
-async def test_only_http_and_https_links_are_fetched(url):
-    message = await refused(url, FetchSettings(allow_private=True))
-    assert url.split(":")[0] in message or "link" in message
+async def test_only_http_and_https_links_are_fetched(url, reason):
+    assert await refused(url, FetchSettings(allow_private=True)) == reason
 
 
 # -- addresses, literal and resolved ----------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from index import Article, ReadFailure, Store
-from index.ingest.passages import PASSAGE_CAP
+from index.ingest.passages import PASSAGE_CAP, make_passages
 from index.ingest.readers import (
     MAX_DOCUMENT_BYTES,
     MAX_FILE_BYTES,
@@ -51,15 +51,17 @@ def article(result: Article | ReadFailure) -> Article:
 
 def stored_cleanly(art: Article) -> list[tuple[int, int]]:
     """Store the article and check every passage is an exact slice within the cap."""
+    original = art.text
     with Store(":memory:") as store:
         stored = store.add(art, "global").article
         text = store.article_text("global", stored.id)
         passages = store.passages("global", stored.id)
-    assert text == art.text
+    assert text == original
     assert passages, "a stored article has at least one passage"
-    for p in passages:
-        assert text[p.start : p.end] == p.text
-        assert 0 < len(p.text) <= PASSAGE_CAP
+    # Expected from the original text and the splitter, not from the offsets the store kept.
+    expected = [(s.start, s.end, original[s.start : s.end]) for s in make_passages(original)]
+    assert [(p.start, p.end, p.text) for p in passages] == expected
+    assert all(0 < len(p.text) <= PASSAGE_CAP for p in passages)
     return [(p.start, p.end) for p in passages]
 
 

@@ -61,3 +61,53 @@ def test_passages_of_text_without_spaces_respect_the_cap():
     text = "x" * 2000
     spans = make_passages(text)
     assert [s.end - s.start for s in spans] == [700, 700, 600]
+
+
+# Cases the property tests found; kept as examples so they are checked on every run.
+
+
+def spans(text: str, **budget) -> list[tuple[int, int]]:
+    return [(s.start, s.end) for s in make_passages(text, **budget)]
+
+
+def test_repeated_sentences_keep_their_own_offsets():
+    text = "The dam opened. The dam opened. The dam opened."
+    assert [(s.start, s.end) for s in split_sentences(text)] == [(0, 15), (16, 31), (32, 47)]
+
+
+def test_repeated_sentences_each_make_their_own_passage():
+    text = "The dam opened. The dam opened. The dam opened."
+    assert spans(text, budget=20, cap=40) == [(0, 15), (16, 31), (32, 47)]
+
+
+def test_a_last_sentence_without_a_stop_reaches_the_end_of_the_text():
+    text = "The vote passed. Then"
+    assert sentences(text) == ["The vote passed.", "Then"]
+    assert spans(text, budget=20) == [(0, 16), (17, 21)]
+
+
+def test_a_last_sentence_with_a_stop_ends_at_the_last_character():
+    text = "The vote passed. Then the council left."
+    assert spans(text, budget=20)[-1] == (17, len(text))
+
+
+def test_empty_paragraphs_between_sentences_are_skipped():
+    text = "First.\n\n\n\n   \n\nSecond."
+    assert [(s.start, s.end) for s in split_sentences(text)] == [(0, 6), (15, 22)]
+
+
+def test_empty_paragraphs_around_the_only_sentence_are_skipped():
+    text = "\n\n  \n\nOnly one.\n\n \n\n"
+    assert [(s.start, s.end) for s in split_sentences(text)] == [(6, 15)]
+
+
+def test_a_passage_may_be_exactly_the_budget():
+    text = "One two. Three four."
+    assert spans(text, budget=len(text), cap=40) == [(0, len(text))]
+
+
+def test_an_over_long_sentence_is_cut_between_words_not_inside_them():
+    text = "words " * 300 + "end."  # 700 is not a multiple of 6: cutting at the cap would split a word
+    pieces = [text[start:end] for start, end in spans(text)]
+    assert len(pieces) > 2
+    assert all(set(piece.split()) <= {"words", "end."} for piece in pieces)

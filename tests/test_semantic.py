@@ -6,13 +6,14 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import RERANK_EXTRA
 
 from index.errors import EncoderUnavailable
 from index.rank import semantic
 
 # index.rank.semantic imports without the extra; its tests need it (CI installs it).
-pytest.importorskip("onnxruntime")
-pytest.importorskip("tokenizers")
+pytest.importorskip("onnxruntime", reason=RERANK_EXTRA)
+pytest.importorskip("tokenizers", reason=RERANK_EXTRA)
 
 QUESTION = "What did the minister say about weapons?"
 PARAPHRASE = "The foreign minister said China did not provide weapons to Russia."

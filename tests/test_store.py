@@ -5,6 +5,7 @@ import pytest
 from conftest import SAMPLE, WEAPONS
 
 from index import Article, DatabaseError, NotFound, Store, read_path
+from index.ingest.passages import make_passages
 
 
 def sample() -> Article:
@@ -21,11 +22,16 @@ def test_weapons_passage_ranks_first(store):
     assert response.hits[0].passage.text.startswith(WEAPONS)
 
 
-def test_every_passage_is_an_exact_substring_at_its_offsets(store):
-    stored = store.add(sample(), "global").article
-    text = store.article_text("global", stored.id)
-    for passage in store.passages("global", stored.id):
-        assert text[passage.start : passage.end] == passage.text
+def test_every_passage_is_the_original_text_at_its_own_sentences(store):
+    art = sample()
+    original = art.text
+    stored = store.add(art, "global").article
+    passages = store.passages("global", stored.id)
+    # Expected from the original text and the splitter, not from the offsets the store kept.
+    expected = [(s.start, s.end, original[s.start : s.end]) for s in make_passages(original)]
+    assert [(p.start, p.end, p.text) for p in passages] == expected
+    assert passages[0].text.startswith("Qin Gang, China’s Foreign Minister has called for peace talks")
+    assert passages[4].text.startswith(WEAPONS)
 
 
 def test_hit_carries_offsets_terms_and_article(store):
@@ -231,3 +237,20 @@ def test_opening_waits_for_another_process_that_holds_the_file(db_path):
 def test_huge_article_id_is_not_found(store):
     with pytest.raises(NotFound, match="is not an article id"):
         store.get_article("global", "9" * 30)
+
+
+# Library isolation is enforced twice: the engine searches only the asked libraries, and the SQL that
+# reads the hits keeps only passages of those libraries. Each layer is tested here on its own.
+
+
+def test_sql_layer_alone_keeps_other_libraries_out(store, monkeypatch):
+    store.add(article("Secret", "The merger talks with the harbour board stalled."), "guild-a")
+    store.add(article("Public", "The harbour board reopened the ferry pier."), "guild-b")
+    leaky_top = store.index.top
+
+    def engine_ignoring_libraries(libraries, terms, n, prune=True):
+        return leaky_top(list(store.index.libraries), terms, n, prune)
+
+    monkeypatch.setattr(store.index, "top", engine_ignoring_libraries)
+    hits = store.search("harbour board merger", ["guild-b"], k=5).hits
+    assert [h.article.title for h in hits] == ["Public"]

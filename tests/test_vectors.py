@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from conftest import SAMPLE, WEAPONS
+from conftest import RERANK_EXTRA, SAMPLE, WEAPONS
 
 from index import Article, Store, read_path, tokenize
 from index.rank import (
@@ -187,7 +187,7 @@ def test_the_learned_weights_put_the_similar_passage_first_on_equal_words():
 
 
 def test_the_real_encoder_ranks_the_qin_weapons_passage_first(tmp_path):
-    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime", reason=RERANK_EXTRA)
     from index.rank.semantic import load_encoder
 
     with Store(tmp_path / "c.db", encoder=load_encoder()) as store:

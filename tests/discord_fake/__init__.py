@@ -146,8 +146,17 @@ Behaviour modelled after real Discord
 * Interaction callbacks: only response types valid for the interaction type
   are accepted; a second callback answers ``400`` code 40060 ("Interaction has
   already been acknowledged."); the ack latency is recorded and a callback
-  later than ``ack_deadline`` (3 s) marks the interaction ``late`` (and is
-  rejected with 404/10062 when ``enforce_ack_deadline=True``).
+  later than ``ack_deadline`` (3 s) marks the interaction ``late`` and is
+  rejected with 404/10062 (``enforce_ack_deadline=False`` only records it).
+* The interaction token lives ``token_lifetime`` (15 min): later webhook
+  edits, followups, reads and deletes answer 401/50027 "Invalid Webhook
+  Token". Both limits are timed by ``fake.clock`` (:class:`FakeClock`), which
+  a test can ``advance(seconds)`` instead of sleeping.
+* Any 4xx the fake answers to the bot (API or served files) fails the test:
+  pending and later waits raise :class:`BotFailure` and leaving ``async with
+  FakeDiscord()`` raises. A test that provokes one on purpose wraps the step
+  in ``with fake.expect_errors(code_or_status, ...):``. Served-file requests
+  are recorded in ``file_requests``.
 * After a type-5 defer, the first followup replaces the "thinking" message
   (same id, keeps the defer's ephemerality), as Discord does.
 * Bot permissions are enforced on channel REST (send/reply/attach, reactions,
@@ -165,14 +174,14 @@ Behaviour modelled after real Discord
   ``allowed_mentions`` was sent) -- assert on ``requests`` for exact bodies.
 
 Not modelled: rate limits (no 429s), threads/forums, stickers, polls, voice,
-zlib compression, more than one shard, attachment size limits, the 15-minute
-token lifetime, message-content stripping in REST (only on the gateway),
+zlib compression, more than one shard, attachment size limits, message-content stripping in REST (only on the gateway),
 replaying already-sent events on RESUME (only events queued while
 disconnected are delivered).
 """
 
 from __future__ import annotations
 
+from .clock import FakeClock
 from .constants import CallbackType, ChannelType, Intent, InteractionType, Perm
 from .errors import ApiError, BotFailure, FakeDiscordError, InteractionNotAllowed, WaitTimeout
 from .interactions import FakeInteraction
@@ -198,6 +207,7 @@ __all__ = [
     "ChannelType",
     "CommandSync",
     "FakeChannel",
+    "FakeClock",
     "FakeDiscord",
     "FakeDiscordError",
     "FakeGuild",

@@ -5,6 +5,10 @@ from __future__ import annotations
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1420070400000
 DEFAULT_TIMEOUT = 5.0
+ACK_DEADLINE = 3.0
+"""Seconds Discord gives a bot to acknowledge an interaction (else 10062 Unknown interaction)."""
+TOKEN_LIFETIME = 15 * 60.0
+"""Seconds an interaction token can edit and send followups (else 50027 Invalid Webhook Token)."""
 # Fallback re-check interval of wait_for() for predicates over state the fake
 # cannot observe (the bot's caches); fake-side changes wake waiters at once.
 _EXTERNAL_POLL = 0.05

@@ -267,7 +267,6 @@ class GatewayMixin:
         return flags
 
     async def _writer(self, conn: _Conn, session: _Session) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             while session.pending and session.conn is conn:
                 frame, future = session.pending[0]
@@ -277,7 +276,7 @@ class GatewayMixin:
                     return  # connection died; frame stays queued for a RESUME
                 session.pending.popleft()
                 if future is not None and not future.done():
-                    future.set_result(loop.time())
+                    future.set_result(self.clock())
             if session.conn is not conn or conn.ws.closed:
                 return
             session.wakeup.clear()

@@ -60,7 +60,7 @@ class FakeInteraction:
         self.id = int(payload["id"])
         self.token: str = payload["token"]
         self.type: int = payload["type"]
-        #: ``loop.time()`` when the INTERACTION_CREATE frame was written.
+        #: ``fake.clock()`` when the INTERACTION_CREATE frame was written.
         self.created_at: float | None = None
         #: The accepted callback body (``{"type": ..., "data": ...}``).
         self.response: dict | None = None
@@ -122,7 +122,7 @@ class FakeInteraction:
             return self.ack_latency > deadline
         if self.created_at is None:
             return False
-        return asyncio.get_running_loop().time() - self.created_at > deadline
+        return self.fake.clock() - self.created_at > deadline
 
     @property
     def modal(self) -> dict | None:
@@ -215,8 +215,7 @@ class InteractionsMixin:
 
     async def _r_callback(self, rec: RecordedRequest, iid: str, token: str) -> tuple[int, Any]:
         inter = self._interaction_for(iid, token)
-        loop = asyncio.get_running_loop()
-        latency = loop.time() - inter.created_at if inter.created_at is not None else 0.0
+        latency = self.clock() - inter.created_at if inter.created_at is not None else 0.0
         attempt: dict[str, Any] = {"body": rec.json, "status": 0, "error": None, "latency": latency}
         inter.callback_attempts.append(attempt)
         try:
@@ -318,6 +317,8 @@ class InteractionsMixin:
         inter = self._by_token.get(token)
         if inter is None:
             raise _not_found(10015, "Webhook")
+        if inter.created_at is not None and self.clock() - inter.created_at > self.token_lifetime:
+            raise ApiError(401, 50027, "Invalid Webhook Token")
         if inter.response is None:
             raise _not_found(10015, "Webhook")
         return inter
@@ -844,7 +845,7 @@ class InteractionsMixin:
         future = loop.create_future()
         # The clock starts when the frame goes out, like Discord's 3 s window.
         session.enqueue("INTERACTION_CREATE", payload, future)
-        inter.created_at = loop.time()
+        inter.created_at = self.clock()
         inter.created_at = await asyncio.wait_for(
             future, self.default_timeout if timeout is None else timeout
         )

@@ -113,7 +113,22 @@ class RestMixin:
             return await self._gateway(request)
         if not raw_path.startswith(API_PREFIX + "/"):
             blob = self._blobs.get(unquote(raw_path))
-            if blob is not None and request.method in ("GET", "HEAD"):
+            found = blob is not None and request.method in ("GET", "HEAD")
+            file_rec = RecordedRequest(
+                method=request.method,
+                path=unquote(raw_path),
+                query=dict(request.rel_url.query),
+                json=None,
+                files=[],
+                headers=dict(request.headers),
+                status=200 if found else 404,
+                response=None if found else {"message": "404: Not Found", "code": 0},
+                time=asyncio.get_running_loop().time(),
+            )
+            self.file_requests.append(file_rec)
+            self._check_client_error(file_rec)
+            self._notify()
+            if blob is not None and found:
                 return web.Response(body=blob[0], headers={"Content-Type": blob[1]})
             return _json(404, {"message": "404: Not Found", "code": 0})
 
@@ -155,6 +170,7 @@ class RestMixin:
         self.requests.append(rec)
         if not matched:
             self.unhandled_requests.append(rec)
+        self._check_client_error(rec)
         self._notify()
         return _json(status, data)
 

@@ -11,11 +11,14 @@ from typing import Any
 import yarl
 from aiohttp import web
 
+from .clock import FakeClock
 from .constants import (
     _EXTERNAL_POLL,
+    ACK_DEADLINE,
     API_PREFIX,
     DEFAULT_TIMEOUT,
     EPHEMERAL,
+    TOKEN_LIFETIME,
     ChannelType,
     Intent,
     Perm,
@@ -41,6 +44,16 @@ from .models import (
 )
 from .rest import RestMixin
 
+
+def _describe_error(rec: RecordedRequest) -> str:
+    body = rec.response if isinstance(rec.response, dict) else {}
+    return (
+        f"{rec.method} {rec.path} was answered {rec.status} "
+        f"(code {body.get('code')}: {body.get('message')}); "
+        "wrap the step in fake.expect_errors(code) if the test expects it"
+    )
+
+
 # --------------------------------------------------------------------------
 # The fake server
 # --------------------------------------------------------------------------
@@ -55,7 +68,15 @@ class FakeDiscord(RestMixin, MessagesMixin, GatewayMixin, InteractionsMixin):
         bot_permissions: permissions of the bot's managed role in every guild.
         heartbeat_interval: seconds, sent in HELLO.
         ack_deadline: seconds an interaction may wait for its callback.
-        enforce_ack_deadline: answer late callbacks with 404/10062 like Discord.
+        enforce_ack_deadline: answer late callbacks with 404/10062 like Discord
+            (on by default; off only to study lateness without failing).
+        token_lifetime: seconds an interaction token may edit or send followups;
+            after it, 401/50027 "Invalid Webhook Token" like Discord.
+        clock: the time source for the two limits above (a :class:`FakeClock`
+            a test can advance).
+        fail_on_client_errors: any 4xx the fake answers to the bot fails the
+            test (waits raise :class:`BotFailure`, and leaving ``async with``
+            raises), unless the test wraps the step in :meth:`expect_errors`.
         privileged_intents: which privileged intents are "enabled in the
             developer portal"; identifying with others closes with 4014.
         echo_events: dispatch MESSAGE_CREATE/UPDATE/DELETE/REACTION_ADD for
@@ -70,8 +91,11 @@ class FakeDiscord(RestMixin, MessagesMixin, GatewayMixin, InteractionsMixin):
         bot_name: str = "Clippings",
         bot_permissions: int = Perm.DEFAULT_BOT,
         heartbeat_interval: float = 1.0,
-        ack_deadline: float = 3.0,
-        enforce_ack_deadline: bool = False,
+        ack_deadline: float = ACK_DEADLINE,
+        enforce_ack_deadline: bool = True,
+        token_lifetime: float = TOKEN_LIFETIME,
+        clock: FakeClock | None = None,
+        fail_on_client_errors: bool = True,
         privileged_intents: int = Intent.PRIVILEGED,
         echo_events: bool = True,
         default_timeout: float = DEFAULT_TIMEOUT,
@@ -80,6 +104,9 @@ class FakeDiscord(RestMixin, MessagesMixin, GatewayMixin, InteractionsMixin):
         self.heartbeat_interval = heartbeat_interval
         self.ack_deadline = ack_deadline
         self.enforce_ack_deadline = enforce_ack_deadline
+        self.token_lifetime = token_lifetime
+        self.clock = clock or FakeClock()
+        self.fail_on_client_errors = fail_on_client_errors
         self.privileged_intents = privileged_intents
         self.echo_events = echo_events
         self.default_timeout = default_timeout
@@ -95,6 +122,10 @@ class FakeDiscord(RestMixin, MessagesMixin, GatewayMixin, InteractionsMixin):
 
         #: Every request, in completion order.
         self.requests: list[RecordedRequest] = []
+        #: Requests for served files (``serve_bytes``/attachments), outside the API.
+        self.file_requests: list[RecordedRequest] = []
+        #: 4xx answers to the bot that no :meth:`expect_errors` block allowed.
+        self.unexpected_errors: list[RecordedRequest] = []
         #: Requests for routes the fake does not implement (answered 404).
         self.unhandled_requests: list[RecordedRequest] = []
         #: Every bulk command overwrite, in order.
@@ -128,6 +159,7 @@ class FakeDiscord(RestMixin, MessagesMixin, GatewayMixin, InteractionsMixin):
         self._session: _Session | None = None
         self._conns: list[_Conn] = []
         self._failures: list[str] = []
+        self._expected_errors: list[tuple[frozenset[int], list[RecordedRequest]]] = []
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -162,8 +194,39 @@ class FakeDiscord(RestMixin, MessagesMixin, GatewayMixin, InteractionsMixin):
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
         await self.stop()
+        if exc_type is None and self.unexpected_errors:
+            raise BotFailure(
+                "the fake refused the bot's requests, as Discord would:\n"
+                + "\n".join(_describe_error(r) for r in self.unexpected_errors)
+            )
+
+    # -- client errors -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def expect_errors(self, *codes: int) -> Iterator[list[RecordedRequest]]:
+        """Within the block, 4xx answers whose Discord error code or HTTP status is
+        in ``codes`` (any 4xx if none is given) are expected and do not fail the
+        test. Yields the list of the expected answers seen."""
+        entry: tuple[frozenset[int], list[RecordedRequest]] = (frozenset(codes), [])
+        self._expected_errors.append(entry)
+        try:
+            yield entry[1]
+        finally:
+            self._expected_errors.remove(entry)
+
+    def _check_client_error(self, rec: RecordedRequest) -> None:
+        if not 400 <= rec.status < 500:
+            return
+        code = rec.response.get("code") if isinstance(rec.response, dict) else None
+        for codes, seen in reversed(self._expected_errors):
+            if not codes or rec.status in codes or code in codes:
+                seen.append(rec)
+                return
+        if self.fail_on_client_errors:
+            self.unexpected_errors.append(rec)
+            self.report_failure(_describe_error(rec))
 
     @property
     def base_url(self) -> str:
