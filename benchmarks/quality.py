@@ -322,6 +322,18 @@ def build_library(path: Path, articles: list[Article]) -> None:
             pass
 
 
+def library_path(job: Job, cache: Path | None, tmp: Path) -> Path:
+    """The built library of a job: from the cache when it is there, else built (into the cache, or
+    into `tmp`)."""
+    path = (cache / f"{_safe(job.group)}.db") if cache else tmp / "library.db"
+    if not path.exists():
+        build_library(path.with_suffix(".part"), job.articles)
+        for suffix in ("-wal", "-shm"):
+            Path(str(path.with_suffix(".part")) + suffix).unlink(missing_ok=True)
+        path.with_suffix(".part").rename(path)
+    return path
+
+
 _ENCODER = None
 
 
@@ -340,12 +352,7 @@ def run_job(
 ) -> list[Outcome]:
     """Build one library (or reuse a cached one) and ask all of its questions of every system."""
     with tempfile.TemporaryDirectory(prefix="clippings-quality-") as tmp:
-        path = (cache / f"{_safe(job.group)}.db") if cache else Path(tmp) / "library.db"
-        if not path.exists():
-            build_library(path.with_suffix(".part"), job.articles)
-            for suffix in ("-wal", "-shm"):
-                Path(str(path.with_suffix(".part")) + suffix).unlink(missing_ok=True)
-            path.with_suffix(".part").rename(path)
+        path = library_path(job, cache, Path(tmp))
         stores: dict[str, Store] = {CLIPPINGS: Store(path), RANKER_OFF: Store(path, ranker=None)}
         if learned:
             # Libraries built without vectors get them on first use, and keep them (in the cache).

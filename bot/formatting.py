@@ -282,3 +282,38 @@ def choice_name(article: StoredArticle) -> str:
     """An autocomplete choice label (at most 100 characters) naming the article and its id."""
     suffix = f" (#{article.id})"
     return truncate(article.title, CHOICE_NAME_LIMIT - len(suffix)) + suffix
+
+
+def no_answer(response: SearchResponse, scope: str) -> str:
+    """One sentence in place of quotes when the passages found do not answer the question."""
+    text = (
+        f"I couldn't find an answer to “{escape(response.question)}” in {scope}"
+        f" ({plural(response.searched_articles, 'article')} searched)."
+        " The closest passages are not an answer; you can still look at them with the button below."
+    )
+    return truncate(text, CONTENT_LIMIT)
+
+
+_NO_ANSWER_CONTENT = re.compile(
+    r"I couldn't find an answer to “(?P<question>.*)” in [^“”]* \([0-9]+ articles? searched\)\. The closest.*",
+    re.DOTALL,
+)
+
+
+def question_of_no_answer(content: str | None, key: str) -> str | None:
+    """The question a no-answer reply shows, if it reads back whole and matches `key`; else None."""
+    found = _NO_ANSWER_CONTENT.fullmatch(content or "")
+    if found is None:
+        return None
+    question = unescape(found["question"])
+    return question if question_key(question) == key else None
+
+
+def closest_page(response: SearchResponse) -> AnswerPage:
+    """The closest passages of a question with no answer, labelled as not an answer."""
+    page = answer_page(response)
+    content = truncate(
+        f"Closest passages for “{escape(response.question)}”: not an answer, only the nearest text found",
+        CONTENT_LIMIT,
+    )
+    return AnswerPage(content, page.embeds, page.shown)

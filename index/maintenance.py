@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .db import is_postgres_url
+from .db.sqlite import keep_identity, mark_as_copy
+from .engine import CacheRefused, IndexCache
 from .errors import BadInput, DatabaseError
 from .store import Store
 
@@ -69,6 +71,7 @@ def backup(source: str | Path, target: str | Path) -> int:
             # One step (pages=-1): the whole copy reads one snapshot, so writes that commit meanwhile
             # are either all in it or all out of it.
             src.backup(dst, pages=-1)
+            mark_as_copy(dst)  # a restored backup never takes the index cache of another history
             dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
             result = dst.execute("PRAGMA quick_check").fetchone()[0]
         finally:
@@ -152,6 +155,14 @@ def _fingerprint(store: Store, terms: list[str]) -> dict:
     return found
 
 
+STALE_REASONS = (
+    "belongs to another database",
+    "does not match the change log",
+    "disagrees with the database",
+)
+"""Why a whole, readable cache is refused: it is of another history of the file (index.engine.cache)."""
+
+
 def _cache_dir(path: str | Path) -> Path:
     return Path(str(path) + ".index")
 
@@ -207,6 +218,7 @@ def check(path: str | Path, repair: bool = True) -> CheckReport:
         _copy_cache(path, checked_path)
         backup(path, reference_path)
         shutil.copy(reference_path, checked_path)
+        keep_identity(checked_path, path)  # so the copy may load the original's cache
         conn = _connect_read_only(reference_path)
         try:
             terms = [r[0] for r in conn.execute("SELECT term FROM terms ORDER BY id")]
@@ -222,7 +234,10 @@ def check(path: str | Path, repair: bool = True) -> CheckReport:
         for w in warnings
         if "index cache" in w
     ]
-    if ignored:
+    if ignored and any(reason in ignored[0] for reason in STALE_REASONS):
+        report.cache_ok = False
+        report.lines.append(f"index cache: stale, it does not answer like the database ({ignored[0]})")
+    elif ignored:
         report.cache_ok = False
         report.lines.append(f"index cache: damaged ({ignored[0]})")
     elif from_cache != expected:
@@ -245,10 +260,8 @@ def check(path: str | Path, repair: bool = True) -> CheckReport:
 
 def rebuild_cache(path: str | Path) -> None:
     """Remove the index cache beside the database, then build it again from the database."""
-    cache_dir = _cache_dir(path)
-    if cache_dir.is_dir():
-        # The manifest first: without it no process trusts what is left.
-        with contextlib.suppress(FileNotFoundError):
-            (cache_dir / "manifest.json").unlink()
-        shutil.rmtree(cache_dir, ignore_errors=True)
+    try:
+        IndexCache(_cache_dir(path)).remove()  # only the cache's own files, never anything else
+    except CacheRefused as exc:
+        raise BadInput(str(exc)) from None
     Store(path, ranker=None).close()

@@ -71,3 +71,6 @@ class SearchResponse:
     total_hits: int = 0
     """How many passages matched at least one term (before the top-k cut)."""
     libraries: tuple[str, ...] = field(default=())
+    answerable: bool = True
+    """Whether the hits could answer the question (index.rank.answerable). When False they are
+    only the closest passages, and must not be shown as an answer."""

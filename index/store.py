@@ -31,15 +31,19 @@ import numpy as np
 
 from .db import Busy, Database, PassageRow, PreparedArticle, content_hash, is_postgres_url, open_database
 from .db.sqlite import TERM_DTYPE, TF_DTYPE, VECTOR_DTYPE, opening_error, stored_article
-from .engine import IndexCache, PassageTerms, SearchIndex, Segment, Snapshot, merge_segments
-from .errors import NoSearchableWords
+from .engine import CacheRefused, IndexCache, PassageTerms, SearchIndex, Segment, Snapshot, merge_segments
+from .errors import NoSearchableWords, describe_os_error
+from .ingest.dates import stored_date
+from .ingest.fields import check_library, check_url, clean_title
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.text import question_terms, tokenize
 from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
-from .rank import CANDIDATES, Ranker
+from .rank import CANDIDATES, Answerability, Ranker
 
 log = logging.getLogger(__name__)
 
+ANSWER_PASSAGES = 3
+"""Whether a question has an answer is judged on the passages shown first (the bot shows 3)."""
 UNSAVED_VECTORS = 20_000
 """Passage vectors made for a question but not saved (a read-only file, or another process
 writing) are kept in memory, up to this many (float16, about 15 MB), and saved by a later question."""
@@ -81,6 +85,21 @@ class RankFunction(Protocol):
     def __call__(self, source: Store, question: str, libraries: list[str], hits: list[Hit]) -> list[Hit]: ...
 
 
+class AnswerFunction(Protocol):
+    """The answerability decision as the store calls it (`index.rank.Answerability` is one)."""
+
+    def __call__(
+        self,
+        question: str,
+        terms: list[str],
+        idf: dict[str, float],
+        df: dict[str, int],
+        passages: int,
+        top_score: float,
+        shown: list[str],
+    ) -> bool: ...
+
+
 _DEFAULT_RANKER = object()
 
 
@@ -99,6 +118,8 @@ class Store:
         self.path = str(path)
         self.encoder = encoder
         self.ranker: RankFunction | None = Ranker() if ranker is _DEFAULT_RANKER else ranker  # type: ignore[assignment]
+        self.answerability: AnswerFunction = Answerability()
+        """Decides, for every search, whether its passages could answer the question."""
         self._seq = 0
         self._refresh_lock = threading.RLock()
         """Held while the change log is applied to the index (one thread at a time)."""
@@ -167,20 +188,28 @@ class Store:
 
     # -- adding and removing ---------------------------------------------------------------
 
-    def add(self, article: Article, library: str) -> AddResult:
+    def add(self, article: Article, library: str, as_new: bool = False) -> AddResult:
         """Store one article whole (or not at all) and return what was stored."""
-        return next(iter(self.add_many([article], library)))
+        return next(iter(self.add_many([article], library, as_new=as_new)))
 
-    def add_many(self, articles: Iterable[Article], library: str, batch: int = 100) -> Iterator[AddResult]:
+    def add_many(
+        self, articles: Iterable[Article], library: str, batch: int = 100, as_new: bool = False
+    ) -> Iterator[AddResult]:
         """Store many articles, committing every `batch` articles. Each article is whole or absent.
-        A bulk add leaves the index, and its cache, up to date."""
+        An article of the same identity as a stored one (its URL, else its title from the same
+        source) updates it in place ("updated"), unless `as_new`. A bulk add leaves the index, and its cache, up to date."""
+        check_library(library)
         pending: list[PreparedArticle] = []
         if self.encoder is not None:
             batch = min(batch, 10)  # encoding is slow: commit (and show progress) more often
         for article in articles:
+            # The field rules hold for every front end (the readers apply them already).
+            article.title = clean_title(article.title)
+            article.url = check_url(article.url)
+            article.published = stored_date(article.published)
             spans = make_passages(article.text, PASSAGE_BUDGET, PASSAGE_CAP)
             counts = [Counter(tokenize(article.text[s.start : s.end])) for s in spans]
-            pending.append(PreparedArticle(article, spans, counts, content_hash(article.text)))
+            pending.append(PreparedArticle(article, spans, counts, content_hash(article.text), as_new=as_new))
             if len(pending) >= batch:
                 yield from self._store_batch(pending, library)
                 pending = []
@@ -239,6 +268,10 @@ class Store:
     def count_articles(self, library: str) -> int:
         return self.db.count_articles(library)
 
+    def libraries(self) -> list[str]:
+        """The names of the libraries that hold articles."""
+        return sorted(self.db.libraries())
+
     def passages(
         self, library: str | list[str], article_id: str | int, first: int = 0, last: int | None = None
     ) -> list[Passage]:
@@ -268,18 +301,37 @@ class Store:
             cached = None
             if self.cache is not None:
                 cached = self.cache.load(
-                    self.index, self.db.instance(), self.db.latest_change(), self.db.change_article
+                    self.index, self._identity(), self.db.latest_change(), self.db.change_fingerprint
                 )
-            if cached is None:
-                self._build_index()
-                self._save_cache()
-                return
-            self._seq = cached
-            self._saved = (cached, self.index.generation)
-            behind = self.db.count_changes_after(cached)
-            self.refresh()
-            if behind >= REPLAY_SAVE_CHANGES:
-                self._save_cache()
+            if cached is not None:
+                self._seq = cached
+                self._saved = (cached, self.index.generation)
+                behind = self.db.count_changes_after(cached)
+                self.refresh()
+                if self._index_agrees():
+                    if behind >= REPLAY_SAVE_CHANGES:
+                        self._save_cache()
+                    return
+                log.warning(
+                    "the index cache in %s disagrees with the database; rebuilding it", self.cache_dir
+                )
+                self.index.clear()
+                self._saved = (-1, -1)
+            self._build_index()
+            self._save_cache()
+
+    def _identity(self) -> str:
+        return self.db.instance() or ""
+
+    def _index_agrees(self) -> bool:
+        """Whether the index holds, per library, as many articles as the database (a cache whose
+        manifest lost or invented a library is caught here)."""
+        with self.db.read(transaction=True):
+            if self.db.latest_change() != self._seq:
+                return True  # changed meanwhile: nothing to compare against; the log was checked
+            stored = {name: self.db.count_articles(name) for name in self.db.libraries()}
+        held = {name: len(lib.articles) for name, lib in self.index.libraries.items() if lib.articles}
+        return held == stored
 
     def _build_index(self) -> None:
         """Build every library's index from the database in chunks of LOAD_CHUNK passages, merged
@@ -442,7 +494,7 @@ class Store:
 
     def _save_cache(self) -> None:
         """Write the index cache (see index.engine.cache) when it is behind and big enough."""
-        if self.cache is None or self._closed:
+        if self.cache is None or self._closed or self.cache.refused:
             return
         try:
             with self._refresh_lock:
@@ -451,7 +503,7 @@ class Store:
                 if sum(lib.docs for lib in self.index.libraries.values()) < CACHE_MIN_PASSAGES:
                     return
                 seq = self._seq
-                snapshot = Snapshot.of(self.index, seq, self.db.change_article(seq), self.db.instance())
+                snapshot = Snapshot.of(self.index, seq, self.db.change_fingerprint(seq), self._identity())
             if (snapshot.seq, snapshot.generation) == self._saved:
                 return
             with self._saving:
@@ -460,7 +512,13 @@ class Store:
                 self.cache.write(snapshot, self.index)
                 self._saved = (snapshot.seq, snapshot.generation)
                 self._saved_at = time.monotonic()
-        except (OSError, ValueError, sqlite3.Error) as exc:
+        except CacheRefused as exc:  # found now (the cache refuses every later call silently)
+            log.warning("%s", exc)
+        except OSError as exc:
+            log.warning(
+                "could not save the index cache in %s (%s)", self.cache.directory, describe_os_error(exc)
+            )
+        except (ValueError, sqlite3.Error) as exc:
             log.warning("could not save the index cache in %s (%s)", self.cache.directory, exc)
 
     def _merged(self) -> None:
@@ -489,18 +547,43 @@ class Store:
         wanted = offset + k
         ranker = self.ranker
         candidates = ranker.candidates if ranker is not None else CANDIDATES
-        depth = max(wanted, candidates) if ranker is not None else wanted
+        depth = max(wanted, candidates) if ranker is not None else max(wanted, ANSWER_PASSAGES)
         pids, scores, matched = self.index.top(libraries, term_ids, depth)
         hits = self._hits(pids.tolist(), scores.tolist(), libraries, terms, term_ids)
         searched = self.index.article_count(libraries)
         if ranker is not None:
             # Only BM25's first candidates are reordered, so every page (More) reads one order.
             hits = ranker(self, question, libraries, hits[:candidates]) + hits[candidates:]
+        answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:ANSWER_PASSAGES])
         hits = [
             Hit(rank, h.score, h.article, h.passage, h.matched_terms)
             for rank, h in enumerate(hits[offset:wanted], start=offset + 1)
         ]
-        return SearchResponse(question, tuple(terms), hits, searched, matched, tuple(libraries))
+        return SearchResponse(question, tuple(terms), hits, searched, matched, tuple(libraries), answerable)
+
+    def _answerable(
+        self,
+        question: str,
+        terms: list[str],
+        term_ids: list[int],
+        libraries: list[str],
+        scores: np.ndarray,
+        shown: list[Hit],
+    ) -> bool:
+        """Whether the first passages (the same for every page) could answer the question."""
+        if not shown:
+            return False
+        idf, df, passages = self.index.term_stats(libraries, term_ids)
+        top = float(scores.max()) if len(scores) else 0.0
+        return self.answerability(
+            question,
+            terms,
+            dict(zip(terms, idf, strict=True)),
+            dict(zip(terms, df, strict=True)),
+            passages,
+            top,
+            [h.passage.text for h in shown],
+        )
 
     def term_idf(self, libraries: list[str], terms: list[str]) -> dict[str, float]:
         """BM25Okapi's idf of each term over the given libraries (0 for unknown terms)."""

@@ -476,6 +476,75 @@ async def test_nothing_found_says_what_was_searched(world):
     )
 
 
+async def test_greeting_gets_the_private_help_text_and_no_passages(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "hello!")
+    assert message["flags"] & EPHEMERAL
+    assert message["embeds"] == []
+    assert message["content"].startswith("**What I answer**: questions about the news articles added here.")
+    assert "This server has 0 articles; I also read the global library (1 article)." in message["content"]
+
+
+async def test_what_can_you_do_as_a_mention_gets_the_help_text(world):
+    posted = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} what can you do?"
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    assert reply["content"].startswith("**What I answer**: questions about the news articles added here.")
+    assert "**Who adds articles**: moderators" in reply["content"]
+    assert reply["embeds"] == []
+
+
+async def test_question_with_no_answer_gets_one_sentence_and_no_quote(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "what is the capital of Australia")
+    assert message["embeds"] == []
+    assert message["content"] == (
+        "I couldn't find an answer to “what is the capital of Australia” in this server's articles and"
+        " the global library (1 article searched). The closest passages are not an answer; you can"
+        " still look at them with the button below."
+    )
+    assert list(buttons(message)) == ["Closest passages (not an answer)"]
+
+
+async def test_mention_with_no_answer_gets_the_sentence_as_a_reply(world):
+    world.store.add(sample(), "global")
+    posted = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} who painted the Mona Lisa"
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    assert reply["content"].startswith("I couldn't find an answer to “who painted the Mona Lisa” in")
+    assert (reply["embeds"], list(buttons(reply))) == ([], ["Closest passages (not an answer)"])
+
+
+async def test_closest_passages_button_shows_them_privately_labelled_as_not_an_answer(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "what is the capital of Australia")
+    click = await world.fake.click_button(
+        message, buttons(message)["Closest passages (not an answer)"], user=world.alice
+    )
+    followup = await click.wait_followup()
+    assert followup["flags"] & EPHEMERAL
+    assert followup["content"] == (
+        "Closest passages for “what is the capital of Australia”: not an answer, only the nearest text found"
+    )
+    assert len(followup["embeds"]) == 3
+    assert message["embeds"] == []  # the public reply still quotes nothing
+
+
+async def test_another_member_cannot_see_the_closest_passages(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "what is the capital of Australia")
+    click = await world.fake.click_button(
+        message, buttons(message)["Closest passages (not an answer)"], user=world.mod
+    )
+    response = await click.wait_response()
+    assert response["data"]["content"] == (
+        "Only the person who asked can use these buttons; ask your own question with /ask."
+    )
+    assert "embeds" not in response["data"] or response["data"]["embeds"] == []
+
+
 async def test_question_without_words_gets_a_private_sentence(world):
     inter = await world.fake.invoke_command(
         "ask", {"question": "?!"}, user=world.alice, channel=world.general

@@ -93,7 +93,7 @@ def test_ask_json_puts_the_weapons_passage_first(with_sample):
 
 def test_ask_json_has_exactly_the_documented_keys(with_sample):
     answer = json.loads(run(with_sample, "ask", "--json", "-k", "1", "weapons").stdout)
-    assert sorted(answer) == ["question", "results", "searched_articles"]
+    assert sorted(answer) == ["answerable", "question", "results", "searched_articles"]
     assert sorted(answer["results"][0]) == sorted(
         ["rank", "score", "article_id", "title", "url", "published", "passage", "start", "end"]
     )
@@ -116,6 +116,30 @@ def test_ask_without_searchable_words_exits_1(with_sample):
 def test_ask_with_no_match_says_how_many_articles_were_searched(with_sample):
     result = run(with_sample, "ask", "volcano iceland")
     assert result.stdout == "No passage matches in 1 article (global). Try fewer or different words.\n"
+
+
+def test_ask_json_says_the_weapons_question_is_answerable(with_sample):
+    answer = json.loads(run(with_sample, "ask", "--json", "what did Qin say about weapons").stdout)
+    assert (answer["answerable"], answer["results"][0]["passage"][: len(WEAPONS)]) == (True, WEAPONS)
+
+
+def test_ask_json_keeps_the_closest_passages_of_a_question_with_no_answer(with_sample):
+    answer = json.loads(run(with_sample, "ask", "--json", "what is the capital of Australia").stdout)
+    assert answer["answerable"] is False
+    assert len(answer["results"]) == 3
+
+
+def test_ask_with_no_answer_says_so_before_the_closest_passages(with_sample):
+    result = run(with_sample, "ask", "what is the capital of Australia")
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0
+    assert lines[:2] == ["No answer found in 1 article (global).", "Closest passages (not an answer):"]
+    assert lines[3].startswith("1. China Solicits For Peace")
+
+
+def test_ask_treats_a_greeting_as_a_question_with_no_answer(with_sample):
+    answer = json.loads(run(with_sample, "ask", "--json", "hello").stdout)
+    assert answer["answerable"] is False
 
 
 def test_ask_reads_only_the_named_library(db_path):
@@ -144,7 +168,7 @@ def test_folder_with_a_bad_file_adds_the_good_ones(db_path, tmp_path):
 
 def test_add_from_stdin(db_path):
     result = run(db_path, "add", "--title", "Piped", "-", input="The river flooded the old town.")
-    assert result.stdout == "1\tPiped\t1 passages\tadded\n"
+    assert result.stdout == "1\tPiped\t1 passage\tadded\n"
 
 
 def test_title_option_with_a_folder_is_a_usage_error(db_path, tmp_path):
@@ -155,7 +179,7 @@ def test_title_option_with_a_folder_is_a_usage_error(db_path, tmp_path):
 def test_list_show_remove_and_stats(with_sample):
     assert run(with_sample, "list").stdout.startswith("1\tChina Solicits For Peace")
     assert "The foreign minister went on to say" in run(with_sample, "show", "1").stdout
-    assert run(with_sample, "stats").stdout.splitlines()[1] == "global\t1 articles\t7 passages\t191 terms"
+    assert run(with_sample, "stats").stdout.splitlines()[1] == "global\t1 article\t7 passages\t191 terms"
     assert (
         run(with_sample, "remove", "1").stdout
         == "Removed 1\tChina Solicits For Peace Inorder To Settle Ukraine War\n"
@@ -211,7 +235,7 @@ def site():
 
 def test_add_url_fetches_and_extracts_the_page(db_path, site):
     result = run(db_path, "add", f"{site}/story", env={"CLIPPINGS_ALLOW_PRIVATE_URLS": "1"})
-    assert result.stdout == "1\tDam opens\t1 passages\tadded\n"
+    assert result.stdout == "1\tDam opens\t1 passage\tadded\n"
     answer = json.loads(run(db_path, "ask", "--json", "dam").stdout)
     assert answer["results"][0]["url"] == f"{site}/story"
 

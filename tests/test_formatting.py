@@ -9,13 +9,16 @@ from bot.formatting import (
     answer_page,
     article_list_page,
     choice_name,
+    closest_page,
     context_embed,
     escape,
     help_text,
     highlight,
+    no_answer,
     nothing_found,
     question_key,
     question_of_answer,
+    question_of_no_answer,
     quote_passage,
 )
 from index import Hit, Passage, SearchResponse, StoredArticle
@@ -176,6 +179,27 @@ def test_article_list_page_numbers_pages():
     assert isinstance(embed, discord.Embed)
     assert (embed.title, embed.footer.text) == ("Articles (22)", "page 2 of 3")
     assert embed.description == "`#1` One · 7 passages\n`#2` Two · 7 passages"
+
+
+def test_no_answer_is_one_sentence_within_the_content_limit_with_the_question_escaped():
+    text = no_answer(response([hit("x")], question="**" + "why " * 800), "the global library")
+    assert len(text) <= CONTENT_LIMIT
+    assert text.startswith("I couldn't find an answer to “\\*\\*why why")
+
+
+def test_closest_page_says_the_passages_are_not_an_answer():
+    page = closest_page(response([hit("Weapons were not sent.", terms=("weapons",))]))
+    assert (
+        page.content
+        == "Closest passages for “what about weapons”: not an answer, only the nearest text found"
+    )
+    assert page.embeds[0].description == "> **Weapons** were not sent."
+
+
+def test_a_no_answer_reply_reads_back_its_question():
+    content = no_answer(response([hit("x")], question="who won *the* cup?"), "the global library")
+    assert question_of_no_answer(content, question_key("who won *the* cup?")) == "who won *the* cup?"
+    assert question_of_no_answer(content, question_key("who won the cup?")) is None
 
 
 @pytest.mark.parametrize(

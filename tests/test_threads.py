@@ -101,3 +101,32 @@ def test_stems_agree_with_one_thread_when_shared(busy_switching):
     assert len(results) == 120
     assert all(r == alone for r in results)
     assert (alone["said"], alone["floods"]) == ("say", "flood")
+
+
+def test_parallel_questions_decide_answerable_as_one_at_a_time(tmp_path, busy_switching):
+    questions = [*QUESTIONS, "what is the capital of Australia", "hello", "who painted the Mona Lisa"]
+    with Store(tmp_path / "a.db") as store:
+        store.add(next(iter(read_path(str(SAMPLE)))), "global")
+        for article in ARTICLES:
+            store.add(article, "global")
+        store.answerability.stems = Stems(limit=5)  # threads evict each other's stems all the time
+        expected = {q: store.search(q, ["global"]).answerable for q in questions}
+        found: list[tuple[str, bool]] = []
+        errors: list[BaseException] = []
+
+        def ask(offset: int) -> None:
+            try:
+                for n in range(10):
+                    q = questions[(offset + n) % len(questions)]
+                    found.append((q, store.search(q, ["global"]).answerable))
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert [(q, a) for q, a in found if expected[q] != a] == []
+    assert len(found) == 60

@@ -44,7 +44,9 @@ class WordEncoder:
 
 
 DAM = Article(
-    title="Dam", text="The river dam opened on Monday. " * 20 + "Crowds cheered the engineers.", url="u:dam"
+    title="Dam",
+    text="The river dam opened on Monday. " * 20 + "Crowds cheered the engineers.",
+    url="https://x.test/dam",
 )
 
 
@@ -69,7 +71,9 @@ def test_removing_an_article_removes_its_vectors(tmp_path):
 def test_updating_an_article_replaces_its_vectors(tmp_path):
     with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
         store.add(DAM, "global")
-        updated = store.add(Article(title="Dam", text="The dam closed for repairs.", url="u:dam"), "global")
+        updated = store.add(
+            Article(title="Dam", text="The dam closed for repairs.", url="https://x.test/dam"), "global"
+        )
     assert (updated.status, vector_rows(tmp_path / "c.db")) == ("updated", 1)
 
 
@@ -278,7 +282,9 @@ def test_no_vector_is_made_from_text_the_article_no_longer_has(tmp_path):
     with Store(tmp_path / "c.db", ranker=None) as plain:
         plain.add(DAM, "global")
         old = [h.passage for h in plain.search("dam opened", ["global"], k=5).hits]
-        plain.add(Article(title="Dam", text="The dam closed for repairs.", url="u:dam"), "global")
+        plain.add(
+            Article(title="Dam", text="The dam closed for repairs.", url="https://x.test/dam"), "global"
+        )
     with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
         vectors = store.passage_vectors(old)
         missing = store.count_missing_vectors()

@@ -12,18 +12,30 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import ClippingsError, NoSearchableWords, NotFound, SearchResponse, Store, question_terms
+from index import (
+    ClippingsError,
+    NoSearchableWords,
+    NotFound,
+    SearchResponse,
+    Store,
+    is_small_talk,
+    question_terms,
+)
 
 from ..client import libraries_for
 from ..errors import handle_interaction_error, send_ephemeral
 from ..formatting import (
     AnswerPage,
     answer_page,
+    closest_page,
     context_embed,
+    no_answer,
     nothing_found,
     question_key,
     question_of_answer,
+    question_of_no_answer,
 )
+from .help import HelpCog
 
 if TYPE_CHECKING:
     from ..client import ClippingsBot
@@ -193,7 +205,56 @@ class ExpiredButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[0-9a-
         await send_ephemeral(interaction, EXPIRED)
 
 
-BUTTONS = (MoreButton, ContextButton, ExpiredButton)
+class ClosestButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"ask:closest:(?P<asker>[0-9]+):(?P<per_page>[1-9]):(?P<key>[0-9a-f]{10})",
+):
+    """Under a question the articles hold no answer to: its closest passages, shown privately and
+    labelled as not an answer."""
+
+    def __init__(self, asker_id: int, per_page: int, key: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Closest passages (not an answer)",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"ask:closest:{asker_id}:{per_page}:{key}",
+            )
+        )
+        self.asker_id, self.per_page, self.key = asker_id, per_page, key
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ClosestButton:
+        return cls(int(match["asker"]), int(match["per_page"]), match["key"])
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        return await only_the_asker(interaction, self.asker_id)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await self.show_closest(interaction)
+        except Exception as error:
+            await handle_interaction_error(interaction, error)
+
+    async def show_closest(self, interaction: discord.Interaction) -> None:
+        message = interaction.message
+        question = question_of_no_answer(message.content if message else None, self.key)
+        if question is None:
+            await send_ephemeral(interaction, EXPIRED)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        response = await asyncio.to_thread(
+            store_of(interaction).search, question, libraries_for(interaction.guild_id), self.per_page, 0
+        )
+        if not response.hits:
+            await interaction.followup.send(EXPIRED, ephemeral=True)
+            return
+        page = closest_page(response)
+        await interaction.followup.send(content=page.content, embeds=page.embeds, ephemeral=True)
+
+
+BUTTONS = (MoreButton, ContextButton, ClosestButton, ExpiredButton)
 """Registered at start (ClippingsBot.setup_hook), so buttons of earlier answers still work."""
 
 
@@ -211,6 +272,15 @@ def answer_message(
     return page, view
 
 
+def no_answer_message(
+    asker_id: int, response: SearchResponse, per_page: int, scope: str
+) -> tuple[str, discord.ui.View]:
+    """One sentence in place of quotes, and the asker's button to see the closest passages anyway."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ClosestButton(asker_id, per_page, question_key(response.question)))
+    return no_answer(response, scope), view
+
+
 class AskCog(commands.Cog):
     def __init__(self, bot: ClippingsBot) -> None:
         self.bot = bot
@@ -226,6 +296,11 @@ class AskCog(commands.Cog):
                 articles = await asyncio.to_thread(self.bot.store.list_articles, library, 0, RECENT_TITLES)
                 recent.extend(a.title for a in articles)
         return nothing_found(response, recent[:RECENT_TITLES], scope_of(guild_id))
+
+    async def _help_reply(self, guild_id: int | None) -> str:
+        """The reply to a greeting or a question about the bot: /help's text."""
+        cog = self.bot.get_cog("HelpCog")
+        return await (cog if isinstance(cog, HelpCog) else HelpCog(self.bot)).reply(guild_id)
 
     def _check_cooldown(self, user_id: int) -> None:
         retry = self.cooldowns.retry_after(user_id)
@@ -247,6 +322,10 @@ class AskCog(commands.Cog):
         results: app_commands.Range[int, 1, 5] = 3,
         private: bool = False,
     ) -> None:
+        if is_small_talk(question):  # "hello", "what can you do": the help text, never passages
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            await interaction.followup.send(await self._help_reply(interaction.guild_id), ephemeral=True)
+            return
         if not question_terms(question):
             raise NoSearchableWords()  # before deferring, so the refusal stays private
         self._check_cooldown(interaction.user.id)
@@ -256,6 +335,12 @@ class AskCog(commands.Cog):
             await interaction.followup.send(
                 await self._nothing_found(response, interaction.guild_id), ephemeral=private
             )
+            return
+        if not response.answerable:
+            content, closest = no_answer_message(
+                interaction.user.id, response, results, scope_of(interaction.guild_id)
+            )
+            await interaction.followup.send(content, view=closest, ephemeral=private, wait=True)
             return
         page, view = answer_message(interaction.user.id, response, results)
         await interaction.followup.send(
@@ -278,6 +363,9 @@ class AskCog(commands.Cog):
                 "Ask me a question after the mention, for example: what did Qin say about weapons"
             )
             return
+        if is_small_talk(question):
+            await message.reply(await self._help_reply(guild_id))
+            return
         retry = self.cooldowns.retry_after(message.author.id)
         if retry:
             await message.reply(f"You're asking quickly! Please wait {retry:.0f} s before the next question.")
@@ -289,6 +377,10 @@ class AskCog(commands.Cog):
             return
         if not response.hits:
             await message.reply(await self._nothing_found(response, guild_id))
+            return
+        if not response.answerable:
+            content, closest = no_answer_message(message.author.id, response, 3, scope_of(guild_id))
+            await message.reply(content, view=closest)
             return
         page, view = answer_message(message.author.id, response, 3)
         await message.reply(content=page.content, embeds=page.embeds, view=view)

@@ -27,7 +27,11 @@ class HelpCog(commands.Cog):
     )
     async def help(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        guild_id = interaction.guild_id
+        await interaction.followup.send(await self.reply(interaction.guild_id), ephemeral=True)
+
+    async def reply(self, guild_id: int | None) -> str:
+        """The help text for a server (or direct messages), with its article counts; also the reply
+        to greetings and questions about the bot asked with /ask or a mention."""
         store = self.bot.store
         server = await asyncio.to_thread(store.count_articles, str(guild_id)) if guild_id else None
         everyone = await asyncio.to_thread(store.count_articles, GLOBAL_LIBRARY)
@@ -37,4 +41,4 @@ class HelpCog(commands.Cog):
             if guild_id and isinstance(newsroom, NewsroomCog)
             else None
         )
-        await interaction.followup.send(help_text(server, everyone, channel), ephemeral=True)
+        return help_text(server, everyone, channel)

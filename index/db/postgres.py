@@ -10,6 +10,7 @@ processes' followers (see `ChangeWatch`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import uuid
@@ -25,7 +26,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import DatabaseError, NotFound
-from ..models import AddResult, Passage, StoredArticle
+from ..models import AddResult, Article, Passage, StoredArticle
 from . import postgres_migrations as migrations
 from .base import Busy, Change, PassageRow, PreparedArticle, article_number
 
@@ -290,6 +291,19 @@ class PostgresDatabase:
             row = conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
         return row[0] if row else None
 
+    def change_fingerprint(self, seq: int, tail: int = 32) -> str:
+        """A hash of the change log's last `tail` entries up to `seq` (as SqliteDatabase's; there
+        is no index cache beside PostgreSQL, but the interface has it)."""
+        digest = hashlib.blake2b(digest_size=16)
+        with self.read() as conn:
+            for row in conn.execute(
+                "SELECT seq, library, article_id, action, first_passage, term_ids, doc_counts"
+                " FROM changes WHERE seq <= %s AND seq > %s ORDER BY seq",
+                (seq, seq - tail),
+            ):
+                digest.update(repr(row).encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
+
     def latest_change(self) -> int:
         with self.read() as conn:
             return _value(conn.execute("SELECT coalesce(max(seq), 0) FROM changes"))
@@ -396,11 +410,7 @@ class PostgresDatabase:
         ).fetchone()
         if same:
             return AddResult(self._article(conn, same[0]), "unchanged")
-        previous = None
-        if article.url:
-            previous = conn.execute(
-                "SELECT id FROM articles WHERE library = %s AND url = %s", (library, article.url)
-            ).fetchone()
+        previous = None if prepared.as_new else self._same_identity(conn, article, library)
         if previous:
             self._delete(conn, previous[0], library)
         term_ids = self._term_ids(conn, {t for c in counts for t in c})
@@ -467,6 +477,20 @@ class PostgresDatabase:
             "INSERT INTO changes (library, article_id, action) VALUES (%s, %s, 'add')", (library, article_id)
         )
         return AddResult(self._article(conn, article_id), "updated" if previous else "added")
+
+    def _same_identity(self, conn: psycopg.Connection, article: Article, library: str) -> tuple | None:
+        """The stored article this one is a new version of (as SqliteDatabase._same_identity): the
+        same URL, or with no URL the same title read from the same source; the newest."""
+        if article.url:
+            return conn.execute(
+                "SELECT id FROM articles WHERE library = %s AND url = %s ORDER BY id DESC LIMIT 1",
+                (library, article.url),
+            ).fetchone()
+        return conn.execute(
+            "SELECT id FROM articles WHERE library = %s AND url IS NULL AND title = %s"
+            " AND source IS NOT DISTINCT FROM %s ORDER BY id DESC LIMIT 1",
+            (library, article.title, article.source),
+        ).fetchone()
 
     def _term_ids(self, conn: psycopg.Connection, terms: set[str]) -> dict[str, int]:
         """Ids of terms, created as needed (cached once committed, as in SqliteDatabase)."""

@@ -7,6 +7,7 @@ searches never wait on each other or on a writer.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 import threading
@@ -21,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from ..errors import DatabaseError, NotFound
-from ..models import AddResult, Passage, StoredArticle
+from ..errors import DatabaseError, NotFound, database_error_message
+from ..models import AddResult, Article, Passage, StoredArticle
 from . import migrations
 from .base import Change, PassageRow, PreparedArticle, article_number
 
@@ -61,9 +62,47 @@ def opening_error(path: str, exc: sqlite3.DatabaseError) -> DatabaseError:
                 f"{path} is read-only and needs one write to upgrade it to this Clippings'"
                 " schema; open it once with write access."
             )
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):  # the disk, not the file, is at fault
+        return DatabaseError(database_error_message(path, exc))
     return DatabaseError(
         f"{path} is not a readable Clippings database ({exc}); point --db or CLIPPINGS_DB at another file."
     )
+
+
+COPY_MARK = "copy"
+"""The recorded file of a copy made on purpose (a backup): wherever it is opened, it gets an id of its
+own, so an index cache of the file it was copied from is never taken for it."""
+
+
+def file_id(path: str | Path) -> str:
+    info = Path(path).stat()
+    return f"{info.st_dev}:{info.st_ino}"
+
+
+def mark_as_copy(conn: sqlite3.Connection) -> None:
+    """Mark the Clippings database of `conn` (a backup being written) as a copy."""
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('instance_file', ?)", (COPY_MARK,))
+    conn.commit()
+
+
+def keep_identity(copy: str | Path, source: str | Path) -> None:
+    """Give a copy the identity of the database it was copied from, as if that file were opened
+    here (for a check that must load the original's index cache beside the copy)."""
+    conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        return
+    conn = sqlite3.connect(copy)
+    try:
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('instance', ?)", (row[0],))
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('instance_file', ?)", (file_id(copy),))
+        conn.commit()
+    finally:
+        conn.close()
 
 
 class SqliteDatabase:
@@ -141,6 +180,28 @@ class SqliteDatabase:
                 meta.upsert({"key": "schema_version", "value": str(migrations.SCHEMA_VERSION)}, pk="key")
             if not self.conn.execute("SELECT 1 FROM meta WHERE key = 'instance'").fetchone():
                 meta.insert({"key": "instance", "value": uuid.uuid4().hex})
+            self._renew_instance_of_a_copy()
+
+    def _file_id(self) -> str | None:
+        return None if self.memory else file_id(self.path)
+
+    def _renew_instance_of_a_copy(self) -> None:
+        """A copy of the file (another inode) gets an id of its own when it is first opened, so
+        that the copies can never take each other's index cache once they diverge."""
+        file_id = self._file_id()
+        if file_id is None:
+            return
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'instance_file'").fetchone()
+        if row and row[0] == file_id:
+            return
+        try:
+            if row:  # opened before as another file, or a backup: this is a copy (or was replaced)
+                self.conn.execute("UPDATE meta SET value = ? WHERE key = 'instance'", (uuid.uuid4().hex,))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('instance_file', ?)", (file_id,)
+            )
+        except sqlite3.OperationalError as exc:  # a read-only file: identity() adds the file's id
+            log.debug("cannot record the identity of %s (%s)", self.path, exc)
 
     def _enable_wal(self) -> str:
         """Switch to WAL; the switch ignores the busy timeout, so wait for another opener here."""
@@ -171,9 +232,19 @@ class SqliteDatabase:
                 yield self.conn
             except BaseException:
                 self._terms_pending = {}
-                self.conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk): no second error.
+                if self.conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self._terms_pending = {}
+                if self.conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self.conn.execute("ROLLBACK")
+                raise
             if self._terms_pending:
                 if len(self._terms) > TERM_CACHE_MAX:
                     self._terms.clear()
@@ -226,9 +297,30 @@ class SqliteDatabase:
     # -- identity and the change log -------------------------------------------------------
 
     def instance(self) -> str | None:
+        """The database's random id (a copy of the file gets its own when first opened); with the
+        file's id added when it could not be recorded (a read-only copy)."""
         with self.read() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
-        return row[0] if row else None
+            rows = dict(
+                conn.execute("SELECT key, value FROM meta WHERE key IN ('instance', 'instance_file')")
+            )
+        instance = rows.get("instance")
+        file_id = self._file_id()
+        if instance is not None and file_id is not None and rows.get("instance_file") != file_id:
+            return f"{instance}@{file_id}"
+        return instance
+
+    def change_fingerprint(self, seq: int, tail: int = 32) -> str:
+        """A hash of the change log's last `tail` entries up to `seq`: what an index cache made at
+        `seq` must match (with the instance, it tells diverged copies apart)."""
+        digest = hashlib.blake2b(digest_size=16)
+        with self.read() as conn:
+            for row in conn.execute(
+                "SELECT seq, library, article_id, action, first_passage, term_ids, doc_counts"
+                " FROM changes WHERE seq <= ? AND seq > ? ORDER BY seq",
+                (seq, seq - tail),
+            ):
+                digest.update(repr(row).encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
 
     def latest_change(self) -> int:
         with self.read() as conn:
@@ -314,11 +406,7 @@ class SqliteDatabase:
         ).fetchone()
         if same:
             return AddResult(self._article(same[0]), "unchanged")
-        previous = None
-        if article.url:
-            previous = self.conn.execute(
-                "SELECT id FROM articles WHERE library = ? AND url = ?", (library, article.url)
-            ).fetchone()
+        previous = None if prepared.as_new else self._same_identity(article, library)
         if previous:
             self._delete(previous[0], library)
         term_ids = self._term_ids({t for c in counts for t in c})
@@ -367,6 +455,22 @@ class SqliteDatabase:
             "INSERT INTO changes (library, article_id, action) VALUES (?, ?, 'add')", (library, article_id)
         )
         return AddResult(self._article(article_id), "updated" if previous else "added")
+
+    def _same_identity(self, article: Article, library: str) -> tuple[int] | None:
+        """The stored article this one is a new version of: the same URL, or with no URL the same
+        title read from the same source (the newest, if copies were stored before identities were
+        kept). Two articles of one headline from different files stay two articles: an update must
+        never replace another story."""
+        if article.url:
+            return self.conn.execute(
+                "SELECT id FROM articles WHERE library = ? AND url = ? ORDER BY id DESC LIMIT 1",
+                (library, article.url),
+            ).fetchone()
+        return self.conn.execute(
+            "SELECT id FROM articles WHERE library = ? AND url IS NULL AND title = ? AND source IS ?"
+            " ORDER BY id DESC LIMIT 1",
+            (library, article.title, article.source),
+        ).fetchone()
 
     def _term_ids(self, terms: set[str]) -> dict[str, int]:
         """Ids of terms, created as needed. Ids never change once committed, so they are cached

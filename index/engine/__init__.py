@@ -1,7 +1,7 @@
 """The in-memory BM25 engine: segments, per-library indexes, exact scoring with pruned top-k, and
 the on-disk cache of it all."""
 
-from .cache import IndexCache, Snapshot, file_crc, read_segment, write_segment
+from .cache import CacheRefused, IndexCache, Snapshot, file_crc, read_segment, write_segment
 from .library import INLINE_MERGE_MAX, MERGE_FACTOR, LibraryIndex
 from .scoring import EPSILON, K1, B, Idf, contribution, idf_table
 from .search_index import SearchIndex
@@ -13,6 +13,7 @@ __all__ = [
     "K1",
     "MERGE_FACTOR",
     "B",
+    "CacheRefused",
     "Idf",
     "IndexCache",
     "LibraryIndex",

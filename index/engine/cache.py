@@ -2,7 +2,12 @@
 manifest naming them and the change-log position they reflect.
 
 The database stays the source of truth: a cache that is missing, stale beyond the change log, from
-another database or corrupt (checked by size and CRC-32) is ignored and rebuilt.
+another database or another state of it (a copy that diverged), with a manifest that does not
+match its schema, or corrupt (checked by size and CRC-32) is ignored and rebuilt.
+
+The folder is the project's own: it is made with a marker file, and only files of the cache's own
+names are ever deleted from it. A symlink, a file, or a folder holding anything else at that path
+is left alone, and the index is simply not cached.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,7 +30,13 @@ from .segments import DOC_DTYPE, TF_DTYPE, Segment
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
+MARKER = "CLIPPINGS-INDEX"
+"""The file that marks a folder as a Clippings index cache (made with the folder)."""
+MARKER_TEXT = "This folder is the search index cache of a Clippings database; it can be deleted.\n"
+OWN_FILE = re.compile(r"(?:seg-[0-9a-f]{32}\.bin|state-[0-9a-f]{32}\.npz|manifest\.json)(?:\.tmp)?")
+"""Names of the files the cache writes: the only ones it ever deletes."""
+FIXED_FILES = frozenset({MARKER, "lock", "manifest.json"})
 
 SEGMENT_ARRAYS = (
     "passage_ids",
@@ -49,7 +61,7 @@ def write_segment(segment: Segment, path: Path) -> dict:
     layout: dict[str, list] = {}
     offset = 0
     crc = 0
-    with open(tmp, "wb") as f:
+    with _removed_on_failure(tmp), open(tmp, "wb") as f:
         for name in SEGMENT_ARRAYS:
             array = np.ascontiguousarray(getattr(segment, name))
             pad = b"\0" * ((-offset) % _ALIGN)
@@ -63,8 +75,78 @@ def write_segment(segment: Segment, path: Path) -> dict:
             offset += array.nbytes
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+        f.close()
+        os.replace(tmp, path)
     return {"bytes": offset, "crc": crc, "arrays": layout}
+
+
+@contextlib.contextmanager
+def _removed_on_failure(path: Path) -> Iterator[None]:
+    """Delete a temporary file when writing it fails (a full disk must not fill up further)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
+
+
+class CacheRefused(Exception):
+    """The cache path holds something that is not this project's cache folder."""
+
+
+def _int(value: object, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"manifest value {value!r} is not a whole number >= {minimum}")
+    return value
+
+
+def _own_name(value: object, prefix: str) -> str:
+    if not isinstance(value, str) or not value.startswith(prefix) or not OWN_FILE.fullmatch(value):
+        raise ValueError(f"manifest file name {value!r} is not one the cache writes")
+    if value.endswith(".tmp"):
+        raise ValueError(f"manifest names a temporary file {value!r}")
+    return value
+
+
+def validate_manifest(manifest: object) -> dict:
+    """The manifest if every field has the shape the cache writes; ValueError on any doubt."""
+    if not isinstance(manifest, dict) or set(manifest) != {"format", "identity", "seq", "tail", "libraries"}:
+        raise ValueError("the manifest does not have the cache's fields")
+    if manifest["format"] != CACHE_FORMAT:
+        raise ValueError("the cache is of another format")
+    if not isinstance(manifest["identity"], str) or not isinstance(manifest["tail"], str):
+        raise ValueError("the manifest's identity is not text")
+    _int(manifest["seq"])
+    libraries = manifest["libraries"]
+    if not isinstance(libraries, dict):
+        raise ValueError("the manifest's libraries are not a mapping")
+    for name, entry in libraries.items():
+        if not isinstance(name, str) or not isinstance(entry, dict):
+            raise ValueError("a manifest library entry is not a mapping")
+        if set(entry) != {"state", "state_bytes", "state_crc", "segments"}:
+            raise ValueError(f"library {name!r} does not have the cache's fields")
+        _own_name(entry["state"], "state-")
+        _int(entry["state_bytes"], 1)
+        _int(entry["state_crc"])
+        if not isinstance(entry["segments"], list):
+            raise ValueError(f"library {name!r}: segments are not a list")
+        for layout in entry["segments"]:
+            if not isinstance(layout, dict) or set(layout) != {"file", "bytes", "crc", "arrays"}:
+                raise ValueError(f"library {name!r}: a segment does not have the cache's fields")
+            _own_name(layout["file"], "seg-")
+            _int(layout["bytes"])
+            _int(layout["crc"])
+            arrays = layout["arrays"]
+            if not isinstance(arrays, dict) or set(arrays) != set(SEGMENT_ARRAYS):
+                raise ValueError(f"{layout['file']}: the arrays are not the segment's")
+            for spec in arrays.values():
+                if not isinstance(spec, list) or len(spec) != 3 or not isinstance(spec[1], str):
+                    raise ValueError(f"{layout['file']}: an array's layout is malformed")
+                _int(spec[0])
+                _int(spec[2])
+                np.dtype(spec[1])  # TypeError for a made-up dtype
+    return manifest
 
 
 def file_crc(path: Path, chunk: int = 8 << 20) -> int:
@@ -125,12 +207,14 @@ class Snapshot:
 
     seq: int
     generation: int
-    seq_article: int | None
-    instance: str | None
+    tail: str
+    """A fingerprint of the change log up to `seq` (see Database.change_fingerprint)."""
+    identity: str
+    """The database's identity (a random id renewed when a copy of the file is first opened)."""
     libraries: dict[str, dict]
 
     @classmethod
-    def of(cls, index: SearchIndex, seq: int, seq_article: int | None, instance: str | None) -> Snapshot:
+    def of(cls, index: SearchIndex, seq: int, tail: str, identity: str) -> Snapshot:
         with index.lock:
             libraries = {}
             for name, lib in index.libraries.items():
@@ -141,7 +225,7 @@ class Snapshot:
                     "articles": lib.article_rows(),
                     "totals": np.array([lib.docs, lib.total_len], dtype=np.int64),
                 }
-            return cls(seq, index.generation, seq_article, instance, libraries)
+            return cls(seq, index.generation, tail, identity, libraries)
 
 
 class IndexCache:
@@ -149,11 +233,55 @@ class IndexCache:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._cleaned = False
+        self.refused = False
+        """Set once the path was found to hold something else: the store stops caching."""
+
+    def _check_own(self, create: bool) -> bool:
+        """Whether the folder is this project's cache (made now when `create` and absent). Raises
+        CacheRefused when something else is at the path; then nothing there is touched."""
+        directory = self.directory
+        refused = CacheRefused(
+            f"{directory} is not a Clippings index folder (it is a link, a file, or holds other"
+            " files), so it is left alone and the index is not cached; move it away to cache again."
+        )
+        if self.refused or directory.is_symlink():
+            self.refused = True
+            raise refused
+        if not directory.exists():
+            if not create:
+                return False
+            try:
+                directory.mkdir(mode=0o700)
+            except FileExistsError:  # another process made it meanwhile: check what it is
+                return self._check_own(create=False)
+            self._mark()
+            return True
+        if not directory.is_dir():
+            self.refused = True
+            raise refused
+        if (directory / MARKER).is_file() and not (directory / MARKER).is_symlink():
+            return True
+        # A folder of an earlier version (no marker) is adopted only if it holds nothing but the
+        # cache's own files (or nothing at all).
+        names = [p.name for p in directory.iterdir()]
+        if all(n in FIXED_FILES or OWN_FILE.fullmatch(n) for n in names):
+            if create:
+                self._mark()
+            return True
+        self.refused = True
+        raise refused
+
+    def _mark(self) -> None:
+        tmp = self.directory / (MARKER + ".tmp")
+        with _removed_on_failure(tmp):
+            tmp.write_text(MARKER_TEXT)
+            os.replace(tmp, self.directory / MARKER)
 
     @contextlib.contextmanager
-    def locked(self, exclusive: bool) -> Iterator[None]:
+    def locked(self, exclusive: bool, create: bool = True) -> Iterator[None]:
         """An advisory file lock, so processes sharing the database never read a half-swapped cache."""
-        self.directory.mkdir(exist_ok=True)
+        self._check_own(create=create)
         with open(self.directory / "lock", "a+b") as handle:
             try:
                 import fcntl
@@ -163,20 +291,69 @@ class IndexCache:
                 pass
             yield
 
+    def remove_stale_temporaries(self) -> None:
+        """Delete temporary files a crashed writer left, when no other process is writing."""
+        if self._cleaned:
+            return
+        self._cleaned = True
+        try:
+            if not self._check_own(create=False):
+                return
+            with open(self.directory / "lock", "a+b") as handle:
+                try:
+                    import fcntl
+
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except ImportError:
+                    return
+                except OSError:  # another process holds the lock: it may be writing them
+                    return
+                for path in self.directory.iterdir():
+                    if path.name.endswith(".tmp") and OWN_FILE.fullmatch(path.name):
+                        with contextlib.suppress(OSError):
+                            path.unlink()
+        except (CacheRefused, OSError):
+            return
+
+    def remove(self) -> None:
+        """Delete the cache: the manifest first (then no process trusts what is left), then every
+        file of the cache's own names, the marker and the folder if nothing else is in it.
+        CacheRefused if the path is not the project's cache folder (then nothing is touched)."""
+        if not self._check_own(create=False):
+            return
+        directory = self.directory
+        with contextlib.suppress(FileNotFoundError):
+            (directory / "manifest.json").unlink()
+        for path in directory.iterdir():
+            if OWN_FILE.fullmatch(path.name) or path.name == "lock":
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        # The marker and the folder go only when nothing else is in it (a file someone put there
+        # stays, and the folder stays the project's).
+        if [p.name for p in directory.iterdir()] == [MARKER]:
+            with contextlib.suppress(OSError):
+                (directory / MARKER).unlink()
+                directory.rmdir()
+
     def load(
         self,
         index: SearchIndex,
-        instance: str | None,
+        identity: str,
         latest_seq: int,
-        article_of_change: Callable[[int], int | None],
+        fingerprint: Callable[[int], str],
     ) -> int | None:
         """Load the cached index into `index`; its change-log position, or None if it cannot be
         trusted (then `index` is left empty)."""
-        if not (self.directory / "manifest.json").exists():
-            return None
         try:
-            with self.locked(exclusive=False):
-                return self._read(index, instance, latest_seq, article_of_change)
+            if not self._check_own(create=False) or not (self.directory / "manifest.json").exists():
+                return None
+        except CacheRefused as exc:
+            log.warning("%s", exc)
+            return None
+        self.remove_stale_temporaries()
+        try:
+            with self.locked(exclusive=False, create=False):
+                return self._read(index, identity, latest_seq, fingerprint)
         except Exception as exc:  # a bad cache must never stop the store: rebuild instead
             log.warning(
                 "ignoring the index cache in %s (%s); rebuilding from the database", self.directory, exc
@@ -187,18 +364,18 @@ class IndexCache:
     def _read(
         self,
         index: SearchIndex,
-        instance: str | None,
+        identity: str,
         latest_seq: int,
-        article_of_change: Callable[[int], int | None],
+        fingerprint: Callable[[int], str],
     ) -> int | None:
         directory = self.directory
-        manifest = json.loads((directory / "manifest.json").read_text())
-        if manifest.get("format") != CACHE_FORMAT or manifest.get("instance") != instance:
-            raise ValueError("the cache belongs to another database or format")
-        seq = int(manifest["seq"])
+        manifest = validate_manifest(json.loads((directory / "manifest.json").read_text()))
+        if manifest["identity"] != identity:
+            raise ValueError("the cache belongs to another database")
+        seq = manifest["seq"]
         if seq > latest_seq:
             raise ValueError("the cache is newer than the database")
-        if seq and article_of_change(seq) != manifest["seq_article"]:
+        if fingerprint(seq) != manifest["tail"]:
             raise ValueError("the cache does not match the change log")
         for name, entry in manifest["libraries"].items():
             state_path = directory / entry["state"]
@@ -234,20 +411,28 @@ class IndexCache:
         reader sees the old cache or the new one, never half of one); then serve the written
         segments from their files (memory-mapped) instead of the heap."""
         with self.locked(exclusive=True):
-            self._write(snapshot, index)
+            written: list[Path] = []
+            try:
+                self._write(snapshot, index, written)
+            except BaseException:
+                # Nothing half-written stays: files of this attempt that no manifest names go.
+                for path in written:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                raise
 
-    def _write(self, snapshot: Snapshot, index: SearchIndex) -> None:
+    def _write(self, snapshot: Snapshot, index: SearchIndex, written: list[Path]) -> None:
         directory = self.directory
         manifest: dict = {
             "format": CACHE_FORMAT,
-            "instance": snapshot.instance,
+            "identity": snapshot.identity,
             "seq": snapshot.seq,
-            "seq_article": snapshot.seq_article,
+            "tail": snapshot.tail,
             "libraries": {},
         }
         previous = {}
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            old = json.loads((directory / "manifest.json").read_text())
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            old = validate_manifest(json.loads((directory / "manifest.json").read_text()))
             for entry in old["libraries"].values():
                 for layout in entry["segments"]:
                     previous[layout["file"]] = layout
@@ -264,12 +449,14 @@ class IndexCache:
                     or path.stat().st_size != layout["bytes"]
                 ):
                     file = f"seg-{uuid.uuid4().hex}.bin"
+                    written.append(directory / file)
                     layout = {"file": file, **write_segment(segment, directory / file)}
                     mapped.append((segment, layout))
                 layouts.append(layout)
             state_file = f"state-{uuid.uuid4().hex}.npz"
             tmp = directory / (state_file + ".tmp")
-            with open(tmp, "wb") as f:
+            written.append(directory / state_file)
+            with _removed_on_failure(tmp), open(tmp, "wb") as f:
                 np.savez(
                     f,
                     df=lib["df"],
@@ -280,7 +467,8 @@ class IndexCache:
                 )
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, directory / state_file)
+                f.close()
+                os.replace(tmp, directory / state_file)
             manifest["libraries"][name] = {
                 "state": state_file,
                 "state_bytes": (directory / state_file).stat().st_size,
@@ -288,10 +476,13 @@ class IndexCache:
                 "segments": layouts,
             }
         tmp = directory / "manifest.json.tmp"
-        tmp.write_text(json.dumps(manifest))
-        with open(tmp, "rb+") as f:
+        with _removed_on_failure(tmp), open(tmp, "w") as f:
+            f.write(json.dumps(manifest))
+            f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, directory / "manifest.json")
+            f.close()
+            os.replace(tmp, directory / "manifest.json")
+        written.clear()  # the manifest names them now
         with index.lock:
             for segment, layout in mapped:
                 segment.name = layout["file"]
@@ -302,11 +493,12 @@ class IndexCache:
                     for field_name in ("docs", "tfs", "max_tf", "min_dl", "ub_ref", "ref"):
                         setattr(segment, field_name, getattr(fresh, field_name))
         keep = (
-            {"manifest.json", "lock"}
+            {"manifest.json"}
             | {e["state"] for e in manifest["libraries"].values()}
             | {layout["file"] for e in manifest["libraries"].values() for layout in e["segments"]}
         )
+        # Only files of the cache's own names are deleted: never anything else in the folder.
         for path in directory.iterdir():
-            if path.name not in keep:
+            if path.name not in keep and OWN_FILE.fullmatch(path.name):
                 with contextlib.suppress(OSError):
                     path.unlink()

@@ -75,6 +75,22 @@ class SearchIndex:
         with self.lock:
             return sum(len(self.libraries[n].articles) for n in libraries if n in self.libraries)
 
+    def term_stats(self, libraries: list[str], term_ids: list[int]) -> tuple[list[float], list[int], int]:
+        """BM25Okapi's idf and the document frequency of each term id over the given libraries (0
+        and 0 for unknown terms), and how many passages they hold."""
+        with self.lock:
+            libs = [self.libraries[n] for n in dict.fromkeys(libraries) if n in self.libraries]
+            libs = [lib for lib in libs if lib.docs]
+            if not libs:
+                return [0.0] * len(term_ids), [0] * len(term_ids), 0
+            stats = self.idf(libs)
+        known = [0 <= i < len(stats.values) for i in term_ids]
+        return (
+            [float(stats.values[i]) if k else 0.0 for i, k in zip(term_ids, known, strict=True)],
+            [int(stats.df[i]) if k else 0 for i, k in zip(term_ids, known, strict=True)],
+            stats.docs,
+        )
+
     # -- background merging ----------------------------------------------------------------
 
     def schedule_merge(self, library: LibraryIndex, run: list[Segment]) -> None:

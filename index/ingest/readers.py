@@ -10,7 +10,7 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ import trafilatura
 
 from ..errors import BadInput
 from ..models import Article
+from .dates import byline_date, stored_date
+from .fields import check_url, clean_title, shown_path
 from .text import normalize_text, split_headline, strip_chrome
 
 log = logging.getLogger(__name__)
@@ -104,7 +106,9 @@ def finish_article(article: Article, source: str) -> Article:
             f"{source} is longer than {MAX_ARTICLE_CHARS:,} characters; split it into articles first."
         )
     text = strip_chrome(normalize_text(_SURROGATES.sub("", article.text)))
-    title = normalize_text(_SURROGATES.sub("", article.title or "")).replace("\n", " ")
+    title = clean_title(normalize_text(_SURROGATES.sub("", article.title or "")))
+    article.url = check_url(article.url)
+    article.published = stored_date(article.published)
     if not title:
         headline, body = split_headline(text)
         if headline and body:
@@ -127,8 +131,17 @@ def _title_from_source(source: str) -> str | None:
 
 
 def article_from_text(text: str, source: str, **meta: str | None) -> Article:
-    """A plain-text or Markdown article: site chrome dropped, the headline taken as the title."""
-    return finish_article(Article(title=meta.pop("title", None) or "", text=text, **meta), source)
+    """A plain-text or Markdown article: site chrome dropped, the headline taken as the title (a
+    title given replaces the headline), the date read from a byline when none is given."""
+    title = meta.pop("title", None) or ""
+    if title:
+        headline, body = split_headline(strip_chrome(normalize_text(_SURROGATES.sub("", text))))
+        if headline and body:
+            text = body
+    article = finish_article(Article(title=title, text=text, **meta), source)
+    if not article.published:
+        article.published = byline_date(article.text)
+    return article
 
 
 def article_from_html(html: str, source: str, url: str | None = None, **meta: str | None) -> Article:
@@ -148,8 +161,8 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
     article = Article(
         title=title,
         text=doc.text,
-        url=url or meta.pop("url", None) or doc.url,
-        published=meta.pop("published", None) or doc.date,
+        url=url or meta.pop("url", None) or _lenient(check_url, doc.url),
+        published=meta.pop("published", None) or _lenient(stored_date, doc.date),
         author=doc.author,
         site=doc.sitename or doc.hostname,
     )
@@ -159,6 +172,14 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
     if first.strip() == article.title and rest.strip():
         article.text = rest.strip()
     return article
+
+
+def _lenient(check: Callable[[str | None], str | None], value: str | None) -> str | None:
+    """A field a page declares about itself: kept when valid, else left out (the text still counts)."""
+    try:
+        return check(value)
+    except BadInput:
+        return None
 
 
 def _record_article(record: object, source: str) -> Article:
@@ -308,7 +329,7 @@ def _stream_jsonl(path: Path, source: str) -> Iterator[Article | ReadFailure]:
 
 def read_file(path: Path, **meta: str | None) -> Iterator[Article | ReadFailure]:
     """Articles from one file, chosen by its suffix."""
-    source = str(path)
+    source = shown_path(str(path))  # a name that is not UTF-8 is shown (and stored) with U+FFFD
     kind = kind_for_name(path.name)
     if kind is None:
         yield ReadFailure(
@@ -354,6 +375,7 @@ def iter_folder(folder: Path) -> Iterator[Path]:
 def read_path(source: str, **meta: str | None) -> Iterator[Article | ReadFailure]:
     """Articles from a file or a folder (recursively). URLs and stdin are read by the caller."""
     path = Path(source)
+    source = shown_path(source)
     if path.is_dir():
         files = list(iter_folder(path))
         if not files:

@@ -1,6 +1,7 @@
 """The ranking stage after BM25: features, weights, the learned stage and the `Ranker` that owns them."""
 
 from .ablations import ABLATIONS, ablations
+from .answerable import DEFAULT_MODEL, SIGNAL_NAMES, Answerability, Model, Signals, is_small_talk, signals
 from .features import ArticleTerms, Candidate, answer_types, article_terms, features, named_terms
 from .learned import RESTATEMENTS, add_similarities, restate, restatements, role_phrase
 from .ranker import CANDIDATES, ArticleCache, Ranker, RankingSource, dedupe, scores
@@ -12,15 +13,20 @@ __all__ = [
     "ABLATIONS",
     "CANDIDATES",
     "DEFAULT",
+    "DEFAULT_MODEL",
     "FEATURE_NAMES",
     "LEARNED",
     "RESTATEMENTS",
+    "SIGNAL_NAMES",
+    "Answerability",
     "ArticleCache",
     "ArticleTerms",
     "Candidate",
     "Features",
+    "Model",
     "Ranker",
     "RankingSource",
+    "Signals",
     "Stems",
     "Weights",
     "ablations",
@@ -29,10 +35,12 @@ __all__ = [
     "article_terms",
     "dedupe",
     "features",
+    "is_small_talk",
     "named_terms",
     "restate",
     "restatements",
     "role_nouns",
     "role_phrase",
     "scores",
+    "signals",
 ]

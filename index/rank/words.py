@@ -49,3 +49,18 @@ def irregular_forms() -> dict[str, str]:
         base, *others = line.split()
         forms.update(dict.fromkeys(others, base))
     return forms
+
+
+@cache
+def small_talk_fillers() -> frozenset[str]:
+    """Words around a greeting that change nothing ("there" in "hi there")."""
+    return frozenset(_lines("small_talk_fillers.txt"))
+
+
+@cache
+def small_talk_phrases() -> frozenset[str]:
+    """Greetings, thanks and questions about the bot, lowercase, filler words dropped."""
+    fillers = small_talk_fillers()
+    return frozenset(
+        " ".join(w for w in line.split() if w not in fillers) for line in _lines("small_talk.txt")
+    )

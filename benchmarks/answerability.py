@@ -1,0 +1,486 @@
+"""Answerability: does the library hold an answer? The decision of every search, measured.
+
+    python benchmarks/answerability.py --cache /tmp/qcache           # search, fit, report
+    python benchmarks/answerability.py --load /tmp/answerability.json # fit and report again, no search
+    python benchmarks/answerability.py --load ... --ablate            # also each signal refitted away
+
+Each dev week's library (the libraries of benchmarks/quality.py, built once and kept with --cache)
+is asked:
+- its own questions: answerable;
+- unanswerable questions of four kinds: another week's questions whose answer strings appear in no
+  article of the library (the next week's, and those of the week about half a year away), XQuAD's
+  Wikipedia questions (spread over the weeks), and the general-knowledge, chit-chat and how-to
+  questions of benchmarks/data/general_questions.txt (alternate lines for each half of the weeks,
+  30 a week in turn, so that each is asked of several libraries).
+The seed questions are asked of their two libraries (the sample article alone, and among 150
+others): they must stay answerable.
+
+Every search goes through `Store.search`, which decides `answerable`; the signals behind the
+decision are recorded. A logistic model over the signals is fitted on the first half of the weeks
+(its cut set to keep 99% of the answerable questions whose answer is in the top 3) and reported
+on the second half, beside the baseline: a cut on the top passage's score alone (the score
+`clippings ask --json` prints), set the same way, from the same run. Also reported: the shipped
+model (index.rank.answerable.DEFAULT_MODEL), and the decision's cost per question.
+
+- abstain: the share of a kind's questions marked not answerable;
+- kept: of the own-week questions whose answer is in the top 3, the share still marked answerable;
+- R@1 / R@3: of the passages shown as an answer (a question marked not answerable shows none).
+
+The evaluation data is internal and never copied into this repository: pass its folder with --data
+(default ../shared/eval). The per-question records go to --out (default benchmarks/results/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import quality  # noqa: E402  (benchmarks/quality.py, beside this file)
+
+from index.errors import NoSearchableWords  # noqa: E402
+from index.rank import answerable as answerable_module  # noqa: E402
+from index.rank.answerable import SIGNAL_NAMES, Answerability, Model, Signals, is_small_talk  # noqa: E402
+from index.store import Store  # noqa: E402
+
+GENERAL = REPO / "benchmarks" / "data" / "general_questions.txt"
+SHOWN = 3
+DEPTH = 3
+KEEP = 0.99
+"""The cut keeps this share of the fitting half's answerable questions whose answer is in the top 3."""
+HALF_YEAR_DAYS = 182
+KINDS = ("own week", "next week", "half a year away", "xquad", "general")
+UNANSWERABLE = KINDS[1:]
+SEEDS = ("seeds alone", "seeds among 150")
+
+
+@dataclass
+class Record:
+    kind: str
+    group: str
+    half: str
+    question: str
+    rank: int | None
+    """1-based rank of the first shown passage holding an answer (None: not in the top 3)."""
+    top_score: float
+    """The first passage's score, as `ask --json` prints it (the baseline's signal)."""
+    small_talk: bool
+    answerable: bool
+    """The shipped decision."""
+    signals: list[float]
+    ms: float
+    """The decision's cost (wall clock)."""
+    cpu_ms: float = 0.0
+    """... and in CPU time of its thread (what it costs when the machine is not shared)."""
+    inputs: list | None = None
+    """What the decision was given (question, terms, idf, df, passages, top score, shown texts):
+    `--load` computes the signals again from these with the current code."""
+
+
+def general_questions(path: Path = GENERAL) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def holds_answer(texts: list[str], answers: list[str]) -> bool:
+    """Whether any article text holds any answer string (the quality hit rule)."""
+    wanted = [a for a in (quality.normalize(x) for x in answers) if a]
+    return any(a in t for t in texts for a in wanted)
+
+
+def _days(a: str, b: str) -> int:
+    """Days from week a to week b (YYYYMMDD)."""
+    return (
+        dt.date.fromisoformat(f"{b[:4]}-{b[4:6]}-{b[6:]}")
+        - dt.date.fromisoformat(f"{a[:4]}-{a[4:6]}-{a[6:]}")
+    ).days
+
+
+def week_far(week: str, weeks: list[str], days: int) -> str:
+    """The other week nearest `days` after `week` (before it, when the weeks end sooner)."""
+    sign = 1 if _days(week, weeks[-1]) >= days * 3 // 4 else -1
+    return min((w for w in weeks if w != week), key=lambda w: (abs(_days(week, w) - sign * days), w))
+
+
+@dataclass
+class Ask:
+    kind: str
+    question: str
+    answers: list[str]
+
+
+def plan(args: argparse.Namespace) -> tuple[list[tuple[quality.Job, list[Ask]]], list[str]]:
+    """Each library with what it is asked, and the sorted dev weeks."""
+    plan_args = argparse.Namespace(
+        data=args.data, splits=["dev", "seeds"], half=None, limit=0, sample=args.sample
+    )
+    jobs, info = quality.plan(plan_args)
+    weeks = info["dev_weeks"]
+    by_week = {j.group: j for j in jobs if j.group in weeks}
+    xquad = quality.read_jsonl(quality.require(args.data / "xquad_en" / "questions.jsonl"))
+    general = general_questions()
+    planned = []
+    for n, week in enumerate(weeks):
+        job = by_week[week]
+        texts = [quality.normalize(a.title + "\n" + a.text) for a in job.articles]
+        asks = [Ask("own week", q.question, q.answers) for q in job.questions]
+        following = weeks[n + 1] if n + 1 < len(weeks) else weeks[n - 1]
+        for kind, other in (
+            ("next week", following),
+            ("half a year away", week_far(week, weeks, HALF_YEAR_DAYS)),
+        ):
+            asks += [
+                Ask(kind, q.question, q.answers)
+                for q in by_week[other].questions
+                if not holds_answer(texts, q.answers)
+            ]
+        asks += [Ask("xquad", q["question"], q["answers"]) for q in xquad[n :: len(weeks)]]
+        # Each half of the weeks has its own general questions (alternate lines), so that the model
+        # is never checked on a question it was fitted on.
+        pool = general[0::2] if quality.week_half(week, weeks) == "first" else general[1::2]
+        per_week = min(args.general_per_week, len(pool))
+        asks += [Ask("general", pool[(n * per_week + j) % len(pool)], []) for j in range(per_week)]
+        planned.append((job, asks))
+    for job in jobs:
+        if job.group in SEEDS:
+            planned.append((job, [Ask(job.group, q.question, q.answers) for q in job.questions]))
+    return planned, weeks
+
+
+class Recorder:
+    """Wraps a store's decision: keeps its inputs, and times the whole decision step."""
+
+    def __init__(self, store: Store) -> None:
+        self.decide = store.answerability
+        self.judge = store._answerable
+        self.inputs: tuple | None = None
+        self.seconds = 0.0
+        self.cpu_seconds = 0.0
+        store.answerability = self  # type: ignore[assignment]
+        store._answerable = self.timed  # type: ignore[method-assign]
+
+    def __call__(self, *args: object) -> bool:
+        self.inputs = args
+        return self.decide(*args)  # type: ignore[arg-type]
+
+    def timed(self, *args: object) -> bool:
+        start, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return self.judge(*args)  # type: ignore[arg-type]
+        finally:
+            self.seconds = time.perf_counter() - start
+            self.cpu_seconds = time.thread_time() - cpu
+
+
+def run_library(job: quality.Job, asks: list[Ask], cache: Path | None, half: str) -> list[Record]:
+    records = []
+    with tempfile.TemporaryDirectory(prefix="clippings-answerability-") as tmp:
+        path = quality.library_path(job, cache, Path(tmp))
+        with Store(path) as store:
+            recorder = Recorder(store)
+            for ask in asks:
+                recorder.inputs, recorder.seconds = None, 0.0
+                try:
+                    response = store.search(ask.question, [quality.LIBRARY], k=DEPTH)
+                except NoSearchableWords:
+                    records.append(
+                        Record(
+                            ask.kind,
+                            job.group,
+                            half,
+                            ask.question,
+                            None,
+                            0.0,
+                            True,
+                            False,
+                            [0.0] * len(SIGNAL_NAMES),
+                            0.0,
+                        )
+                    )
+                    continue
+                hits = response.hits
+                rank = quality.first_hit([h.passage.text for h in hits], ask.answers) if ask.answers else None
+                inputs = recorder.inputs
+                found = recorder.decide.signals(*inputs) if inputs else Signals()  # type: ignore[attr-defined]
+                records.append(
+                    Record(
+                        ask.kind,
+                        job.group,
+                        half,
+                        ask.question,
+                        rank,
+                        hits[0].score if hits else 0.0,
+                        is_small_talk(ask.question),
+                        response.answerable,
+                        found.vector(),
+                        1000 * recorder.seconds,
+                        1000 * recorder.cpu_seconds,
+                        list(inputs) if inputs else None,
+                    )
+                )
+    return records
+
+
+def recompute(records: list[Record]) -> None:
+    """The signals and the small-talk flag again, with the current code, from the recorded inputs."""
+    judge = Answerability()
+    for r in records:
+        r.small_talk = is_small_talk(r.question)
+        if r.inputs:
+            r.signals = judge.signals(*r.inputs).vector()
+        else:
+            r.signals = [0.0] * len(SIGNAL_NAMES)
+
+
+def collect(args: argparse.Namespace) -> list[Record]:
+    planned, weeks = plan(args)
+    cache = quality.cache_folder(args.cache) if args.cache else None
+    records: list[Record] = []
+    total = sum(len(a) for _, a in planned)
+    bar = quality.tqdm(total=total, desc="questions", unit=" q")
+    for job, asks in planned:
+        half = quality.week_half(job.group, weeks) if job.group in weeks else ""
+        done = run_library(job, asks, cache, half)
+        records.extend(done)
+        bar.update(len(done))  # type: ignore[attr-defined]
+    bar.close()  # type: ignore[attr-defined]
+    return records
+
+
+# -- fitting -----------------------------------------------------------------------------------
+
+
+def logistic_fit(
+    X: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float, steps: int = 4000
+) -> np.ndarray:
+    """Bias and weights minimising the weighted logistic loss plus an L2 term (Adam from zero)."""
+    Xb = np.hstack([np.ones((len(X), 1)), X])
+    w = np.zeros(Xb.shape[1])
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    weight = weight / weight.sum()
+    for step in range(1, steps + 1):
+        p = 1 / (1 + np.exp(-(Xb @ w)))
+        grad = Xb.T @ (weight * (p - y)) + 2 * l2 * np.r_[0.0, w[1:]]
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad * grad
+        w -= 0.05 * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+    return w
+
+
+def cut_for(scores: np.ndarray, keep: float) -> float:
+    """The highest cut that keeps at least `keep` of these scores (score >= cut)."""
+    ordered = np.sort(scores)
+    return float(ordered[int(np.floor((1 - keep) * len(ordered)))]) if len(ordered) else 0.0
+
+
+@dataclass
+class Decider:
+    name: str
+    score: np.ndarray
+    """Per record: higher is more answerable."""
+    cut: float
+
+    def answerable(self, records: list[Record]) -> np.ndarray:
+        return np.array([not r.small_talk for r in records]) & (self.score >= self.cut)
+
+
+OFF = ("missing",)
+"""Signals measured and left out of the model (see docs/quality.md): the idf share of every
+absent term sank short questions whose verb the article words differently ("describe")."""
+WEIGHT = {"own week": 0.25, "general": 1.0, "next week": 0.25, "half a year away": 0.25, "xquad": 0.25}
+"""Each kind's share of the fit: the answerable questions against the general ones, and the other
+kinds (which the top score alone already separates better) a quarter as much."""
+
+
+def fit(records: list[Record], l2: float, drop: tuple[str, ...] = ()) -> tuple[np.ndarray, float]:
+    """Model weights (bias first) fitted on the first half, and the cut of its logit."""
+    X = np.array([r.signals for r in records])
+    X[:, [SIGNAL_NAMES.index(n) for n in (*OFF, *drop)]] = 0.0
+    train = np.array([r.half == "first" and not r.small_talk for r in records])
+    positive = np.array([r.kind == "own week" and r.rank is not None for r in records])
+    negative = np.array([r.kind in UNANSWERABLE for r in records])
+    use = train & (positive | negative)
+    weight = np.zeros(len(records))
+    for kind in KINDS:
+        mask = use & np.array([r.kind == kind for r in records])
+        if kind == "own week":
+            mask &= positive
+        if mask.any():
+            weight[mask] = WEIGHT[kind] / mask.sum()
+    w = logistic_fit(X[use], positive[use].astype(float), weight[use], l2)
+    logits = w[0] + X @ w[1:]
+    cut = cut_for(logits[train & positive], KEEP)
+    return w, cut
+
+
+def model_of(w: np.ndarray, cut: float) -> Model:
+    return Model(
+        bias=round(float(w[0] - cut), 2),
+        **{n: round(float(x), 2) for n, x in zip(SIGNAL_NAMES, w[1:], strict=True)},
+    )
+
+
+def model_scores(records: list[Record], model: Model) -> np.ndarray:
+    return np.array([model.logit(Signals(*r.signals)) for r in records])
+
+
+def decisions(records: list[Record], model: Model) -> np.ndarray:
+    """The model's whole decision (small libraries included), as `Store.search` makes it."""
+    return np.array(
+        [
+            not r.small_talk
+            and r.inputs is not None
+            and bool(r.inputs[6])
+            and model.answerable(Signals(*r.signals), r.inputs[4])
+            for r in records
+        ]
+    )
+
+
+def baseline(records: list[Record], keep: float) -> Decider:
+    """A cut on the top passage's score alone, keeping `keep` of the fitting half's answerable."""
+    scores = np.array([r.top_score for r in records])
+    train = np.array([r.half == "first" and r.kind == "own week" and r.rank is not None for r in records])
+    return Decider(f"baseline: top score >= cut, keeps {keep:.0%}", scores, cut_for(scores[train], keep))
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+def cells(records: list[Record], decided: np.ndarray) -> dict[str, str]:
+    """abstain per kind, kept, and R@1 / R@3 of what is shown as an answer, on the second half."""
+    out: dict[str, str] = {}
+    second = np.array([r.half == "second" for r in records])
+    for kind in KINDS:
+        mask = second & np.array([r.kind == kind for r in records])
+        out[f"abstain, {kind}"] = f"{1 - decided[mask].mean():.3f}" if mask.any() else "-"
+    own = second & np.array([r.kind == "own week" for r in records])
+    in_top = own & np.array([r.rank is not None for r in records])
+    out["kept"] = f"{decided[in_top].mean():.3f}" if in_top.any() else "-"
+    ranks = [r.rank for r, m in zip(records, own, strict=True) if m]
+    shown = [d for d, m in zip(decided, own, strict=True) if m]
+    n = max(len(ranks), 1)
+    r1 = sum(1 for r, d in zip(ranks, shown, strict=True) if d and r == 1) / n
+    r3 = sum(1 for r, d in zip(ranks, shown, strict=True) if d and r is not None) / n
+    out["answered R@1 / R@3"] = f"{r1:.3f} / {r3:.3f}"
+    for seed in SEEDS:
+        mask = np.array([r.kind == seed for r in records])
+        out[f"{seed}: answerable"] = f"{int(decided[mask].sum())}/{int(mask.sum())}" if mask.any() else "-"
+    return out
+
+
+def table(records: list[Record], deciders: list[tuple[str, np.ndarray]]) -> str:
+    everything = np.ones(len(records), dtype=bool)
+    rows = [("no decision (every question answered)", everything), *deciders]
+    columns = {name: cells(records, decided) for name, decided in rows}
+    names = list(next(iter(columns.values())))
+    second = [r for r in records if r.half == "second"]
+    counts = {kind: sum(1 for r in second if r.kind == kind) for kind in KINDS}
+    lines = ["| measure (second half of the weeks) | " + " | ".join(name for name, _ in rows) + " |"]
+    lines.append("|---|" + "---|" * len(rows))
+    for measure in names:
+        label = measure
+        for kind, count in counts.items():
+            if measure == f"abstain, {kind}":
+                label = f"{measure} ({count})"
+        lines.append(f"| {label} | " + " | ".join(columns[name][measure] for name, _ in rows) + " |")
+    return "\n".join(lines)
+
+
+def cost(records: list[Record]) -> str:
+    ms = [r.ms for r in records if r.ms > 0]
+    cpu = [r.cpu_ms for r in records if r.ms > 0]
+    if not ms:
+        return "Decision cost: not measured."
+    return (
+        f"Decision cost per question (Store.search's answerability step, {len(ms)} questions): "
+        f"{statistics.median(ms):.2f} ms p50, {quality.percentile(ms, 0.95):.2f} ms p95 wall clock; "
+        f"{statistics.median(cpu):.2f} ms p50, {quality.percentile(cpu, 0.95):.2f} ms p95 CPU time of "
+        "the searching thread (the wall clock counts the time other processes held the cores)."
+    )
+
+
+def report(records: list[Record], args: argparse.Namespace) -> str:
+    w, cut = fit(records, args.l2)
+    fitted = model_of(w, cut)
+    shipped = answerable_module.DEFAULT_MODEL
+    small = np.array([not r.small_talk for r in records])
+    bases = [baseline(records, 0.98), baseline(records, KEEP)]
+    deciders = [
+        *((f"{b.name} ({b.cut:.2f})", b.answerable(records)) for b in bases),
+        ("shipped model", decisions(records, shipped)),
+        ("fitted now", decisions(records, fitted)),
+    ]
+    lines = [table(records, deciders), "", cost(records)]
+    if args.ablate:
+        lines += ["", "Each signal switched off and the model refitted (second half):"]
+        for name in SIGNAL_NAMES:
+            w_off, cut_off = fit(records, args.l2, drop=(name,))
+            X = np.array([r.signals for r in records])
+            X[:, SIGNAL_NAMES.index(name)] = 0.0
+            decided = small & (w_off[0] + X @ w_off[1:] >= cut_off)
+            c = cells(records, decided)
+            lines.append(
+                f"  without {name:14} "
+                + " · ".join(
+                    f"{k.replace('abstain, ', '')} {c[k]}" for k in c if k.startswith(("abstain", "kept"))
+                )
+            )
+    lines += ["", "fitted on the first half of the weeks:", repr(fitted)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=quality.DEFAULT_DATA, help="evaluation data folder")
+    parser.add_argument(
+        "--sample", type=Path, default=quality.DEFAULT_SAMPLE, help="the seed questions' article"
+    )
+    parser.add_argument("--cache", type=Path, help="keep built libraries here and reuse them (as quality.py)")
+    parser.add_argument(
+        "--load", type=Path, help="records of an earlier run: fit and report without searching"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="per-question records (default benchmarks/results/answerability-TIME.json)"
+    )
+    parser.add_argument(
+        "--general-per-week",
+        type=int,
+        default=30,
+        help="general questions asked of each week, taken in turn from its half's (default 30)",
+    )
+    parser.add_argument("--l2", type=float, default=0.0001, help="L2 penalty of the logistic fit")
+    parser.add_argument("--ablate", action="store_true", help="refit with each signal switched off")
+    args = parser.parse_args(argv)
+    if args.load:
+        records = [Record(**r) for r in json.loads(args.load.read_text(encoding="utf-8"))["records"]]
+        recompute(records)
+    else:
+        records = collect(args)
+        out = args.out or quality.RESULTS / f"answerability-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(
+            json.dumps({"records": [r.__dict__ for r in records]}, ensure_ascii=False), encoding="utf-8"
+        )
+        print(f"Per-question records: {out}")
+    print(report(records, args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""Publication dates: the forms a person or a JSON record may give, stored as ISO 8601, and the
+date in a plain-text or Markdown byline (found by htmldate, which trafilatura uses for pages)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from dateutil import parser as dateutil_parser
+from htmldate import find_date
+
+from ..errors import BadInput
+
+DATE_ORDERS = ("dmy", "mdy")
+ACCEPTED_FORMS = "2025-03-14, 14 March 2025 or March 14, 2025"
+
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_WEEKDAY = r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
+_WORDS = re.compile(
+    rf"{_WEEKDAY}(?:{_DAY}\s+{_MONTH},?\s+\d{{4}}|{_MONTH}\s+{_DAY},?\s+\d{{4}})", re.IGNORECASE
+)
+_NUMERIC = re.compile(r"(\d{1,2})([/.])(\d{1,2})\2(\d{4})")
+_IN_LINE = re.compile(
+    rf"\b(?:\d{{4}}-\d{{2}}-\d{{2}}|{_DAY}\s+{_MONTH},?\s+\d{{4}}|{_MONTH}\s+{_DAY},?\s+\d{{4}})\b",
+    re.IGNORECASE,
+)
+BYLINE_LINES = 4
+"""A byline date is looked for in this many first lines of a text article ..."""
+BYLINE_CHARS = 160
+"""... each at most this long (a byline, not a sentence of the story)."""
+
+
+def _refused(value: str) -> BadInput:
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    return BadInput(
+        f"{shown!r} is not a date this can read; give it as {ACCEPTED_FORMS}"
+        " (03/04/2025 with --date-order dmy or mdy)."
+    )
+
+
+def _checked(year: int, month: int, day: int, value: str) -> str:
+    try:
+        found = date(year, month, day)
+    except ValueError:
+        raise _refused(value) from None
+    if found.year < 1000:
+        raise _refused(value)
+    return found.isoformat()
+
+
+def parse_date(value: str, order: str | None = None) -> str:
+    """A date given as ISO 8601, "14 March 2025", "March 14, 2025" or a numeric day/month/year
+    (ambiguous ones need `order`, "dmy" or "mdy"), as ISO 8601 (YYYY-MM-DD). BadInput otherwise."""
+    text = " ".join(value.split())
+    if order is not None and order not in DATE_ORDERS:
+        raise BadInput(f"The date order must be dmy or mdy, not {order!r}.")
+    if _ISO.fullmatch(text):
+        try:
+            parsed = datetime.fromisoformat(text.replace(" ", "T"))
+        except ValueError:
+            raise _refused(value) from None
+        return _checked(parsed.year, parsed.month, parsed.day, value)
+    if _WORDS.fullmatch(text):
+        try:
+            parsed = dateutil_parser.parse(text)
+        except (ValueError, OverflowError):
+            raise _refused(value) from None
+        return _checked(parsed.year, parsed.month, parsed.day, value)
+    numeric = _NUMERIC.fullmatch(text)
+    if numeric:
+        first, second, year = int(numeric[1]), int(numeric[3]), int(numeric[4])
+        if order is None:
+            if first > 12 >= second:
+                order = "dmy"
+            elif second > 12 >= first:
+                order = "mdy"
+            elif first == second:
+                order = "dmy"
+            else:
+                raise BadInput(
+                    f"{value!r} could be day/month or month/day; add --date-order dmy or mdy,"
+                    f" or give it as {ACCEPTED_FORMS}."
+                )
+        day, month = (first, second) if order == "dmy" else (second, first)
+        return _checked(year, month, day, value)
+    raise _refused(value)
+
+
+def stored_date(value: str | None, order: str | None = None) -> str | None:
+    """A date field as stored: empty stays empty, anything else is parsed (BadInput if unreadable)."""
+    if value is None or not value.strip():
+        return None
+    return parse_date(value, order)
+
+
+def byline_date(text: str) -> str | None:
+    """The date of a byline ("Published 14 March 2025", "March 14, 2025 — ...") in the first lines
+    of a plain-text or Markdown article, as ISO 8601; None when there is none."""
+    lines = [line.strip() for line in text.split("\n") if line.strip()][:BYLINE_LINES]
+    for line in lines:
+        if len(line) > BYLINE_CHARS or not _IN_LINE.search(line):
+            continue
+        escaped = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        found = find_date(
+            f"<html><body><p>{escaped}</p></body></html>",
+            extensive_search=True,
+            outputformat="%Y-%m-%d",
+        )
+        if found:
+            return str(found)
+    return None

@@ -1,0 +1,52 @@
+"""Rules for the fields of an article and for library names, shared by the CLI and the bot."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from ..errors import BadInput
+
+LIBRARY_MAX = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def check_url(url: str | None) -> str | None:
+    """An article's link: http(s) with a host, no spaces or control characters; BadInput otherwise."""
+    if url is None or not url.strip():
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise BadInput(f"{shown(url)!r} is not an http or https link; give the article's web address.")
+    if _CONTROL.search(url) or any(ch.isspace() for ch in url):
+        raise BadInput(f"{shown(url)!r} holds spaces or control characters; give the link as one line.")
+    return url
+
+
+def check_library(name: str) -> str:
+    """A library name: 1 to 100 printable characters; BadInput otherwise."""
+    if not name or len(name) > LIBRARY_MAX or not name.isprintable() or _CONTROL.search(name):
+        raise BadInput(f"{shown(name)!r} is not a library name; use 1 to {LIBRARY_MAX} printable characters.")
+    return name
+
+
+def clean_title(title: str) -> str:
+    """A title on one line: control characters (newlines too) become spaces, runs of spaces one."""
+    return " ".join(_CONTROL.sub(" ", title).split())
+
+
+def shown(text: str | None) -> str:
+    """Text as it may be printed on one line: control characters and bytes that were not UTF-8
+    (surrogate escapes) become U+FFFD, so a stored field can never break a line of output."""
+    if not text:
+        return ""
+    return _CONTROL.sub("\ufffd", text)
+
+
+def shown_path(path: str) -> str:
+    """A file name as it may be printed: bytes that are not UTF-8 shown as U+FFFD."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -1,0 +1,266 @@
+"""Does the library hold an answer? A decision for every question, from what the search has already.
+
+A search always finds the passages closest to a question, even when the library says nothing about
+it ("what is the capital of Australia" asked of a week of news). Showing those passages as an
+answer is the worst thing the product can do, so each search also decides whether its best
+passages could answer the question at all. The decision is a small logistic model (weights fitted
+by benchmarks/answerability.py on the first half of the dev weeks) over signals that hold for any
+library and any question:
+
+- **reach**: BM25's best score against the best the question could reach, its own terms' idf mass
+  (a term no passage holds counts at the idf of a term only one passage holds);
+- **missing names**: its names and numbers that appear nowhere in the library (**missing**, the
+  share of every absent term, is measured but off: see `Model.missing`);
+- **rare sentence**: how much of the question's rarest terms one sentence of the shown passages
+  holds (by stem), **sentence**: the same for all of its terms, **passage**: for the whole first
+  passage, and **agreement**: the rare share averaged over the shown passages;
+- **information**: how much the best sentence's matched terms say, in units of a term no passage
+  holds; **rarest held**: the rarest term it holds; **answer type**: whether it holds a number, a
+  date or a name when the question asks for one;
+- **rarity**: how rare the question's words are in the library, on average (general questions are
+  made of common words).
+
+Terms are weighed by their rareness, log((N + 1) / (df + 0.5)) over the N passages searched. In a
+library of fewer than `SMALL_LIBRARY` passages rareness says little, and a simple rule decides
+instead (see `Model.answerable`).
+
+Greetings and questions about the bot itself ("hello", "what can you do") are never answerable:
+`is_small_talk` recognises them from the phrasings in data/small_talk.txt.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, fields
+
+from ..ingest.text import tokenize
+from .features import _CAPITAL, _SENTENCE_SPLIT, _YEAR, _name_term, answer_types, named_terms
+from .stems import Stems
+from .words import number_words, sentence_capitals, small_talk_fillers, small_talk_phrases, time_words
+
+RAREST = 3
+"""The rare-sentence signal looks at the question's this many rarest terms."""
+SMALL_LIBRARY = 200
+"""Libraries of fewer passages than this (a new server's first few articles) are judged by the
+share of the question one sentence holds, not by the fitted model (fitted on libraries of thousands)."""
+SMALL_LIBRARY_SHARE = 0.5
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass(slots=True)
+class Signals:
+    """One question's answerability signals, by name; `Model` holds a weight of the same name for each."""
+
+    reach: float = 0.0
+    missing: float = 0.0
+    missing_names: float = 0.0
+    rare_sentence: float = 0.0
+    sentence: float = 0.0
+    passage: float = 0.0
+    rarity: float = 0.0
+    information: float = 0.0
+    rarest_held: float = 0.0
+    agreement: float = 0.0
+    answer_type: float = 0.0
+
+    def vector(self) -> list[float]:
+        return [getattr(self, name) for name in SIGNAL_NAMES]
+
+
+SIGNAL_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Signals))
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A logistic model: answerable when bias + the weighted signals >= 0 (the cut is in the bias).
+
+    Fitted by `python benchmarks/answerability.py` on the first half of the dev weeks."""
+
+    bias: float = -3.33
+    reach: float = 2.01
+    missing: float = 0.0
+    """Off: a verb the article words differently ("describe") sank short questions; missing names
+    and numbers stay."""
+    missing_names: float = -2.27
+    rare_sentence: float = 0.11
+    sentence: float = -2.71
+    passage: float = 2.47
+    rarity: float = -1.98
+    information: float = 9.86
+    rarest_held: float = -2.59
+    agreement: float = 2.07
+    answer_type: float = -0.01
+
+    def logit(self, signals: Signals) -> float:
+        return self.bias + sum(
+            getattr(self, n) * x for n, x in zip(SIGNAL_NAMES, signals.vector(), strict=True)
+        )
+
+    def answerable(self, signals: Signals, passages: int = SMALL_LIBRARY) -> bool:
+        """The decision for a question asked of libraries holding `passages` passages. In a small
+        library how rare a word is says little (every word is in a large share of its passages), so
+        there one sentence must hold most of the question, and no name or number may be missing."""
+        if passages < SMALL_LIBRARY:
+            return signals.sentence >= SMALL_LIBRARY_SHARE and signals.missing_names == 0.0
+        return self.logit(signals) >= 0.0
+
+
+DEFAULT_MODEL = Model()
+
+
+def rarest_idf(passages: int) -> float:
+    """BM25Okapi's idf of a term that one passage of `passages` holds (0 for tiny libraries)."""
+    return max(math.log(max(passages - 1, 0) + 0.5) - math.log(1.5), 0.0)
+
+
+def rareness(df: int, passages: int) -> float:
+    """How much a term says: log((N + 1) / (df + 0.5)), positive even in a library of one passage
+    (where BM25Okapi's idf is not), largest for a term no passage holds."""
+    return math.log((passages + 1) / (df + 0.5))
+
+
+def signals(
+    question: str,
+    terms: list[str],
+    idf: dict[str, float],
+    df: dict[str, int],
+    passages: int,
+    top_score: float,
+    shown: list[str],
+    stems: Stems,
+) -> Signals:
+    """The signals of one question: its `terms` (question_terms), each term's BM25 idf and document
+    frequency in the searched libraries (df 0: no passage holds it), how many passages they hold,
+    BM25's best score and the texts of the passages shown first. Pure but for the stem cache."""
+    unique = list(dict.fromkeys(terms))
+    if not unique or passages <= 0:
+        return Signals()
+    weight = {t: rareness(df.get(t, 0), passages) for t in unique}
+    absent = {t for t in unique if df.get(t, 0) <= 0}
+    total = sum(weight.values())
+    # The best BM25 score the question could reach: each of its terms once, a term no passage
+    # holds at the idf of a term one passage holds.
+    rarest = rarest_idf(passages)
+    mass = sum(rarest if t in absent else max(idf.get(t, 0.0), 0.0) for t in terms)
+    names = named_terms(question) | {t for t in unique if _DIGIT.search(t)}
+    # Stems, so that "rescued" is held by "rescue".
+    stem_of = stems.stem_all(set(unique))
+    wanted: dict[str, set[str]] = {}
+    for t in unique:
+        wanted.setdefault(stem_of[t], set()).add(t)
+    rare = set(sorted(unique, key=lambda t: (-weight[t], t))[:RAREST])
+    rare_total = sum(weight[t] for t in rare)
+    most = rareness(0, passages)
+    kinds = answer_types(question)
+    asked = set(tokenize(question))
+    best_rare = best_all = first = info = rarest_held = typed = 0.0
+    agreement = 0.0
+    split = [[(s, set(tokenize(s))) for s in _SENTENCE_SPLIT.split(text)] for text in shown]
+    word_stems = stems.stem_all(set().union(*(words for sentences in split for _, words in sentences)))
+    for n, sentences in enumerate(split):
+        in_passage: set[str] = set()
+        passage_rare = 0.0
+        for text, sentence in sentences:
+            held: set[str] = set()
+            for w in sentence:
+                held |= wanted.get(word_stems[w], set())
+            in_passage |= held
+            share = sum(weight[t] for t in held & rare) / rare_total
+            passage_rare = max(passage_rare, share)
+            held_all = sum(weight[t] for t in held)
+            if held_all / total > best_all or (held_all / total == best_all and share > best_rare):
+                # The best sentence: what it holds, and whether it holds the kind of answer asked for.
+                info = held_all / most
+                rarest_held = max((weight[t] for t in held), default=0.0) / most
+                typed = float(_holds_answer_type(text, sentence, kinds, asked))
+            best_rare = max(best_rare, share)
+            best_all = max(best_all, held_all / total)
+        agreement += passage_rare / max(len(shown), 1)
+        if n == 0:
+            first = sum(weight[t] for t in in_passage) / total
+    return Signals(
+        reach=min(max(top_score, 0.0) / mass, 2.0) if mass > 0 else 0.0,
+        missing=sum(weight[t] for t in absent) / total,
+        missing_names=min(len(names & absent), 2) / 2,
+        rare_sentence=best_rare,
+        sentence=best_all,
+        passage=first,
+        rarity=min(total / len(unique) / most, 1.0),
+        information=min(info, 3.0) / 3,
+        rarest_held=rarest_held,
+        agreement=agreement,
+        answer_type=typed,
+    )
+
+
+def _holds_answer_type(text: str, words: set[str], kinds: frozenset[str], asked: set[str]) -> bool:
+    """Whether a sentence holds the kind of answer the question asks for (any, when it asks for none)."""
+    if not kinds:
+        return True
+    novel = words - asked
+    if "number" in kinds and any(_DIGIT.search(w) or w in number_words() for w in novel):
+        return True
+    if "time" in kinds and (bool(novel & time_words()) or bool(_YEAR.search(text))):
+        return True
+    if "name" in kinds or "title" in kinds:
+        for w in _CAPITAL.findall(text):
+            if w not in sentence_capitals() and _name_term(w) not in asked:
+                return True
+    return False
+
+
+# -- small talk --------------------------------------------------------------------------------
+
+_NOT_WORD = re.compile(r"[^\w\s']+")
+_MENTION = re.compile(r"<[@#][!&]?\d+>")
+
+
+def _words(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKC", _MENTION.sub(" ", text)).casefold().replace("’", "'")
+    return _NOT_WORD.sub(" ", text).split()
+
+
+def is_small_talk(question: str) -> bool:
+    """True for a greeting, thanks, or a question about the bot itself ("hello", "help",
+    "what can you do"), in the phrasings of data/small_talk.txt, with or without filler words
+    around them ("hi there", "thanks a lot clippings")."""
+    words = [w for w in _words(question) if w not in small_talk_fillers()]
+    return bool(words) and " ".join(words) in small_talk_phrases()
+
+
+class Answerability:
+    """The decision a `Store` makes for every search; thread-safe (its stem cache is)."""
+
+    def __init__(self, model: Model = DEFAULT_MODEL, stems: Stems | None = None) -> None:
+        self.model = model
+        self.stems = stems if stems is not None else Stems()
+
+    def signals(
+        self,
+        question: str,
+        terms: list[str],
+        idf: dict[str, float],
+        df: dict[str, int],
+        passages: int,
+        top_score: float,
+        shown: list[str],
+    ) -> Signals:
+        return signals(question, terms, idf, df, passages, top_score, shown, self.stems)
+
+    def __call__(
+        self,
+        question: str,
+        terms: list[str],
+        idf: dict[str, float],
+        df: dict[str, int],
+        passages: int,
+        top_score: float,
+        shown: list[str],
+    ) -> bool:
+        """Whether the `shown` passages could answer the question (see `signals` for the inputs)."""
+        if not shown or is_small_talk(question):
+            return False
+        found = self.signals(question, terms, idf, df, passages, top_score, shown)
+        return self.model.answerable(found, passages)

@@ -1,0 +1,58 @@
+"""benchmarks/answerability.py runs end to end on a tiny synthetic data folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import benchmark_module
+from test_quality_harness import data  # noqa: F401  (the tiny evaluation folder)
+
+
+@pytest.fixture(scope="module")
+def quality():
+    yield from benchmark_module("quality")
+
+
+@pytest.fixture(scope="module")
+def answerability(quality):
+    yield from benchmark_module("answerability")
+
+
+def test_harness_asks_every_kind_and_prints_the_table(answerability, data, tmp_path, capsys):  # noqa: F811
+    sample = tmp_path / "sample.txt"
+    sample.write_text("Bridge news\n\nThe old bridge will cost a fortune to repair, the council said.\n")
+    out = tmp_path / "records.json"
+    assert answerability.main(["--data", str(data), "--sample", str(sample), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    records = json.loads(out.read_text())["records"]
+    kinds = {r["kind"] for r in records}
+    assert kinds == {
+        "own week",
+        "next week",
+        "half a year away",
+        "xquad",
+        "general",
+        "seeds alone",
+        "seeds among 150",
+    }
+    own = [
+        r
+        for r in records
+        if r["kind"] == "own week" and r["question"] == "How much did the bridge repairs cost?"
+    ]
+    assert own[0]["rank"] == 1
+    assert "| abstain, general (" in printed
+    assert "Decision cost per question" in printed
+
+
+def test_other_weeks_questions_whose_answer_the_library_holds_are_left_out(answerability):
+    texts = [answerability.quality.normalize("The chess final ended in a draw in July.")]
+    assert answerability.holds_answer(texts, ["July"])
+    assert not answerability.holds_answer(texts, ["40 tonnes"])
+
+
+def test_half_a_year_away_is_the_nearest_week_to_182_days(answerability):
+    weeks = ["20220107", "20220114", "20220701", "20220708", "20230106"]
+    assert answerability.week_far("20220107", weeks, 182) == "20220708"
+    assert answerability.week_far("20230106", weeks, 182) == "20220708"
