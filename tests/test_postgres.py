@@ -488,3 +488,20 @@ def test_a_lost_notification_is_covered_by_polling(postgres_url):
         writer.add(corpus(1)[0], "g1")
         wait_until(lambda: follower._seq == writer.db.latest_change(), timeout=1.0)
         assert len(follower.index.libraries["g1"].articles) == 1
+
+
+def test_postgresql_tells_new_versions_of_an_article_as_sqlite_does(postgres_url, db_path):
+    versions = [
+        Article(title="Budget", text="The council approved the budget on Monday.", source="a.txt"),
+        Article(title="Budget", text="The council approved the budget on Tuesday.", source="a.txt"),
+        Article(title="Budget", text="The council rejected the budget on Friday.", source="b.txt"),
+        Article(title="Vote", text="The senate voted.", url="https://news.test/vote"),
+        Article(title="Vote again", text="The senate voted twice.", url="https://news.test/vote"),
+        Article(title="Vote", text="the   SENATE voted."),
+    ]
+    with Store(db_path) as lite, Store(postgres_url) as pg:
+        outcomes = [
+            [(r.status, r.article.id) for r in (store.add(v, "g1") for v in versions)] for store in (lite, pg)
+        ]
+        assert outcomes[0] == outcomes[1]
+        assert undated(lite.list_articles("g1")) == undated(pg.list_articles("g1"))
