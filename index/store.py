@@ -39,6 +39,7 @@ from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.text import question_terms, tokenize
 from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
 from .rank import CANDIDATES, Answerability, Ranker
+from .rank.forms import WordForms
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ CACHE_SAVE_INTERVAL = 60.0
 """Seconds between background saves of the index cache after merges."""
 FOLLOW_POLL = 0.5
 """Seconds between looks at a shared database's change log when no notification came."""
+FORM_CANDIDATES = 10
+"""With word forms on, this many of the ranker's candidates come from BM25 over the question with
+its words' other forms added, in place of exact BM25's last ones."""
 REPLAY_CHUNK = 900
 """Articles read from the database at a time while applying the change log."""
 REPLAY_SAVE_CHANGES = 500
@@ -111,6 +115,7 @@ class Store:
         path: str | Path,
         ranker: RankFunction | object | None = _DEFAULT_RANKER,
         encoder: TextEncoder | None = None,
+        word_forms: bool = False,
     ) -> None:
         """Open (or create) a database. `ranker=None` gives plain BM25 order; by default a new
         `Ranker`. With an `encoder` (index.rank.semantic.Encoder, the `rerank` extra) passages get
@@ -119,6 +124,7 @@ class Store:
         self.encoder = encoder
         self.ranker: RankFunction | None = Ranker() if ranker is _DEFAULT_RANKER else ranker  # type: ignore[assignment]
         self.answerability: AnswerFunction = Answerability()
+        self.word_forms = WordForms() if word_forms else None
         """Decides, for every search, whether its passages could answer the question."""
         self._seq = 0
         self._refresh_lock = threading.RLock()
@@ -550,6 +556,8 @@ class Store:
         depth = max(wanted, candidates) if ranker is not None else max(wanted, ANSWER_PASSAGES)
         pids, scores, matched = self.index.top(libraries, term_ids, depth)
         hits = self._hits(pids.tolist(), scores.tolist(), libraries, terms, term_ids)
+        if ranker is not None and self.word_forms is not None:
+            hits = self._with_other_forms(hits, libraries, terms, term_ids, candidates)
         searched = self.index.article_count(libraries)
         if ranker is not None:
             # Only BM25's first candidates are reordered, so every page (More) reads one order.
@@ -560,6 +568,31 @@ class Store:
             for rank, h in enumerate(hits[offset:wanted], start=offset + 1)
         ]
         return SearchResponse(question, tuple(terms), hits, searched, matched, tuple(libraries), answerable)
+
+    def _with_other_forms(
+        self, hits: list[Hit], libraries: list[str], terms: list[str], term_ids: list[int], candidates: int
+    ) -> list[Hit]:
+        """BM25's candidates, the last FORM_CANDIDATES of them given up for the best passages of the
+        question with its words' other forms added ("flooding" for "floods") that exact BM25 missed."""
+        forms = self.word_forms
+        assert forms is not None
+        forms.take(self.db.terms_after(forms.last_id))
+        extra = forms.other_forms(terms, term_ids)
+        if not extra:
+            return hits
+        pids, scores, _ = self.index.top(libraries, term_ids + extra, candidates)
+        kept = hits[: candidates - FORM_CANDIDATES]
+        seen = {(h.article.id, h.passage.index) for h in kept}
+        found = [
+            h
+            for h in self._hits(pids.tolist(), scores.tolist(), libraries, terms, term_ids)
+            if (h.article.id, h.passage.index) not in seen
+        ][: candidates - len(kept)]
+        if not found:
+            return hits
+        chosen = {(h.article.id, h.passage.index) for h in found}
+        rest = [h for h in hits[len(kept) :] if (h.article.id, h.passage.index) not in chosen]
+        return kept + found + rest
 
     def _answerable(
         self,

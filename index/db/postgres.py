@@ -639,6 +639,11 @@ class PostgresDatabase:
 
     # -- what a search reads ---------------------------------------------------------------------
 
+    def terms_after(self, last_id: int) -> list[tuple[int, str]]:
+        """(id, term) of every term created after the term `last_id`, by id."""
+        with self.read() as conn:
+            return conn.execute("SELECT id, term FROM terms WHERE id > %s ORDER BY id", (last_id,)).fetchall()
+
     def known_term_ids(self, terms: list[str]) -> list[int]:
         with self.read() as conn:
             known = dict(
