@@ -74,6 +74,7 @@ OTHERS = 150
 CLIPPINGS = "Clippings"
 LEARNED_ROW = "Clippings + learned stage (clippings-bot[rerank])"
 RANKER_OFF = "Clippings, ranker off (exact BM25)"
+WORD_FORMS_ROW = "Clippings + other word forms as candidates"
 BASELINE = "rank-bm25, \\w+, same passages (baseline)"
 WINDOWS = "rank-bm25, \\w+, 3-sentence windows"
 
@@ -348,7 +349,7 @@ def _encoder():
 
 
 def run_job(
-    job: Job, cache: Path | None, ablate: bool, windows: bool, learned: bool = False
+    job: Job, cache: Path | None, ablate: bool, windows: bool, learned: bool = False, word_forms: bool = False
 ) -> list[Outcome]:
     """Build one library (or reuse a cached one) and ask all of its questions of every system."""
     with tempfile.TemporaryDirectory(prefix="clippings-quality-") as tmp:
@@ -357,6 +358,8 @@ def run_job(
         if learned:
             # Libraries built without vectors get them on first use, and keep them (in the cache).
             stores[LEARNED_ROW] = Store(path, encoder=_encoder())
+        if word_forms:
+            stores[WORD_FORMS_ROW] = Store(path, word_forms=True)
         for name, ranker in rankers(ablate).items():
             stores[name] = Store(path, ranker=ranker)
         for store in stores.values():
@@ -534,7 +537,10 @@ def run(jobs: list[Job], args: argparse.Namespace) -> list[Outcome]:
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             futures = [
-                pool.submit(run_job, j, cache, args.ablate, not args.no_windows, args.learned) for j in jobs
+                pool.submit(
+                    run_job, j, cache, args.ablate, not args.no_windows, args.learned, args.word_forms
+                )
+                for j in jobs
             ]
             for future in futures:
                 done = future.result()
@@ -542,7 +548,7 @@ def run(jobs: list[Job], args: argparse.Namespace) -> list[Outcome]:
                 bar.update(len(done))
     else:
         for job in jobs:
-            done = run_job(job, cache, args.ablate, not args.no_windows, args.learned)
+            done = run_job(job, cache, args.ablate, not args.no_windows, args.learned, args.word_forms)
             outcomes.extend(done)
             bar.update(len(done))
     bar.close()
@@ -568,6 +574,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--half", choices=("first", "second"), help="only the first or second half of dev weeks"
     )
     parser.add_argument("--ablate", action="store_true", help="add a row per ranking idea switched off")
+    parser.add_argument(
+        "--word-forms",
+        action="store_true",
+        help="add a row with other word forms' candidates (Store(word_forms=True))",
+    )
     parser.add_argument("--no-windows", action="store_true", help="skip the 3-sentence-window baseline")
     parser.add_argument(
         "--learned",
@@ -594,7 +605,13 @@ def main(argv: list[str] | None = None) -> int:
     if not jobs:
         sys.exit("No questions to ask; check --splits and --limit.")
     outcomes = run(jobs, args)
-    systems = [CLIPPINGS, *([LEARNED_ROW] if args.learned else []), RANKER_OFF, BASELINE]
+    systems = [
+        CLIPPINGS,
+        *([LEARNED_ROW] if args.learned else []),
+        *([WORD_FORMS_ROW] if args.word_forms else []),
+        RANKER_OFF,
+        BASELINE,
+    ]
     if not args.no_windows:
         systems.append(WINDOWS)
     systems += list(rankers(args.ablate))

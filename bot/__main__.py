@@ -13,7 +13,7 @@ import discord
 
 from index import ClippingsError, Store, load_encoder
 
-from .client import ClippingsBot, store_executor
+from .client import ClippingsBot, make_bot, store_executor
 from .settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bot")
@@ -80,7 +80,7 @@ class Supervisor:
         """Return when stopped; raise what no retry can fix (such as discord.LoginFailure)."""
         delay, tries = self.settings.reconnect_delay, 0
         while not self._stopping.is_set():
-            bot = self.bot = ClippingsBot(self.settings, self.store, self.executor)
+            bot = self.bot = make_bot(self.settings, self.store, self.executor)
             failure: BaseException | None = None
             try:
                 async with bot:

@@ -124,3 +124,36 @@ class ClippingsBot(commands.Bot):
     async def on_ready(self) -> None:
         self.was_ready = True
         log.info("ready as %s in %d servers", self.user, len(self.guilds))
+
+
+# -- sharded processes (index.settings reads CLIPPINGS_SHARDS and CLIPPINGS_SHARD_COUNT) --------------
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard Discord sends a server's events to."""
+    return (guild_id >> 22) % shard_count
+
+
+class ShardedClippingsBot(ClippingsBot, commands.AutoShardedBot):
+    """The same bot over several shard connections in one process (a slice of the bot's shards)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        shard_ids: tuple[int, ...],
+        shard_count: int,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        super().__init__(settings, store, executor)
+        # AutoShardedClient reads these when it launches its shards.
+        self.shard_ids = list(shard_ids)
+        self.shard_count = shard_count
+
+
+def make_bot(settings: Settings, store: Store, executor: ThreadPoolExecutor | None = None) -> ClippingsBot:
+    """The bot the settings ask for: sharded when CLIPPINGS_SHARDS or CLIPPINGS_SHARD_COUNT is set."""
+    if settings.shard_count is None:
+        return ClippingsBot(settings, store, executor)
+    shard_ids = settings.shard_ids or tuple(range(settings.shard_count))
+    return ShardedClippingsBot(settings, store, shard_ids, settings.shard_count, executor)

@@ -87,6 +87,16 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             path = ctx.obj["db_path"] if ctx and ctx.obj else "the database"
             click.echo(f"Error: {database_error_message(path, exc)}", err=True)
             sys.exit(1)
+        except Exception as exc:  # a PostgreSQL server gone mid-command (psycopg only if it was used)
+            psycopg = sys.modules.get("psycopg")
+            if psycopg is None or not isinstance(exc, psycopg.OperationalError):
+                raise
+            click.echo(
+                f"Error: the PostgreSQL server stopped answering ({str(exc).strip().splitlines()[0]});"
+                " try again when it is back.",
+                err=True,
+            )
+            sys.exit(1)
 
     return wrapper
 
@@ -157,8 +167,8 @@ def _table(rows: list[list[str]], header: list[str]) -> list[str]:
     "db_path",
     default=None,
     type=click.Path(dir_okay=False),
-    help="SQLite database file. Default: CLIPPINGS_DB from the environment or .env (as the bot reads "
-    "it), else clippings.db.",
+    help="SQLite database file, or a postgresql:// URL to share one database between processes."
+    " Default: CLIPPINGS_DB from the environment or .env (as the bot reads it), else clippings.db.",
 )
 @click.option(
     "--learned/--no-learned",

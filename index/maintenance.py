@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .db import is_postgres_url
 from .db.sqlite import keep_identity, mark_as_copy
 from .engine import CacheRefused, IndexCache
 from .errors import BadInput, DatabaseError
@@ -50,6 +51,11 @@ def backup(source: str | Path, target: str | Path) -> int:
     """Copy the database with SQLite's online backup API: one consistent moment, even while the
     bot writes. The copy is written beside `target` and renamed into place, so it is whole or absent.
     Returns the size of the copy in bytes."""
+    if is_postgres_url(str(source)):
+        raise BadInput(
+            "clippings backup copies SQLite files; back up a PostgreSQL database with pg_dump"
+            " (see docs/scaling.md)."
+        )
     source, target = Path(source), Path(target)
     if target.exists():
         raise BadInput(f"{target} already exists; give a new file name, or move the old backup away.")
@@ -182,6 +188,11 @@ def check(path: str | Path, repair: bool = True) -> CheckReport:
 
     The database is only read. A cache that does not answer like the database is removed and,
     with `repair`, rebuilt from the database."""
+    if is_postgres_url(str(path)):
+        raise BadInput(
+            "clippings check reads SQLite files and their index cache; a PostgreSQL database has no"
+            " cache, and PostgreSQL checks its own tables (amcheck, pg_dump)."
+        )
     path = Path(path)
     report = CheckReport()
     if not path.is_file():

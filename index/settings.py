@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,10 +45,15 @@ class Settings:
     search_workers: int = 0
     """Worker processes answering the bot's questions (CLIPPINGS_SEARCH_WORKERS, bot/pool.py); 0
     answers in the bot's own process (the default, for small servers)."""
+    shard_ids: tuple[int, ...] | None = None
+    shard_count: int | None = None
+    """The slice of Discord's shards this bot process serves (CLIPPINGS_SHARDS of
+    CLIPPINGS_SHARD_COUNT); None: one unsharded connection."""
 
-    def __repr__(self) -> str:  # never show the token
+    def __repr__(self) -> str:  # never show the token, nor a PostgreSQL URL's password
+        db_path = re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@]*@", r"\1:***@", self.db_path)
         return (
-            f"Settings(db_path={self.db_path!r}, dev_guild={self.dev_guild!r}, "
+            f"Settings(db_path={db_path!r}, dev_guild={self.dev_guild!r}, "
             f"message_content={self.message_content}, learned={self.learned})"
         )
 
@@ -66,6 +72,36 @@ def _number(values: Mapping[str, str | None], key: str, default: float, kind: ty
         raise SettingsError(
             f"{key} must be a number, not {raw!r}; fix it in .env or the environment."
         ) from None
+
+
+def parse_shards(values: Mapping[str, str | None]) -> tuple[tuple[int, ...] | None, int | None]:
+    """(shard ids, shard count) from CLIPPINGS_SHARDS ("0-3", "0,2", "4-7,9") and
+    CLIPPINGS_SHARD_COUNT; (None, None) when neither is set (one unsharded connection)."""
+    raw_ids = (values.get("CLIPPINGS_SHARDS") or "").strip()
+    raw_count = (values.get("CLIPPINGS_SHARD_COUNT") or "").strip()
+    if not raw_ids and not raw_count:
+        return None, None
+    if not raw_count.isdigit() or int(raw_count) < 1:
+        raise SettingsError(
+            f"CLIPPINGS_SHARD_COUNT must be the total number of shards (a whole number, 1 or more), not {raw_count!r}."
+        )
+    count = int(raw_count)
+    if not raw_ids:
+        return tuple(range(count)), count
+    ids: list[int] = []
+    for part in raw_ids.split(","):
+        first, _, last = part.strip().partition("-")
+        if not first.isdigit() or (last and not last.isdigit()) or (last and int(last) < int(first)):
+            raise SettingsError(
+                f"CLIPPINGS_SHARDS must list shard ids such as 0-3 or 0,2,5, not {raw_ids!r}."
+            )
+        ids.extend(range(int(first), int(last or first) + 1))
+    if max(ids) >= count:
+        raise SettingsError(
+            f"CLIPPINGS_SHARDS names shard {max(ids)}, but shard ids go from 0 to {count - 1}"
+            f" (CLIPPINGS_SHARD_COUNT={count}); fix one of them."
+        )
+    return tuple(sorted(set(ids))), count
 
 
 def load_settings(
@@ -91,6 +127,7 @@ def load_settings(
         raise SettingsError(
             "CLIPPINGS_SEARCH_WORKERS must be 0 (answer in the bot's process) to 64; fix it in .env."
         )
+    shard_ids, shard_count = parse_shards(values)
     db_path = (values.get("CLIPPINGS_DB") or "").strip()
     if (environ.get("CLIPPINGS_DB") or "").strip():
         source = "CLIPPINGS_DB in the environment"
@@ -112,4 +149,6 @@ def load_settings(
         ),
         log_level=level,
         search_workers=workers,
+        shard_ids=shard_ids,
+        shard_count=shard_count,
     )

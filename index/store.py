@@ -2,8 +2,13 @@
 (add, ask, remove, refresh); the CLI and the bot both use it.
 
 Every process that opens a database keeps an in-memory index and brings it up to date from the
-database's change log before each search, so a bot and a CLI can share one database. The index is
-also cached beside the database (`<db>.index/`, see `index.engine.cache`).
+database's change log before each search, so a bot and a CLI can share one database. The index of
+a SQLite file is also cached beside it (`<db>.index/`, see `index.engine.cache`).
+
+A PostgreSQL database (a postgresql:// URL) is shared by processes on several machines. There is
+no cache: each library's index is built from the database when it is first searched, and only
+those libraries are kept. A follower thread LISTENs for the change log's notifications (and polls
+every FOLLOW_POLL seconds in case one is lost) and applies each change as it is committed.
 
 Searches run in parallel: each thread reads through its own connection, the engine scores a
 snapshot of its segments without holding its lock, and the ranker's caches are locked.
@@ -24,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .db import Database, PassageRow, PreparedArticle, SqliteDatabase, content_hash
+from .db import Busy, Database, PassageRow, PreparedArticle, content_hash, is_postgres_url, open_database
 from .db.sqlite import TERM_DTYPE, TF_DTYPE, VECTOR_DTYPE, opening_error, stored_article
 from .engine import CacheRefused, IndexCache, PassageTerms, SearchIndex, Segment, Snapshot, merge_segments
 from .errors import NoSearchableWords, describe_os_error
@@ -35,6 +40,7 @@ from .ingest.text import question_terms, tokenize
 from .models import AddResult, Article, Hit, Passage, SearchResponse, Stages, StoredArticle
 from .rank import CANDIDATES, Answerability, Ranker
 from .rank.features import analyse, encode_analysis
+from .rank.forms import WordForms
 from .rank.stems import Stems
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,11 @@ CACHE_MIN_PASSAGES = 20_000
 """Smaller indexes build from the database in well under a second and are not cached."""
 CACHE_SAVE_INTERVAL = 60.0
 """Seconds between background saves of the index cache after merges."""
+FOLLOW_POLL = 0.5
+"""Seconds between looks at a shared database's change log when no notification came."""
+FORM_CANDIDATES = 10
+"""With word forms on, this many of the ranker's candidates come from BM25 over the question with
+its words' other forms added, in place of exact BM25's last ones."""
 REPLAY_CHUNK = 900
 """Articles read from the database at a time while applying the change log."""
 REPLAY_SAVE_CHANGES = 500
@@ -63,6 +74,13 @@ class TextEncoder(Protocol):
     model_name: str
 
     def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+class ChangeWatch(Protocol):
+    """A shared database's change notifications (index.db.postgres.ChangeWatch)."""
+
+    def wait(self, timeout: float) -> bool: ...
+    def close(self) -> None: ...
 
 
 class RankFunction(Protocol):
@@ -99,6 +117,7 @@ class Store:
         path: str | Path,
         ranker: RankFunction | object | None = _DEFAULT_RANKER,
         encoder: TextEncoder | None = None,
+        word_forms: bool = False,
     ) -> None:
         """Open (or create) a database. `ranker=None` gives plain BM25 order; by default a new
         `Ranker`. With an `encoder` (index.rank.semantic.Encoder, the `rerank` extra) passages get
@@ -109,6 +128,7 @@ class Store:
         """Stems for the passage analyses made when articles are added."""
         self.ranker: RankFunction | None = Ranker() if ranker is _DEFAULT_RANKER else ranker  # type: ignore[assignment]
         self.answerability: AnswerFunction = Answerability()
+        self.word_forms = WordForms() if word_forms else None
         """Decides, for every search, whether its passages could answer the question."""
         self._seq = 0
         self._refresh_lock = threading.RLock()
@@ -123,10 +143,18 @@ class Store:
         self._unsaved_vectors: OrderedDict[tuple[int, bytes], np.ndarray] = OrderedDict()
         self._vectors_lock = threading.Lock()
         self._warned_unsaved = False
-        self.cache = None if self.path == ":memory:" else IndexCache(Path(self.path + ".index"))
-        self.db: Database = SqliteDatabase(self.path)
+        self.lazy = is_postgres_url(self.path)
+        """Libraries are loaded when first searched (a shared database); else all at start."""
+        self._loaded: dict[str, int] = {}
+        """Lazy loading: the change-log seq each loaded library's index was read at."""
+        self._follower: threading.Thread | None = None
+        self._stop_following = threading.Event()
+        self.cache = None if self.path == ":memory:" or self.lazy else IndexCache(Path(self.path + ".index"))
+        self.db: Database = open_database(self.path)
         try:
             self._load_index()
+            if self.lazy:
+                self._start_follower()
         except sqlite3.DatabaseError as exc:
             self.close_without_saving()
             raise opening_error(self.path, exc) from None
@@ -144,6 +172,7 @@ class Store:
 
     def close_without_saving(self) -> None:
         self._closed = True
+        self._stop_follower()
         self.index.stop_merges()
         self.db.close()
 
@@ -156,6 +185,7 @@ class Store:
             if self._closed:
                 return
             self._closed = True
+        self._stop_follower()
         # A background merge still running would outlive the database: let it finish first.
         self.index.stop_merges()
         self.db.close()
@@ -285,7 +315,11 @@ class Store:
 
     def _load_index(self) -> None:
         """Bring up the in-memory index: from the cache if it is valid, else from every stored
-        passage (no re-tokenizing); then apply what the change log holds beyond it."""
+        passage (no re-tokenizing); then apply what the change log holds beyond it. A lazy store
+        only notes where the change log is; libraries load when first searched."""
+        if self.lazy:
+            self._seq = self.db.latest_change()
+            return
         with self._refresh_lock:
             cached = None
             if self.cache is not None:
@@ -328,15 +362,66 @@ class Store:
         with self.db.read(transaction=True):
             self._seq = self.db.latest_change()
             for library in self.db.libraries():
-                segments = []
-                for rows in self.db.library_passages(library, LOAD_CHUNK):
-                    batch, articles = _batch(rows)
-                    segments.append(Segment.build(batch, articles))
-                    del rows, batch, articles
-                if segments:
-                    whole = merge_segments(segments) if len(segments) > 1 else segments[0]
-                    del segments
-                    self.index.library(library).add_segment(whole)
+                self._load_library(library)
+
+    def _load_library(self, library: str) -> None:
+        """Build one library's index from its stored passages (inside the caller's read transaction)."""
+        segments = []
+        for rows in self.db.library_passages(library, LOAD_CHUNK):
+            batch, articles = _batch(rows)
+            segments.append(Segment.build(batch, articles))
+            del rows, batch, articles
+        if segments:
+            whole = merge_segments(segments) if len(segments) > 1 else segments[0]
+            del segments
+            self.index.library(library).add_segment(whole)
+
+    def _load_libraries(self, libraries: list[str]) -> None:
+        """Build several libraries' indexes, in one query where the database can (PostgreSQL)."""
+        bulk = getattr(self.db, "passages_of_libraries", None)
+        if bulk is None or len(libraries) == 1:
+            for library in libraries:
+                self._load_library(library)
+            return
+        parts: dict[str, list[Segment]] = {}
+        for library, rows in bulk(libraries, LOAD_CHUNK):
+            batch, articles = _batch(rows)
+            parts.setdefault(library, []).append(Segment.build(batch, articles))
+        for library, segments in parts.items():
+            whole = merge_segments(segments) if len(segments) > 1 else segments[0]
+            self.index.library(library).add_segment(whole)
+
+    def ensure_loaded(self, libraries: Iterable[str]) -> None:
+        """A lazy store: load these libraries' indexes now if they are not in memory yet."""
+        if not self.lazy:
+            return
+        missing = [name for name in libraries if name not in self._loaded]
+        if not missing:
+            return
+        with self._refresh_lock:
+            missing = [name for name in dict.fromkeys(missing) if name not in self._loaded]
+            if not missing:
+                return
+            started = time.perf_counter()
+            with self.db.read(transaction=True):  # the passages and the log position of one snapshot
+                seq = self.db.latest_change()
+                self._load_libraries(missing)
+            for library in missing:
+                self._loaded[library] = seq
+            log.debug("loaded %d libraries in %.3f s", len(missing), time.perf_counter() - started)
+
+    @property
+    def loaded_libraries(self) -> list[str]:
+        """The libraries whose index is in memory."""
+        return sorted(self._loaded) if self.lazy else sorted(self.index.libraries)
+
+    def _follows(self, change_seq: int, library: str) -> bool:
+        """Whether this store's index takes the change (a lazy store: only libraries it loaded,
+        and only changes made after it read them)."""
+        if not self.lazy:
+            return True
+        loaded_at = self._loaded.get(library)
+        return loaded_at is not None and change_seq > loaded_at
 
     def refresh(self) -> None:
         """Apply changes made since the last look, by this process or another one."""
@@ -348,6 +433,8 @@ class Store:
             # The position moves only past changes already applied, so an interrupted refresh
             # replays them (adds skip articles present; removes check the passage ids).
             for change in changes:
+                if not self._follows(change.seq, change.library):
+                    continue
                 if change.action == "add":
                     pending.setdefault(change.library, []).append(change.article_id)
                     continue
@@ -378,6 +465,53 @@ class Store:
                     batch, articles = _batch(rows)
                     lib.add_articles(batch, articles)
         pending.clear()
+
+    # -- following a shared database ---------------------------------------------------------
+
+    def _start_follower(self) -> None:
+        watch = getattr(self.db, "watch", None)
+        if watch is None:
+            return
+        self._follower = threading.Thread(
+            target=self._follow, args=(watch(),), name="clippings-follower", daemon=True
+        )
+        self._follower.start()
+
+    def _follow(self, watch: ChangeWatch) -> None:
+        """Apply changes as other processes commit them: woken by NOTIFY, else every FOLLOW_POLL."""
+        failing = False
+        try:
+            while not self._stop_following.is_set():
+                watch.wait(FOLLOW_POLL)
+                if self._stop_following.is_set():
+                    break
+                try:
+                    self.refresh()
+                except Exception as exc:  # a lost server: keep following, and say so once
+                    log.log(
+                        logging.DEBUG if failing else logging.WARNING,
+                        "could not follow the change log (%s); retrying",
+                        exc,
+                    )
+                    failing = True
+                    self._stop_following.wait(FOLLOW_POLL)
+                    continue
+                if failing:
+                    log.info("following the change log again")
+                    failing = False
+        finally:
+            watch.close()
+
+    def _stop_follower(self) -> None:
+        follower, self._follower = self._follower, None
+        if follower is None:
+            return
+        self._stop_following.set()
+        wake = getattr(self.db, "wake_watchers", None)
+        if wake is not None:
+            with suppress(Exception):  # without it the follower still stops within FOLLOW_POLL
+                wake()
+        follower.join(timeout=5 * FOLLOW_POLL)
 
     # -- the index cache ---------------------------------------------------------------------
 
@@ -435,6 +569,7 @@ class Store:
         if stages is not None:
             stages.lap("tokenize")
         libraries = list(dict.fromkeys(libraries))
+        self.ensure_loaded(libraries)
         self.refresh()
         term_ids = self.db.known_term_ids(terms)
         wanted = offset + k
@@ -445,6 +580,8 @@ class Store:
         if stages is not None:
             stages.lap("rank")
         hits = self._hits(pids.tolist(), scores.tolist(), libraries, terms, term_ids)
+        if ranker is not None and self.word_forms is not None:
+            hits = self._with_other_forms(hits, libraries, terms, term_ids, candidates)
         searched = self.index.article_count(libraries)
         if stages is not None:
             stages.lap("fetch")
@@ -464,6 +601,31 @@ class Store:
             for rank, h in enumerate(hits[offset:wanted], start=offset + 1)
         ]
         return SearchResponse(question, tuple(terms), hits, searched, matched, tuple(libraries), answerable)
+
+    def _with_other_forms(
+        self, hits: list[Hit], libraries: list[str], terms: list[str], term_ids: list[int], candidates: int
+    ) -> list[Hit]:
+        """BM25's candidates, the last FORM_CANDIDATES of them given up for the best passages of the
+        question with its words' other forms added ("flooding" for "floods") that exact BM25 missed."""
+        forms = self.word_forms
+        assert forms is not None
+        forms.take(self.db.terms_after(forms.last_id))
+        extra = forms.other_forms(terms, term_ids)
+        if not extra:
+            return hits
+        pids, scores, _ = self.index.top(libraries, term_ids + extra, candidates)
+        kept = hits[: candidates - FORM_CANDIDATES]
+        seen = {(h.article.id, h.passage.index) for h in kept}
+        found = [
+            h
+            for h in self._hits(pids.tolist(), scores.tolist(), libraries, terms, term_ids)
+            if (h.article.id, h.passage.index) not in seen
+        ][: candidates - len(kept)]
+        if not found:
+            return hits
+        chosen = {(h.article.id, h.passage.index) for h in found}
+        rest = [h for h in hits[len(kept) :] if (h.article.id, h.passage.index) not in chosen]
+        return kept + found + rest
 
     def _answerable(
         self,
@@ -493,6 +655,7 @@ class Store:
         """BM25Okapi's idf of each term over the given libraries (0 for unknown terms)."""
         if not terms:
             return {}
+        self.ensure_loaded(libraries)
         self.refresh()
         values = self.index.term_idf(libraries, self.db.known_term_ids(terms))
         return dict(zip(terms, values, strict=True))
@@ -575,7 +738,7 @@ class Store:
             made.update(zip(fresh, self._encode([wanted[i][1] for i in fresh]), strict=True))
         try:
             self.db.put_vectors([wanted[i][0] for i in wanted], [made[i] for i in wanted], model, wait=False)
-        except sqlite3.OperationalError as exc:  # a read-only file, or another process writing
+        except (sqlite3.OperationalError, Busy) as exc:  # a read-only file, or another process writing
             with self._vectors_lock:
                 for i, key in keys.items():
                     self._unsaved_vectors[key] = made[i]
@@ -617,13 +780,15 @@ class Store:
 
     def stats(self) -> dict:
         """Articles, passages and distinct terms per library, and the database size."""
+        counts = self.db.library_counts()
+        self.ensure_loaded(library for library, _, _ in counts)
         self.refresh()
         libraries = {}
-        for library, articles, passages in self.db.library_counts():
+        for library, articles, passages in counts:
             lib = self.index.libraries.get(library)
             terms = int((lib.df > 0).sum()) if lib else 0
             libraries[library] = {"articles": articles, "passages": passages, "terms": terms}
-        return {"libraries": libraries, "database_bytes": self.db.size_bytes(), "path": self.path}
+        return {"libraries": libraries, "database_bytes": self.db.size_bytes(), "path": self.db.path}
 
 
 def _batch(rows: list[PassageRow]) -> tuple[PassageTerms, np.ndarray]:

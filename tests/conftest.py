@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -84,3 +86,46 @@ def passage_batch(docs: list[list[int]], first_id: int) -> PassageTerms:
         terms=np.array(terms, dtype=np.int64),
         tfs=np.array(tfs, dtype=np.int64),
     )
+
+
+# -- PostgreSQL (the shared backend): one database per test run, one schema per test ---------------
+
+POSTGRES_ADMIN = os.environ.get("CLIPPINGS_TEST_POSTGRES", "postgresql://127.0.0.1:5432/postgres")
+"""A server the tests may create a database on (the machine's own PostgreSQL by default)."""
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlsplit(url)._replace(path=f"/{name}").geturl()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """The URL of a database made for this test run, dropped at its end."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(
+            f"no PostgreSQL server answers at {POSTGRES_ADMIN} ({str(exc).strip()}); start one, or point"
+            " CLIPPINGS_TEST_POSTGRES at a server where these tests may create a database"
+        )
+    name = f"clippings_test_{os.getpid()}_{secrets.token_hex(4)}"
+    with admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield _with_database(POSTGRES_ADMIN, name)
+        finally:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """A URL whose tables live in a schema of this test's own (search_path), so tests never meet."""
+    import psycopg
+
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    joiner = "&" if "?" in postgres_database else "?"
+    return f"{postgres_database}{joiner}options=-csearch_path%3D{schema}"

@@ -176,7 +176,10 @@ def test_stored_passages_are_exact_substrings_of_the_stored_text(texts):
             except BadInput:
                 continue
             original = art.text
-            stored = store.add(art, "global").article
+            result = store.add(art, "global")
+            if result.status == "unchanged":  # the same text up to case and spacing is kept once
+                continue
+            stored = result.article
             assert store.article_text("global", stored.id) == original
             # The expected passages come from the original text, not from the stored offsets.
             expected = [(s.start, s.end, original[s.start : s.end]) for s in make_passages(original)]

@@ -18,6 +18,10 @@ PassageRow = tuple[int, int, int, bytes, bytes]
 """(passage id, article id, length, term ids, tfs) of a stored passage: what the engine indexes."""
 
 
+class Busy(Exception):
+    """Another process is writing and the caller asked not to wait (`put_vectors(wait=False)`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """One entry of the change log: an article added, or removed (with what the index subtracts)."""
@@ -114,6 +118,7 @@ class Database(Protocol):
 
     # what a search reads
     def known_term_ids(self, terms: list[str]) -> list[int]: ...
+    def terms_after(self, last_id: int) -> list[tuple[int, str]]: ...
     def hit_rows(self, passage_ids: list[int], libraries: list[str]) -> dict[int, tuple]: ...
     def passage_terms(self, passage_keys: list[tuple[str, int]]) -> dict[tuple[str, int], frozenset[str]]: ...
     def passage_extras(

@@ -637,6 +637,11 @@ class SqliteDatabase:
 
     # -- what a search reads ---------------------------------------------------------------------
 
+    def terms_after(self, last_id: int) -> list[tuple[int, str]]:
+        """(id, term) of every term created after the term `last_id`, by id."""
+        with self.read() as conn:
+            return conn.execute("SELECT id, term FROM terms WHERE id > ? ORDER BY id", (last_id,)).fetchall()
+
     def known_term_ids(self, terms: list[str]) -> list[int]:
         """The id of each term, -1 for a term no article holds."""
         unique = sorted(set(terms))

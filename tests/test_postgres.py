@@ -1,0 +1,507 @@
+"""The PostgreSQL backend on the machine's own server: the same answers as SQLite, and several
+processes sharing one database (following its change log)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import numpy as np
+import psycopg
+import pytest
+from click.testing import CliRunner
+from conftest import REPO, SAMPLE, WEAPONS
+
+from index import Article, DatabaseError, Store, StoredArticle
+from index.cli import cli
+from index.db import SqliteDatabase, open_database
+from index.db.postgres import PostgresDatabase
+
+SENTENCES = [s for s in re.split(r"(?<=[.!?”])\s*(?=[“A-Z])", SAMPLE.read_text()) if len(s.split()) > 5]
+WORDS = [
+    "harbour",
+    "lighthouse",
+    "ferry",
+    "council",
+    "budget",
+    "tariff",
+    "glacier",
+    "vaccine",
+    "orchard",
+    "senate",
+    "drought",
+    "railway",
+    "reactor",
+    "satellite",
+    "museum",
+    "strike",
+    "election",
+    "pipeline",
+    "wildfire",
+    "treaty",
+]
+QUESTIONS = [
+    "what did Qin say about weapons",
+    "invisible hand protraction of the conflict",
+    "peace talks should begin as soon as possible",
+    "position paper met with disappointment",
+    "harbour report lighthouse ferry",
+    "who is China's foreign minister",
+    "security governance of Europe",
+    "budget tariff council",
+    "Russian invasion February 24",
+    "glacier drought wildfire treaty",
+]
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def corpus(count: int, seed: int = 0, tag: str = "a") -> list[Article]:
+    """Articles made of the sample's sentences in random order, each with a sentence of its own."""
+    rng = random.Random(seed)
+    articles = []
+    for i in range(count):
+        picked = rng.sample(SENTENCES, k=rng.randint(3, min(9, len(SENTENCES))))
+        own = f"The {tag}{i} harbour report named the {rng.choice(WORDS)} and the {rng.choice(WORDS)}."
+        articles.append(
+            Article(title=f"{tag} {i}", text=" ".join([*picked, own]), url=f"https://news.test/{tag}/{i}")
+        )
+    return articles
+
+
+def run_child(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        env=CHILD_ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def top10(store: Store, question: str, libraries: list[str]) -> list[tuple[str, int, str, float]]:
+    return [
+        (h.article.id, h.passage.index, h.passage.text, h.score)
+        for h in store.search(question, libraries, k=10).hits
+    ]
+
+
+def assert_same_answers(expected: Store, actual: Store, libraries: list[str]) -> None:
+    for question in QUESTIONS:
+        want, got = top10(expected, question, libraries), top10(actual, question, libraries)
+        assert [w[:3] for w in want] == [g[:3] for g in got], question
+        assert all(abs(w[3] - g[3]) <= 1e-9 for w, g in zip(want, got, strict=True)), question
+
+
+def same_changes(store: Store, articles: list[Article]) -> None:
+    """Adds to two libraries, a removal and an update by URL: every kind of change-log entry."""
+    list(store.add_many(articles[:30], "g1", batch=7))
+    list(store.add_many(articles[30:], "global"))
+    store.remove("g1", "3")
+    store.add(
+        Article(title="a 5", text="The budget council met at the harbour lighthouse.", url=articles[5].url),
+        "g1",
+    )
+    store.add(articles[8], "g1")  # unchanged
+
+
+def undated(value: object) -> object:
+    """Articles without the second they were added at (the two stores add a moment apart)."""
+    if isinstance(value, list):
+        return [undated(v) for v in value]
+    return dataclasses.replace(value, added_at="") if isinstance(value, StoredArticle) else value
+
+
+def wait_until(condition, timeout: float = 5.0) -> float:
+    """Seconds until `condition()` held (fails the test after `timeout`)."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not true within {timeout} s")
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def recount(url: str, library: str) -> tuple[int, int, dict[int, int]]:
+    """(passages, total length, document frequency by term id) of a library, counted from the tables."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT p.length, p.terms FROM passages p JOIN articles a ON a.id = p.article_id WHERE a.library = %s",
+            (library,),
+        ).fetchall()
+    df = Counter[int]()
+    for _, blob in rows:
+        df.update(np.frombuffer(blob, dtype="<u4").tolist())
+    return len(rows), sum(r[0] for r in rows), dict(df)
+
+
+def index_counts(store: Store, library: str) -> tuple[int, int, dict[int, int]]:
+    lib = store.index.libraries[library]
+    nonzero = np.flatnonzero(lib.df)
+    return lib.docs, lib.total_len, dict(zip(nonzero.tolist(), lib.df[nonzero].tolist(), strict=True))
+
+
+# -- one process ------------------------------------------------------------------------------
+
+
+def test_a_postgresql_url_opens_the_postgresql_backend_and_a_path_sqlite(postgres_url, db_path):
+    pg, lite = open_database(postgres_url), open_database(str(db_path))
+    try:
+        assert (type(pg), type(lite)) == (PostgresDatabase, SqliteDatabase)
+    finally:
+        pg.close()
+        lite.close()
+
+
+def test_no_server_at_the_url_is_one_sentence_naming_it_without_its_password():
+    with pytest.raises(
+        DatabaseError,
+        match=r"^Could not connect to postgresql://someone@127\.0\.0\.1:1/x \(.+\); check that the server runs",
+    ) as caught:
+        Store("postgresql://someone:secret@127.0.0.1:1/x")
+    assert "secret" not in str(caught.value)
+
+
+def test_a_database_of_another_program_is_refused(postgres_url):
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE invoices (id integer)")
+    with pytest.raises(DatabaseError, match="holds tables of another program"):
+        Store(postgres_url)
+
+
+def test_reopening_migrates_nothing_and_keeps_the_articles(postgres_url):
+    with Store(postgres_url) as store:
+        store.add(corpus(1)[0], "g1")
+    with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
+        assert store.count_articles("g1") == 1
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+
+
+def test_postgresql_gives_sqlite_s_top_10_with_the_same_scores(postgres_url, db_path):
+    articles = corpus(45, seed=1)
+    with Store(db_path, ranker=None) as lite, Store(postgres_url, ranker=None) as pg:
+        same_changes(lite, articles)
+        same_changes(pg, articles)
+        assert_same_answers(lite, pg, ["g1", "global"])
+        assert_same_answers(lite, pg, ["g1"])
+
+
+def test_postgresql_gives_sqlite_s_reranked_order(postgres_url, db_path):
+    articles = corpus(45, seed=2)
+    with Store(db_path) as lite, Store(postgres_url) as pg:
+        same_changes(lite, articles)
+        same_changes(pg, articles)
+        for question in QUESTIONS:
+            assert top10(lite, question, ["g1", "global"]) == top10(pg, question, ["g1", "global"])
+
+
+def test_postgresql_keeps_dedupe_updates_settings_and_listing_as_sqlite_does(postgres_url, db_path):
+    articles = corpus(12, seed=3)
+    with Store(db_path) as lite, Store(postgres_url) as pg:
+        for store in (lite, pg):
+            same_changes(store, articles)
+            store.set_setting("g1", "newsroom", "42")
+            store.set_setting("g1", "gone", "1")
+            store.set_setting("g1", "gone", None)
+        for method, args in [
+            ("list_articles", ("g1",)),
+            ("list_articles", ("g1", 0, 50, "A 1")),
+            ("count_articles", ("global",)),
+            ("passages", ("g1", "5")),
+            ("article_text", ("g1", "7")),
+        ]:
+            assert undated(getattr(lite, method)(*args)) == undated(getattr(pg, method)(*args)), method
+        assert (pg.get_setting("g1", "newsroom"), pg.get_setting("g1", "gone")) == ("42", None)
+        assert lite.stats()["libraries"] == pg.stats()["libraries"]
+
+
+def test_a_lazy_store_keeps_only_the_libraries_it_was_asked_about(postgres_url):
+    with Store(postgres_url) as writer:
+        list(writer.add_many(corpus(6, tag="one"), "111"))
+        list(writer.add_many(corpus(6, tag="two"), "222"))
+        list(writer.add_many(corpus(3, tag="glob"), "global"))
+    with Store(postgres_url) as bot:
+        bot.search("harbour report", ["111", "global"])
+        assert bot.loaded_libraries == ["111", "global"]
+
+
+def test_a_library_loaded_after_changes_is_not_counted_twice(postgres_url):
+    with Store(postgres_url) as writer, Store(postgres_url) as reader:
+        list(writer.add_many(corpus(5, tag="x"), "g1"))
+        reader.search("harbour report", ["global"])  # follows the log, g1 not loaded yet
+        list(writer.add_many(corpus(5, seed=9, tag="y"), "g1"))
+        writer.remove("g1", "2")
+        reader.search("harbour report", ["g1"])
+        wait_until(lambda: reader._seq == writer.db.latest_change())
+        assert index_counts(reader, "g1") == recount(postgres_url, "g1")
+
+
+# -- several processes ------------------------------------------------------------------------
+
+
+def ask(process: subprocess.Popen, question: str, timeout: float = 20) -> dict:
+    """One question to a running `clippings ask --json -`, and its answer."""
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(question + "\n")
+    process.stdin.flush()
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    assert ready, f"no answer to {question!r} within {timeout} s"
+    return json.loads(process.stdout.readline())
+
+
+def titles(answer: dict) -> list[str]:
+    return [hit["title"] for hit in answer["results"]]
+
+
+def test_an_add_and_a_remove_by_one_process_reach_two_running_askers_within_a_second(postgres_url, tmp_path):
+    with Store(postgres_url) as store:
+        list(store.add_many(corpus(10), "g1"))
+    askers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "index", "--db", postgres_url, "ask", "--json", "-l", "g1", "-"],
+            cwd=REPO,
+            env=CHILD_ENV,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for asker in askers:
+            assert "Zeppelin" not in titles(ask(asker, "zeppelin lighthouse dawn"))
+        story = tmp_path / "zeppelin.txt"
+        story.write_text("A zeppelin landed beside the lighthouse at dawn, and the harbour came to watch.")
+        cli = [sys.executable, "-m", "index", "--db", postgres_url]
+        subprocess.run(
+            [*cli, "add", "-l", "g1", "--title", "Zeppelin", str(story)], cwd=REPO, env=CHILD_ENV, check=True
+        )
+        committed = time.monotonic()
+        for asker in askers:
+            wait_until(lambda a=asker: "Zeppelin" in titles(ask(a, "zeppelin lighthouse dawn")), timeout=5)
+            assert time.monotonic() - committed <= 1.0
+        subprocess.run(
+            [*cli, "remove", "-l", "g1", "11"], cwd=REPO, env=CHILD_ENV, check=True, capture_output=True
+        )
+        removed = time.monotonic()
+        for asker in askers:
+            wait_until(
+                lambda a=asker: "Zeppelin" not in titles(ask(a, "zeppelin lighthouse dawn")), timeout=5
+            )
+            assert time.monotonic() - removed <= 1.0
+    finally:
+        for asker in askers:
+            asker.stdin.close()
+            asker.wait(timeout=20)
+
+
+WRITER = """
+import sys
+sys.path.insert(0, "tests")
+from test_postgres import corpus
+from index import Store
+url, tag, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with Store(url, ranker=None) as store:
+    shared = corpus(6, seed=99, tag="shared")  # every writer adds these: each is stored once
+    mine = corpus(12, seed=seed, tag=tag)
+    ids = []
+    for own, same in zip(mine, shared + shared):
+        ids.append(store.add(own, "shared").article.id)
+        store.add(same, "shared")
+    for article_id in ids[::3]:
+        store.remove("shared", article_id)
+"""
+
+
+def test_concurrent_writers_leave_library_statistics_equal_to_a_recount(postgres_url):
+    with Store(postgres_url, ranker=None) as follower:
+        follower.add(corpus(1, tag="first")[0], "shared")
+        follower.search("harbour report", ["shared"])
+        writers = [
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, postgres_url, f"w{i}", str(i)],
+                cwd=REPO,
+                env=CHILD_ENV,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(3)
+        ]
+        for writer in writers:
+            assert writer.wait(timeout=120) == 0, writer.stderr.read() if writer.stderr else ""
+        wait_until(lambda: follower._seq == follower.db.latest_change())
+        expected = recount(postgres_url, "shared")
+        assert index_counts(follower, "shared") == expected
+        with Store(postgres_url, ranker=None) as fresh:
+            fresh.search("harbour report", ["shared"])
+            assert index_counts(fresh, "shared") == expected
+        assert follower.count_articles("shared") == 1 + 6 + 3 * 8  # 12 each, a third removed
+
+
+KILLED = """
+import os, signal, sys
+from index import Article, Store
+from index.db.postgres import PostgresDatabase
+url, when = sys.argv[1], sys.argv[2]
+def die(*args):
+    os.kill(os.getpid(), signal.SIGKILL)
+if when == "before-commit":
+    PostgresDatabase._announce = die  # the last statement of the write transaction
+else:
+    store_batch = Store._store_batch
+    def committed_then_die(self, *args):
+        store_batch(self, *args)
+        die()
+    Store._store_batch = committed_then_die
+with Store(url) as store:
+    store.add(Article(title="Zeppelin", text="A zeppelin landed beside the lighthouse at dawn."), "g1")
+"""
+
+
+def test_a_writer_killed_before_its_commit_leaves_nothing(postgres_url):
+    with Store(postgres_url) as follower:
+        list(follower.add_many(corpus(4), "g1"))
+        follower.search("harbour", ["g1"])
+        assert run_child(KILLED, postgres_url, "before-commit").returncode == -signal.SIGKILL
+        follower.add(corpus(1, seed=5, tag="later")[0], "g1")  # the write lock was let go
+        assert "Zeppelin" not in [
+            h.article.title for h in follower.search("zeppelin lighthouse", ["g1"]).hits
+        ]
+        assert follower.count_articles("g1") == 5
+        assert index_counts(follower, "g1") == recount(postgres_url, "g1")
+
+
+def test_a_writer_killed_after_its_commit_lost_nothing(postgres_url):
+    with Store(postgres_url) as follower:
+        list(follower.add_many(corpus(4), "g1"))
+        follower.search("harbour", ["g1"])
+        assert run_child(KILLED, postgres_url, "after-commit").returncode == -signal.SIGKILL
+        wait_until(lambda: follower._seq == follower.db.latest_change(), timeout=1.0)
+        assert follower.search("zeppelin lighthouse", ["g1"]).hits[0].article.title == "Zeppelin"
+        with Store(postgres_url) as restarted:
+            assert restarted.search("zeppelin lighthouse", ["g1"]).hits[0].article.title == "Zeppelin"
+            assert index_counts(restarted, "g1") == recount(postgres_url, "g1")
+
+
+def test_a_process_started_after_many_changes_catches_up(postgres_url, db_path):
+    articles = corpus(300, seed=4)
+    with Store(postgres_url, ranker=None) as early, Store(db_path, ranker=None) as lite:
+        early.search("harbour", ["g1"])  # loaded while the library was empty
+        for store in (lite, early):
+            with Store(store.path, ranker=None) as writer:
+                list(writer.add_many(articles, "g1"))
+                for article_id in range(1, 301, 2):
+                    writer.remove("g1", str(article_id))
+        with Store(postgres_url, ranker=None) as late:
+            assert late.db.latest_change() == 450
+            assert_same_answers(lite, late, ["g1"])
+            assert_same_answers(lite, early, ["g1"])
+
+
+def test_libraries_loaded_together_in_small_chunks_match_a_recount(postgres_url, monkeypatch):
+    monkeypatch.setattr("index.store.LOAD_CHUNK", 4)  # libraries split over several chunks
+    with Store(postgres_url) as writer:
+        for name, seed in (("a", 1), ("b", 2), ("c", 3)):
+            list(writer.add_many(corpus(5, seed=seed, tag=name), name))
+        writer.remove("b", "7")
+    with Store(postgres_url) as reader:
+        reader.ensure_loaded(["c", "a", "b"])
+        for name in ("a", "b", "c"):
+            assert index_counts(reader, name) == recount(postgres_url, name)
+
+
+def test_searches_on_many_threads_while_another_thread_adds_all_succeed(postgres_url):
+    errors: list[BaseException] = []
+    with Store(postgres_url) as store:
+        list(store.add_many(corpus(10), "g1"))
+
+        def search() -> None:
+            try:
+                for question in QUESTIONS * 2:
+                    assert store.search(question, ["g1", "global"]).hits
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=search) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for article in corpus(15, seed=7, tag="more"):
+            store.add(article, "g1")
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        store.search("harbour", ["g1"])
+        assert index_counts(store, "g1") == recount(postgres_url, "g1")
+
+
+def test_a_store_keeps_answering_and_following_after_its_connections_are_cut(postgres_url):
+    with Store(postgres_url) as store, Store(postgres_url) as writer:
+        list(writer.add_many(corpus(5), "g1"))
+        assert store.search("harbour report", ["g1"]).hits
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert store.search("harbour report", ["g1"]).hits
+        writer.add(Article(title="Zeppelin", text="A zeppelin landed beside the lighthouse at dawn."), "g1")
+        assert store.search("zeppelin lighthouse", ["g1"]).hits[0].article.title == "Zeppelin"
+
+
+def test_the_cli_adds_and_asks_on_a_postgresql_url(postgres_url):
+    runner = CliRunner()
+    added = runner.invoke(cli, ["--db", postgres_url, "add", str(SAMPLE)], catch_exceptions=False)
+    assert added.exit_code == 0, added.output
+    asked = runner.invoke(cli, ["--db", postgres_url, "ask", "--json", "what did Qin say about weapons"])
+    assert json.loads(asked.output)["results"][0]["passage"].startswith(WEAPONS)
+
+
+def test_backup_of_a_postgresql_url_says_to_use_pg_dump(postgres_url, tmp_path):
+    result = CliRunner().invoke(cli, ["--db", postgres_url, "backup", str(tmp_path / "copy.db")])
+    assert result.exit_code == 1
+    assert "back up a PostgreSQL database with pg_dump" in result.output
+    assert not (tmp_path / "copy.db").exists()
+
+
+def test_a_follower_wakes_on_the_notification_without_a_search(postgres_url):
+    with Store(postgres_url) as follower, Store(postgres_url) as writer:
+        follower.search("harbour", ["g1"])
+        writer.add(corpus(1)[0], "g1")
+        wait_until(lambda: follower._seq == writer.db.latest_change(), timeout=1.0)
+        assert len(follower.index.libraries["g1"].articles) == 1
+
+
+def test_a_lost_notification_is_covered_by_polling(postgres_url):
+    with Store(postgres_url) as follower, Store(postgres_url) as writer:
+        follower.search("harbour", ["g1"])
+        writer.db._announce = lambda conn: None  # type: ignore[attr-defined]  # the NOTIFY never comes
+        writer.add(corpus(1)[0], "g1")
+        wait_until(lambda: follower._seq == writer.db.latest_change(), timeout=1.0)
+        assert len(follower.index.libraries["g1"].articles) == 1
+
+
+def test_postgresql_tells_new_versions_of_an_article_as_sqlite_does(postgres_url, db_path):
+    versions = [
+        Article(title="Budget", text="The council approved the budget on Monday.", source="a.txt"),
+        Article(title="Budget", text="The council approved the budget on Tuesday.", source="a.txt"),
+        Article(title="Budget", text="The council rejected the budget on Friday.", source="b.txt"),
+        Article(title="Vote", text="The senate voted.", url="https://news.test/vote"),
+        Article(title="Vote again", text="The senate voted twice.", url="https://news.test/vote"),
+        Article(title="Vote", text="the   SENATE voted."),
+    ]
+    with Store(db_path) as lite, Store(postgres_url) as pg:
+        outcomes = [
+            [(r.status, r.article.id) for r in (store.add(v, "g1") for v in versions)] for store in (lite, pg)
+        ]
+        assert outcomes[0] == outcomes[1]
+        assert undated(lite.list_articles("g1")) == undated(pg.list_articles("g1"))
