@@ -131,6 +131,11 @@ class Server:
             return web.Response(body=b"\x89PNG\r\n\x1a\n" + bytes(100), content_type="image/png")
         if path == "/binary-as-html":
             return web.Response(body=b"\x7fELF\x02\x01" + bytes(300), content_type="text/html")
+        if path == "/bad-request":  # an error page that reads like an article
+            page = (
+                "<html><head><title>Bad request</title></head><body><p>" + "Your request was malformed. " * 40
+            )
+            return web.Response(status=400, text=page + "</p></body></html>", content_type="text/html")
         return web.Response(status=404)
 
     async def close(self) -> None:
@@ -477,3 +482,8 @@ def test_bad_max_fetch_bytes_setting_is_one_sentence(tmp_path, value):
     assert result.returncode in (1, 2)
     assert "Traceback" not in result.stderr
     assert "CLIPPINGS_MAX_FETCH_BYTES" in result.stderr.splitlines()[-1]
+
+
+async def test_an_error_page_is_refused_not_stored_as_an_article(site):
+    message = await refused(f"{site.origin}/bad-request", trusting(site))
+    assert message == f"{site.origin}/bad-request answered HTTP 400; check the link."
