@@ -230,17 +230,10 @@ class SqliteDatabase:
             self._terms_pending = {}
             try:
                 yield self.conn
-            except BaseException:
-                self._terms_pending = {}
-                # SQLite has already rolled back after some errors (a full disk): no second error.
-                if self.conn.in_transaction:
-                    with suppress(sqlite3.Error):
-                        self.conn.execute("ROLLBACK")
-                raise
-            try:
                 self.conn.execute("COMMIT")
             except BaseException:
                 self._terms_pending = {}
+                # SQLite has already rolled back after some errors (a full disk): no second error.
                 if self.conn.in_transaction:
                     with suppress(sqlite3.Error):
                         self.conn.execute("ROLLBACK")
