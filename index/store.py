@@ -172,9 +172,7 @@ class Store:
 
     def close_without_saving(self) -> None:
         self._closed = True
-        self._stop_follower()
-        self.index.stop_merges()
-        self.db.close()
+        self._shut_down()
 
     def close(self) -> None:
         if self._closed:
@@ -185,6 +183,9 @@ class Store:
             if self._closed:
                 return
             self._closed = True
+        self._shut_down()
+
+    def _shut_down(self) -> None:
         self._stop_follower()
         # A background merge still running would outlive the database: let it finish first.
         self.index.stop_merges()
@@ -371,10 +372,7 @@ class Store:
             batch, articles = _batch(rows)
             segments.append(Segment.build(batch, articles))
             del rows, batch, articles
-        if segments:
-            whole = merge_segments(segments) if len(segments) > 1 else segments[0]
-            del segments
-            self.index.library(library).add_segment(whole)
+        self._add_built(library, segments)
 
     def _load_libraries(self, libraries: list[str]) -> None:
         """Build several libraries' indexes, in one query where the database can (PostgreSQL)."""
@@ -388,7 +386,13 @@ class Store:
             batch, articles = _batch(rows)
             parts.setdefault(library, []).append(Segment.build(batch, articles))
         for library, segments in parts.items():
+            self._add_built(library, segments)
+
+    def _add_built(self, library: str, segments: list[Segment]) -> None:
+        """Give a library the segments built from its stored passages, merged into one."""
+        if segments:
             whole = merge_segments(segments) if len(segments) > 1 else segments[0]
+            segments.clear()  # the parts are freed as soon as the merged segment exists
             self.index.library(library).add_segment(whole)
 
     def ensure_loaded(self, libraries: Iterable[str]) -> None:
