@@ -72,6 +72,29 @@ def test_pruned_top_equals_full_scoring(n):
         assert (ids.tolist(), scores.tolist()) == full_top(index, ["global"], query, n), query
 
 
+def long_questions(seed: int, count: int, vocab: int = 400) -> list[list[int]]:
+    """Whole questions: 12 to 30 terms, most of them common (as the words of real questions are)."""
+    rng = np.random.default_rng(seed)
+    return [
+        [int(t) for t in np.minimum(rng.zipf(1.3, int(rng.integers(12, 31))) - 1, vocab - 1)]
+        for _ in range(count)
+    ]
+
+
+@pytest.mark.parametrize("n", [1, 10, 40])
+def test_pruned_top_of_long_questions_in_one_segment_equals_full_scoring(n):
+    docs = zipf_corpus(13, 4000)
+    index = SearchIndex()
+    added = add_articles(index, "global", docs, 1, 8)
+    for article in added[::9]:
+        remove(index, "global", article)
+    index.merge_all("global")
+    assert len(index.library("global").segments) == 1
+    for query in long_questions(n, 40):
+        ids, scores, _ = index.top(["global"], query, n)
+        assert (ids.tolist(), scores.tolist()) == full_top(index, ["global"], query, n), query
+
+
 def test_scores_equal_rank_bm25_after_merges():
     docs = zipf_corpus(2, 1500)
     index = SearchIndex()

@@ -51,3 +51,14 @@ def contribution(
 ) -> np.ndarray:
     """One term's BM25 contribution to each document: exactly rank-bm25's expression and order."""
     return idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)))
+
+
+def length_norm(dl: np.ndarray, avgdl: float, k1: float = K1, b: float = B) -> np.ndarray:
+    """The length part of `contribution`'s denominator, k1 * (1 - b + b * dl / avgdl), computed by
+    the same expression, so that `normed_contribution` gives the same values bit for bit."""
+    return k1 * (1 - b + b * dl / avgdl)
+
+
+def normed_contribution(idf: float, tf: np.ndarray, norm: np.ndarray, k1: float = K1) -> np.ndarray:
+    """`contribution` with the documents' `length_norm` computed beforehand: the same values."""
+    return idf * (tf * (k1 + 1) / (tf + norm))

@@ -34,12 +34,14 @@ from collections.abc import Callable
 import numpy as np
 
 from .library import LibraryIndex
-from .scoring import EPSILON, K1, MARGIN, B, Idf, contribution, idf_table
+from .scoring import EPSILON, K1, MARGIN, B, Idf, contribution, idf_table, length_norm, normed_contribution
 from .segments import DOC_DTYPE, Segment, merge_segments
 from .selection import Part, best_candidates, passage_ids_of
 
 log = logging.getLogger(__name__)
 
+DENSE_SHARE = 16
+"""A term held by at least 1/DENSE_SHARE of a segment's passages is looked up in a dense tf array."""
 IDF_CACHE = 16
 """Idf tables kept for the latest library sets and versions."""
 
@@ -292,6 +294,10 @@ class SearchIndex:
         try:
             remaining = sum(upper.values())
             done = 0
+            # The passages whose full scores seed the threshold: the best partial scores, kept
+            # from seed to seed and renewed from the postings read since.
+            pool = np.zeros(0, dtype=np.int64)
+            since_seed: list[np.ndarray] = []
             threshold = 0.0
             for t in order:
                 if can_prune and done and remaining * (1 + MARGIN) < threshold * (1 - MARGIN):
@@ -311,6 +317,7 @@ class SearchIndex:
                     new = g[~seen[g]]
                     seen[new] = True
                     touched_parts.append(new)
+                    since_seed.append(g)
                 remaining -= upper[t]
                 done += 1
                 # Seed the threshold with full scores after the first term, then only when the
@@ -321,11 +328,11 @@ class SearchIndex:
                     and done < len(order)
                     and (done == 1 or remaining < 1.25 * threshold or done % 4 == 0)
                 ):
+                    pool = self._seed_pool(acc, pool, since_seed, n)
+                    since_seed = []
                     threshold = max(
                         threshold,
-                        self._seed_threshold(
-                            acc, touched_parts, n, order[done:], slices, stats, multiplicity
-                        ),
+                        self._seed_threshold(acc, pool, n, order[done:], slices, stats, multiplicity),
                     )
             touched = np.concatenate(touched_parts) if touched_parts else np.zeros(0, dtype=np.int64)
             complete = done == len(order)
@@ -335,17 +342,31 @@ class SearchIndex:
             else:
                 # Only passages that can still reach the threshold, scored on the remaining terms.
                 cand = touched[acc[touched] + remaining * (1 + MARGIN) >= threshold * (1 - MARGIN)]
-                cand.sort()
+                one_part = len(parts) == 1
+                if not one_part:
+                    cand.sort()
                 partial = acc[cand]
+                # In one segment, a common term is looked up in its dense tf array for every
+                # candidate at once (a term a passage lacks adds 0, as norm > 0 when k1 > 0, b < 1).
+                single = parts[0].segment if one_part and k1 > 0 and 0 <= b < 1 else None
+                norm = length_norm(single.doc_len[cand], avgdl, k1, b) if single is not None else None
                 # Biggest bounds first: the remaining slack shrinks fastest.
                 for t in sorted(order[done:], key=upper.__getitem__, reverse=True):
-                    found = self._lookup(slices[t], cand, stats.values[t] * multiplicity[t], avgdl)
-                    partial = partial + found
+                    weight = stats.values[t] * multiplicity[t]
+                    if single is not None and norm is not None and self._dense(slices[t], single):
+                        _, lo, hi = slices[t][0]
+                        partial = partial + normed_contribution(
+                            weight, single.dense_tf(lo, hi)[cand], norm, k1
+                        )
+                    else:
+                        partial = partial + self._lookup(slices[t], cand, weight, avgdl, one_part)
                     remaining -= upper[t]
                     if len(cand) > n:
                         th = max(threshold, float(np.partition(partial, len(partial) - n)[len(partial) - n]))
                         keep = partial + max(remaining, 0.0) * (1 + MARGIN) >= th * (1 - MARGIN)
                         cand, partial = cand[keep], partial[keep]
+                        if norm is not None:
+                            norm = norm[keep]
                 cand = cand[best_candidates(partial, np.arange(len(cand)), n)]
             cand = np.sort(cand)
         finally:
@@ -360,6 +381,11 @@ class SearchIndex:
         best = np.lexsort((pids, -score))[:n]
         return pids[best], score[best], matched
 
+    @staticmethod
+    def _dense(slices: list[tuple[Part, int, int]], segment: Segment) -> bool:
+        """Whether a term's postings in `segment` are long enough to look up in a dense tf array."""
+        return len(slices) == 1 and (slices[0][2] - slices[0][1]) * DENSE_SHARE >= segment.size
+
     def _accumulator(self, total: int) -> tuple[np.ndarray, np.ndarray]:
         """This thread's zeroed score and seen arrays, of at least `total` entries."""
         scratch = self._scratch
@@ -370,44 +396,69 @@ class SearchIndex:
             scratch.seen = np.zeros(size, dtype=bool)
         return scratch.acc, scratch.seen
 
+    @staticmethod
+    def _seed_pool(acc: np.ndarray, pool: np.ndarray, since: list[np.ndarray], n: int) -> np.ndarray:
+        """The passages with the best partial scores: the last pool, and the best of the passages
+        whose scores grew since (a passage outside both has not grown, and was not better than the
+        pool). Any passages would give a valid bound; these give a tight one."""
+        pick = max(4 * n, 64)
+        grown = np.concatenate(since) if since else np.zeros(0, dtype=np.int64)
+        if len(pool) >= pick:
+            # Only a passage now above the pool's lowest can displace one of the pool.
+            grown = grown[acc[grown] > acc[pool].min()]
+        if len(grown) > pick:
+            grown = grown[np.argpartition(acc[grown], len(grown) - pick)[len(grown) - pick :]]
+        both = np.union1d(pool, grown)
+        if len(both) > pick:
+            both = np.sort(both[np.argpartition(acc[both], len(both) - pick)[len(both) - pick :]])
+        return both
+
     def _seed_threshold(
         self,
         acc: np.ndarray,
-        touched_parts: list[np.ndarray],
+        pool: np.ndarray,
         n: int,
         rest: list[int],
         slices: dict,
         stats: Idf,
         multiplicity: dict[int, int],
     ) -> float:
-        """A lower bound of the final n-th score: the n-th best full score among the passages with
-        the best partial scores so far (their remaining terms looked up, not bounded)."""
-        count = sum(len(p) for p in touched_parts)
-        if count < n:
+        """A lower bound of the final n-th score: the n-th best full score among the passages of
+        `pool` (sorted; their remaining terms looked up, not bounded)."""
+        if len(pool) < n:
             return 0.0
-        touched = np.concatenate(touched_parts)
-        values = acc[touched]
-        pick = max(4 * n, 64)
-        if count > pick:
-            top = np.argpartition(values, count - pick)[count - pick :]
-            touched, values = touched[top], values[top]
-        order = np.argsort(touched)
-        touched, full = touched[order], values[order]
+        full = acc[pool]
         for t in rest:
-            full = full + self._lookup(slices[t], touched, stats.values[t] * multiplicity[t], stats.avgdl)
+            full = full + self._lookup(slices[t], pool, stats.values[t] * multiplicity[t], stats.avgdl)
         th = float(np.partition(full, len(full) - n)[len(full) - n])
         return th - abs(th) * MARGIN * 4
 
     def _lookup(
-        self, slices: list[tuple[Part, int, int]], cand: np.ndarray, idf: float, avgdl: float
+        self,
+        slices: list[tuple[Part, int, int]],
+        cand: np.ndarray,
+        idf: float,
+        avgdl: float,
+        one_part: bool = False,
     ) -> np.ndarray:
-        """Contributions of one term to the sorted global document indexes `cand` (0 where absent)."""
+        """Contributions of one term to the global document indexes `cand` (0 where absent): sorted,
+        unless `one_part` says that every index is in the one part searched."""
         out = np.zeros(len(cand))
         for part, lo, hi in slices:
             seg = part.segment
-            a = int(np.searchsorted(cand, part.base))
-            z = int(np.searchsorted(cand, part.base + seg.size))
+            if one_part:
+                a, z = 0, len(cand)
+            else:
+                a = int(np.searchsorted(cand, part.base))
+                z = int(np.searchsorted(cand, part.base + seg.size))
             if a == z:
+                continue
+            if (hi - lo) * DENSE_SHARE >= seg.size:
+                local = cand[a:z] - part.base
+                tf = seg.dense_tf(lo, hi)[local]
+                found = tf > 0
+                where = np.flatnonzero(found)
+                out[where + a] = self._contribution(idf, tf[where], seg.doc_len[local[where]], avgdl)
                 continue
             local = (cand[a:z] - part.base).astype(DOC_DTYPE)
             docs = seg.docs[lo:hi]

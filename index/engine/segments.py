@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -54,6 +54,9 @@ class Segment:
     dead: int = 0
     name: str | None = None
     """The file this segment is persisted in, once it is."""
+    dense: dict[int, np.ndarray] = field(default_factory=dict)
+    """Dense tf arrays (one entry per passage) of the terms common enough to look up this way,
+    keyed by the start of their postings; made on first use (see `dense_tf`)."""
 
     @classmethod
     def build(cls, batch: PassageTerms, article_ids: np.ndarray) -> Segment:
@@ -125,6 +128,18 @@ class Segment:
             return None
         lo, hi = self.term_starts[i], self.term_starts[i + 1]
         return self.docs[lo:hi], self.tfs[lo:hi]
+
+    def dense_tf(self, lo: int, hi: int) -> np.ndarray:
+        """The tf of the term whose postings are docs[lo:hi] in every passage (0: absent), so that
+        many passages are looked up by indexing instead of a binary search each. Two threads may
+        both build it the first time; they build the same array."""
+        found = self.dense.get(lo)
+        if found is None:
+            tfs = self.tfs[lo:hi]
+            found = np.zeros(self.size, dtype=np.uint8 if int(tfs.max(initial=0)) <= 255 else TF_DTYPE)
+            found[self.docs[lo:hi]] = tfs
+            self.dense[lo] = found
+        return found
 
     def kill(self, first_passage: int, last_passage: int) -> int:
         """Mark passages first..last (ids) removed; returns how many were alive."""
