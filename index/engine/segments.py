@@ -54,7 +54,7 @@ class Segment:
     dead: int = 0
     name: str | None = None
     """The file this segment is persisted in, once it is."""
-    dense: dict[int, np.ndarray] = field(default_factory=dict)
+    dense: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
     """Dense tf arrays (one entry per passage) of the terms common enough to look up this way,
     keyed by the start of their postings; made on first use (see `dense_tf`)."""
 
