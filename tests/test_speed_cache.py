@@ -154,6 +154,52 @@ def test_big_merges_run_in_the_background_and_keep_answers(db_path, monkeypatch)
         assert answers(fresh) == merged
 
 
+def test_merges_still_running_at_close_are_in_the_saved_cache(db_path, monkeypatch):
+    import time
+
+    monkeypatch.setattr(engine.library, "INLINE_MERGE_MAX", 8)
+    slow_merge = engine.search_index.merge_segments
+
+    def merge_slowly(*args):
+        time.sleep(0.3)
+        return slow_merge(*args)
+
+    monkeypatch.setattr(engine.search_index, "merge_segments", merge_slowly)
+    with Store(db_path, ranker=None) as store:
+        store.ensure_loaded(["global"])
+        for i in range(64):  # the last one makes a merge of 64 due
+            store.add(article(i), "global")
+            store.refresh()
+    with Store(db_path, ranker=None) as reopened:
+        reopened.ensure_loaded(["global"])
+        lib = reopened.index.libraries["global"]
+        assert all(s.name for s in lib.segments)  # loaded from the cache, not rebuilt
+        assert lib._pick_run() is None
+
+
+def test_a_cache_saved_with_merges_due_merges_them_when_opened(db_path, monkeypatch):
+    monkeypatch.setattr(engine.library, "INLINE_MERGE_MAX", 8)
+
+    def fail(*args):
+        raise MemoryError("no room to merge")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(engine.search_index, "merge_segments", fail)
+        with Store(db_path, ranker=None) as store:
+            store.ensure_loaded(["global"])
+            for i in range(64):  # eight segments of eight: a merge due
+                store.add(article(i), "global")
+                store.refresh()
+            store.index.wait_for_merges()
+            expected = answers(store)
+            assert store.index.libraries["global"]._pick_run() is not None
+    with Store(db_path, ranker=None) as reopened:
+        reopened.ensure_loaded(["global"])
+        reopened.index.wait_for_merges()
+        assert reopened.index.libraries["global"]._pick_run() is None
+        assert answers(reopened) == expected
+
+
 def test_searching_threads_and_background_merges_and_saves_get_along(db_path, monkeypatch):
     import threading
 

@@ -126,6 +126,13 @@ class SearchIndex:
             finally:
                 self._merge_queue.task_done()
 
+    def merge_due(self) -> None:
+        """Start the merges that the size-tiered policy says are due in any library (an index
+        loaded from a cache saved before they ran)."""
+        with self.lock:
+            for library in self.libraries.values():
+                library._maybe_merge()
+
     def wait_for_merges(self) -> None:
         """Block until queued background merges are done (for tests and benchmarks)."""
         self._merge_queue.join()
