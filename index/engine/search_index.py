@@ -36,7 +36,7 @@ import numpy as np
 from .library import LibraryIndex
 from .scoring import EPSILON, K1, MARGIN, B, Idf, contribution, idf_table, length_norm, normed_contribution
 from .segments import DOC_DTYPE, Segment, merge_segments
-from .selection import Part, best_candidates, passage_ids_of
+from .selection import Part, best_candidates, part_cuts, passage_ids_of
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +203,12 @@ class SearchIndex:
         libs = [lib for lib in libs if lib.docs > 0]
         if not libs:
             return None, [], 0
-        parts, base = [], 0
+        parts: list[Part] = []
+        base = 0
         for lib in libs:
             for segment in lib.segments:
                 if segment.live:
-                    parts.append(Part(segment, base))
+                    parts.append(Part(segment, base, len(parts)))
                     base += segment.size
         return self.idf(libs), parts, base
 
@@ -339,7 +340,7 @@ class SearchIndex:
                     since_seed = []
                     threshold = max(
                         threshold,
-                        self._seed_threshold(acc, pool, n, order[done:], slices, stats, multiplicity),
+                        self._seed_threshold(acc, pool, n, order[done:], slices, stats, multiplicity, parts),
                     )
             touched = np.concatenate(touched_parts) if touched_parts else np.zeros(0, dtype=np.int64)
             complete = done == len(order)
@@ -366,7 +367,8 @@ class SearchIndex:
                             weight, single.dense_tf(lo, hi)[cand], norm, k1
                         )
                     else:
-                        partial = partial + self._lookup(slices[t], cand, weight, avgdl, one_part)
+                        cuts = np.array([0, len(cand)]) if one_part else part_cuts(parts, cand)
+                        partial = partial + self._lookup(slices[t], cand, weight, avgdl, cuts)
                     remaining -= upper[t]
                     if len(cand) > n:
                         th = max(threshold, float(np.partition(partial, len(partial) - n)[len(partial) - n]))
@@ -382,8 +384,9 @@ class SearchIndex:
                 seen[touched_part] = False
         # Exact scores of the survivors: rank-bm25's expression, term by term in query order.
         score = np.zeros(len(cand))
+        cuts = part_cuts(parts, cand)
         for t in known:
-            score = score + self._lookup(slices[t], cand, stats.values[t], avgdl)
+            score = score + self._lookup(slices[t], cand, stats.values[t], avgdl, cuts)
         pids = passage_ids_of(parts, cand)
         best = np.lexsort((pids, -score))[:n]
         return pids[best], score[best], matched
@@ -429,14 +432,16 @@ class SearchIndex:
         slices: dict,
         stats: Idf,
         multiplicity: dict[int, int],
+        parts: list[Part],
     ) -> float:
         """A lower bound of the final n-th score: the n-th best full score among the passages of
         `pool` (sorted; their remaining terms looked up, not bounded)."""
         if len(pool) < n:
             return 0.0
         full = acc[pool]
+        cuts = part_cuts(parts, pool)
         for t in rest:
-            full = full + self._lookup(slices[t], pool, stats.values[t] * multiplicity[t], stats.avgdl)
+            full = full + self._lookup(slices[t], pool, stats.values[t] * multiplicity[t], stats.avgdl, cuts)
         th = float(np.partition(full, len(full) - n)[len(full) - n])
         return th - abs(th) * MARGIN * 4
 
@@ -446,18 +451,15 @@ class SearchIndex:
         cand: np.ndarray,
         idf: float,
         avgdl: float,
-        one_part: bool = False,
+        cuts: np.ndarray,
     ) -> np.ndarray:
-        """Contributions of one term to the global document indexes `cand` (0 where absent): sorted,
-        unless `one_part` says that every index is in the one part searched."""
+        """Contributions of one term to the global document indexes `cand` (0 where absent), whose
+        documents of part p are cand[cuts[p]:cuts[p + 1]] (`part_cuts`: cand sorted; one part
+        searched: any order)."""
         out = np.zeros(len(cand))
         for part, lo, hi in slices:
             seg = part.segment
-            if one_part:
-                a, z = 0, len(cand)
-            else:
-                a = int(np.searchsorted(cand, part.base))
-                z = int(np.searchsorted(cand, part.base + seg.size))
+            a, z = int(cuts[part.number]), int(cuts[part.number + 1])
             if a == z:
                 continue
             if (hi - lo) * DENSE_SHARE >= seg.size:

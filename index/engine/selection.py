@@ -12,8 +12,19 @@ from .segments import Segment
 
 @dataclass(slots=True)
 class Part:
+    """A segment searched, its documents numbered from `base` in the search's global numbering;
+    `number` is its place among the parts searched."""
+
     segment: Segment
     base: int
+    number: int = 0
+
+
+def part_cuts(parts: list[Part], cand: np.ndarray) -> np.ndarray:
+    """Where each part's documents start and end in the sorted global indexes `cand`."""
+    edges = [p.base for p in parts]
+    edges.append(parts[-1].base + parts[-1].segment.size if parts else 0)
+    return np.searchsorted(cand, edges)
 
 
 def nth_largest(acc: np.ndarray, touched_parts: list[np.ndarray], n: int) -> float:
