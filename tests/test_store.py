@@ -254,3 +254,10 @@ def test_sql_layer_alone_keeps_other_libraries_out(store, monkeypatch):
     monkeypatch.setattr(store.index, "top", engine_ignoring_libraries)
     hits = store.search("harbour board merger", ["guild-b"], k=5).hits
     assert [h.article.title for h in hits] == ["Public"]
+
+
+def test_reading_connections_map_the_database_file(store):
+    from index.db.sqlite import READ_MMAP_BYTES
+
+    with store.db.read() as conn:
+        assert conn.execute("PRAGMA mmap_size").fetchone()[0] == READ_MMAP_BYTES
