@@ -371,7 +371,7 @@ def features(
             attributed = set().union(*stands_for.values())
             previous = c.previous.casefold().replace("’", "'") if c.previous else ""
             for term in unique - exact - attributed:
-                if previous and next(_occurrences(previous, term), None) is not None:
+                if term in previous and next(_occurrences(previous, term), None) is not None:
                     attributed.add(term)
                     from_context.add(term)
         present = exact | attributed
