@@ -36,7 +36,7 @@ import numpy as np
 from .library import LibraryIndex
 from .scoring import EPSILON, K1, MARGIN, B, Idf, contribution, idf_table, length_norm, normed_contribution
 from .segments import DOC_DTYPE, Segment, merge_segments
-from .selection import Part, best_candidates, part_cuts, passage_ids_of
+from .selection import Part, best_candidates, group_by_part, part_cuts, passage_ids_of
 
 log = logging.getLogger(__name__)
 
@@ -348,31 +348,24 @@ class SearchIndex:
             if complete:
                 cand = best_candidates(acc, touched, n)
             else:
-                # Only passages that can still reach the threshold, scored on the remaining terms.
+                # Only passages that can still reach the threshold, scored on the remaining terms,
+                # grouped by part: part p's are cand[cuts[p]:cuts[p + 1]].
                 cand = touched[acc[touched] + remaining * (1 + MARGIN) >= threshold * (1 - MARGIN)]
-                one_part = len(parts) == 1
-                if not one_part:
-                    cand.sort()
+                cand, cuts = group_by_part(parts, cand)
                 partial = acc[cand]
-                # In one segment, a common term is looked up in its dense tf array for every
-                # candidate at once (a term a passage lacks adds 0, as norm > 0 when k1 > 0, b < 1).
-                single = parts[0].segment if one_part and k1 > 0 and 0 <= b < 1 else None
-                norm = length_norm(single.doc_len[cand], avgdl, k1, b) if single is not None else None
+                # Each candidate's length norm, once: common terms are then looked up in their dense
+                # tf arrays for every candidate at once (norm > 0 when k1 > 0 and b < 1, so a term a
+                # passage lacks adds 0).
+                norm = self._norms(parts, cand, cuts, avgdl) if k1 > 0 and 0 <= b < 1 else None
                 # Biggest bounds first: the remaining slack shrinks fastest.
                 for t in sorted(order[done:], key=upper.__getitem__, reverse=True):
                     weight = stats.values[t] * multiplicity[t]
-                    if single is not None and norm is not None and self._dense(slices[t], single):
-                        _, lo, hi = slices[t][0]
-                        partial = partial + normed_contribution(
-                            weight, single.dense_tf(lo, hi)[cand], norm, k1
-                        )
-                    else:
-                        cuts = np.array([0, len(cand)]) if one_part else part_cuts(parts, cand)
-                        partial = partial + self._lookup(slices[t], cand, weight, avgdl, cuts)
+                    partial = partial + self._lookup(slices[t], cand, weight, avgdl, cuts, norm)
                     remaining -= upper[t]
                     if len(cand) > n:
                         th = max(threshold, float(np.partition(partial, len(partial) - n)[len(partial) - n]))
                         keep = partial + max(remaining, 0.0) * (1 + MARGIN) >= th * (1 - MARGIN)
+                        cuts = np.concatenate(([0], np.cumsum(keep)))[cuts]
                         cand, partial = cand[keep], partial[keep]
                         if norm is not None:
                             norm = norm[keep]
@@ -391,10 +384,15 @@ class SearchIndex:
         best = np.lexsort((pids, -score))[:n]
         return pids[best], score[best], matched
 
-    @staticmethod
-    def _dense(slices: list[tuple[Part, int, int]], segment: Segment) -> bool:
-        """Whether a term's postings in `segment` are long enough to look up in a dense tf array."""
-        return len(slices) == 1 and (slices[0][2] - slices[0][1]) * DENSE_SHARE >= segment.size
+    def _norms(self, parts: list[Part], cand: np.ndarray, cuts: np.ndarray, avgdl: float) -> np.ndarray:
+        """`length_norm` of each candidate (grouped by part, as `cuts` says)."""
+        norm = np.empty(len(cand))
+        for part in parts:
+            a, z = int(cuts[part.number]), int(cuts[part.number + 1])
+            if a < z:
+                dl = part.segment.doc_len[cand[a:z] - part.base]
+                norm[a:z] = length_norm(dl, avgdl, self.k1, self.b)
+        return norm
 
     def _accumulator(self, total: int) -> tuple[np.ndarray, np.ndarray]:
         """This thread's zeroed score and seen arrays, of at least `total` entries."""
@@ -452,10 +450,11 @@ class SearchIndex:
         idf: float,
         avgdl: float,
         cuts: np.ndarray,
+        norm: np.ndarray | None = None,
     ) -> np.ndarray:
         """Contributions of one term to the global document indexes `cand` (0 where absent), whose
-        documents of part p are cand[cuts[p]:cuts[p + 1]] (`part_cuts`: cand sorted; one part
-        searched: any order)."""
+        documents of part p are cand[cuts[p]:cuts[p + 1]] (`part_cuts` of sorted indexes, or
+        `group_by_part`); with `norm`, the candidates' `length_norm` (k1 > 0, b < 1)."""
         out = np.zeros(len(cand))
         for part, lo, hi in slices:
             seg = part.segment
@@ -465,6 +464,9 @@ class SearchIndex:
             if (hi - lo) * DENSE_SHARE >= seg.size:
                 local = cand[a:z] - part.base
                 tf = seg.dense_tf(lo, hi)[local]
+                if norm is not None:
+                    out[a:z] = normed_contribution(idf, tf, norm[a:z], self.k1)
+                    continue
                 found = tf > 0
                 where = np.flatnonzero(found)
                 out[where + a] = self._contribution(idf, tf[where], seg.doc_len[local[where]], avgdl)

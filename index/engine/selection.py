@@ -20,6 +20,16 @@ class Part:
     number: int = 0
 
 
+def group_by_part(parts: list[Part], cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The global indexes `cand` reordered so that each part's are together, in part order (in any
+    order within a part: a linear-time grouping, not a sort), and the cuts between the parts."""
+    if len(parts) == 1:
+        return cand, np.array([0, len(cand)])
+    part_of = np.searchsorted([p.base for p in parts[1:]], cand, side="right").astype(np.uint16)
+    counts = np.bincount(part_of, minlength=len(parts))
+    return cand[np.argsort(part_of, kind="stable")], np.concatenate(([0], np.cumsum(counts)))
+
+
 def part_cuts(parts: list[Part], cand: np.ndarray) -> np.ndarray:
     """Where each part's documents start and end in the sorted global indexes `cand`."""
     edges = [p.base for p in parts]
