@@ -1,5 +1,6 @@
 """Segments, merging and the pruned top-n search give exactly what a full scoring gives."""
 
+import itertools
 import random
 
 import numpy as np
@@ -82,14 +83,16 @@ def long_questions(seed: int, count: int, vocab: int = 400) -> list[list[int]]:
 
 
 @pytest.mark.parametrize("n", [1, 10, 40])
-def test_pruned_top_of_long_questions_in_one_segment_equals_full_scoring(n):
+@pytest.mark.parametrize("merged", [True, False])
+def test_pruned_top_of_long_questions_equals_full_scoring(n, merged):
     docs = zipf_corpus(13, 4000)
     index = SearchIndex()
     added = add_articles(index, "global", docs, 1, 8)
     for article in added[::9]:
         remove(index, "global", article)
-    index.merge_all("global")
-    assert len(index.library("global").segments) == 1
+    if merged:
+        index.merge_all("global")
+    assert (len(index.library("global").segments) == 1) == merged
     for query in long_questions(n, 40):
         ids, scores, _ = index.top(["global"], query, n)
         assert (ids.tolist(), scores.tolist()) == full_top(index, ["global"], query, n), query
@@ -206,3 +209,24 @@ def test_engine_alone_searches_only_the_asked_libraries():
     ids, _, _ = index.top(["guild-b"], [1, 2], 10)
     scored, _ = index.scores(["guild-b"], [1, 2])
     assert (sorted(ids.tolist()), sorted(scored.tolist())) == ([200, 201, 202], [200, 201, 202])
+
+
+def test_candidates_are_grouped_by_part_with_the_cuts_between():
+    parts = [engine.selection.Part(segment, base, k) for k, (segment, base) in enumerate(three_segments())]
+    cand = np.array([25, 3, 14, 0, 29, 12, 7])
+    grouped, cuts = engine.selection.group_by_part(parts, cand)
+    assert cuts.tolist() == [0, 3, 5, 7]
+    assert [sorted(grouped[a:z].tolist()) for a, z in itertools.pairwise(cuts)] == [
+        [0, 3, 7],
+        [12, 14],
+        [25, 29],
+    ]
+
+
+def three_segments():
+    """Segments of 10, 10 and 12 passages, numbered from 0, 10 and 20."""
+    index = SearchIndex()
+    add_articles(index, "a", [[1]] * 10, 1, 10)
+    add_articles(index, "b", [[1]] * 10, 11, 10)
+    add_articles(index, "c", [[1]] * 12, 21, 12)
+    return [(index.library(name).segments[0], base) for name, base in (("a", 0), ("b", 10), ("c", 20))]
