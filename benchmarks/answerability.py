@@ -33,6 +33,7 @@ The evaluation data is internal and never copied into this repository: pass its 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import statistics
@@ -52,7 +53,14 @@ import quality  # noqa: E402  (benchmarks/quality.py, beside this file)
 
 from index.errors import NoSearchableWords  # noqa: E402
 from index.rank import answerable as answerable_module  # noqa: E402
-from index.rank.answerable import SIGNAL_NAMES, Answerability, Model, Signals, is_small_talk  # noqa: E402
+from index.rank.answerable import (  # noqa: E402
+    SIGNAL_NAMES,
+    Answerability,
+    Candidates,
+    Model,
+    Signals,
+    is_small_talk,
+)
 from index.store import Store  # noqa: E402
 
 GENERAL = REPO / "benchmarks" / "data" / "general_questions.txt"
@@ -227,10 +235,22 @@ def run_library(job: quality.Job, asks: list[Ask], cache: Path | None, half: str
                         found.vector(),
                         1000 * recorder.seconds,
                         1000 * recorder.cpu_seconds,
-                        list(inputs) if inputs else None,
+                        _serialisable(inputs) if inputs else None,
                     )
                 )
     return records
+
+
+def _serialisable(inputs: tuple) -> list:
+    """The decision's inputs as JSON can hold them (the candidates as a dict)."""
+    return [dataclasses.asdict(x) if isinstance(x, Candidates) else x for x in inputs]
+
+
+def _inputs(saved: list) -> list:
+    """The decision's inputs again from a record (records without candidates get none)."""
+    if len(saved) > 7 and isinstance(saved[7], dict):
+        return [*saved[:7], Candidates(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved[7].items()})]
+    return saved[:7]
 
 
 def recompute(records: list[Record]) -> None:
@@ -239,7 +259,7 @@ def recompute(records: list[Record]) -> None:
     for r in records:
         r.small_talk = is_small_talk(r.question)
         if r.inputs:
-            r.signals = judge.signals(*r.inputs).vector()
+            r.signals = judge.signals(*_inputs(r.inputs)).vector()
         else:
             r.signals = [0.0] * len(SIGNAL_NAMES)
 

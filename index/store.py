@@ -39,6 +39,7 @@ from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.text import question_terms, tokenize
 from .models import AddResult, Article, Hit, Passage, SearchResponse, Stages, StoredArticle
 from .rank import CANDIDATES, Answerability, Ranker
+from .rank.answerable import SPREAD, Candidates
 from .rank.features import analyse, encode_analysis
 from .rank.forms import WordForms
 from .rank.stems import Stems
@@ -103,6 +104,7 @@ class AnswerFunction(Protocol):
         passages: int,
         top_score: float,
         shown: list[str],
+        found: Candidates = ...,
     ) -> bool: ...
 
 
@@ -579,7 +581,7 @@ class Store:
         wanted = offset + k
         ranker = self.ranker
         candidates = ranker.candidates if ranker is not None else CANDIDATES
-        depth = max(wanted, candidates) if ranker is not None else max(wanted, ANSWER_PASSAGES)
+        depth = max(wanted, candidates) if ranker is not None else max(wanted, SPREAD)
         pids, scores, matched = self.index.top(libraries, term_ids, depth)
         if stages is not None:
             stages.lap("rank")
@@ -597,7 +599,7 @@ class Store:
             else:
                 ordered = ranker(self, question, libraries, first)
             hits = ordered + hits[candidates:]
-        answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:ANSWER_PASSAGES])
+        answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:SPREAD])
         if stages is not None:
             stages.lap("answerable")
         hits = [
@@ -638,11 +640,21 @@ class Store:
         term_ids: list[int],
         libraries: list[str],
         scores: np.ndarray,
-        shown: list[Hit],
+        first: list[Hit],
     ) -> bool:
-        """Whether the first passages (the same for every page) could answer the question."""
-        if not shown:
+        """Whether the first passages (the same for every page) could answer the question, from
+        the first `SPREAD` ranked ones."""
+        if not first:
             return False
+        shown = first[:ANSWER_PASSAGES]
+        lead = shown[0].article.id
+        found = Candidates(
+            scores=tuple(float(x) for x in scores[:SPREAD]),
+            articles=tuple(h.article.id for h in first),
+            title=shown[0].article.title,
+            same_article=tuple(h.passage.text for h in first[1:] if h.article.id == lead),
+            ranker_score=shown[0].score if isinstance(self.ranker, Ranker) and self.encoder is None else 0.0,
+        )
         idf, df, passages = self.index.term_stats(libraries, term_ids)
         top = float(scores.max()) if len(scores) else 0.0
         return self.answerability(
@@ -653,6 +665,7 @@ class Store:
             passages,
             top,
             [h.passage.text for h in shown],
+            found,
         )
 
     def term_idf(self, libraries: list[str], terms: list[str]) -> dict[str, float]:

@@ -64,6 +64,13 @@ class Signals:
     rarest_held: float = 0.0
     agreement: float = 0.0
     answer_type: float = 0.0
+    unshown_names: float = 0.0
+    split_names: float = 0.0
+    article: float = 0.0
+    title: float = 0.0
+    spread: float = 0.0
+    gap: float = 0.0
+    ranker: float = 0.0
 
     def vector(self) -> list[float]:
         return [getattr(self, name) for name in SIGNAL_NAMES]
@@ -92,6 +99,13 @@ class Model:
     rarest_held: float = -2.59
     agreement: float = 2.07
     answer_type: float = -0.01
+    unshown_names: float = 0.0
+    split_names: float = 0.0
+    article: float = 0.0
+    title: float = 0.0
+    spread: float = 0.0
+    gap: float = 0.0
+    ranker: float = 0.0
 
     def logit(self, signals: Signals) -> float:
         return self.bias + sum(
@@ -108,6 +122,40 @@ class Model:
 
 
 DEFAULT_MODEL = Model()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """What the search found beyond the shown passages' texts (all optional)."""
+
+    scores: tuple[float, ...] = ()
+    """BM25's scores of its first candidates, best first (at most `SPREAD`)."""
+    articles: tuple[str, ...] = ()
+    """The article of each of the first ranked passages (at most `SPREAD`)."""
+    title: str = ""
+    """The title of the first passage's article."""
+    same_article: tuple[str, ...] = ()
+    """The texts of that article's other passages among the first `SPREAD` ranked."""
+    ranker_score: float = 0.0
+    """The first passage's score from the ranking stage (0 without one)."""
+
+
+SPREAD = 10
+NO_CANDIDATES = Candidates()
+_NAME_PHRASE = re.compile(r"\b[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)+")
+
+
+def name_phrases(question: str) -> list[str]:
+    """The question's names of two or more capitalised words ("First Republic Bank"), casefolded,
+    without a first word that only starts the question ("Which", "The")."""
+    found = []
+    for m in _NAME_PHRASE.finditer(question):
+        words = m.group().split()
+        if m.start() == 0 or words[0] in sentence_capitals():
+            words = words[1:]
+        if len(words) >= 2:
+            found.append(" ".join(_name_term(w) for w in words))
+    return found
 
 
 def rarest_idf(passages: int) -> float:
@@ -130,6 +178,7 @@ def signals(
     top_score: float,
     shown: list[str],
     stems: Stems,
+    found: Candidates = NO_CANDIDATES,
 ) -> Signals:
     """The signals of one question: its `terms` (question_terms), each term's BM25 idf and document
     frequency in the searched libraries (df 0: no passage holds it), how many passages they hold,
@@ -180,7 +229,27 @@ def signals(
         agreement += passage_rare / max(len(shown), 1)
         if n == 0:
             first = sum(weight[t] for t in in_passage) / total
+    # Beyond the shown sentences: the question's names the shown passages (and their first
+    # article's title) do not hold, its names of several words not held as a phrase, how much of it
+    # the first article holds (title and its passages among the first candidates), how many
+    # articles the first candidates come from, and how fast BM25's scores fall.
+    seen = set().union(*(words for sentences in split for _, words in sentences), tokenize(found.title))
+    named = {t for t in names if t in weight}
+    phrases = name_phrases(question)
+    flat = " ".join(" ".join(_words(t)) for t in (*shown, found.title))
+    title_held = _held(tokenize(found.title), wanted, stems)
+    article_held = title_held | _held(set().union(*(tokenize(t) for t in found.same_article)), wanted, stems)
+    if shown:
+        article_held |= _held(set(tokenize(shown[0])), wanted, stems)
+    scores = sorted(found.scores, reverse=True)
     return Signals(
+        unshown_names=len(named - seen) / len(named) if named else 0.0,
+        split_names=sum(1 for p in phrases if f" {p} " not in f" {flat} ") / len(phrases) if phrases else 0.0,
+        article=sum(weight[t] for t in article_held) / total,
+        title=sum(weight[t] for t in title_held) / total,
+        spread=(len(set(found.articles)) - 1) / (SPREAD - 1) if found.articles else 0.0,
+        gap=1 - scores[-1] / scores[0] if len(scores) > 1 and scores[0] > 0 else 0.0,
+        ranker=min(max(found.ranker_score, -5.0), 5.0) / 5,
         reach=min(max(top_score, 0.0) / mass, 2.0) if mass > 0 else 0.0,
         missing=sum(weight[t] for t in absent) / total,
         missing_names=min(len(names & absent), 2) / 2,
@@ -193,6 +262,14 @@ def signals(
         agreement=agreement,
         answer_type=typed,
     )
+
+
+def _held(words: set[str] | list[str], wanted: dict[str, set[str]], stems: Stems) -> set[str]:
+    """The question terms these words hold, by stem."""
+    held: set[str] = set()
+    for w, stem in stems.stem_all(set(words)).items():
+        held |= wanted.get(stem, set())
+    return held
 
 
 def _holds_answer_type(text: str, words: set[str], kinds: frozenset[str], asked: set[str]) -> bool:
@@ -246,8 +323,9 @@ class Answerability:
         passages: int,
         top_score: float,
         shown: list[str],
+        found: Candidates = NO_CANDIDATES,
     ) -> Signals:
-        return signals(question, terms, idf, df, passages, top_score, shown, self.stems)
+        return signals(question, terms, idf, df, passages, top_score, shown, self.stems, found)
 
     def __call__(
         self,
@@ -258,9 +336,10 @@ class Answerability:
         passages: int,
         top_score: float,
         shown: list[str],
+        found: Candidates = NO_CANDIDATES,
     ) -> bool:
         """Whether the `shown` passages could answer the question (see `signals` for the inputs)."""
         if not shown or is_small_talk(question):
             return False
-        found = self.signals(question, terms, idf, df, passages, top_score, shown)
-        return self.model.answerable(found, passages)
+        measured = self.signals(question, terms, idf, df, passages, top_score, shown, found)
+        return self.model.answerable(measured, passages)
