@@ -653,7 +653,6 @@ class Store:
             articles=tuple(h.article.id for h in first),
             title=shown[0].article.title,
             same_article=tuple(h.passage.text for h in first[1:] if h.article.id == lead),
-            ranker_score=shown[0].score if isinstance(self.ranker, Ranker) and self.encoder is None else 0.0,
         )
         idf, df, passages = self.index.term_stats(libraries, term_ids)
         top = float(scores.max()) if len(scores) else 0.0
