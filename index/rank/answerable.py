@@ -4,7 +4,8 @@ A search always finds the passages closest to a question, even when the library 
 it ("what is the capital of Australia" asked of a week of news). Showing those passages as an
 answer is the worst thing the product can do, so each search also decides whether its best
 passages could answer the question at all. The decision is a small logistic model (weights fitted
-by benchmarks/answerability.py on the first half of the dev weeks) over signals that hold for any
+by benchmarks/answerability.py on the first half of the dev weeks, on standardised signals, and
+written back as weights of the signals themselves) over signals that hold for any
 library and any question:
 
 - **reach**: BM25's best score against the best the question could reach, its own terms' idf mass
@@ -18,7 +19,15 @@ library and any question:
   holds; **rarest held**: the rarest term it holds; **answer type**: whether it holds a number, a
   date or a name when the question asks for one;
 - **rarity**: how rare the question's words are in the library, on average (general questions are
-  made of common words).
+  made of common words);
+- beyond the shown sentences (`Candidates`, what the search found besides): **unshown names**, the
+  share of the question's names and numbers that no shown passage (nor its article's title) holds;
+  **split names**, the share of its names of two or more words ("First Republic Bank") not held as
+  one phrase; **article**, how much of the question the first passage's article holds (its title
+  and its passages among the first `SPREAD` ranked); **spread**, how many articles the first
+  `SPREAD` passages come from (a question about one story finds one article's passages);
+  **gap**, how far BM25's score falls from the first candidate to the tenth; **title**, the share
+  the first article's title holds, is measured but off (see `Model.title`).
 
 Terms are weighed by their rareness, log((N + 1) / (df + 0.5)) over the N passages searched. In a
 library of fewer than `SMALL_LIBRARY` passages rareness says little, and a simple rule decides
@@ -266,7 +275,7 @@ def signals(
 def _held(words: set[str] | list[str], wanted: dict[str, set[str]], stems: Stems) -> set[str]:
     """The question terms these words hold, by stem."""
     held: set[str] = set()
-    for w, stem in stems.stem_all(set(words)).items():
+    for stem in stems.stem_all(set(words)).values():
         held |= wanted.get(stem, set())
     return held
 
