@@ -328,10 +328,14 @@ WEIGHT = {"own week": 0.25, "general": 1.0, "next week": 0.25, "half a year away
 kinds (which the top score alone already separates better) a quarter as much."""
 
 
-def fit(records: list[Record], l2: float, drop: tuple[str, ...] = ()) -> tuple[np.ndarray, float]:
-    """Model weights (bias first) fitted on the first half, and the cut of its logit."""
+def fit(
+    records: list[Record], l2: float, drop: tuple[str, ...] = (), cosine: bool = False
+) -> tuple[np.ndarray, float]:
+    """Model weights (bias first) fitted on the first half, and the cut of its logit; with `cosine`,
+    the learned stage's cosine is one of the signals (records made with --cosine)."""
     X = np.array([r.signals for r in records])
-    X[:, [SIGNAL_NAMES.index(n) for n in (*OFF, *drop)]] = 0.0
+    off = (*OFF, *drop) if cosine else (*OFF, *drop, "cosine")
+    X[:, [SIGNAL_NAMES.index(n) for n in off]] = 0.0
     train = np.array([r.half == "first" and not r.small_talk for r in records])
     positive = np.array([r.kind == "own week" and r.rank is not None for r in records])
     negative = np.array([r.kind in UNANSWERABLE for r in records])
@@ -442,6 +446,34 @@ def cost(records: list[Record]) -> str:
     )
 
 
+def has_cosines(records: list[Record]) -> bool:
+    """Whether every searched record carries the learned stage's cosine (--cosine)."""
+    searched = [r.inputs for r in records if r.inputs]
+    return bool(searched) and all(
+        len(i) > 7 and isinstance(i[7], dict) and i[7].get("cosine") is not None for i in searched
+    )
+
+
+def add_cosines(records: list[Record], batch: int = 64) -> None:
+    """The learned stage's cosine of each question with its shown passages (the `rerank` extra's
+    encoder, as a Store opened with it computes it), into each record's candidates."""
+    wanted = [r for r in records if r.inputs and len(r.inputs) > 7 and isinstance(r.inputs[7], dict)]
+    texts = list(dict.fromkeys(t for r in wanted for t in [r.question, *r.inputs[6]]))  # type: ignore[index]
+    encoder = quality._encoder()
+    bar = quality.tqdm(total=len(texts), desc="encoding", unit=" texts")
+    vectors: dict[str, np.ndarray] = {}
+    for start in range(0, len(texts), batch):
+        chunk = texts[start : start + batch]
+        vectors.update(zip(chunk, np.asarray(encoder.encode(chunk), dtype=np.float32), strict=True))
+        bar.update(len(chunk))  # type: ignore[attr-defined]
+    bar.close()  # type: ignore[attr-defined]
+    for r in wanted:
+        inputs = r.inputs
+        assert inputs is not None
+        question = vectors[r.question]
+        inputs[7]["cosine"] = max((float(vectors[t] @ question) for t in inputs[6]), default=None)
+
+
 def report(records: list[Record], args: argparse.Namespace) -> str:
     w, cut = fit(records, args.l2)
     fitted = model_of(w, cut)
@@ -453,6 +485,14 @@ def report(records: list[Record], args: argparse.Namespace) -> str:
         ("shipped model", decisions(records, shipped)),
         ("fitted now", decisions(records, fitted)),
     ]
+    with_cosine = None
+    if has_cosines(records):
+        w_cos, cut_cos = fit(records, args.l2, cosine=True)
+        with_cosine = model_of(w_cos, cut_cos)
+        deciders += [
+            ("shipped, with the learned cosine", decisions(records, answerable_module.COSINE_MODEL)),
+            ("fitted now, with the learned cosine", decisions(records, with_cosine)),
+        ]
     lines = [table(records, deciders), "", cost(records)]
     if args.ablate:
         lines += ["", "Each signal switched off and the model refitted (second half):"]
@@ -469,6 +509,8 @@ def report(records: list[Record], args: argparse.Namespace) -> str:
                 )
             )
     lines += ["", "fitted on the first half of the weeks:", repr(fitted)]
+    if with_cosine is not None:
+        lines += ["", "... and with the learned stage's cosine:", repr(with_cosine)]
     return "\n".join(lines)
 
 
@@ -495,18 +537,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--l2", type=float, default=0.001, help="L2 penalty of the logistic fit")
     parser.add_argument("--ablate", action="store_true", help="refit with each signal switched off")
+    parser.add_argument(
+        "--cosine",
+        action="store_true",
+        help="also fit and report a model with the learned stage's cosine of the question with the shown "
+        "passages (needs the rerank extra; encodes every question and shown passage, about 20 a second "
+        "a thread); the records with cosines go to --out",
+    )
     args = parser.parse_args(argv)
     if args.load:
         records = [Record(**r) for r in json.loads(args.load.read_text(encoding="utf-8"))["records"]]
-        recompute(records)
     else:
         records = collect(args)
+    if args.cosine and not has_cosines(records):
+        add_cosines(records)
+    if not args.load or (args.cosine and args.out):
         out = args.out or quality.RESULTS / f"answerability-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(
             json.dumps({"records": [r.__dict__ for r in records]}, ensure_ascii=False), encoding="utf-8"
         )
         print(f"Per-question records: {out}")
+    recompute(records)
     print(report(records, args))
     return 0
 

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 ANSWER_PASSAGES = 3
 """Whether a question has an answer is judged on the passages shown first (the bot shows 3)."""
 UNSAVED_VECTORS = 20_000
+QUESTION_VECTORS = 64
+"""The last this many questions' vectors are kept (see `encode_questions`)."""
 """Passage vectors made for a question but not saved (a read-only file, or another process
 writing) are kept in memory, up to this many (float16, about 15 MB), and saved by a later question."""
 LOAD_CHUNK = 200_000
@@ -144,6 +146,7 @@ class Store:
         self._closed = False
         self._unsaved_vectors: OrderedDict[tuple[int, bytes], np.ndarray] = OrderedDict()
         self._vectors_lock = threading.Lock()
+        self._question_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._warned_unsaved = False
         self.lazy = is_postgres_url(self.path)
         """Libraries are loaded when first searched (a shared database); else all at start."""
@@ -653,6 +656,7 @@ class Store:
             articles=tuple(h.article.id for h in first),
             title=shown[0].article.title,
             same_article=tuple(h.passage.text for h in first[1:] if h.article.id == lead),
+            cosine=self._best_cosine(question, shown) if self.encoder is not None else None,
         )
         idf, df, passages = self.index.term_stats(libraries, term_ids)
         top = float(scores.max()) if len(scores) else 0.0
@@ -788,9 +792,35 @@ class Store:
             yield len(rows)
 
     def encode_questions(self, questions: list[str]) -> np.ndarray:
-        """The learned ranker's unit vectors of some questions, one row each, in one batch."""
+        """The learned ranker's unit vectors of some questions, one row each, in one batch. The
+        last few questions' vectors are kept: the answerability step asks again for the question
+        the learned stage has just encoded."""
         encoder = self._require_encoder("encoding a question")
-        return np.asarray(encoder.encode(questions), dtype=np.float32)
+        with self._vectors_lock:
+            kept = {q: v for q in questions if (v := self._question_vectors.get(q)) is not None}
+        fresh = list(dict.fromkeys(q for q in questions if q not in kept))
+        if fresh:
+            made = np.asarray(encoder.encode(fresh), dtype=np.float32)
+            with self._vectors_lock:
+                for q, v in zip(fresh, made, strict=True):
+                    kept[q] = v
+                    self._question_vectors[q] = v
+                    self._question_vectors.move_to_end(q)
+                while len(self._question_vectors) > QUESTION_VECTORS:
+                    self._question_vectors.popitem(last=False)
+        return np.stack([kept[q] for q in questions]) if questions else np.zeros((0, 0), dtype=np.float32)
+
+    def _best_cosine(self, question: str, shown: list[Hit]) -> float | None:
+        """The best cosine of the question's vector with a shown passage's (None when none has one,
+        or the encoder failed: then the decision is made without it, as the ranking was)."""
+        try:
+            vectors = self.passage_vectors([h.passage for h in shown])
+            if vectors.shape[1] == 0:
+                return None
+            return float(np.max(vectors @ self.encode_questions([question])[0]))
+        except Exception:  # the learned stage is optional
+            log.exception("the learned stage's cosine failed; deciding answerability without it")
+            return None
 
     # -- statistics ------------------------------------------------------------------------
 

@@ -6,7 +6,14 @@ import pytest
 
 from index import Article, is_small_talk
 from index.rank import Stems, signals
-from index.rank.answerable import NO_CANDIDATES, Candidates, name_phrases
+from index.rank.answerable import (
+    NO_CANDIDATES,
+    SIGNAL_NAMES,
+    Answerability,
+    Candidates,
+    Model,
+    name_phrases,
+)
 
 STORM = "A storm hit the coast on Monday. Rescuers said 40 people were rescued from the floods."
 
@@ -140,3 +147,11 @@ def test_a_small_library_needs_one_sentence_holding_most_of_the_question(store):
     store.add(Article("Ping", "Someone wrote @everyone come to the town hall meeting tonight."), "global")
     assert store.search("town hall meeting", ["global"]).answerable is True
     assert store.search("which bridge reopened after the flood", ["global"]).answerable is False
+
+
+def test_the_cosine_model_decides_when_the_search_brings_the_learned_cosine():
+    zero = {name: 0.0 for name in SIGNAL_NAMES}
+    judge = Answerability(model=Model(bias=-1.0, **zero), cosine_model=Model(bias=1.0, **zero))
+    question = ("storm floods", ["storm", "floods"], {"storm": 2.0}, {"storm": 2}, 500, 5.0, [STORM])
+    assert judge(*question) is False
+    assert judge(*question, Candidates(cosine=0.5)) is True

@@ -81,6 +81,7 @@ class Signals:
     article's title does not word (a seed question among 150 articles)."""
     spread: float = 0.0
     gap: float = 0.0
+    cosine: float = 0.0
 
     def vector(self) -> list[float]:
         return [getattr(self, name) for name in SIGNAL_NAMES]
@@ -117,6 +118,8 @@ class Model:
     article's title does not word (a seed question among 150 articles)."""
     spread: float = -1.54
     gap: float = -0.43
+    cosine: float = 0.0
+    """The learned stage's cosine (the `rerank` extra): `COSINE_MODEL` weighs it."""
 
     def logit(self, signals: Signals) -> float:
         return self.bias + sum(
@@ -133,6 +136,9 @@ class Model:
 
 
 DEFAULT_MODEL = Model()
+COSINE_MODEL = Model()
+"""The model for a store with the learned stage's encoder (the `rerank` extra), which also weighs
+the cosine of the question with the shown passages."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +153,9 @@ class Candidates:
     """The title of the first passage's article."""
     same_article: tuple[str, ...] = ()
     """The texts of that article's other passages among the first `SPREAD` ranked."""
+    cosine: float | None = None
+    """The best cosine of the question's vector with a shown passage's (the learned stage's
+    encoder, the `rerank` extra); None without it."""
 
 
 SPREAD = 10
@@ -258,6 +267,7 @@ def signals(
         title=sum(weight[t] for t in title_held) / total,
         spread=(len(set(found.articles)) - 1) / (SPREAD - 1) if found.articles else 0.0,
         gap=1 - scores[-1] / scores[0] if len(scores) > 1 and scores[0] > 0 else 0.0,
+        cosine=found.cosine or 0.0,
         reach=min(max(top_score, 0.0) / mass, 2.0) if mass > 0 else 0.0,
         missing=sum(weight[t] for t in absent) / total,
         missing_names=min(len(names & absent), 2) / 2,
@@ -318,8 +328,12 @@ def is_small_talk(question: str) -> bool:
 class Answerability:
     """The decision a `Store` makes for every search; thread-safe (its stem cache is)."""
 
-    def __init__(self, model: Model = DEFAULT_MODEL, stems: Stems | None = None) -> None:
+    def __init__(
+        self, model: Model = DEFAULT_MODEL, stems: Stems | None = None, cosine_model: Model | None = None
+    ) -> None:
         self.model = model
+        self.cosine_model = cosine_model if cosine_model is not None else COSINE_MODEL
+        """Decides instead when the search brings the learned stage's cosine."""
         self.stems = stems if stems is not None else Stems()
 
     def signals(
@@ -350,4 +364,5 @@ class Answerability:
         if not shown or is_small_talk(question):
             return False
         measured = self.signals(question, terms, idf, df, passages, top_score, shown, found)
-        return self.model.answerable(measured, passages)
+        model = self.model if found.cosine is None else self.cosine_model
+        return model.answerable(measured, passages)
