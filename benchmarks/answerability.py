@@ -496,7 +496,7 @@ def report(records: list[Record], args: argparse.Namespace) -> str:
     lines = [table(records, deciders), "", cost(records)]
     if args.ablate:
         lines += ["", "Each signal switched off and the model refitted (second half):"]
-        for name in SIGNAL_NAMES:
+        for name in (n for n in SIGNAL_NAMES if n not in (*OFF, "cosine")):
             w_off, cut_off = fit(records, args.l2, drop=(name,))
             X = np.array([r.signals for r in records])
             X[:, SIGNAL_NAMES.index(name)] = 0.0
