@@ -49,10 +49,10 @@ log = logging.getLogger(__name__)
 ANSWER_PASSAGES = 3
 """Whether a question has an answer is judged on the passages shown first (the bot shows 3)."""
 UNSAVED_VECTORS = 20_000
-QUESTION_VECTORS = 64
-"""The last this many questions' vectors are kept (see `encode_questions`)."""
 """Passage vectors made for a question but not saved (a read-only file, or another process
 writing) are kept in memory, up to this many (float16, about 15 MB), and saved by a later question."""
+QUESTION_VECTORS = 64
+"""The last this many questions' vectors are kept (see `encode_questions`)."""
 LOAD_CHUNK = 200_000
 """Passages read from the database per segment while building the index from scratch."""
 CACHE_MIN_PASSAGES = 20_000
