@@ -39,6 +39,7 @@ from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.text import question_terms, tokenize
 from .models import AddResult, Article, Hit, Passage, SearchResponse, Stages, StoredArticle
 from .rank import CANDIDATES, Answerability, Ranker
+from .rank.answerable import SPREAD, Candidates
 from .rank.features import analyse, encode_analysis
 from .rank.forms import WordForms
 from .rank.stems import Stems
@@ -50,6 +51,8 @@ ANSWER_PASSAGES = 3
 UNSAVED_VECTORS = 20_000
 """Passage vectors made for a question but not saved (a read-only file, or another process
 writing) are kept in memory, up to this many (float16, about 15 MB), and saved by a later question."""
+QUESTION_VECTORS = 64
+"""The last this many questions' vectors are kept (see `encode_questions`)."""
 LOAD_CHUNK = 200_000
 """Passages read from the database per segment while building the index from scratch."""
 CACHE_MIN_PASSAGES = 20_000
@@ -103,6 +106,7 @@ class AnswerFunction(Protocol):
         passages: int,
         top_score: float,
         shown: list[str],
+        found: Candidates = ...,
     ) -> bool: ...
 
 
@@ -142,6 +146,7 @@ class Store:
         self._closed = False
         self._unsaved_vectors: OrderedDict[tuple[int, bytes], np.ndarray] = OrderedDict()
         self._vectors_lock = threading.Lock()
+        self._question_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._warned_unsaved = False
         self.lazy = is_postgres_url(self.path)
         """Libraries are loaded when first searched (a shared database); else all at start."""
@@ -584,7 +589,7 @@ class Store:
         wanted = offset + k
         ranker = self.ranker
         candidates = ranker.candidates if ranker is not None else CANDIDATES
-        depth = max(wanted, candidates) if ranker is not None else max(wanted, ANSWER_PASSAGES)
+        depth = max(wanted, candidates) if ranker is not None else max(wanted, SPREAD)
         pids, scores, matched = self.index.top(libraries, term_ids, depth)
         if stages is not None:
             stages.lap("rank")
@@ -602,7 +607,7 @@ class Store:
             else:
                 ordered = ranker(self, question, libraries, first)
             hits = ordered + hits[candidates:]
-        answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:ANSWER_PASSAGES])
+        answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:SPREAD])
         if stages is not None:
             stages.lap("answerable")
         hits = [
@@ -643,11 +648,21 @@ class Store:
         term_ids: list[int],
         libraries: list[str],
         scores: np.ndarray,
-        shown: list[Hit],
+        first: list[Hit],
     ) -> bool:
-        """Whether the first passages (the same for every page) could answer the question."""
-        if not shown:
+        """Whether the first passages (the same for every page) could answer the question, from
+        the first `SPREAD` ranked ones."""
+        if not first:
             return False
+        shown = first[:ANSWER_PASSAGES]
+        lead = shown[0].article.id
+        found = Candidates(
+            scores=tuple(float(x) for x in scores[:SPREAD]),
+            articles=tuple(h.article.id for h in first),
+            title=shown[0].article.title,
+            same_article=tuple(h.passage.text for h in first[1:] if h.article.id == lead),
+            cosine=self._best_cosine(question, shown) if self.encoder is not None else None,
+        )
         idf, df, passages = self.index.term_stats(libraries, term_ids)
         top = float(scores.max()) if len(scores) else 0.0
         return self.answerability(
@@ -658,6 +673,7 @@ class Store:
             passages,
             top,
             [h.passage.text for h in shown],
+            found,
         )
 
     def term_idf(self, libraries: list[str], terms: list[str]) -> dict[str, float]:
@@ -781,9 +797,35 @@ class Store:
             yield len(rows)
 
     def encode_questions(self, questions: list[str]) -> np.ndarray:
-        """The learned ranker's unit vectors of some questions, one row each, in one batch."""
+        """The learned ranker's unit vectors of some questions, one row each, in one batch. The
+        last few questions' vectors are kept: the answerability step asks again for the question
+        the learned stage has just encoded."""
         encoder = self._require_encoder("encoding a question")
-        return np.asarray(encoder.encode(questions), dtype=np.float32)
+        with self._vectors_lock:
+            kept = {q: v for q in questions if (v := self._question_vectors.get(q)) is not None}
+        fresh = list(dict.fromkeys(q for q in questions if q not in kept))
+        if fresh:
+            made = np.asarray(encoder.encode(fresh), dtype=np.float32)
+            with self._vectors_lock:
+                for q, v in zip(fresh, made, strict=True):
+                    kept[q] = v
+                    self._question_vectors[q] = v
+                    self._question_vectors.move_to_end(q)
+                while len(self._question_vectors) > QUESTION_VECTORS:
+                    self._question_vectors.popitem(last=False)
+        return np.stack([kept[q] for q in questions]) if questions else np.zeros((0, 0), dtype=np.float32)
+
+    def _best_cosine(self, question: str, shown: list[Hit]) -> float | None:
+        """The best cosine of the question's vector with a shown passage's (None when none has one,
+        or the encoder failed: then the decision is made without it, as the ranking was)."""
+        try:
+            vectors = self.passage_vectors([h.passage for h in shown])
+            if vectors.shape[1] == 0:
+                return None
+            return float(np.max(vectors @ self.encode_questions([question])[0]))
+        except Exception:  # the learned stage is optional
+            log.exception("the learned stage's cosine failed; deciding answerability without it")
+            return None
 
     # -- statistics ------------------------------------------------------------------------
 

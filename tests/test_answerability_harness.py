@@ -56,3 +56,9 @@ def test_half_a_year_away_is_the_nearest_week_to_182_days(answerability):
     weeks = ["20220107", "20220114", "20220701", "20220708", "20230106"]
     assert answerability.week_far("20220107", weeks, 182) == "20220708"
     assert answerability.week_far("20230106", weeks, 182) == "20220708"
+
+
+def test_recorded_candidates_come_back_as_candidates(answerability):
+    found = answerability.Candidates(scores=(3.0, 1.0), articles=("a", "b"), title="Storm")
+    saved = json.loads(json.dumps(answerability._serialisable(("q", [], {}, {}, 9, 3.0, ["x"], found))))
+    assert answerability._inputs(saved)[7] == found

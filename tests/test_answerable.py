@@ -6,6 +6,14 @@ import pytest
 
 from index import Article, is_small_talk
 from index.rank import Stems, signals
+from index.rank.answerable import (
+    NO_CANDIDATES,
+    SIGNAL_NAMES,
+    Answerability,
+    Candidates,
+    Model,
+    name_phrases,
+)
 
 STORM = "A storm hit the coast on Monday. Rescuers said 40 people were rescued from the floods."
 
@@ -33,10 +41,17 @@ def test_questions_about_the_news_are_not_small_talk(question):
     assert not is_small_talk(question)
 
 
-def ask(question: str, shown: list[str], df: dict[str, int], passages: int = 100, top: float = 5.0):
+def ask(
+    question: str,
+    shown: list[str],
+    df: dict[str, int],
+    passages: int = 100,
+    top: float = 5.0,
+    found: Candidates = NO_CANDIDATES,
+):
     terms = question.casefold().replace("?", "").split()
     idf = {t: 2.0 if df.get(t) else 0.0 for t in terms}
-    return signals(question, terms, idf, df, passages, top, shown, Stems())
+    return signals(question, terms, idf, df, passages, top, shown, Stems(), found)
 
 
 def test_a_name_no_article_holds_counts_as_missing():
@@ -66,6 +81,46 @@ def test_reach_is_the_top_score_over_the_question_idf_mass():
     assert ask("storm floods", [STORM], {"storm": 2, "floods": 2}, top=2.0).reach == 0.5
 
 
+def test_a_name_the_library_holds_but_no_shown_passage_holds_counts_as_unshown():
+    found = ask("what did Zelensky say", [STORM], {"what": 50, "did": 20, "say": 10, "zelensky": 3})
+    assert found.unshown_names == 1.0
+
+
+def test_a_name_the_first_article_title_holds_is_shown():
+    df = {"what": 50, "did": 20, "say": 10, "zelensky": 3}
+    found = ask("what did Zelensky say", [STORM], df, found=Candidates(title="Zelensky visits the coast"))
+    assert found.unshown_names == 0.0
+
+
+def test_a_name_of_two_words_held_only_apart_counts_as_split():
+    df = {"republic": 5, "bank": 5, "first": 9}
+    apart = ask("who bought First Republic Bank", ["The first bank sold. The republic voted."], df)
+    together = ask("who bought First Republic Bank", ["JPMorgan bought First Republic Bank."], df)
+    assert (apart.split_names, together.split_names) == (1.0, 0.0)
+
+
+def test_name_phrases_leave_out_the_word_that_opens_the_question():
+    assert name_phrases("Which New York Times reporter won") == ["new york times"]
+
+
+def test_the_first_article_holds_what_its_other_candidate_passages_hold():
+    df = {"storm": 2, "mayor": 2}
+    alone = ask("storm mayor", [STORM], df)
+    with_rest = ask("storm mayor", [STORM], df, found=Candidates(same_article=("The mayor thanked them.",)))
+    assert (alone.article, with_rest.article) == (0.5, 1.0)
+
+
+def test_spread_counts_the_articles_the_first_ten_passages_come_from():
+    one = ask("storm", [STORM], {"storm": 2}, found=Candidates(articles=("a",) * 10))
+    ten = ask("storm", [STORM], {"storm": 2}, found=Candidates(articles=tuple("abcdefghij")))
+    assert (one.spread, ten.spread) == (0.0, 1.0)
+
+
+def test_gap_is_how_far_bm25_falls_from_the_first_candidate_to_the_last():
+    found = ask("storm", [STORM], {"storm": 2}, found=Candidates(scores=(10.0, 8.0, 4.0)))
+    assert found.gap == pytest.approx(0.6)
+
+
 def test_a_question_asked_of_an_empty_library_has_no_signals():
     assert ask("storm", [], {}, passages=0).vector() == [0.0] * len(ask("storm", [], {}, passages=0).vector())
 
@@ -92,3 +147,11 @@ def test_a_small_library_needs_one_sentence_holding_most_of_the_question(store):
     store.add(Article("Ping", "Someone wrote @everyone come to the town hall meeting tonight."), "global")
     assert store.search("town hall meeting", ["global"]).answerable is True
     assert store.search("which bridge reopened after the flood", ["global"]).answerable is False
+
+
+def test_the_cosine_model_decides_when_the_search_brings_the_learned_cosine():
+    zero = {name: 0.0 for name in SIGNAL_NAMES}
+    judge = Answerability(model=Model(bias=-1.0, **zero), cosine_model=Model(bias=1.0, **zero))
+    question = ("storm floods", ["storm", "floods"], {"storm": 2.0}, {"storm": 2}, 500, 5.0, [STORM])
+    assert judge(*question) is False
+    assert judge(*question, Candidates(cosine=0.5)) is True

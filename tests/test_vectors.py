@@ -94,11 +94,8 @@ def test_a_passage_stored_before_the_encoder_gets_its_vector_on_first_use_and_ke
         encoder.calls.clear()
         store.search("when did the dam open", ["global"])
         again = encoder.calls
-    assert (first, again, vector_rows(tmp_path / "c.db")) == (
-        [2, 1],
-        [["when did the dam open"]],
-        2,
-    )
+    # Asked again, nothing is encoded: the passages' vectors are stored, the question's kept.
+    assert (first, again, vector_rows(tmp_path / "c.db")) == ([2, 1], [], 2)
 
 
 @contextmanager
@@ -133,7 +130,7 @@ def test_a_vector_that_could_not_be_saved_is_not_made_again(dam_db):
         store.search("when did the dam open", ["global"])
         encoder.calls.clear()
         store.search("when did the dam open", ["global"])
-    assert encoder.calls == [["when did the dam open"]]
+    assert encoder.calls == []  # neither the passages' vectors nor the question's
 
 
 def test_vectors_kept_in_memory_are_saved_once_the_file_is_free(dam_db):
@@ -144,7 +141,7 @@ def test_vectors_kept_in_memory_are_saved_once_the_file_is_free(dam_db):
         encoder.calls.clear()
         store.search("when did the dam open", ["global"])
         saved = (encoder.calls, vector_rows(dam_db))
-    assert saved == ([["when did the dam open"]], 2)
+    assert saved == ([], 2)
 
 
 def test_passage_vectors_come_back_in_the_order_asked(tmp_path):
@@ -316,3 +313,34 @@ def test_re_adding_an_unchanged_article_encodes_nothing(tmp_path):
         encoder.calls.clear()
         status = store.add(DAM, "global").status
     assert (status, encoder.calls) == ("unchanged", [])
+
+
+def test_the_answerability_step_reuses_the_question_vector_of_the_learned_stage(tmp_path):
+    encoder = WordEncoder()
+    with Store(tmp_path / "c.db", encoder=encoder) as store:
+        store.add(DAM, "global")
+        before = len(encoder.calls)
+        store.search("when did the dam open", ["global"])
+    assert encoder.calls[before:] == [["when did the dam open"]]
+
+
+def test_a_store_with_an_encoder_gives_the_answerability_step_the_best_cosine(tmp_path):
+    seen = []
+    with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
+        store.add(DAM, "global")
+        decide = store.answerability
+        store.answerability = lambda *args: seen.append(args[7].cosine) or decide(*args)  # type: ignore[assignment]
+        store.search("when did the dam open", ["global"])
+    assert 0.0 < seen[0] <= 1.0
+
+
+def test_a_failing_encoder_leaves_the_answerability_step_without_a_cosine(tmp_path):
+    encoder = FailingEncoder()
+    seen = []
+    with Store(tmp_path / "c.db", encoder=encoder) as store:
+        store.add(DAM, "global")
+        encoder.broken = True
+        decide = store.answerability
+        store.answerability = lambda *args: seen.append(args[7].cosine) or decide(*args)  # type: ignore[assignment]
+        store.search("when did the dam open", ["global"])
+    assert seen == [None]
