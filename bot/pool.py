@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 120.0
 """Seconds a worker may take to open the database (a large index cache is read at start)."""
+WORKER_NICENESS = 5
+"""Workers run this much below the bot's priority: when the cores are busy, the event loop still
+gets the CPU at once to acknowledge interactions (Discord allows 3 s), and searches wait instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,7 @@ class _Ask:
 
 def _serve(db_path: str, learned: bool, conn: Connection) -> None:
     """A worker's life: open the database, say so, then answer until the pipe closes."""
+    os.nice(WORKER_NICENESS)
     try:
         store = Store(db_path, encoder=load_encoder() if learned else None)
     except Exception as exc:  # the parent reports it and stops the pool

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from conftest import SAMPLE
 
 from bot.client import ClippingsBot
-from bot.pool import MemberOrder, SearchPool
+from bot.pool import WORKER_NICENESS, MemberOrder, SearchPool
 from bot.settings import Settings, SettingsError, load_settings
 from index import NoSearchableWords, Store, read_path
 from tests.discord_fake import FakeDiscord, run_bot
@@ -92,3 +93,17 @@ def test_search_workers_setting_defaults_to_the_bots_own_process():
     assert load_settings(None, {"DISCORD_TOKEN": "t", "CLIPPINGS_SEARCH_WORKERS": "3"}).search_workers == 3
     with pytest.raises(SettingsError, match="CLIPPINGS_SEARCH_WORKERS must be"):
         load_settings(None, {"DISCORD_TOKEN": "t", "CLIPPINGS_SEARCH_WORKERS": "-1"})
+
+
+async def test_workers_run_below_the_bots_priority(tmp_path):
+    db = tmp_path / "a.db"
+    Store(db).close()
+    pool = SearchPool(str(db), 1)
+    await pool.start()
+    try:
+        worker = pool._workers[0].process
+        assert worker.pid is not None
+        niceness = os.getpriority(os.PRIO_PROCESS, worker.pid)
+    finally:
+        await pool.close()
+    assert niceness == min(os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS, 19)
