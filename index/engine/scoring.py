@@ -49,16 +49,17 @@ def idf_table(df: np.ndarray, docs: int, total_len: int, epsilon: float = EPSILO
 def contribution(
     idf: float, tf: np.ndarray, dl: np.ndarray, avgdl: float, k1: float = K1, b: float = B
 ) -> np.ndarray:
-    """One term's BM25 contribution to each document: exactly rank-bm25's expression and order."""
-    return idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)))
+    """One term's BM25 contribution to each document: exactly rank-bm25's expression and order,
+    idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))), in two steps so that a search can
+    compute the length part once for many terms and get the same values bit for bit."""
+    return normed_contribution(idf, tf, length_norm(dl, avgdl, k1, b), k1)
 
 
 def length_norm(dl: np.ndarray, avgdl: float, k1: float = K1, b: float = B) -> np.ndarray:
-    """The length part of `contribution`'s denominator, k1 * (1 - b + b * dl / avgdl), computed by
-    the same expression, so that `normed_contribution` gives the same values bit for bit."""
+    """The length part of `contribution`'s denominator: k1 * (1 - b + b * dl / avgdl)."""
     return k1 * (1 - b + b * dl / avgdl)
 
 
 def normed_contribution(idf: float, tf: np.ndarray, norm: np.ndarray, k1: float = K1) -> np.ndarray:
-    """`contribution` with the documents' `length_norm` computed beforehand: the same values."""
+    """`contribution` given the documents' `length_norm`."""
     return idf * (tf * (k1 + 1) / (tf + norm))
