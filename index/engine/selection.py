@@ -37,14 +37,6 @@ def part_cuts(parts: list[Part], cand: np.ndarray) -> np.ndarray:
     return np.searchsorted(cand, edges)
 
 
-def nth_largest(acc: np.ndarray, touched_parts: list[np.ndarray], n: int) -> float:
-    count = sum(len(p) for p in touched_parts)
-    if count < n:
-        return 0.0
-    values = acc[np.concatenate(touched_parts)]
-    return float(np.partition(values, count - n)[count - n])
-
-
 def best_candidates(values_of: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
     """The entries of `index` whose value may be among the n largest (ties and rounding kept)."""
     if len(index) <= n:
