@@ -33,6 +33,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .kernel import Kernel
 from .library import LibraryIndex
 from .scoring import EPSILON, K1, MARGIN, B, Idf, contribution, idf_table, length_norm, normed_contribution
 from .segments import DOC_DTYPE, Segment, merge_segments
@@ -50,9 +51,16 @@ class SearchIndex:
     """All libraries' postings, and BM25Okapi scoring over any set of them."""
 
     def __init__(
-        self, k1: float = K1, b: float = B, epsilon: float = EPSILON, background_merges: bool = False
+        self,
+        k1: float = K1,
+        b: float = B,
+        epsilon: float = EPSILON,
+        background_merges: bool = False,
+        compiled: bool = True,
     ) -> None:
         self.k1, self.b, self.epsilon = k1, b, epsilon
+        self.kernel = Kernel() if compiled else None
+        """Finds the top candidates in C when built (`compiled=False`: always in numpy)."""
         self.libraries: dict[str, LibraryIndex] = {}
         self._idf_cache: OrderedDict[tuple, Idf] = OrderedDict()
         self.lock = threading.RLock()
@@ -297,6 +305,20 @@ class SearchIndex:
         # Rare (short, high-idf) terms first.
         order = sorted(unique, key=lambda t: sum(hi - lo for _, lo, hi in slices[t]))
         can_prune = prune and not stats.any_negative and n > 0
+        if (
+            can_prune
+            and k1 > 0
+            and 0 <= b <= 1
+            and avgdl > 0
+            and self.kernel is not None
+            and self.kernel.available
+        ):
+            weighted = [(t, float(stats.values[t]) * multiplicity[t], upper[t]) for t in order]
+            found = self.kernel.top(
+                parts, weighted, slices, self._accumulator(total), n, avgdl, k1, b, MARGIN
+            )
+            matched = found.touched if found.complete else max(found.touched, int(stats.df[unique].max()))
+            return self._exact_top(parts, slices, stats, known, found.candidates, n, matched)
         acc, seen = self._accumulator(total)
         touched_parts: list[np.ndarray] = []
         try:
@@ -375,7 +397,21 @@ class SearchIndex:
             for touched_part in touched_parts:
                 acc[touched_part] = 0.0
                 seen[touched_part] = False
-        # Exact scores of the survivors: rank-bm25's expression, term by term in query order.
+        return self._exact_top(parts, slices, stats, known, cand, n, matched)
+
+    def _exact_top(
+        self,
+        parts: list[Part],
+        slices: dict[int, list[tuple[Part, int, int]]],
+        stats: Idf,
+        known: list[int],
+        cand: np.ndarray,
+        n: int,
+        matched: int,
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The n best of the candidates (sorted global indexes) by their exact scores: rank-bm25's
+        expression, term by term in query order; ties broken by passage id."""
+        avgdl = stats.avgdl
         score = np.zeros(len(cand))
         cuts = part_cuts(parts, cand)
         for t in known:

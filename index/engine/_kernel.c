@@ -1,0 +1,533 @@
+/* The n best documents' candidates for a question, term at a time, in C.
+ *
+ * The engine's exact scores stay in numpy (rank-bm25's expression, term by term in query order):
+ * this finds which documents can be among the n best, a small superset of them, in fused loops
+ * over the question's postings (numpy needs several passes per term). See index/engine/kernel.py.
+ *
+ * top_candidates(parts, terms, acc, seen, n, avgdl, k1, b, margin)
+ *   -> (candidates: bytes of int64, touched: int, complete: bool)
+ *   parts: list of (doc_len int32 buffer, alive bool buffer or None, base int)
+ *   terms: list of (weight float, bound float, postings: list of (part index, docs int32 buffer,
+ *          tfs uint16 buffer)), rarest first. weight >= 0; bound >= weight * tf-part of every posting.
+ *   acc, seen: zeroed float64 and one-byte scratch of a document each (global numbering, base + doc);
+ *   they are left zeroed.
+ * Returns every live document whose score here is at least the n-th best less a relative 4 * margin
+ * (and perhaps a few more), how many live documents it touched, and whether it read every posting
+ * (then those are all the live documents holding a term).
+ *
+ * Pruning: contributions are never negative, so the n-th best partial score is a lower bound of the
+ * final n-th score. Once the bounds of the terms left cannot lift an unseen document to it, the
+ * terms left are only looked up for the documents that can still reach it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    Py_buffer len_view;
+    Py_buffer alive_view;
+    int has_alive;
+    const int32_t *doc_len;
+    const uint8_t *alive;
+    int64_t base;
+} Part;
+
+typedef struct {
+    Py_buffer docs_view;
+    Py_buffer tfs_view;
+    const int32_t *docs;
+    const uint16_t *tfs;
+    Py_ssize_t len;
+    Py_ssize_t part;
+} Postings;
+
+typedef struct {
+    double weight;
+    double bound;
+    Py_ssize_t count;
+    Postings *postings;
+} Term;
+
+/* A min-heap of the n best scores: its top is the n-th best once full. */
+typedef struct {
+    double *items;
+    Py_ssize_t size;
+    Py_ssize_t cap;
+} Heap;
+
+static void heap_push(Heap *h, double v) {
+    if (h->size < h->cap) {
+        Py_ssize_t i = h->size++;
+        while (i > 0) {
+            Py_ssize_t parent = (i - 1) / 2;
+            if (h->items[parent] <= v) break;
+            h->items[i] = h->items[parent];
+            i = parent;
+        }
+        h->items[i] = v;
+        return;
+    }
+    if (v <= h->items[0]) return;
+    Py_ssize_t i = 0;
+    for (;;) {
+        Py_ssize_t l = 2 * i + 1, r = l + 1, m = i;
+        double mv = v;
+        if (l < h->size && h->items[l] < mv) { m = l; mv = h->items[l]; }
+        if (r < h->size && h->items[r] < mv) { m = r; mv = h->items[r]; }
+        if (m == i) break;
+        h->items[i] = h->items[m];
+        i = m;
+    }
+    h->items[i] = v;
+}
+
+/* The n-th best of the documents' scores less a relative 4 * margin; -inf when fewer than n. */
+static double nth_best(Heap *heap, const double *acc, const int64_t *docs, Py_ssize_t count, double margin) {
+    heap->size = 0;
+    for (Py_ssize_t i = 0; i < count; i++) heap_push(heap, acc[docs[i]]);
+    if (heap->size < heap->cap) return -INFINITY;
+    double th = heap->items[0];
+    return th - fabs(th) * margin * 4;
+}
+
+static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int writable, const char *what) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0) return -1;
+    if (view->itemsize != itemsize || view->ndim > 1) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a 1-d buffer of %zd-byte items", what, itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const Part *parts;
+    Term *terms;
+    Py_ssize_t term_count;
+    double *acc;
+    uint8_t *seen;
+    int64_t *touched;
+    Heap heap;
+    double k1, k1p, base_norm, scale, margin;
+} Search;
+
+static inline double norm_of(const Search *s, const Part *part, int32_t doc) {
+    return s->k1 * (s->base_norm + s->scale * (double)part->doc_len[doc]);
+}
+
+/* Adds every live posting of the term; a document's first posting marks it and appends it to touched. */
+static Py_ssize_t accumulate(Search *s, const Term *term, Py_ssize_t count) {
+    for (Py_ssize_t k = 0; k < term->count; k++) {
+        const Postings *p = &term->postings[k];
+        const Part *part = &s->parts[p->part];
+        double *acc = s->acc + part->base;
+        uint8_t *seen = s->seen + part->base;
+        for (Py_ssize_t j = 0; j < p->len; j++) {
+            const int32_t doc = p->docs[j];
+            if (part->has_alive && !part->alive[doc]) continue;
+            const double tf = (double)p->tfs[j];
+            acc[doc] += term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc)));
+            if (!seen[doc]) {
+                seen[doc] = 1;
+                s->touched[count++] = part->base + doc;
+            }
+        }
+    }
+    return count;
+}
+
+/* Adds the term to the marked candidates (seen == 2) only: by a scan of its postings. */
+static void add_to_candidates(Search *s, const Term *term) {
+    for (Py_ssize_t k = 0; k < term->count; k++) {
+        const Postings *p = &term->postings[k];
+        const Part *part = &s->parts[p->part];
+        double *acc = s->acc + part->base;
+        const uint8_t *seen = s->seen + part->base;
+        for (Py_ssize_t j = 0; j < p->len; j++) {
+            const int32_t doc = p->docs[j];
+            if (seen[doc] == 2) {
+                const double tf = (double)p->tfs[j];
+                acc[doc] += term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc)));
+            }
+        }
+    }
+}
+
+/* The first position of doc in docs[0:len], or -1 (binary search). */
+static Py_ssize_t find(const int32_t *docs, Py_ssize_t len, int32_t doc) {
+    Py_ssize_t lo = 0, hi = len;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (docs[mid] < doc) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < len && docs[lo] == doc ? lo : -1;
+}
+
+/* Adds the term to the candidates by binary search in its postings (few candidates, long postings). */
+static void look_up(Search *s, const Term *term, const int64_t *cand, Py_ssize_t count) {
+    for (Py_ssize_t i = 0; i < count; i++) {
+        const int64_t g = cand[i];
+        for (Py_ssize_t k = 0; k < term->count; k++) {
+            const Postings *p = &term->postings[k];
+            const Part *part = &s->parts[p->part];
+            if (g < part->base || g - part->base >= (int64_t)(part->len_view.len / 4)) continue;
+            const int32_t doc = (int32_t)(g - part->base);
+            Py_ssize_t at = find(p->docs, p->len, doc);
+            if (at >= 0) {
+                const double tf = (double)p->tfs[at];
+                s->acc[g] += term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc)));
+            }
+        }
+    }
+}
+
+/* The term's contribution to one document, found by binary search (0 when it lacks the term). */
+static double contribution_of(const Search *s, const Term *term, int64_t g) {
+    for (Py_ssize_t k = 0; k < term->count; k++) {
+        const Postings *p = &term->postings[k];
+        const Part *part = &s->parts[p->part];
+        if (g < part->base || g - part->base >= (int64_t)(part->len_view.len / 4)) continue;
+        const int32_t doc = (int32_t)(g - part->base);
+        Py_ssize_t at = find(p->docs, p->len, doc);
+        if (at < 0) return 0;
+        const double tf = (double)p->tfs[at];
+        return term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc)));
+    }
+    return 0;
+}
+
+#define POOL 64
+#define IN_POOL 4
+
+/* The documents with the best partial scores, a min-heap by score, each marked IN_POOL in seen. */
+typedef struct {
+    int64_t docs[POOL];
+    double scores[POOL];
+    Py_ssize_t size;
+} Pool;
+
+static void pool_sift_down(Pool *pool, Py_ssize_t i) {
+    for (;;) {
+        Py_ssize_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < pool->size && pool->scores[l] < pool->scores[m]) m = l;
+        if (r < pool->size && pool->scores[r] < pool->scores[m]) m = r;
+        if (m == i) return;
+        double ts = pool->scores[i];
+        int64_t td = pool->docs[i];
+        pool->scores[i] = pool->scores[m];
+        pool->docs[i] = pool->docs[m];
+        pool->scores[m] = ts;
+        pool->docs[m] = td;
+        i = m;
+    }
+}
+
+static void pool_offer(Pool *pool, uint8_t *seen, int64_t g, double score) {
+    if (seen[g] & IN_POOL) return;
+    if (pool->size < POOL) {
+        pool->docs[pool->size] = g;
+        pool->scores[pool->size] = score;
+        pool->size++;
+        seen[g] |= IN_POOL;
+        if (pool->size == POOL)
+            for (Py_ssize_t i = POOL / 2 - 1; i >= 0; i--) pool_sift_down(pool, i);
+        return;
+    }
+    if (score <= pool->scores[0]) return;
+    seen[pool->docs[0]] &= (uint8_t)~IN_POOL;
+    pool->docs[0] = g;
+    pool->scores[0] = score;
+    seen[g] |= IN_POOL;
+    pool_sift_down(pool, 0);
+}
+
+/* A lower bound of the final n-th score: the n-th best full score (terms [from, term_count) looked
+ * up) of the pool, renewed first: its members' scores have grown, and only a document holding one of
+ * the terms [since, from) can have overtaken them; less a relative 4 * margin. */
+static double seed(Search *s, Pool *pool, Py_ssize_t since, Py_ssize_t from) {
+    for (Py_ssize_t i = 0; i < pool->size; i++) pool->scores[i] = s->acc[pool->docs[i]];
+    if (pool->size == POOL)
+        for (Py_ssize_t i = POOL / 2 - 1; i >= 0; i--) pool_sift_down(pool, i);
+    for (Py_ssize_t t = since; t < from; t++) {
+        const Term *term = &s->terms[t];
+        for (Py_ssize_t k = 0; k < term->count; k++) {
+            const Postings *p = &term->postings[k];
+            const Part *part = &s->parts[p->part];
+            for (Py_ssize_t j = 0; j < p->len; j++) {
+                const int64_t g = part->base + p->docs[j];
+                if (!(s->seen[g] & 1)) continue; /* dead */
+                const double score = s->acc[g];
+                if (pool->size < POOL || score > pool->scores[0]) pool_offer(pool, s->seen, g, score);
+            }
+        }
+    }
+    s->heap.size = 0;
+    for (Py_ssize_t i = 0; i < pool->size; i++) {
+        double full = s->acc[pool->docs[i]];
+        for (Py_ssize_t t = from; t < s->term_count; t++) full += contribution_of(s, &s->terms[t], pool->docs[i]);
+        heap_push(&s->heap, full);
+    }
+    if (s->heap.size < s->heap.cap) return -INFINITY;
+    double th = s->heap.items[0];
+    return th - fabs(th) * s->margin * 4;
+}
+
+static int by_bound_descending(const void *a, const void *b) {
+    double x = ((const Term *)a)->bound, y = ((const Term *)b)->bound;
+    return (x < y) - (x > y);
+}
+
+/* Runs the search: the candidates go to the front of touched. Sets how many, how many live documents
+ * were touched, and whether every posting was read (then that is every one holding a term). */
+static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *complete) {
+    Py_ssize_t count = 0, done = 0;
+    double remaining = 0;
+    for (Py_ssize_t t = 0; t < s->term_count; t++) remaining += s->terms[t].bound;
+    double th = -INFINITY;
+    Pool pool;
+    pool.size = 0;
+    Py_ssize_t since = 0;
+    for (; done < s->term_count; done++) {
+        if (done > 0 && remaining * (1 + s->margin) < th) break;
+        /* Seed after the first term, then every fourth, or when the bound left comes near th. */
+        if (done == 1 || (done > 0 && done % 4 == 0) || remaining < 1.25 * th) {
+            double now = seed(s, &pool, since, done);
+            since = done;
+            if (now > th) th = now;
+            if (remaining * (1 + s->margin) < th) break;
+        }
+        count = accumulate(s, &s->terms[done], count);
+        remaining -= s->terms[done].bound;
+    }
+    for (Py_ssize_t i = 0; i < pool.size; i++) s->seen[pool.docs[i]] &= (uint8_t)~IN_POOL;
+    Py_ssize_t cand = count;
+    if (done < s->term_count) {
+        /* Candidates: touched documents that can still reach th; moved to the front of touched. */
+        cand = 0;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            const int64_t g = s->touched[i];
+            if (s->acc[g] + remaining * (1 + s->margin) >= th) {
+                s->touched[i] = s->touched[cand];
+                s->touched[cand++] = g;
+                s->seen[g] = 2;
+            }
+        }
+        /* Biggest bounds first: the slack shrinks fastest. */
+        qsort(s->terms + done, (size_t)(s->term_count - done), sizeof(Term), by_bound_descending);
+        for (Py_ssize_t t = done; t < s->term_count; t++) {
+            const Term *term = &s->terms[t];
+            Py_ssize_t len = 0;
+            for (Py_ssize_t k = 0; k < term->count; k++) len += term->postings[k].len;
+            if (cand * 24 < len) look_up(s, term, s->touched, cand);
+            else add_to_candidates(s, term);
+            remaining -= term->bound;
+            if (t + 1 == s->term_count || cand <= s->heap.cap) continue;
+            /* Partial scores bound the n-th final score from below: drop what can no longer reach it. */
+            double now = nth_best(&s->heap, s->acc, s->touched, cand, s->margin);
+            if (now > th) th = now;
+            Py_ssize_t still = 0;
+            for (Py_ssize_t i = 0; i < cand; i++) {
+                const int64_t g = s->touched[i];
+                if (s->acc[g] + (remaining > 0 ? remaining : 0) * (1 + s->margin) >= th) {
+                    s->touched[i] = s->touched[still];
+                    s->touched[still++] = g;
+                } else {
+                    s->seen[g] = 1;
+                }
+            }
+            cand = still;
+        }
+    }
+    double final = nth_best(&s->heap, s->acc, s->touched, cand, s->margin);
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        const int64_t g = s->touched[i];
+        if (i < cand && s->acc[g] >= final) {
+            s->touched[i] = s->touched[kept];
+            s->touched[kept++] = g;
+        }
+        s->acc[g] = 0;
+        s->seen[g] = 0;
+    }
+    *kept_out = kept;
+    *touched_out = count;
+    *complete = done == s->term_count;
+}
+
+static void release(Part *parts, Py_ssize_t part_count, Term *terms, Py_ssize_t term_count) {
+    for (Py_ssize_t p = 0; p < part_count; p++) {
+        if (parts[p].len_view.obj) PyBuffer_Release(&parts[p].len_view);
+        if (parts[p].has_alive) PyBuffer_Release(&parts[p].alive_view);
+    }
+    for (Py_ssize_t t = 0; t < term_count; t++) {
+        for (Py_ssize_t k = 0; k < terms[t].count; k++) {
+            PyBuffer_Release(&terms[t].postings[k].docs_view);
+            PyBuffer_Release(&terms[t].postings[k].tfs_view);
+        }
+        free(terms[t].postings);
+    }
+    free(parts);
+    free(terms);
+}
+
+static int read_parts(PyObject *list, Part *parts, Py_ssize_t *ready, Py_ssize_t size) {
+    for (; *ready < PyList_GET_SIZE(list); (*ready)++) {
+        PyObject *doc_len, *alive;
+        long long base;
+        Part *part = &parts[*ready];
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, *ready), "OOL", &doc_len, &alive, &base)) return -1;
+        part->base = base;
+        if (get_buffer(doc_len, &part->len_view, 4, 0, "doc_len") < 0) return -1;
+        part->doc_len = part->len_view.buf;
+        if (base < 0 || base + part->len_view.len / 4 > size) {
+            PyErr_SetString(PyExc_ValueError, "a part lies outside the scratch arrays");
+            return -1;
+        }
+        if (alive != Py_None) {
+            if (get_buffer(alive, &part->alive_view, 1, 0, "alive") < 0) return -1;
+            part->has_alive = 1;
+            part->alive = part->alive_view.buf;
+            if (part->alive_view.len < part->len_view.len / 4) {
+                PyErr_SetString(PyExc_ValueError, "alive is shorter than doc_len");
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int read_terms(PyObject *list, Term *terms, Py_ssize_t *ready, const Part *parts, Py_ssize_t part_count) {
+    for (; *ready < PyList_GET_SIZE(list); (*ready)++) {
+        PyObject *postings;
+        Term *term = &terms[*ready];
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, *ready), "ddO!", &term->weight, &term->bound, &PyList_Type,
+                              &postings))
+            return -1;
+        if (!(term->weight >= 0) || !(term->bound >= 0)) {
+            PyErr_SetString(PyExc_ValueError, "weights and bounds must not be negative");
+            return -1;
+        }
+        Py_ssize_t m = PyList_GET_SIZE(postings);
+        term->postings = calloc((size_t)(m ? m : 1), sizeof(Postings));
+        if (term->postings == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t k = 0; k < m; k++) {
+            PyObject *docs, *tfs;
+            Postings *p = &term->postings[k];
+            if (!PyArg_ParseTuple(PyList_GET_ITEM(postings, k), "nOO", &p->part, &docs, &tfs)) return -1;
+            if (p->part < 0 || p->part >= part_count) {
+                PyErr_SetString(PyExc_ValueError, "postings of an unknown part");
+                return -1;
+            }
+            if (get_buffer(docs, &p->docs_view, 4, 0, "docs") < 0) return -1;
+            if (get_buffer(tfs, &p->tfs_view, 2, 0, "tfs") < 0) {
+                PyBuffer_Release(&p->docs_view);
+                return -1;
+            }
+            term->count = k + 1;
+            p->docs = p->docs_view.buf;
+            p->tfs = p->tfs_view.buf;
+            p->len = p->docs_view.len / 4;
+            if (p->len != p->tfs_view.len / 2) {
+                PyErr_SetString(PyExc_ValueError, "docs and tfs differ in length");
+                return -1;
+            }
+            /* Documents ascend within a term: its first and last must lie inside the part, since the
+             * loops index doc_len and the scratch with them. */
+            if (p->len > 0 && (p->docs[0] < 0 || p->docs[p->len - 1] >= parts[p->part].len_view.len / 4)) {
+                PyErr_SetString(PyExc_ValueError, "a posting names a document outside its part");
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static PyObject *top_candidates(PyObject *self, PyObject *args) {
+    PyObject *part_list, *term_list, *acc_obj, *seen_obj;
+    Py_ssize_t n;
+    double avgdl, k1, b, margin;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!O!OOndddd", &PyList_Type, &part_list, &PyList_Type, &term_list, &acc_obj,
+                          &seen_obj, &n, &avgdl, &k1, &b, &margin))
+        return NULL;
+    if (n <= 0 || !(avgdl > 0) || !(k1 > 0) || b < 0 || b > 1 || !(margin >= 0)) {
+        PyErr_SetString(PyExc_ValueError, "top_candidates needs n > 0, avgdl > 0, k1 > 0, 0 <= b <= 1, margin >= 0");
+        return NULL;
+    }
+    Py_buffer acc_view, seen_view;
+    if (get_buffer(acc_obj, &acc_view, 8, 1, "acc") < 0) return NULL;
+    if (get_buffer(seen_obj, &seen_view, 1, 1, "seen") < 0) {
+        PyBuffer_Release(&acc_view);
+        return NULL;
+    }
+    Py_ssize_t part_count = PyList_GET_SIZE(part_list), term_count = PyList_GET_SIZE(term_list);
+    Py_ssize_t parts_ready = 0, terms_ready = 0;
+    Part *parts = calloc((size_t)(part_count ? part_count : 1), sizeof(Part));
+    Term *terms = calloc((size_t)(term_count ? term_count : 1), sizeof(Term));
+    PyObject *result = NULL;
+    Py_ssize_t size = acc_view.len / 8;
+    if (parts == NULL || terms == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (seen_view.len < size) {
+        PyErr_SetString(PyExc_ValueError, "seen is shorter than acc");
+        goto done;
+    }
+    if (read_parts(part_list, parts, &parts_ready, size) < 0) goto done;
+    if (read_terms(term_list, terms, &terms_ready, parts, part_count) < 0) {
+        terms_ready++; /* the failing term's postings are released too */
+        goto done;
+    }
+    Py_ssize_t postings = 0;
+    for (Py_ssize_t t = 0; t < term_count; t++)
+        for (Py_ssize_t k = 0; k < terms[t].count; k++) postings += terms[t].postings[k].len;
+    Search s = {parts, terms, term_count, acc_view.buf, seen_view.buf, NULL, {NULL, 0, n}, k1, k1 + 1, 1 - b,
+                b / avgdl, margin};
+    s.heap.items = malloc(sizeof(double) * (size_t)(n > POOL ? n : POOL)); /* seed() uses POOL */
+    s.touched = malloc(sizeof(int64_t) * (size_t)(postings ? postings : 1));
+    if (s.heap.items == NULL || s.touched == NULL) {
+        free(s.heap.items);
+        free(s.touched);
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t kept = 0, touched = 0;
+    int complete = 0;
+    Py_BEGIN_ALLOW_THREADS
+    run(&s, &kept, &touched, &complete);
+    Py_END_ALLOW_THREADS
+    free(s.heap.items);
+    PyObject *bytes = PyBytes_FromStringAndSize((const char *)s.touched, kept * (Py_ssize_t)sizeof(int64_t));
+    free(s.touched);
+    if (bytes != NULL) result = Py_BuildValue("NnO", bytes, touched, complete ? Py_True : Py_False);
+done:
+    if (parts != NULL && terms != NULL)
+        release(parts, parts_ready < part_count ? parts_ready + 1 : part_count, terms,
+                terms_ready < term_count ? terms_ready : term_count);
+    else {
+        free(parts);
+        free(terms);
+    }
+    PyBuffer_Release(&acc_view);
+    PyBuffer_Release(&seen_view);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"top_candidates", top_candidates, METH_VARARGS,
+     "Candidates for the n best documents (see the module's source)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_clippings_kernel", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__clippings_kernel(void) { return PyModule_Create(&module); }

@@ -1,0 +1,98 @@
+"""The n best documents' candidates in C (`_clippings_kernel`, built from `_kernel.c`).
+
+One fused pass over a question's postings adds every live posting's BM25 contribution to a
+scratch accumulator, a second keeps the n best scores in a heap, and a third collects the
+documents within a relative 4 * MARGIN of the n-th score (a small superset of the n best) while
+clearing the scratch. numpy needs several passes over each term's postings for the same work, and
+pruning saves little on whole questions, whose common words are floored to a high idf. The
+engine then scores the candidates exactly, as rank-bm25 does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from .selection import Part
+
+log = logging.getLogger(__name__)
+
+MODULE = "_clippings_kernel"
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """Candidate global document indexes (sorted), how many live documents the kernel touched, and
+    whether it read every posting (then those are all the live documents holding a term)."""
+
+    candidates: np.ndarray
+    touched: int
+    complete: bool
+
+
+class Kernel:
+    """The compiled module, loaded on first use. `available` is False when it is not built (a
+    source checkout run without `pip install`); the engine then ranks in numpy."""
+
+    def __init__(self) -> None:
+        self._module: ModuleType | None = None
+        self._tried = False
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> bool:
+        with self._lock:
+            if not self._tried:
+                self._tried = True
+                try:
+                    self._module = importlib.import_module(MODULE)
+                except ImportError:
+                    log.warning(
+                        "the compiled ranking kernel is not built (pip install the project); ranking in numpy"
+                    )
+        return self._module is not None
+
+    def top(
+        self,
+        parts: list[Part],
+        terms: list[tuple[int, float, float]],
+        slices: dict[int, list[tuple[Part, int, int]]],
+        scratch: tuple[np.ndarray, np.ndarray],
+        n: int,
+        avgdl: float,
+        k1: float,
+        b: float,
+        margin: float,
+    ) -> Found:
+        """Candidates for the n best documents. `terms` holds (term, weight, bound), rarest first:
+        the weight is its idf times its count in the question, the bound at least the weight times
+        its largest tf-part. `scratch` is a zeroed float64 and a zeroed bool array of a document
+        each (left zeroed)."""
+        module = self._module
+        if module is None:
+            raise RuntimeError("the compiled ranking kernel is not built")
+        work_parts = [
+            (part.segment.doc_len, part.segment.alive if part.segment.dead else None, part.base)
+            for part in parts
+        ]
+        work_terms = [
+            (
+                weight,
+                bound,
+                [
+                    (part.number, part.segment.docs[lo:hi], part.segment.tfs[lo:hi])
+                    for part, lo, hi in slices[term]
+                ],
+            )
+            for term, weight, bound in terms
+        ]
+        acc, seen = scratch
+        out, touched, complete = module.top_candidates(
+            work_parts, work_terms, acc, seen.view(np.uint8), n, avgdl, k1, b, margin
+        )
+        return Found(np.sort(np.frombuffer(out, dtype=np.int64)), touched, complete)

@@ -1,0 +1,87 @@
+"""The compiled ranking kernel (index/engine/kernel.py): built, and the same top n as numpy's."""
+
+import threading
+
+import numpy as np
+from test_engine_segments import add_articles, queries, remove, zipf_corpus
+
+from index.engine import SearchIndex
+
+
+def pair(docs: list[list[int]], per: int, removed: tuple[int, ...] = ()) -> tuple[SearchIndex, SearchIndex]:
+    """The same articles in an index ranking with the kernel and in one ranking in numpy; the
+    articles at the `removed` places removed."""
+    both = SearchIndex(), SearchIndex(compiled=False)
+    for index in both:
+        added = add_articles(index, "global", docs, 1, per)
+        for place in removed:
+            remove(index, "global", added[place])
+    return both
+
+
+def test_the_kernel_is_built_by_the_install():
+    assert SearchIndex().kernel.available
+
+
+def test_kernel_gives_numpys_top_n_on_one_segment():
+    compiled, plain = pair(zipf_corpus(3, 3000), 3000)
+    for query in queries(4, 60):
+        assert [a.tolist() for a in compiled.top(["global"], query, 10)[:2]] == [
+            a.tolist() for a in plain.top(["global"], query, 10)[:2]
+        ]
+
+
+def test_kernel_gives_numpys_top_n_over_many_segments_with_passages_removed():
+    compiled, plain = pair(zipf_corpus(5, 2000), 40, removed=(1, 2, 10, 30))
+    assert len(compiled.library("global").segments) > 1
+    for query in queries(6, 60):
+        got, want = compiled.top(["global"], query, 7), plain.top(["global"], query, 7)
+        assert (got[0].tolist(), got[1].tolist()) == (want[0].tolist(), want[1].tolist())
+
+
+def test_kernel_counts_every_match_when_it_reads_every_posting():
+    compiled, _ = pair([[1, 2], [2], [3], [1]], 1)
+    assert compiled.top(["global"], [1, 2], 10)[2] == 3
+
+
+def test_kernel_leaves_its_scratch_zeroed_for_the_next_question():
+    compiled, _ = pair(zipf_corpus(7, 1500), 1500)
+    for query in queries(8, 20):
+        compiled.top(["global"], query, 5)
+    acc, seen = compiled._accumulator(1500)
+    assert (not acc.any(), not seen.any()) == (True, True)
+
+
+def test_kernel_answers_threads_at_once_as_it_answers_one():
+    compiled, _ = pair(zipf_corpus(9, 3000), 500)
+    asked = queries(10, 40)
+    alone = [compiled.top(["global"], q, 10)[0].tolist() for q in asked]
+    found: dict[int, list] = {}
+
+    def ask(start: int) -> None:
+        found[start] = [compiled.top(["global"], q, 10)[0].tolist() for q in asked[start:] + asked[:start]]
+
+    threads = [threading.Thread(target=ask, args=(k * 10,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for start, got in found.items():
+        assert got == alone[start:] + alone[:start]
+
+
+def test_kernel_refuses_a_posting_outside_its_part():
+    kernel = SearchIndex().kernel
+    assert kernel.available
+    module = kernel._module
+    doc_len = np.ones(4, dtype=np.int32)
+    docs, tfs = np.array([0, 9], dtype=np.int32), np.ones(2, dtype=np.uint16)
+    acc, seen = np.zeros(4), np.zeros(4, dtype=np.uint8)
+    try:
+        module.top_candidates(
+            [(doc_len, None, 0)], [(1.0, 9.0, [(0, docs, tfs)])], acc, seen, 2, 1.0, 1.5, 0.75, 1e-9
+        )
+    except ValueError as error:
+        assert "outside its part" in str(error)
+    else:
+        raise AssertionError("a posting outside its part was accepted")
