@@ -79,9 +79,17 @@ def test_kernel_refuses_a_posting_outside_its_part():
     acc, seen = np.zeros(4), np.zeros(4, dtype=np.uint8)
     try:
         module.top_candidates(
-            [(doc_len, None, 0)], [(1.0, 9.0, [(0, docs, tfs)])], acc, seen, 2, 1.0, 1.5, 0.75, 1e-9
+            [(doc_len, None, 0)], [(1.0, 9.0, [(0, docs, tfs, None)])], acc, seen, 2, 1.0, 1.5, 0.75, 1e-9
         )
     except ValueError as error:
         assert "outside its part" in str(error)
     else:
         raise AssertionError("a posting outside its part was accepted")
+
+
+def test_kernel_reads_tfs_above_255_from_a_common_terms_dense_array():
+    docs = [[1] * 300 + [2]] + [[1, 3, 4 + k] for k in range(40)] + [[5 + k % 7] for k in range(200)]
+    compiled, plain = pair(docs, len(docs))
+    for query in ([1, 2], [1, 3], [3, 1, 1], [2, 5, 1]):
+        got, want = compiled.top(["global"], query, 3), plain.top(["global"], query, 3)
+        assert (got[0].tolist(), got[1].tolist()) == (want[0].tolist(), want[1].tolist())

@@ -8,7 +8,8 @@
  *   -> (candidates: bytes of int64, touched: int, complete: bool)
  *   parts: list of (doc_len int32 buffer, alive bool buffer or None, base int)
  *   terms: list of (weight float, bound float, postings: list of (part index, docs int32 buffer,
- *          tfs uint16 buffer)), rarest first. weight >= 0; bound >= weight * tf-part of every posting.
+ *          tfs uint16 buffer, dense tf buffer of every document of the part or None)), rarest first.
+ *          weight >= 0; bound >= weight * tf-part of every posting.
  *   acc, seen: zeroed float64 and one-byte scratch of a document each (global numbering, base + doc);
  *   they are left zeroed.
  * Returns every live document whose score here is at least the n-th best less a relative 4 * margin
@@ -39,8 +40,11 @@ typedef struct {
 typedef struct {
     Py_buffer docs_view;
     Py_buffer tfs_view;
+    Py_buffer dense_view;
     const int32_t *docs;
     const uint16_t *tfs;
+    const void *dense; /* the tf of every document of the part (uint8 or uint16), or NULL */
+    Py_ssize_t dense_size;
     Py_ssize_t len;
     Py_ssize_t part;
 } Postings;
@@ -168,7 +172,16 @@ static Py_ssize_t find(const int32_t *docs, Py_ssize_t len, int32_t doc) {
     return lo < len && docs[lo] == doc ? lo : -1;
 }
 
-/* Adds the term to the candidates by binary search in its postings (few candidates, long postings). */
+/* The term's tf in one document of the part: from its dense array when it has one, else by binary
+ * search in its postings (0 when absent). */
+static inline double tf_of(const Postings *p, int32_t doc) {
+    if (p->dense != NULL)
+        return p->dense_size == 1 ? (double)((const uint8_t *)p->dense)[doc] : (double)((const uint16_t *)p->dense)[doc];
+    Py_ssize_t at = find(p->docs, p->len, doc);
+    return at < 0 ? 0 : (double)p->tfs[at];
+}
+
+/* Adds the term to the candidates by looking each up (few candidates, or a dense array). */
 static void look_up(Search *s, const Term *term, const int64_t *cand, Py_ssize_t count) {
     for (Py_ssize_t i = 0; i < count; i++) {
         const int64_t g = cand[i];
@@ -177,26 +190,22 @@ static void look_up(Search *s, const Term *term, const int64_t *cand, Py_ssize_t
             const Part *part = &s->parts[p->part];
             if (g < part->base || g - part->base >= (int64_t)(part->len_view.len / 4)) continue;
             const int32_t doc = (int32_t)(g - part->base);
-            Py_ssize_t at = find(p->docs, p->len, doc);
-            if (at >= 0) {
-                const double tf = (double)p->tfs[at];
-                s->acc[g] += term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc)));
-            }
+            const double tf = tf_of(p, doc);
+            if (tf > 0) s->acc[g] += term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc)));
+            break;
         }
     }
 }
 
-/* The term's contribution to one document, found by binary search (0 when it lacks the term). */
+/* The term's contribution to one document (0 when it lacks the term). */
 static double contribution_of(const Search *s, const Term *term, int64_t g) {
     for (Py_ssize_t k = 0; k < term->count; k++) {
         const Postings *p = &term->postings[k];
         const Part *part = &s->parts[p->part];
         if (g < part->base || g - part->base >= (int64_t)(part->len_view.len / 4)) continue;
         const int32_t doc = (int32_t)(g - part->base);
-        Py_ssize_t at = find(p->docs, p->len, doc);
-        if (at < 0) return 0;
-        const double tf = (double)p->tfs[at];
-        return term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc)));
+        const double tf = tf_of(p, doc);
+        return tf > 0 ? term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc))) : 0;
     }
     return 0;
 }
@@ -323,7 +332,9 @@ static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *c
             const Term *term = &s->terms[t];
             Py_ssize_t len = 0;
             for (Py_ssize_t k = 0; k < term->count; k++) len += term->postings[k].len;
-            if (cand * 24 < len) look_up(s, term, s->touched, cand);
+            int dense = 1;
+            for (Py_ssize_t k = 0; k < term->count; k++) dense &= term->postings[k].dense != NULL;
+            if (dense ? cand < len : cand * 24 < len) look_up(s, term, s->touched, cand);
             else add_to_candidates(s, term);
             remaining -= term->bound;
             if (t + 1 == s->term_count || cand <= s->heap.cap) continue;
@@ -368,6 +379,7 @@ static void release(Part *parts, Py_ssize_t part_count, Term *terms, Py_ssize_t 
         for (Py_ssize_t k = 0; k < terms[t].count; k++) {
             PyBuffer_Release(&terms[t].postings[k].docs_view);
             PyBuffer_Release(&terms[t].postings[k].tfs_view);
+            if (terms[t].postings[k].dense != NULL) PyBuffer_Release(&terms[t].postings[k].dense_view);
         }
         free(terms[t].postings);
     }
@@ -419,9 +431,9 @@ static int read_terms(PyObject *list, Term *terms, Py_ssize_t *ready, const Part
             return -1;
         }
         for (Py_ssize_t k = 0; k < m; k++) {
-            PyObject *docs, *tfs;
+            PyObject *docs, *tfs, *dense;
             Postings *p = &term->postings[k];
-            if (!PyArg_ParseTuple(PyList_GET_ITEM(postings, k), "nOO", &p->part, &docs, &tfs)) return -1;
+            if (!PyArg_ParseTuple(PyList_GET_ITEM(postings, k), "nOOO", &p->part, &docs, &tfs, &dense)) return -1;
             if (p->part < 0 || p->part >= part_count) {
                 PyErr_SetString(PyExc_ValueError, "postings of an unknown part");
                 return -1;
@@ -432,6 +444,16 @@ static int read_terms(PyObject *list, Term *terms, Py_ssize_t *ready, const Part
                 return -1;
             }
             term->count = k + 1;
+            if (dense != Py_None) {
+                if (PyObject_GetBuffer(dense, &p->dense_view, PyBUF_C_CONTIGUOUS) < 0) return -1;
+                p->dense = p->dense_view.buf;
+                p->dense_size = p->dense_view.itemsize;
+                if ((p->dense_size != 1 && p->dense_size != 2) ||
+                    p->dense_view.len / p->dense_size < parts[p->part].len_view.len / 4) {
+                    PyErr_SetString(PyExc_ValueError, "a dense tf array must hold 1- or 2-byte tfs of every document");
+                    return -1;
+                }
+            }
             p->docs = p->docs_view.buf;
             p->tfs = p->tfs_view.buf;
             p->len = p->docs_view.len / 4;

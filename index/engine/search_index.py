@@ -315,7 +315,7 @@ class SearchIndex:
         ):
             weighted = [(t, float(stats.values[t]) * multiplicity[t], upper[t]) for t in order]
             found = self.kernel.top(
-                parts, weighted, slices, self._accumulator(total), n, avgdl, k1, b, MARGIN
+                parts, weighted, slices, self._accumulator(total), n, avgdl, k1, b, MARGIN, DENSE_SHARE
             )
             matched = found.touched if found.complete else max(found.touched, int(stats.df[unique].max()))
             return self._exact_top(parts, slices, stats, known, found.candidates, n, matched)
