@@ -340,14 +340,11 @@ def features(
     named = named_terms(question)
     in_article: dict[int, set[str]] = {}
     analyses = [c.analysis if c.analysis is not None else analyse(c.text) for c in candidates]
-    analysed = []
-    for a in analyses:
-        sentences = [set(words) for words in a.sequences]
-        analysed.append((a.sequences, sentences, set().union(*sentences)))
+    analysed = [(a.sequences, set().union(*a.sequences)) for a in analyses]
     # Which question terms each word of the candidates stands for, by stem (each word stemmed once;
     # stored analyses carry their stems).
     matching: dict[str, set[str]] = {}
-    every = set().union(*(words for _, _, words in analysed))
+    every = set().union(*(words for _, words in analysed))
     stem_of: dict[str, str] = {}
     if weights.irregular and all(a.stems is not None for a in analyses):
         for a in analyses:
@@ -359,9 +356,7 @@ def features(
         if same_stem:
             matching[w] = same_stem
     fresh = _freshness([_day(c.published) for c in candidates])
-    for n, (c, a, (sequences, sentences, token_set)) in enumerate(
-        zip(candidates, analyses, analysed, strict=True)
-    ):
+    for n, (c, a, (sequences, token_set)) in enumerate(zip(candidates, analyses, analysed, strict=True)):
         exact = unique & token_set
         attributed: set[str] = set()
         from_context: set[str] = set()
@@ -377,11 +372,11 @@ def features(
         present = exact | attributed
         matched = {w: matching[w] for w in token_set & matching.keys()}
         stem_present = attributed.union(*matched.values())
-        if len(sentences) > 1 and matched:
+        if len(sequences) > 1 and matched:
             sentence = 0.0
             keys = matched.keys()
-            for words in sentences:
-                here = words & keys
+            for words in sequences:
+                here = keys & words
                 if here:
                     in_sentence = attributed.union(*(matched[w] for w in here))
                     sentence = max(sentence, _share(in_sentence, idf, total))
@@ -394,17 +389,22 @@ def features(
                 w: stands_for.get(w, set()) | matched.get(w, set())
                 for w in stands_for.keys() | matched.keys()
             }
-            for sequence, words in zip(sequences, sentences, strict=True):
-                if where.keys().isdisjoint(words):  # most sentences: nothing to look for
+            for sequence in sequences:
+                if where.keys().isdisjoint(sequence):  # most sentences: nothing to look for
                     continue
                 hits = [(i, where[w]) for i, w in enumerate(sequence) if w in where]
+                end = 0
                 for i, (start, _) in enumerate(hits):
-                    found: set[str] = set()
-                    for at, terms_here in hits[i:]:
-                        if at - start >= PROXIMITY:
-                            break
-                        found |= terms_here
-                    near = max(near, _share(found, idf, total))
+                    # The window from hit i ends where the previous one did, or later; one that ends
+                    # no later holds a subset of the previous window's terms, and cannot share more.
+                    last = end
+                    while end < len(hits) and hits[end][0] - start < PROXIMITY:
+                        end += 1
+                    if end > last:
+                        found: set[str] = set()
+                        for _, terms_here in hits[i:end]:
+                            found |= terms_here
+                        near = max(near, _share(found, idf, total))
         novel = token_set - asked
         names = 0
         if "name" in kinds:
