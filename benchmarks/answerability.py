@@ -25,8 +25,9 @@ run. Also reported: the shipped model (index.rank.answerable.DEFAULT_MODEL), and
 - abstain: the share of a kind's questions marked not answerable;
 - kept: of the own-week questions whose answer is in the top 3, the share still marked answerable;
 - R@1 / R@3: of the passages shown as an answer (a question marked not answerable shows none);
-- with --short-forms, kept of each own-week question cut to its three rarest words ("qin weapons
-  russia"; answer still in the top 3): short questions, which the quiz questions are not.
+- with --short-forms, kept of each own-week question cut to its three and to its two rarest words
+  ("qin weapons russia", "qin weapons"; answer still in the top 3): short questions, which the
+  quiz questions are not.
 
 The evaluation data is internal and never copied into this repository: pass its folder with --data
 (default ../shared/eval). The per-question records go to --out (default benchmarks/results/).
@@ -73,12 +74,11 @@ KEEP = 0.985
 HALF_YEAR_DAYS = 182
 KINDS = ("own week", "next week", "half a year away", "xquad", "general")
 UNANSWERABLE = KINDS[1:]
-SHORT = "own week, rarest words"
-"""With --short-forms: each own-week question cut to its RAREST_WORDS rarest terms ("qin weapons
-russia"), answerable when its answer is still in the top 3. Reported as kept, never fitted on: the
-evaluation's answerable questions are long quiz questions, so a signal that only measures length
-looks useful on them and holds back short questions people ask."""
-RAREST_WORDS = 3
+SHORT_FORMS = {3: "own week, three rarest words", 2: "own week, two rarest words"}
+"""With --short-forms: each own-week question also cut to its three and its two rarest terms ("qin
+weapons russia", "qin weapons"), answerable when its answer is still in the top 3. Reported as kept,
+never fitted on: the evaluation's answerable questions are long quiz questions, so a signal that
+only measures length looks useful on them and holds back the short questions people ask."""
 SEEDS = ("seeds alone", "seeds among 150")
 
 
@@ -200,7 +200,7 @@ class Recorder:
             self.cpu_seconds = time.thread_time() - cpu
 
 
-def rarest_words(inputs: tuple, count: int = RAREST_WORDS) -> str:
+def rarest_words(inputs: tuple, count: int) -> str:
     """The question of a recorded decision cut to its `count` rarest terms in the library (fewest
     passages holding them), in the question's order: a short question about the same thing."""
     terms, df = list(dict.fromkeys(inputs[1])), inputs[3]
@@ -212,7 +212,7 @@ def run_library(
     job: quality.Job, asks: list[Ask], cache: Path | None, half: str, short_forms: bool = False
 ) -> list[Record]:
     """The records of one library's questions; with `short_forms`, each own-week question is also
-    asked as its three rarest words (kind SHORT: reported, never fitted on)."""
+    asked as its three and its two rarest words (the kinds of SHORT_FORMS: reported, never fitted on)."""
     records = []
     with tempfile.TemporaryDirectory(prefix="clippings-answerability-") as tmp:
         path = quality.library_path(job, cache, Path(tmp))
@@ -222,8 +222,9 @@ def run_library(
                 record = ask_one(store, recorder, job.group, half, ask)
                 records.append(record)
                 if short_forms and ask.kind == "own week" and record.inputs:
-                    short = Ask(SHORT, rarest_words(record.inputs), ask.answers)
-                    records.append(ask_one(store, recorder, job.group, half, short))
+                    for count, kind in SHORT_FORMS.items():
+                        short = Ask(kind, rarest_words(record.inputs, count), ask.answers)
+                        records.append(ask_one(store, recorder, job.group, half, short))
     return records
 
 
@@ -288,7 +289,7 @@ def collect(args: argparse.Namespace) -> list[Record]:
     records: list[Record] = []
     total = sum(len(a) for _, a in planned)
     if args.short_forms:
-        total += sum(1 for _, asks in planned for a in asks if a.kind == "own week")
+        total += len(SHORT_FORMS) * sum(1 for _, asks in planned for a in asks if a.kind == "own week")
     bar = quality.tqdm(total=total, desc="questions", unit=" q")
     for job, asks in planned:
         half = quality.week_half(job.group, weeks) if job.group in weeks else ""
@@ -420,9 +421,10 @@ def cells(records: list[Record], decided: np.ndarray) -> dict[str, str]:
     own = second & np.array([r.kind == "own week" for r in records])
     in_top = own & np.array([r.rank is not None for r in records])
     out["kept"] = f"{decided[in_top].mean():.3f}" if in_top.any() else "-"
-    short = second & np.array([r.kind == SHORT and r.rank is not None for r in records])
-    if short.any():
-        out["kept, the question's three rarest words"] = f"{decided[short].mean():.3f}"
+    for kind in SHORT_FORMS.values():
+        short = second & np.array([r.kind == kind and r.rank is not None for r in records])
+        if short.any():
+            out[f"kept, as its {kind.removeprefix('own week, ')}"] = f"{decided[short].mean():.3f}"
     ranks = [r.rank for r, m in zip(records, own, strict=True) if m]
     shown = [d for d, m in zip(decided, own, strict=True) if m]
     n = max(len(ranks), 1)
@@ -560,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--short-forms",
         action="store_true",
-        help="also ask each own-week question as its three rarest words, and report the share of those "
+        help="also ask each own-week question as its three and its two rarest words, and report the share of those "
         "(answer still in the top 3) kept answerable; never fitted on",
     )
     parser.add_argument(

@@ -72,7 +72,8 @@ def test_rarest_words_keeps_the_terms_fewest_passages_hold_in_question_order(ans
         {"what": 90, "did": 80, "qin": 1, "say": 30, "weapons": 5},
         99,
     )
-    assert answerability.rarest_words(inputs) == "qin say weapons"
+    assert answerability.rarest_words(inputs, 3) == "qin say weapons"
+    assert answerability.rarest_words(inputs, 2) == "qin weapons"
 
 
 def test_short_forms_ask_each_own_week_question_as_its_rarest_words(answerability, data, tmp_path, capsys):  # noqa: F811
@@ -83,8 +84,10 @@ def test_short_forms_ask_each_own_week_question_as_its_rarest_words(answerabilit
     assert answerability.main(argv) == 0
     records = json.loads(out.read_text())["records"]
     own = [r for r in records if r["kind"] == "own week"]
-    short = [r for r in records if r["kind"] == answerability.SHORT]
-    assert len(short) == len(own)
-    assert all(len(r["question"].split()) <= answerability.RAREST_WORDS for r in short)
-    assert any(r["rank"] is not None and r["half"] == "second" for r in short)
-    assert "| kept, the question's three rarest words |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    for count, kind in answerability.SHORT_FORMS.items():
+        short = [r for r in records if r["kind"] == kind]
+        assert len(short) == len(own)
+        assert all(len(r["question"].split()) <= count for r in short)
+        assert any(r["rank"] is not None and r["half"] == "second" for r in short)
+        assert f"| kept, as its {kind.removeprefix('own week, ')} |" in printed
