@@ -3,6 +3,7 @@
     python benchmarks/answerability.py --cache /tmp/qcache           # search, fit, report
     python benchmarks/answerability.py --load /tmp/answerability.json # fit and report again, no search
     python benchmarks/answerability.py --load ... --ablate            # also each signal refitted away
+    python benchmarks/answerability.py --cache /tmp/qcache --short-forms  # also kept of short forms
 
 Each dev week's library (the libraries of benchmarks/quality.py, built once and kept with --cache)
 is asked:
