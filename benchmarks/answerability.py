@@ -3,6 +3,7 @@
     python benchmarks/answerability.py --cache /tmp/qcache           # search, fit, report
     python benchmarks/answerability.py --load /tmp/answerability.json # fit and report again, no search
     python benchmarks/answerability.py --load ... --ablate            # also each signal refitted away
+    python benchmarks/answerability.py --cache /tmp/qcache --short-forms  # also kept of short forms
 
 Each dev week's library (the libraries of benchmarks/quality.py, built once and kept with --cache)
 is asked:
@@ -24,7 +25,10 @@ run. Also reported: the shipped model (index.rank.answerable.DEFAULT_MODEL), and
 
 - abstain: the share of a kind's questions marked not answerable;
 - kept: of the own-week questions whose answer is in the top 3, the share still marked answerable;
-- R@1 / R@3: of the passages shown as an answer (a question marked not answerable shows none).
+- R@1 / R@3: of the passages shown as an answer (a question marked not answerable shows none);
+- with --short-forms, kept of each own-week question cut to its three and to its two rarest words
+  ("qin weapons russia", "qin weapons"; answer still in the top 3): short questions, which the
+  quiz questions are not.
 
 The evaluation data is internal and never copied into this repository: pass its folder with --data
 (default ../shared/eval). The per-question records go to --out (default benchmarks/results/).
@@ -71,6 +75,11 @@ KEEP = 0.985
 HALF_YEAR_DAYS = 182
 KINDS = ("own week", "next week", "half a year away", "xquad", "general")
 UNANSWERABLE = KINDS[1:]
+SHORT_FORMS = {3: "own week, three rarest words", 2: "own week, two rarest words"}
+"""With --short-forms: each own-week question also cut to its three and its two rarest terms ("qin
+weapons russia", "qin weapons"), answerable when its answer is still in the top 3. Reported as kept,
+never fitted on: the evaluation's answerable questions are long quiz questions, so a signal that
+only measures length looks useful on them and holds back the short questions people ask."""
 SEEDS = ("seeds alone", "seeds among 150")
 
 
@@ -192,53 +201,61 @@ class Recorder:
             self.cpu_seconds = time.thread_time() - cpu
 
 
-def run_library(job: quality.Job, asks: list[Ask], cache: Path | None, half: str) -> list[Record]:
+def rarest_words(inputs: tuple, count: int) -> str:
+    """The question of a recorded decision cut to its `count` rarest terms in the library (fewest
+    passages holding them), in the question's order: a short question about the same thing."""
+    terms, df = list(dict.fromkeys(inputs[1])), inputs[3]
+    rarest = set(sorted(terms, key=lambda t: (df.get(t, 0), t))[:count])
+    return " ".join(t for t in terms if t in rarest)
+
+
+def run_library(
+    job: quality.Job, asks: list[Ask], cache: Path | None, half: str, short_forms: bool = False
+) -> list[Record]:
+    """The records of one library's questions; with `short_forms`, each own-week question is also
+    asked as its three and its two rarest words (the kinds of SHORT_FORMS: reported, never fitted on)."""
     records = []
     with tempfile.TemporaryDirectory(prefix="clippings-answerability-") as tmp:
         path = quality.library_path(job, cache, Path(tmp))
         with Store(path) as store:
             recorder = Recorder(store)
             for ask in asks:
-                recorder.inputs, recorder.seconds = None, 0.0
-                try:
-                    response = store.search(ask.question, [quality.LIBRARY], k=DEPTH)
-                except NoSearchableWords:
-                    records.append(
-                        Record(
-                            ask.kind,
-                            job.group,
-                            half,
-                            ask.question,
-                            None,
-                            0.0,
-                            True,
-                            False,
-                            [0.0] * len(SIGNAL_NAMES),
-                            0.0,
-                        )
-                    )
-                    continue
-                hits = response.hits
-                rank = quality.first_hit([h.passage.text for h in hits], ask.answers) if ask.answers else None
-                inputs = recorder.inputs
-                found = recorder.decide.signals(*inputs) if inputs else Signals()  # type: ignore[attr-defined]
-                records.append(
-                    Record(
-                        ask.kind,
-                        job.group,
-                        half,
-                        ask.question,
-                        rank,
-                        hits[0].score if hits else 0.0,
-                        is_small_talk(ask.question),
-                        response.answerable,
-                        found.vector(),
-                        1000 * recorder.seconds,
-                        1000 * recorder.cpu_seconds,
-                        _serialisable(inputs) if inputs else None,
-                    )
-                )
+                record = ask_one(store, recorder, job.group, half, ask)
+                records.append(record)
+                if short_forms and ask.kind == "own week" and record.inputs:
+                    for count, kind in SHORT_FORMS.items():
+                        short = Ask(kind, rarest_words(record.inputs, count), ask.answers)
+                        records.append(ask_one(store, recorder, job.group, half, short))
     return records
+
+
+def ask_one(store: Store, recorder: Recorder, group: str, half: str, ask: Ask) -> Record:
+    """One question asked of a library, with the decision's signals and cost."""
+    recorder.inputs, recorder.seconds = None, 0.0
+    try:
+        response = store.search(ask.question, [quality.LIBRARY], k=DEPTH)
+    except NoSearchableWords:
+        return Record(
+            ask.kind, group, half, ask.question, None, 0.0, True, False, [0.0] * len(SIGNAL_NAMES), 0.0
+        )
+    hits = response.hits
+    rank = quality.first_hit([h.passage.text for h in hits], ask.answers) if ask.answers else None
+    inputs = recorder.inputs
+    found = recorder.decide.signals(*inputs) if inputs else Signals()  # type: ignore[attr-defined]
+    return Record(
+        ask.kind,
+        group,
+        half,
+        ask.question,
+        rank,
+        hits[0].score if hits else 0.0,
+        is_small_talk(ask.question),
+        response.answerable,
+        found.vector(),
+        1000 * recorder.seconds,
+        1000 * recorder.cpu_seconds,
+        _serialisable(inputs) if inputs else None,
+    )
 
 
 def _serialisable(inputs: tuple) -> list:
@@ -272,10 +289,12 @@ def collect(args: argparse.Namespace) -> list[Record]:
     cache = quality.cache_folder(args.cache) if args.cache else None
     records: list[Record] = []
     total = sum(len(a) for _, a in planned)
+    if args.short_forms:
+        total += len(SHORT_FORMS) * sum(1 for _, asks in planned for a in asks if a.kind == "own week")
     bar = quality.tqdm(total=total, desc="questions", unit=" q")
     for job, asks in planned:
         half = quality.week_half(job.group, weeks) if job.group in weeks else ""
-        done = run_library(job, asks, cache, half)
+        done = run_library(job, asks, cache, half, args.short_forms)
         records.extend(done)
         bar.update(len(done))  # type: ignore[attr-defined]
     bar.close()  # type: ignore[attr-defined]
@@ -403,6 +422,10 @@ def cells(records: list[Record], decided: np.ndarray) -> dict[str, str]:
     own = second & np.array([r.kind == "own week" for r in records])
     in_top = own & np.array([r.rank is not None for r in records])
     out["kept"] = f"{decided[in_top].mean():.3f}" if in_top.any() else "-"
+    for kind in SHORT_FORMS.values():
+        short = second & np.array([r.kind == kind and r.rank is not None for r in records])
+        if short.any():
+            out[f"kept, as its {kind.removeprefix('own week, ')}"] = f"{decided[short].mean():.3f}"
     ranks = [r.rank for r, m in zip(records, own, strict=True) if m]
     shown = [d for d, m in zip(decided, own, strict=True) if m]
     n = max(len(ranks), 1)
@@ -537,6 +560,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--l2", type=float, default=0.001, help="L2 penalty of the logistic fit")
     parser.add_argument("--ablate", action="store_true", help="refit with each signal switched off")
+    parser.add_argument(
+        "--short-forms",
+        action="store_true",
+        help="also ask each own-week question as its three and its two rarest words, and report the share of those "
+        "(answer still in the top 3) kept answerable; never fitted on",
+    )
     parser.add_argument(
         "--cosine",
         action="store_true",

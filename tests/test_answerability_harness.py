@@ -62,3 +62,32 @@ def test_recorded_candidates_come_back_as_candidates(answerability):
     found = answerability.Candidates(scores=(3.0, 1.0), articles=("a", "b"), title="Storm")
     saved = json.loads(json.dumps(answerability._serialisable(("q", [], {}, {}, 9, 3.0, ["x"], found))))
     assert answerability._inputs(saved)[7] == found
+
+
+def test_rarest_words_keeps_the_terms_fewest_passages_hold_in_question_order(answerability):
+    inputs = (
+        "q",
+        ["what", "did", "qin", "say", "weapons"],
+        {},
+        {"what": 90, "did": 80, "qin": 1, "say": 30, "weapons": 5},
+        99,
+    )
+    assert answerability.rarest_words(inputs, 3) == "qin say weapons"
+    assert answerability.rarest_words(inputs, 2) == "qin weapons"
+
+
+def test_short_forms_ask_each_own_week_question_as_its_rarest_words(answerability, data, tmp_path, capsys):  # noqa: F811
+    sample = tmp_path / "sample.txt"
+    sample.write_text("Bridge news\n\nThe old bridge will cost a fortune to repair, the council said.\n")
+    out = tmp_path / "records.json"
+    argv = ["--data", str(data), "--sample", str(sample), "--out", str(out), "--short-forms"]
+    assert answerability.main(argv) == 0
+    records = json.loads(out.read_text())["records"]
+    own = [r for r in records if r["kind"] == "own week"]
+    printed = capsys.readouterr().out
+    for count, kind in answerability.SHORT_FORMS.items():
+        short = [r for r in records if r["kind"] == kind]
+        assert len(short) == len(own)
+        assert all(len(r["question"].split()) <= count for r in short)
+        assert any(r["rank"] is not None and r["half"] == "second" for r in short)
+        assert f"| kept, as its {kind.removeprefix('own week, ')} |" in printed
