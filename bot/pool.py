@@ -2,9 +2,8 @@
 
 Python threads share one interpreter lock: with searches on threads, the event loop waits for the
 lock between searches, and acknowledging an interaction waits with it. A `SearchPool` starts
-`size` processes; each opens the same database (its own `Store`: it memory-maps the same index
-cache read-only and follows the change log, as every process does) and answers the questions the
-event loop hands over, one at a time. The event loop only sends a question down a pipe and reads
+`size` worker processes (`index.workers`); each opens the same database and answers the questions
+the event loop hands over, one at a time. The event loop only sends a question down a pipe and reads
 the answer back when the pipe is readable, so it stays free to acknowledge.
 
 `MemberOrder` keeps each member's answers in the order they asked, whoever answers them.
@@ -14,54 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from index import SearchResponse, Store, load_encoder
+from index import WORKER_START_TIMEOUT, Ask, SearchResponse, start_worker, stop_worker
 
 log = logging.getLogger(__name__)
 
-START_TIMEOUT = 120.0
-"""Seconds a worker may take to open the database (a large index cache is read at start)."""
 WORKER_NICENESS = 5
 """Workers run this much below the bot's priority: when the cores are busy, the event loop still
 gets the CPU at once to acknowledge interactions (Discord allows 3 s), and searches wait instead."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Ask:
-    question: str
-    libraries: list[str]
-    k: int
-    offset: int
-
-
-def _serve(db_path: str, learned: bool, conn: Connection) -> None:
-    """A worker's life: open the database, say so, then answer until the pipe closes."""
-    os.nice(WORKER_NICENESS)
-    try:
-        store = Store(db_path, encoder=load_encoder() if learned else None)
-    except Exception as exc:  # the parent reports it and stops the pool
-        conn.send(("error", exc))
-        return
-    conn.send(("ready", None))
-    try:
-        while True:
-            try:
-                ask = conn.recv()
-            except EOFError:  # the bot closed the pool
-                return
-            try:
-                conn.send(("ok", store.search(ask.question, ask.libraries, ask.k, ask.offset)))
-            except Exception as exc:
-                conn.send(("error", exc))
-    finally:
-        store.close_without_saving()  # the bot's own store saves the index cache
 
 
 class _Worker:
@@ -86,18 +49,11 @@ class SearchPool:
 
     async def start(self) -> None:
         """Start the workers and wait until each has opened the database."""
-        context = multiprocessing.get_context("spawn")  # no copy of the event loop's threads
         self._idle = asyncio.Queue()
         for _ in range(self.size):
-            mine, theirs = context.Pipe()
-            process = context.Process(
-                target=_serve, args=(self.db_path, self.learned, theirs), daemon=True, name="clippings-search"
-            )
-            process.start()
-            theirs.close()
-            self._workers.append(_Worker(process, mine))
+            self._workers.append(_Worker(*start_worker(self.db_path, self.learned, WORKER_NICENESS)))
         for worker in self._workers:
-            status, error = await asyncio.wait_for(self._receive(worker), START_TIMEOUT)
+            status, error = await asyncio.wait_for(self._receive(worker), WORKER_START_TIMEOUT)
             if status != "ready":
                 await self.close()
                 raise error if isinstance(error, BaseException) else RuntimeError(str(error))
@@ -135,7 +91,7 @@ class SearchPool:
         worker = await self._idle.get()
         healthy = False
         try:
-            worker.conn.send(_Ask(question, libraries, k, offset))
+            worker.conn.send(Ask(question, libraries, k, offset))
             status, value = await self._receive(worker)
             healthy = True
         finally:
@@ -152,14 +108,7 @@ class SearchPool:
     def _replace(self, worker: _Worker) -> None:
         self._stop(worker)
         self._workers.remove(worker)
-        context = multiprocessing.get_context("spawn")
-        mine, theirs = context.Pipe()
-        process = context.Process(
-            target=_serve, args=(self.db_path, self.learned, theirs), daemon=True, name="clippings-search"
-        )
-        process.start()
-        theirs.close()
-        fresh = _Worker(process, mine)
+        fresh = _Worker(*start_worker(self.db_path, self.learned, WORKER_NICENESS))
         self._workers.append(fresh)
 
         async def ready() -> None:
@@ -175,11 +124,7 @@ class SearchPool:
 
     @staticmethod
     def _stop(worker: _Worker) -> None:
-        worker.conn.close()  # the worker sees EOF and closes its store
-        worker.process.join(5)
-        if worker.process.is_alive():
-            worker.process.terminate()
-            worker.process.join(5)
+        stop_worker(worker.process, worker.conn)  # the worker sees EOF and closes its store
 
     async def close(self) -> None:
         """Stop every worker (each closes its store)."""

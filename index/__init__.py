@@ -33,6 +33,8 @@ from .rank.answerable import is_small_talk
 from .rank.semantic import load_encoder
 from .settings import Settings, SettingsError, load_settings
 from .store import Store, open_store
+from .workers import START_TIMEOUT as WORKER_START_TIMEOUT
+from .workers import Ask, SearchWorkers, WorkerFailed, start_worker, stop_worker
 
 GLOBAL_LIBRARY = "global"
 
@@ -42,8 +44,10 @@ __all__ = [
     "PASSAGE_BUDGET",
     "PASSAGE_CAP",
     "SUPPORTED_SUFFIXES",
+    "WORKER_START_TIMEOUT",
     "AddResult",
     "Article",
+    "Ask",
     "BadInput",
     "ClippingsError",
     "DatabaseError",
@@ -56,10 +60,12 @@ __all__ = [
     "Passage",
     "ReadFailure",
     "SearchResponse",
+    "SearchWorkers",
     "Settings",
     "SettingsError",
     "Store",
     "StoredArticle",
+    "WorkerFailed",
     "article_from_html",
     "article_from_text",
     "articles_from_bytes",
@@ -74,6 +80,8 @@ __all__ = [
     "question_terms",
     "read_path",
     "sniff_kind",
+    "start_worker",
+    "stop_worker",
     "tokenize",
     "tokenize_spans",
 ]

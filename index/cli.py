@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import functools
@@ -14,7 +15,7 @@ import sqlite3
 import sys
 import textwrap
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from .models import Article, Hit, SearchResponse
 from .rank.semantic import load_encoder
 from .settings import SettingsError, load_settings
 from .store import Store
+from .workers import Ask, SearchWorkers
 
 log = logging.getLogger(__name__)
 
@@ -427,10 +429,18 @@ def no_answer(response: SearchResponse) -> str:
     help="Passages to show.",
 )
 @json_option("Print one JSON object per question.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes answering the questions of - (stdin) at once [default: 2 with 2 cores or more, else 1].",
+)
 @click.pass_context
 @handle_errors
 @_learned_after_command
-def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: int, as_json: bool) -> None:
+def ask(
+    ctx: click.Context, question: str, libraries: tuple[str, ...], count: int, as_json: bool, jobs: int | None
+) -> None:
     """Ask a question; - reads one question per line from stdin.
 
     \b
@@ -446,15 +456,22 @@ def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: in
     many = question == "-"
     width = _terminal_width()
     failed = False
-    for number, text in enumerate(_questions(question)):
-        try:
-            response = store.search(text, list(libraries), k=count)
-        except NoSearchableWords as exc:
+    if jobs is None:
+        jobs = min(DEFAULT_JOBS, os.cpu_count() or 1) if many else 1
+    answers = (
+        _answers_in_workers(ctx, _questions(question), list(libraries), count, jobs)
+        if many and jobs > 1
+        else _answers(store, _questions(question), list(libraries), count)
+    )
+    for number, (text, response) in enumerate(answers):
+        if isinstance(response, NoSearchableWords):
             if not many:
-                raise
-            click.echo(f"Error: {text!r}: {exc}", err=True)
+                raise response
+            click.echo(f"Error: {text!r}: {response}", err=True)
             failed = True
             continue
+        if isinstance(response, Exception):
+            raise response
         if as_json:
             click.echo(json.dumps(response_json(response), ensure_ascii=False))
         else:
@@ -463,6 +480,38 @@ def ask(ctx: click.Context, question: str, libraries: tuple[str, ...], count: in
             click.echo(format_response(response, width))
     if failed:
         sys.exit(1)
+
+
+DEFAULT_JOBS = 2
+"""Processes answering `ask -` by default (where the machine has that many cores): a batch uses both
+cores of a small machine, and more would mostly add memory."""
+
+
+def _answers(
+    store: Store, texts: Iterable[str], libraries: list[str], k: int
+) -> Iterator[tuple[str, SearchResponse | Exception]]:
+    """Each question with its answer (or the error of a question with no searchable words)."""
+    for text in texts:
+        try:
+            yield text, store.search(text, libraries, k=k)
+        except NoSearchableWords as exc:
+            yield text, exc
+
+
+def _answers_in_workers(
+    ctx: click.Context, texts: Iterable[str], libraries: list[str], k: int, jobs: int
+) -> Iterator[tuple[str, SearchResponse | Exception]]:
+    """The same as `_answers`, from `jobs` worker processes at once, in the questions' order."""
+    asked: collections.deque[str] = collections.deque()
+
+    def asks() -> Iterator[Ask]:
+        for text in texts:
+            asked.append(text)
+            yield Ask(text, libraries, k)
+
+    with SearchWorkers(ctx.obj["db_path"], jobs, learned=bool(ctx.obj.get("learned"))) as workers:
+        for response in workers.answers(asks()):
+            yield asked.popleft(), response
 
 
 def _questions(question: str) -> Iterator[str]:

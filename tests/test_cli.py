@@ -379,3 +379,21 @@ def test_bad_setting_in_the_env_file_is_one_sentence(tmp_path, monkeypatch):
     assert result.stderr.splitlines()[-1] == (
         "Error: CLIPPINGS_MAX_FETCH_BYTES must be a number, not 'lots'; fix it in .env or the environment."
     )
+
+
+def test_ask_dash_in_two_processes_gives_one_process_answers_in_order(with_sample):
+    questions = "weapons\n?!\ninvisible hand\nwhat did Qin say about weapons\nhello\nukraine\n"
+    alone = run(with_sample, "ask", "--json", "--jobs", "1", "-", input=questions)
+    pooled = run(with_sample, "ask", "--json", "--jobs", "2", "-", input=questions)
+    assert (pooled.exit_code, pooled.stdout, pooled.stderr) == (alone.exit_code, alone.stdout, alone.stderr)
+    assert [json.loads(line)["question"] for line in pooled.stdout.splitlines()] == [
+        "weapons",
+        "invisible hand",
+        "what did Qin say about weapons",
+        "hello",
+        "ukraine",
+    ]
+    assert (pooled.exit_code, pooled.stderr) == (
+        1,
+        "Error: '?!': That question has no words to search for; ask with a few key words.\n",
+    )

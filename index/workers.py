@@ -1,0 +1,193 @@
+"""Answering questions in worker processes, so that many questions use every core.
+
+Python threads share one interpreter lock, so searches on threads take turns. A worker process
+opens the same database with its own `Store` (it memory-maps the same index cache read-only and
+follows the change log, as every process does) and answers the questions sent down its pipe, one
+at a time, in order. The bot's pool (bot/pool.py) hands questions over from its event loop;
+`SearchWorkers` answers a stream of questions (the CLI's `ask -`) in the order they came.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import multiprocessing
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from .errors import ClippingsError
+from .models import SearchResponse
+from .rank.semantic import load_encoder
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 120.0
+"""Seconds a worker may take to open the database (a large index cache is read at start)."""
+IN_FLIGHT = 2
+"""Questions handed to each worker ahead of its answers, so that it never waits for the next."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One question for a worker: `Store.search(question, libraries, k, offset)`."""
+
+    question: str
+    libraries: list[str]
+    k: int = 3
+    offset: int = 0
+
+
+class WorkerFailed(ClippingsError):
+    """A worker process stopped without answering, or could not start."""
+
+
+def serve(db_path: str, learned: bool, niceness: int, conn: Connection) -> None:
+    """A worker's life: open the database, say so, then answer until the pipe closes."""
+    if niceness:
+        os.nice(niceness)
+    try:
+        store = Store(db_path, encoder=load_encoder() if learned else None)
+    except Exception as exc:  # the parent reports it and stops
+        conn.send(("error", exc))
+        return
+    conn.send(("ready", None))
+    try:
+        while True:
+            try:
+                ask = conn.recv()
+            except EOFError:  # the parent closed the pipe
+                return
+            try:
+                answer: tuple[str, object] = (
+                    "ok",
+                    store.search(ask.question, ask.libraries, ask.k, ask.offset),
+                )
+            except Exception as exc:
+                answer = ("error", exc)
+            try:
+                conn.send(answer)
+            except (BrokenPipeError, EOFError):  # the parent stopped listening
+                return
+            except Exception as exc:  # an error that cannot be sent as it is
+                conn.send(("error", WorkerFailed(f"{type(exc).__name__}: {exc}")))
+    finally:
+        store.close_without_saving()  # the parent's own store saves the index cache
+
+
+def start_worker(db_path: str, learned: bool, niceness: int = 0) -> tuple[BaseProcess, Connection]:
+    """A started worker process (spawned: no copy of the parent's threads) and its end of the pipe."""
+    context = multiprocessing.get_context("spawn")
+    mine, theirs = context.Pipe()
+    process = context.Process(
+        target=serve, args=(db_path, learned, niceness, theirs), daemon=True, name="clippings-search"
+    )
+    process.start()
+    theirs.close()
+    return process, mine
+
+
+def stop_worker(process: BaseProcess, conn: Connection) -> None:
+    """Close the pipe (the worker closes its store and exits), or end it if it does not."""
+    conn.close()
+    process.join(5)
+    if process.is_alive():
+        process.terminate()
+        process.join(5)
+
+
+class SearchWorkers:
+    """`size` worker processes answering a stream of questions in order; a context manager."""
+
+    def __init__(self, db_path: str, size: int, learned: bool = False) -> None:
+        if size < 1:
+            raise ValueError("search workers need at least one process")
+        self.db_path = db_path
+        self.size = size
+        self.learned = learned
+        self._workers: list[tuple[BaseProcess, Connection]] = []
+
+    def __enter__(self) -> SearchWorkers:
+        self._workers = [start_worker(self.db_path, self.learned) for _ in range(self.size)]
+        try:
+            for process, conn in self._workers:
+                if not conn.poll(START_TIMEOUT):
+                    raise WorkerFailed(
+                        f"a search worker did not open the database within {START_TIMEOUT:.0f} s"
+                    )
+                status, error = self._receive(process, conn)
+                if status != "ready":
+                    raise error if isinstance(error, BaseException) else WorkerFailed(str(error))
+        except BaseException:
+            self.close()
+            raise
+        log.info("%d search worker processes ready", self.size)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        workers, self._workers = self._workers, []
+        for process, conn in workers:
+            stop_worker(process, conn)
+
+    @staticmethod
+    def _receive(process: BaseProcess, conn: Connection) -> tuple[str, object]:
+        try:
+            return conn.recv()  # type: ignore[no-any-return]
+        except EOFError:
+            raise WorkerFailed(
+                f"a search worker process stopped (exit code {process.exitcode}); try again, or answer"
+                " in one process with --jobs 1."
+            ) from None
+
+    def answers(self, asks: Iterable[Ask]) -> Iterator[SearchResponse | Exception]:
+        """An answer (or the search's error) for each question, in their order. Questions are read
+        from `asks` on a thread as they come, and each answer is given as soon as it and those
+        before it are ready, so a slow source (a pipe, a person typing) still gets every answer."""
+        if not self._workers:
+            raise RuntimeError("the search workers are not started")
+        incoming: queue.Queue[Ask | None] = queue.Queue()
+        failure: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                for ask in asks:
+                    incoming.put(ask)
+            except BaseException as exc:  # reported by the consuming thread
+                failure.append(exc)
+            finally:
+                incoming.put(None)
+
+        threading.Thread(target=read, daemon=True, name="clippings-questions").start()
+        turn = itertools.cycle(self._workers)
+        waiting: collections.deque[tuple[BaseProcess, Connection]] = collections.deque()
+        more = True
+        while more or waiting:
+            # Hand over what has come, without waiting for more while answers are due.
+            while more and len(waiting) < IN_FLIGHT * self.size:
+                try:
+                    ask = incoming.get(block=not waiting)
+                except queue.Empty:
+                    break
+                if ask is None:
+                    more = False
+                    break
+                worker = next(turn)
+                worker[1].send(ask)
+                waiting.append(worker)
+            if waiting:
+                status, value = self._receive(*waiting.popleft())
+                if status == "ok" and isinstance(value, SearchResponse):
+                    yield value
+                else:
+                    yield value if isinstance(value, Exception) else WorkerFailed(str(value))
+        if failure:
+            raise failure[0]
