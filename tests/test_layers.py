@@ -9,9 +9,9 @@ REPO = Path(__file__).resolve().parent.parent
 INDEX = REPO / "index"
 
 # Each layer may import only the layers listed after it (and itself).
-# maintenance (backup, check) works through the store; settings (.env and the environment) are read
-# by the front ends only, so nothing below may import them.
-LAYERS = ["cli", "maintenance", "settings", "store", "db", "rank", "engine", "ingest", "base"]
+# maintenance (backup, check) and workers (answering in other processes) work through the store;
+# settings (.env and the environment) are read by the front ends only, so nothing below may import them.
+LAYERS = ["cli", "maintenance", "workers", "settings", "store", "db", "rank", "engine", "ingest", "base"]
 BASE = {"errors", "models", "__init__"}
 
 

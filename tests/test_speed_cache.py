@@ -4,6 +4,7 @@ losing data; and background merges inside a Store."""
 import json
 import logging
 
+import numpy as np
 import pytest
 
 from index import Article, Store, engine
@@ -61,13 +62,31 @@ def fill(db_path, count: int = 30) -> list:
         return answers(store)
 
 
-def test_a_reopened_store_answers_from_the_mapped_cache(db_path):
+def test_a_reopened_store_answers_from_the_mapped_cache(db_path, caplog):
     expected = fill(db_path)
     assert (db_path.parent / (db_path.name + ".index") / "manifest.json").exists()
-    with Store(db_path, ranker=None) as store:
+    with caplog.at_level(logging.WARNING), Store(db_path, ranker=None) as store:
         segments = store.index.libraries["global"].segments
         assert segments and all(s.name for s in segments)
         assert answers(store) == expected
+    assert "rebuilding" not in caplog.text
+
+
+def test_a_reopened_store_maps_its_common_terms_dense_arrays_from_the_cache(db_path, caplog):
+    expected = fill(db_path)
+    with caplog.at_level(logging.WARNING), Store(db_path, ranker=None) as store:
+        segments = store.index.libraries["global"].segments
+        assert len(segments) == 1
+        segment = segments[0]
+        assert segment.dense and sorted(segment.dense) == segment.common_terms().tolist()
+        for lo, tfs in segment.dense.items():
+            hi = int(segment.term_starts[segment.term_starts.searchsorted(lo, "right")])
+            expected_tfs = np.zeros(segment.size, dtype=np.uint8)
+            expected_tfs[segment.docs[lo:hi]] = segment.tfs[lo:hi]
+            assert np.array_equal(tfs, expected_tfs)
+            assert not tfs.flags.owndata  # a view of the mapped file
+        assert answers(store) == expected
+    assert "rebuilding" not in caplog.text
 
 
 def test_changes_after_the_cache_are_replayed_from_the_log(db_path):

@@ -22,15 +22,16 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from .search_index import SearchIndex
-from .segments import DOC_DTYPE, TF_DTYPE, Segment
+from .segments import DENSE_SHARE, DOC_DTYPE, TF_DTYPE, Segment
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 MARKER = "CLIPPINGS-INDEX"
 """The file that marks a folder as a Clippings index cache (made with the folder)."""
 MARKER_TEXT = "This folder is the search index cache of a Clippings database; it can be deleted.\n"
@@ -51,33 +52,71 @@ SEGMENT_ARRAYS = (
     "ub_ref",
     "ref",
 )
+DENSE_ARRAYS = ("dense_starts", "dense_tfs")
+"""After the segment's arrays: the postings starts of its common terms, and their dense tf arrays."""
 _ALIGN = 64
+
+
+class _SegmentWriter:
+    """Writes arrays one after another, each aligned, keeping the offset and the CRC-32."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.offset = 0
+        self.crc = 0
+
+    def put(self, array: np.ndarray) -> None:
+        view = array.data.cast("B") if array.nbytes else b""
+        self.file.write(view)
+        self.crc = zlib.crc32(view, self.crc)
+        self.offset += array.nbytes
+
+    def align(self) -> int:
+        pad = b"\0" * ((-self.offset) % _ALIGN)
+        self.file.write(pad)
+        self.crc = zlib.crc32(pad, self.crc)
+        self.offset += len(pad)
+        return self.offset
+
+    def array(self, array: np.ndarray) -> list:
+        """Write one array; returns its layout entry [offset, dtype, length]."""
+        entry = [self.align(), array.dtype.str, len(array)]
+        self.put(np.ascontiguousarray(array))
+        return entry
 
 
 def write_segment(segment: Segment, path: Path) -> dict:
     """Write a segment's arrays to one file (atomically: a temporary file, fsync, rename) and
-    return its layout: {"bytes", "crc", "arrays": {name: [offset, dtype, length]}}."""
+    return its layout: {"bytes", "crc", "arrays": {name: [offset, dtype, length]}}. The common
+    terms' dense tf arrays follow (`dense_starts`, and `dense_tfs` one after another), so that
+    every process maps them instead of making its own on first use."""
     tmp = path.with_name(path.name + ".tmp")
     layout: dict[str, list] = {}
-    offset = 0
-    crc = 0
     with _removed_on_failure(tmp), open(tmp, "wb") as f:
+        out = _SegmentWriter(f)
         for name in SEGMENT_ARRAYS:
-            array = np.ascontiguousarray(getattr(segment, name))
-            pad = b"\0" * ((-offset) % _ALIGN)
-            f.write(pad)
-            crc = zlib.crc32(pad, crc)
-            offset += len(pad)
-            layout[name] = [offset, array.dtype.str, len(array)]
-            view = array.data.cast("B") if array.nbytes else b""
-            f.write(view)
-            crc = zlib.crc32(view, crc)
-            offset += array.nbytes
+            layout[name] = out.array(getattr(segment, name))
+        starts = segment.common_terms()
+        layout["dense_starts"] = out.array(starts)
+        layout["dense_tfs"] = [out.align(), np.dtype(np.uint8).str, len(starts) * segment.size]
+        for lo in starts.tolist():
+            dense = segment.dense.get(lo)
+            if dense is None:  # made here, not kept: the file will be mapped instead
+                hi = _term_end(segment, lo)
+                dense = np.zeros(segment.size, dtype=np.uint8)
+                dense[segment.docs[lo:hi]] = segment.tfs[lo:hi]
+            out.put(np.ascontiguousarray(dense, dtype=np.uint8))
         f.flush()
         os.fsync(f.fileno())
         f.close()
         os.replace(tmp, path)
-    return {"bytes": offset, "crc": crc, "arrays": layout}
+    return {"bytes": out.offset, "crc": out.crc, "arrays": layout}
+
+
+def _term_end(segment: Segment, lo: int) -> int:
+    """The end of the postings that start at `lo`."""
+    i = int(np.searchsorted(segment.term_starts, lo, side="right"))
+    return int(segment.term_starts[i])
 
 
 @contextlib.contextmanager
@@ -138,7 +177,7 @@ def validate_manifest(manifest: object) -> dict:
             _int(layout["bytes"])
             _int(layout["crc"])
             arrays = layout["arrays"]
-            if not isinstance(arrays, dict) or set(arrays) != set(SEGMENT_ARRAYS):
+            if not isinstance(arrays, dict) or set(arrays) != {*SEGMENT_ARRAYS, *DENSE_ARRAYS}:
                 raise ValueError(f"{layout['file']}: the arrays are not the segment's")
             for spec in arrays.values():
                 if not isinstance(spec, list) or len(spec) != 3 or not isinstance(spec[1], str):
@@ -192,12 +231,39 @@ def read_segment(path: Path, layout: dict, alive: np.ndarray, verify: bool = Tru
         or arrays["tfs"].dtype != TF_DTYPE
     ):
         raise ValueError(f"{path.name}: inconsistent arrays")
+    dense = {}
+    starts_at, starts_dtype, count = layout["arrays"]["dense_starts"]
+    tfs_at, tfs_dtype, tfs_length = layout["arrays"]["dense_tfs"]
+    starts_end = starts_at + 8 * count
+    if (
+        np.dtype(starts_dtype) != np.dtype(np.int64)
+        or np.dtype(tfs_dtype) != np.dtype(np.uint8)
+        or starts_at % _ALIGN
+        or tfs_at % _ALIGN
+        or starts_end > size
+        or tfs_length != count * n
+        or tfs_at + tfs_length > size
+    ):
+        raise ValueError(f"{path.name}: dense arrays out of bounds")
+    if count:
+        starts = raw[starts_at:starts_end].view(np.ndarray).view(np.int64)
+        counts = np.diff(arrays["term_starts"])
+        i = np.searchsorted(arrays["term_starts"][:-1], starts)
+        if (
+            (i >= n_terms).any()
+            or (arrays["term_starts"][np.minimum(i, max(n_terms - 1, 0))] != starts).any()
+            or (counts[np.minimum(i, max(n_terms - 1, 0))] * DENSE_SHARE < n).any()
+        ):
+            raise ValueError(f"{path.name}: dense arrays of terms that are not common")
+        tfs = raw[tfs_at : tfs_at + tfs_length].view(np.ndarray)
+        dense = {int(lo): tfs[k * n : (k + 1) * n] for k, lo in enumerate(starts.tolist())}
     alive = np.array(alive, dtype=bool)
     return Segment(
         **arrays,
         alive=alive,
         dead=int(n - np.count_nonzero(alive)),
         name=path.name,
+        dense=dense,
     )
 
 
@@ -492,6 +558,7 @@ class IndexCache:
                         setattr(segment, field_name, getattr(fresh, field_name))
                     for field_name in ("docs", "tfs", "max_tf", "min_dl", "ub_ref", "ref"):
                         setattr(segment, field_name, getattr(fresh, field_name))
+                    segment.dense = {**segment.dense, **fresh.dense}  # mapped, not in this process's heap
         keep = (
             {"manifest.json"}
             | {e["state"] for e in manifest["libraries"].values()}

@@ -68,13 +68,12 @@ class Kernel:
         k1: float,
         b: float,
         margin: float,
-        dense_share: int,
     ) -> Found:
         """Candidates for the n best documents. `terms` holds (term, weight, bound), rarest first:
         the weight is its idf times its count in the question, the bound at least the weight times
         its largest tf-part. `scratch` is a zeroed float64 and a zeroed bool array of a document
-        each (left zeroed). A term held by at least 1/`dense_share` of a segment's passages is
-        looked up in its dense tf array (`Segment.dense_tf`)."""
+        each (left zeroed). A segment's common terms are looked up in their dense tf arrays
+        (`Segment.dense_tf`)."""
         module = self._module
         if module is None:
             raise RuntimeError("the compiled ranking kernel is not built")
@@ -91,9 +90,7 @@ class Kernel:
                         part.number,
                         part.segment.docs[lo:hi],
                         part.segment.tfs[lo:hi],
-                        part.segment.dense_tf(lo, hi)
-                        if (hi - lo) * dense_share >= part.segment.size
-                        else None,
+                        part.segment.dense_tf(lo, hi) if part.segment.is_common(lo, hi) else None,
                     )
                     for part, lo, hi in slices[term]
                 ],

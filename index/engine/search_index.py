@@ -41,8 +41,6 @@ from .selection import Part, best_candidates, group_by_part, part_cuts, passage_
 
 log = logging.getLogger(__name__)
 
-DENSE_SHARE = 16
-"""A term held by at least 1/DENSE_SHARE of a segment's passages is looked up in a dense tf array."""
 IDF_CACHE = 16
 """Idf tables kept for the latest library sets and versions."""
 
@@ -315,7 +313,7 @@ class SearchIndex:
         ):
             weighted = [(t, float(stats.values[t]) * multiplicity[t], upper[t]) for t in order]
             found = self.kernel.top(
-                parts, weighted, slices, self._accumulator(total), n, avgdl, k1, b, MARGIN, DENSE_SHARE
+                parts, weighted, slices, self._accumulator(total), n, avgdl, k1, b, MARGIN
             )
             matched = found.touched if found.complete else max(found.touched, int(stats.df[unique].max()))
             return self._exact_top(parts, slices, stats, known, found.candidates, n, matched)
@@ -497,7 +495,7 @@ class SearchIndex:
             a, z = int(cuts[part.number]), int(cuts[part.number + 1])
             if a == z:
                 continue
-            if (hi - lo) * DENSE_SHARE >= seg.size:
+            if seg.is_common(lo, hi):
                 local = cand[a:z] - part.base
                 tf = seg.dense_tf(lo, hi)[local]
                 if norm is not None:

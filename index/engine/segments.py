@@ -22,6 +22,8 @@ MERGE_CHUNK = 4_000_000
 DOC_DTYPE = np.dtype(np.int32)
 TF_DTYPE = np.dtype(np.uint16)
 LEN_DTYPE = np.dtype(np.int32)
+DENSE_SHARE = 16
+"""A term held by at least 1/DENSE_SHARE of a segment's passages is looked up in a dense tf array."""
 
 
 @dataclass(slots=True)
@@ -54,9 +56,10 @@ class Segment:
     dead: int = 0
     name: str | None = None
     """The file this segment is persisted in, once it is."""
-    dense: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    dense: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     """Dense tf arrays (one entry per passage) of the terms common enough to look up this way,
-    keyed by the start of their postings; made on first use (see `dense_tf`)."""
+    keyed by the start of their postings; mapped from the index cache, or made on first use (see
+    `dense_tf`)."""
 
     @classmethod
     def build(cls, batch: PassageTerms, article_ids: np.ndarray) -> Segment:
@@ -128,6 +131,17 @@ class Segment:
             return None
         lo, hi = self.term_starts[i], self.term_starts[i + 1]
         return self.docs[lo:hi], self.tfs[lo:hi]
+
+    def is_common(self, lo: int, hi: int) -> bool:
+        """Whether the term whose postings are docs[lo:hi] is looked up in a dense tf array."""
+        return (hi - lo) * DENSE_SHARE >= self.size
+
+    def common_terms(self) -> np.ndarray:
+        """The postings starts of the common terms whose tfs fit one byte: the dense arrays the
+        index cache keeps beside the segment (see `dense_tf`)."""
+        counts = np.diff(self.term_starts)
+        common = (counts * DENSE_SHARE >= self.size) & (counts > 0) & (self.max_tf <= 255)
+        return self.term_starts[:-1][common].astype(np.int64)
 
     def dense_tf(self, lo: int, hi: int) -> np.ndarray:
         """The tf of the term whose postings are docs[lo:hi] in every passage (0: absent), so that
