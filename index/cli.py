@@ -459,7 +459,7 @@ def ask(
     if jobs is None:
         jobs = min(DEFAULT_JOBS, os.cpu_count() or 1) if many else 1
     answers = (
-        _answers_in_workers(ctx, _questions(question), list(libraries), count, jobs)
+        _answers_in_workers(ctx, store, _questions(question), list(libraries), count, jobs)
         if many and jobs > 1
         else _answers(store, _questions(question), list(libraries), count)
     )
@@ -499,9 +499,10 @@ def _answers(
 
 
 def _answers_in_workers(
-    ctx: click.Context, texts: Iterable[str], libraries: list[str], k: int, jobs: int
+    ctx: click.Context, store: Store, texts: Iterable[str], libraries: list[str], k: int, jobs: int
 ) -> Iterator[tuple[str, SearchResponse | Exception]]:
-    """The same as `_answers`, from `jobs` worker processes at once, in the questions' order."""
+    """The same as `_answers`, from `jobs` processes at once (this one and `jobs - 1` workers), in
+    the questions' order."""
     asked: collections.deque[str] = collections.deque()
 
     def asks() -> Iterator[Ask]:
@@ -509,7 +510,8 @@ def _answers_in_workers(
             asked.append(text)
             yield Ask(text, libraries, k)
 
-    with SearchWorkers(ctx.obj["db_path"], jobs, learned=bool(ctx.obj.get("learned"))) as workers:
+    learned = bool(ctx.obj.get("learned"))
+    with SearchWorkers(ctx.obj["db_path"], jobs - 1, learned=learned, local=store) as workers:
         for response in workers.answers(asks()):
             yield asked.popleft(), response
 

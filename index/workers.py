@@ -103,14 +103,17 @@ def stop_worker(process: BaseProcess, conn: Connection) -> None:
 
 
 class SearchWorkers:
-    """`size` worker processes answering a stream of questions in order; a context manager."""
+    """`size` worker processes answering a stream of questions in order; a context manager. With
+    `local`, that store (the caller's own, already open) takes its turn beside them, so N processes
+    answer with N - 1 workers to start."""
 
-    def __init__(self, db_path: str, size: int, learned: bool = False) -> None:
+    def __init__(self, db_path: str, size: int, learned: bool = False, local: Store | None = None) -> None:
         if size < 1:
             raise ValueError("search workers need at least one process")
         self.db_path = db_path
         self.size = size
         self.learned = learned
+        self.local = local
         self._workers: list[tuple[BaseProcess, Connection]] = []
 
     def __enter__(self) -> SearchWorkers:
@@ -167,12 +170,17 @@ class SearchWorkers:
                 incoming.put(None)
 
         threading.Thread(target=read, daemon=True, name="clippings-questions").start()
-        turn = itertools.cycle(self._workers)
-        waiting: collections.deque[tuple[BaseProcess, Connection]] = collections.deque()
+        # None is the local store's turn.
+        takers: list[tuple[BaseProcess, Connection] | None] = [
+            *([None] if self.local else []),
+            *self._workers,
+        ]
+        turn = itertools.cycle(takers)
+        waiting: collections.deque[tuple[tuple[BaseProcess, Connection] | None, Ask]] = collections.deque()
         more = True
         while more or waiting:
             # Hand over what has come, without waiting for more while answers are due.
-            while more and len(waiting) < IN_FLIGHT * self.size:
+            while more and len(waiting) < IN_FLIGHT * len(takers):
                 try:
                     ask = incoming.get(block=not waiting)
                 except queue.Empty:
@@ -181,10 +189,19 @@ class SearchWorkers:
                     more = False
                     break
                 worker = next(turn)
-                worker[1].send(ask)
-                waiting.append(worker)
+                if worker is not None:
+                    worker[1].send(ask)
+                waiting.append((worker, ask))
             if waiting:
-                status, value = self._receive(*waiting.popleft())
+                worker, ask = waiting.popleft()
+                if worker is None:
+                    assert self.local is not None
+                    try:
+                        yield self.local.search(ask.question, ask.libraries, ask.k, ask.offset)
+                    except Exception as exc:
+                        yield exc
+                    continue
+                status, value = self._receive(*worker)
                 if status == "ok" and isinstance(value, SearchResponse):
                     yield value
                 else:

@@ -381,10 +381,11 @@ def test_bad_setting_in_the_env_file_is_one_sentence(tmp_path, monkeypatch):
     )
 
 
-def test_ask_dash_in_two_processes_gives_one_process_answers_in_order(with_sample):
+@pytest.mark.parametrize("jobs", ["2", "3"])
+def test_ask_dash_in_several_processes_gives_one_process_answers_in_order(with_sample, jobs):
     questions = "weapons\n?!\ninvisible hand\nwhat did Qin say about weapons\nhello\nukraine\n"
     alone = run(with_sample, "ask", "--json", "--jobs", "1", "-", input=questions)
-    pooled = run(with_sample, "ask", "--json", "--jobs", "2", "-", input=questions)
+    pooled = run(with_sample, "ask", "--json", "--jobs", jobs, "-", input=questions)
     assert (pooled.exit_code, pooled.stdout, pooled.stderr) == (alone.exit_code, alone.stdout, alone.stderr)
     assert [json.loads(line)["question"] for line in pooled.stdout.splitlines()] == [
         "weapons",
