@@ -181,22 +181,6 @@ static inline double tf_of(const Postings *p, int32_t doc) {
     return at < 0 ? 0 : (double)p->tfs[at];
 }
 
-/* Adds the term to the candidates by looking each up (few candidates, or a dense array). */
-static void look_up(Search *s, const Term *term, const int64_t *cand, Py_ssize_t count) {
-    for (Py_ssize_t i = 0; i < count; i++) {
-        const int64_t g = cand[i];
-        for (Py_ssize_t k = 0; k < term->count; k++) {
-            const Postings *p = &term->postings[k];
-            const Part *part = &s->parts[p->part];
-            if (g < part->base || g - part->base >= (int64_t)(part->len_view.len / 4)) continue;
-            const int32_t doc = (int32_t)(g - part->base);
-            const double tf = tf_of(p, doc);
-            if (tf > 0) s->acc[g] += term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc)));
-            break;
-        }
-    }
-}
-
 /* The term's contribution to one document (0 when it lacks the term). */
 static double contribution_of(const Search *s, const Term *term, int64_t g) {
     for (Py_ssize_t k = 0; k < term->count; k++) {
@@ -208,6 +192,11 @@ static double contribution_of(const Search *s, const Term *term, int64_t g) {
         return tf > 0 ? term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc))) : 0;
     }
     return 0;
+}
+
+/* Adds the term to the candidates by looking each up (few candidates, or a dense array). */
+static void look_up(Search *s, const Term *term, const int64_t *cand, Py_ssize_t count) {
+    for (Py_ssize_t i = 0; i < count; i++) s->acc[cand[i]] += contribution_of(s, term, cand[i]);
 }
 
 #define POOL 64
