@@ -10,7 +10,6 @@ at a time, in order. The bot's pool (bot/pool.py) hands questions over from its 
 from __future__ import annotations
 
 import collections
-import itertools
 import logging
 import multiprocessing
 import os
@@ -57,7 +56,11 @@ def serve(db_path: str, learned: bool, niceness: int, conn: Connection) -> None:
     except Exception as exc:  # the parent reports it and stops
         conn.send(("error", exc))
         return
-    conn.send(("ready", None))
+    try:
+        conn.send(("ready", None))
+    except (BrokenPipeError, EOFError):  # the parent finished before this worker was ready
+        store.close_without_saving()
+        return
     try:
         while True:
             try:
@@ -105,7 +108,7 @@ def stop_worker(process: BaseProcess, conn: Connection) -> None:
 class SearchWorkers:
     """`size` worker processes answering a stream of questions in order; a context manager. With
     `local`, that store (the caller's own, already open) takes its turn beside them, so N processes
-    answer with N - 1 workers to start."""
+    answer with N - 1 workers to start, and it answers alone until they have opened the database."""
 
     def __init__(self, db_path: str, size: int, learned: bool = False, local: Store | None = None) -> None:
         if size < 1:
@@ -115,31 +118,48 @@ class SearchWorkers:
         self.learned = learned
         self.local = local
         self._workers: list[tuple[BaseProcess, Connection]] = []
+        self._starting: list[tuple[BaseProcess, Connection]] = []
 
     def __enter__(self) -> SearchWorkers:
         self._workers = [start_worker(self.db_path, self.learned) for _ in range(self.size)]
-        try:
-            for process, conn in self._workers:
-                if not conn.poll(START_TIMEOUT):
-                    raise WorkerFailed(
-                        f"a search worker did not open the database within {START_TIMEOUT:.0f} s"
-                    )
-                status, error = self._receive(process, conn)
-                if status != "ready":
-                    raise error if isinstance(error, BaseException) else WorkerFailed(str(error))
-        except BaseException:
-            self.close()
-            raise
-        log.info("%d search worker processes ready", self.size)
+        self._starting = list(self._workers)
+        if self.local is None:
+            try:
+                for worker in self._starting:
+                    if not worker[1].poll(START_TIMEOUT):
+                        raise WorkerFailed(
+                            f"a search worker did not open the database within {START_TIMEOUT:.0f} s;"
+                            " try again, or answer in one process with --jobs 1."
+                        )
+                    self._check_ready(worker)
+                self._starting = []
+            except BaseException:
+                self.close()
+                raise
+            log.info("%d search worker processes ready", self.size)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        workers, self._workers = self._workers, []
+        workers, self._workers, self._starting = self._workers, [], []
         for process, conn in workers:
             stop_worker(process, conn)
+
+    def _check_ready(self, worker: tuple[BaseProcess, Connection]) -> None:
+        """Read a worker's first message: ready, or the error that stopped it opening the database."""
+        status, error = self._receive(*worker)
+        if status != "ready":
+            raise error if isinstance(error, BaseException) else WorkerFailed(str(error))
+
+    def _ready_now(self) -> list[tuple[BaseProcess, Connection]]:
+        """The workers that have said they are ready since last asked (without waiting)."""
+        ready = [worker for worker in self._starting if worker[1].poll(0)]
+        for worker in ready:
+            self._check_ready(worker)
+            self._starting.remove(worker)
+        return ready
 
     @staticmethod
     def _receive(process: BaseProcess, conn: Connection) -> tuple[str, object]:
@@ -170,15 +190,15 @@ class SearchWorkers:
                 incoming.put(None)
 
         threading.Thread(target=read, daemon=True, name="clippings-questions").start()
-        # None is the local store's turn.
-        takers: list[tuple[BaseProcess, Connection] | None] = [
-            *([None] if self.local else []),
-            *self._workers,
-        ]
-        turn = itertools.cycle(takers)
+        # None is the local store's turn; workers join the turns once they are ready.
+        takers: list[tuple[BaseProcess, Connection] | None] = [None] if self.local is not None else []
+        takers += [worker for worker in self._workers if worker not in self._starting]
         waiting: collections.deque[tuple[tuple[BaseProcess, Connection] | None, Ask]] = collections.deque()
+        handed = 0
         more = True
         while more or waiting:
+            if self._starting:
+                takers += self._ready_now()
             # Hand over what has come, without waiting for more while answers are due.
             while more and len(waiting) < IN_FLIGHT * len(takers):
                 try:
@@ -188,7 +208,8 @@ class SearchWorkers:
                 if ask is None:
                     more = False
                     break
-                worker = next(turn)
+                worker = takers[handed % len(takers)]
+                handed += 1
                 if worker is not None:
                     worker[1].send(ask)
                 waiting.append((worker, ask))
