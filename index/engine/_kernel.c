@@ -16,9 +16,10 @@
  * (and perhaps a few more), how many live documents it touched, and whether it read every posting
  * (then those are all the live documents holding a term).
  *
- * Pruning: contributions are never negative, so the n-th best partial score is a lower bound of the
- * final n-th score. Once the bounds of the terms left cannot lift an unseen document to it, the
- * terms left are only looked up for the documents that can still reach it.
+ * Pruning: contributions are never negative, so the n-th best full score of any n documents (a pool
+ * of the best partial scores, their other terms looked up) bounds the final n-th score from below,
+ * and so does the n-th best partial score. Once the bounds of the terms left cannot lift an unseen
+ * document to it, the terms left are only looked up for the documents that can still reach it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

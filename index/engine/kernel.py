@@ -1,11 +1,12 @@
 """The n best documents' candidates in C (`_clippings_kernel`, built from `_kernel.c`).
 
-One fused pass over a question's postings adds every live posting's BM25 contribution to a
-scratch accumulator, a second keeps the n best scores in a heap, and a third collects the
-documents within a relative 4 * MARGIN of the n-th score (a small superset of the n best) while
-clearing the scratch. numpy needs several passes over each term's postings for the same work, and
-pruning saves little on whole questions, whose common words are floored to a high idf. The
-engine then scores the candidates exactly, as rank-bm25 does.
+The same pruned term-at-a-time search as the engine's numpy path, with its loops fused: terms
+rarest first into one scratch accumulator; the threshold seeded from the full scores of a kept
+pool of the 64 best partial scores; once the bounds of the terms left cannot lift an unseen
+document to it, only the documents that can still reach it are looked up in those terms (common
+terms through their dense tf arrays) and dropped again after each. It returns a small superset of
+the n best (every document within a relative 4 * MARGIN of the n-th score), and the engine then
+scores those exactly, as rank-bm25 does.
 """
 
 from __future__ import annotations
