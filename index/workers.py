@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ class WorkerFailed(ClippingsError):
 
 def serve(db_path: str, learned: bool, niceness: int, conn: Connection) -> None:
     """A worker's life: open the database, say so, then answer until the pipe closes."""
+    # Ctrl-C reaches the whole process group: the parent handles it and closes the pipe.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if niceness:
         os.nice(niceness)
     try:
@@ -58,14 +61,14 @@ def serve(db_path: str, learned: bool, niceness: int, conn: Connection) -> None:
         return
     try:
         conn.send(("ready", None))
-    except (BrokenPipeError, EOFError):  # the parent finished before this worker was ready
+    except (EOFError, OSError):  # the parent finished before this worker was ready
         store.close_without_saving()
         return
     try:
         while True:
             try:
                 ask = conn.recv()
-            except EOFError:  # the parent closed the pipe
+            except (EOFError, OSError):  # the parent closed the pipe, or is gone
                 return
             try:
                 answer: tuple[str, object] = (
@@ -76,7 +79,7 @@ def serve(db_path: str, learned: bool, niceness: int, conn: Connection) -> None:
                 answer = ("error", exc)
             try:
                 conn.send(answer)
-            except (BrokenPipeError, EOFError):  # the parent stopped listening
+            except (EOFError, OSError):  # the parent stopped listening, or is gone
                 return
             except Exception as exc:  # an error that cannot be sent as it is
                 conn.send(("error", WorkerFailed(f"{type(exc).__name__}: {exc}")))

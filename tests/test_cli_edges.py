@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -456,6 +458,30 @@ def test_ask_dash_answers_each_line_as_it_arrives(with_story):
         process.stdin.close()
         assert json.loads(process.stdout.readline())["question"] == "harbour council"
         assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_ctrl_c_during_ask_dash_in_two_processes_stops_both_without_a_traceback(with_story):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "index", "--db", str(with_story), "ask", "--json", "--jobs", "2", "-"],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
+    )
+    try:
+        process.stdin.write("sea wall\n")
+        process.stdin.flush()
+        assert json.loads(process.stdout.readline())["question"] == "sea wall"
+        time.sleep(2)  # the worker process has opened the database by now
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert (process.returncode, "Traceback" in err) == (1, False)
     finally:
         process.kill()
         process.wait()
