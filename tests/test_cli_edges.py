@@ -438,16 +438,22 @@ def test_help_gives_the_measured_speed_of_the_learned_stage():
     )
 
 
-def test_ask_dash_answers_each_line_as_it_arrives(with_story):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "index", "--db", str(with_story), "ask", "--json", "-"],
+def ask_dash(db, *options: str, **popen: object) -> subprocess.Popen:
+    """`clippings ask --json [options] -` from this checkout, its pipes open."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "index", "--db", str(db), "ask", "--json", *options, "-"],
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
+        **popen,
     )
+
+
+def test_ask_dash_answers_each_line_as_it_arrives(with_story):
+    process = ask_dash(with_story)
     try:
         process.stdin.write("sea wall\n")
         process.stdin.flush()
@@ -464,16 +470,8 @@ def test_ask_dash_answers_each_line_as_it_arrives(with_story):
 
 
 def test_ctrl_c_during_ask_dash_in_two_processes_stops_both_without_a_traceback(with_story):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "index", "--db", str(with_story), "ask", "--json", "--jobs", "2", "-"],
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
-    )
+    # Its own process group, as a terminal's Ctrl-C reaches.
+    process = ask_dash(with_story, "--jobs", "2", start_new_session=True)
     try:
         process.stdin.write("sea wall\n")
         process.stdin.flush()
