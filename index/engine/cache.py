@@ -27,7 +27,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .search_index import SearchIndex
-from .segments import DENSE_SHARE, DOC_DTYPE, TF_DTYPE, Segment
+from .segments import DOC_DTYPE, TF_DTYPE, Segment
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,7 @@ def write_segment(segment: Segment, path: Path) -> dict:
         for lo in starts.tolist():
             dense = segment.dense.get(lo)
             if dense is None:  # made here, not kept: the file will be mapped instead
-                hi = _term_end(segment, lo)
-                dense = np.zeros(segment.size, dtype=np.uint8)
-                dense[segment.docs[lo:hi]] = segment.tfs[lo:hi]
+                dense = segment.make_dense_tf(lo, _term_end(segment, lo))
             out.put(np.ascontiguousarray(dense, dtype=np.uint8))
         f.flush()
         os.fsync(f.fileno())
@@ -231,7 +229,6 @@ def read_segment(path: Path, layout: dict, alive: np.ndarray, verify: bool = Tru
         or arrays["tfs"].dtype != TF_DTYPE
     ):
         raise ValueError(f"{path.name}: inconsistent arrays")
-    dense = {}
     starts_at, starts_dtype, count = layout["arrays"]["dense_starts"]
     tfs_at, tfs_dtype, tfs_length = layout["arrays"]["dense_tfs"]
     starts_end = starts_at + 8 * count
@@ -245,26 +242,14 @@ def read_segment(path: Path, layout: dict, alive: np.ndarray, verify: bool = Tru
         or tfs_at + tfs_length > size
     ):
         raise ValueError(f"{path.name}: dense arrays out of bounds")
-    if count:
-        starts = raw[starts_at:starts_end].view(np.ndarray).view(np.int64)
-        counts = np.diff(arrays["term_starts"])
-        i = np.searchsorted(arrays["term_starts"][:-1], starts)
-        if (
-            (i >= n_terms).any()
-            or (arrays["term_starts"][np.minimum(i, max(n_terms - 1, 0))] != starts).any()
-            or (counts[np.minimum(i, max(n_terms - 1, 0))] * DENSE_SHARE < n).any()
-        ):
-            raise ValueError(f"{path.name}: dense arrays of terms that are not common")
-        tfs = raw[tfs_at : tfs_at + tfs_length].view(np.ndarray)
-        dense = {int(lo): tfs[k * n : (k + 1) * n] for k, lo in enumerate(starts.tolist())}
     alive = np.array(alive, dtype=bool)
-    return Segment(
-        **arrays,
-        alive=alive,
-        dead=int(n - np.count_nonzero(alive)),
-        name=path.name,
-        dense=dense,
-    )
+    segment = Segment(**arrays, alive=alive, dead=int(n - np.count_nonzero(alive)), name=path.name)
+    starts = raw[starts_at:starts_end].view(np.ndarray).view(np.int64) if count else np.zeros(0, np.int64)
+    if not np.array_equal(starts, segment.common_terms()):
+        raise ValueError(f"{path.name}: dense arrays of other terms than the common ones")
+    tfs = raw[tfs_at : tfs_at + tfs_length].view(np.ndarray)
+    segment.dense = {int(lo): tfs[k * n : (k + 1) * n] for k, lo in enumerate(starts.tolist())}
+    return segment
 
 
 @dataclass(slots=True)

@@ -56,7 +56,7 @@ class Segment:
     dead: int = 0
     name: str | None = None
     """The file this segment is persisted in, once it is."""
-    dense: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    dense: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
     """Dense tf arrays (one entry per passage) of the terms common enough to look up this way,
     keyed by the start of their postings; mapped from the index cache, or made on first use (see
     `dense_tf`)."""
@@ -149,11 +149,16 @@ class Segment:
         both build it the first time; they build the same array."""
         found = self.dense.get(lo)
         if found is None:
-            tfs = self.tfs[lo:hi]
-            found = np.zeros(self.size, dtype=np.uint8 if int(tfs.max(initial=0)) <= 255 else TF_DTYPE)
-            found[self.docs[lo:hi]] = tfs
-            self.dense[lo] = found
+            found = self.dense[lo] = self.make_dense_tf(lo, hi)
         return found
+
+    def make_dense_tf(self, lo: int, hi: int) -> np.ndarray:
+        """A new dense tf array of the term whose postings are docs[lo:hi] (one byte a passage when
+        its tfs fit; not kept: see `dense_tf`)."""
+        tfs = self.tfs[lo:hi]
+        dense = np.zeros(self.size, dtype=np.uint8 if int(tfs.max(initial=0)) <= 255 else TF_DTYPE)
+        dense[self.docs[lo:hi]] = tfs
+        return dense
 
     def kill(self, first_passage: int, last_passage: int) -> int:
         """Mark passages first..last (ids) removed; returns how many were alive."""
