@@ -124,6 +124,11 @@ static inline double norm_of(const Search *s, const Part *part, int32_t doc) {
     return s->k1 * (s->base_norm + s->scale * (double)part->doc_len[doc]);
 }
 
+/* The term's contribution to a document of the part that holds it tf times: rank-bm25's expression. */
+static inline double contribution(const Search *s, const Term *term, const Part *part, int32_t doc, double tf) {
+    return term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc)));
+}
+
 /* Adds every live posting of the term; a document's first posting marks it and appends it to touched. */
 static Py_ssize_t accumulate(Search *s, const Term *term, Py_ssize_t count) {
     for (Py_ssize_t k = 0; k < term->count; k++) {
@@ -134,8 +139,7 @@ static Py_ssize_t accumulate(Search *s, const Term *term, Py_ssize_t count) {
         for (Py_ssize_t j = 0; j < p->len; j++) {
             const int32_t doc = p->docs[j];
             if (part->has_alive && !part->alive[doc]) continue;
-            const double tf = (double)p->tfs[j];
-            acc[doc] += term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc)));
+            acc[doc] += contribution(s, term, part, doc, (double)p->tfs[j]);
             if (!seen[doc]) {
                 seen[doc] = 1;
                 s->touched[count++] = part->base + doc;
@@ -154,10 +158,7 @@ static void add_to_candidates(Search *s, const Term *term) {
         const uint8_t *seen = s->seen + part->base;
         for (Py_ssize_t j = 0; j < p->len; j++) {
             const int32_t doc = p->docs[j];
-            if (seen[doc] == 2) {
-                const double tf = (double)p->tfs[j];
-                acc[doc] += term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc)));
-            }
+            if (seen[doc] == 2) acc[doc] += contribution(s, term, part, doc, (double)p->tfs[j]);
         }
     }
 }
@@ -190,7 +191,7 @@ static double contribution_of(const Search *s, const Term *term, int64_t g) {
         if (g < part->base || g - part->base >= (int64_t)(part->len_view.len / 4)) continue;
         const int32_t doc = (int32_t)(g - part->base);
         const double tf = tf_of(p, doc);
-        return tf > 0 ? term->weight * (tf * s->k1p / (tf + norm_of(s, part, doc))) : 0;
+        return tf > 0 ? contribution(s, term, part, doc, tf) : 0;
     }
     return 0;
 }
