@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import quality  # noqa: E402  (benchmarks/quality.py, beside this file)
 
 from index import rank as rerank  # noqa: E402
+from index.rank.ranker import RankingSource  # noqa: E402
 from index.store import Store  # noqa: E402
 
 NAMES = list(rerank.FEATURE_NAMES)
@@ -51,14 +52,14 @@ class Capture:
         self.ranker = rerank.Ranker(candidates=depth)
         self.last: tuple[list[str], np.ndarray] | None = None
 
-    def __call__(self, store: Store, question: str, libraries: list[str], hits: list) -> list:
+    def __call__(self, source: RankingSource, question: str, libraries: list[str], hits: list) -> list:
         hits = rerank.dedupe(hits)[: self.depth]
         if not hits:
             self.last = ([], np.zeros((0, len(NAMES))))
             return hits
-        terms, idf, candidates = self.ranker.prepare(store, question, libraries, hits)
-        if store.encoder is not None:  # dump --learned: the learned stage's similarity feature too
-            rerank.add_similarities(store, question, hits, terms, candidates)
+        terms, idf, candidates = self.ranker.prepare(source, question, libraries, hits)
+        if source.has_encoder:  # dump --learned: the learned stage's similarity feature too
+            rerank.add_similarities(source, question, hits, terms, candidates)
         rows = rerank.features(question, terms, idf, candidates, FEATURES, self.ranker.stems(FEATURES))
         self.last = ([h.passage.text for h in hits], np.array([r.vector() for r in rows], dtype=np.float64))
         return hits

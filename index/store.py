@@ -29,8 +29,17 @@ from typing import Protocol
 
 import numpy as np
 
-from .db import Busy, Database, PassageRow, PreparedArticle, content_hash, is_postgres_url, open_database
-from .db.sqlite import TERM_DTYPE, TF_DTYPE, VECTOR_DTYPE, opening_error, stored_article
+from .db import (
+    Busy,
+    Database,
+    HitRows,
+    PassageRow,
+    PreparedArticle,
+    content_hash,
+    is_postgres_url,
+    open_database,
+)
+from .db.sqlite import TERM_DTYPE, TF_DTYPE, VECTOR_DTYPE, opening_error
 from .engine import CacheRefused, IndexCache, PassageTerms, SearchIndex, Segment, Snapshot, merge_segments
 from .errors import NoSearchableWords, describe_os_error
 from .ingest.dates import stored_date
@@ -42,6 +51,7 @@ from .rank import CANDIDATES, Answerability, Ranker
 from .rank.answerable import SPREAD, Candidates
 from .rank.features import analyse, encode_analysis
 from .rank.forms import WordForms
+from .rank.ranker import RankingSource
 from .rank.stems import Stems
 
 log = logging.getLogger(__name__)
@@ -91,7 +101,9 @@ class RankFunction(Protocol):
 
     candidates: int
 
-    def __call__(self, source: Store, question: str, libraries: list[str], hits: list[Hit]) -> list[Hit]: ...
+    def __call__(
+        self, source: RankingSource, question: str, libraries: list[str], hits: list[Hit]
+    ) -> list[Hit]: ...
 
 
 class AnswerFunction(Protocol):
@@ -593,9 +605,10 @@ class Store:
         pids, scores, matched = self.index.top(libraries, term_ids, depth)
         if stages is not None:
             stages.lap("rank")
-        hits = self._hits(pids.tolist(), scores.tolist(), libraries, terms, term_ids)
+        reads = SearchReads(self, libraries, dict(zip(terms, term_ids, strict=True)))
+        hits = self._hits(reads, pids.tolist(), scores.tolist(), terms, term_ids)
         if ranker is not None and self.word_forms is not None:
-            hits = self._with_other_forms(hits, libraries, terms, term_ids, candidates)
+            hits = self._with_other_forms(reads, hits, terms, term_ids, candidates)
         searched = self.index.article_count(libraries)
         if stages is not None:
             stages.lap("fetch")
@@ -603,10 +616,11 @@ class Store:
             # Only BM25's first candidates are reordered, so every page (More) reads one order.
             first = hits[:candidates]
             if stages is not None and isinstance(ranker, Ranker):
-                ordered = ranker(self, question, libraries, first, stages=stages)
+                ordered = ranker(reads, question, libraries, first, stages=stages)
             else:
-                ordered = ranker(self, question, libraries, first)
+                ordered = ranker(reads, question, libraries, first)
             hits = ordered + hits[candidates:]
+        reads.release()
         answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:SPREAD])
         if stages is not None:
             stages.lap("answerable")
@@ -617,7 +631,7 @@ class Store:
         return SearchResponse(question, tuple(terms), hits, searched, matched, tuple(libraries), answerable)
 
     def _with_other_forms(
-        self, hits: list[Hit], libraries: list[str], terms: list[str], term_ids: list[int], candidates: int
+        self, reads: SearchReads, hits: list[Hit], terms: list[str], term_ids: list[int], candidates: int
     ) -> list[Hit]:
         """BM25's candidates, the last FORM_CANDIDATES of them given up for the best passages of the
         question with its words' other forms added ("flooding" for "floods") that exact BM25 missed."""
@@ -627,12 +641,12 @@ class Store:
         extra = forms.other_forms(terms, term_ids)
         if not extra:
             return hits
-        pids, scores, _ = self.index.top(libraries, term_ids + extra, candidates)
+        pids, scores, _ = self.index.top(reads.libraries, term_ids + extra, candidates)
         kept = hits[: candidates - FORM_CANDIDATES]
         seen = {(h.article.id, h.passage.index) for h in kept}
         found = [
             h
-            for h in self._hits(pids.tolist(), scores.tolist(), libraries, terms, term_ids)
+            for h in self._hits(reads, pids.tolist(), scores.tolist(), terms, term_ids)
             if (h.article.id, h.passage.index) not in seen
         ][: candidates - len(kept)]
         if not found:
@@ -686,27 +700,24 @@ class Store:
         return dict(zip(terms, values, strict=True))
 
     def _hits(
-        self,
-        pids: list[int],
-        scores: list[float],
-        libraries: list[str],
-        terms: list[str],
-        term_ids: list[int],
+        self, reads: SearchReads, pids: list[int], scores: list[float], terms: list[str], term_ids: list[int]
     ) -> list[Hit]:
-        by_id = self.db.hit_rows(pids, libraries)
+        reads.read(pids)
         id_to_term: dict[int, str] = {}
         for term, term_id in zip(terms, term_ids, strict=True):
             id_to_term.setdefault(term_id, term)
         hits = []
         for pid, score in zip(pids, scores, strict=True):
-            row = by_id.get(pid)
+            row = reads.passages.get(pid)
             if row is None:  # removed since the index was read
                 continue
-            seq, start, end, blob, text, *article_row = row
-            article = stored_article(tuple(article_row))
+            article_id, seq, start, end, blob, _ = row
+            article, text = reads.articles[article_id]
             present = set(np.frombuffer(blob, dtype=TERM_DTYPE).tolist())
             matched = tuple(id_to_term[t] for t in id_to_term if t in present)
-            hits.append(Hit(0, score, article, Passage(article.id, seq, start, end, text), matched))
+            hits.append(
+                Hit(0, score, article, Passage(article.id, seq, start, end, text[start:end]), matched)
+            )
         return hits
 
     # -- passage vectors (the learned stage) -------------------------------------------------
@@ -854,6 +865,75 @@ def _batch(rows: list[PassageRow]) -> tuple[PassageTerms, np.ndarray]:
         tfs=np.frombuffer(b"".join(tf_blobs), dtype=TF_DTYPE).astype(np.int64),
     )
     return batch, np.array(articles, dtype=np.int64)
+
+
+class SearchReads:
+    """One search's view of its store, handed to the ranker as its source: what the search has read
+    already (its passages' stored analyses, their articles' texts) is not read again.
+
+    Used by one search, in one thread; `release` drops the texts once the search is done (a ranker
+    cache may keep this object to read an article later: it then reads through the store)."""
+
+    def __init__(self, store: Store, libraries: list[str], term_ids: dict[str, int] | None = None) -> None:
+        self.store = store
+        self.libraries = libraries
+        self.term_ids = term_ids or {}
+        """The question's terms and their ids, as the search looked them up."""
+        self.passages: dict[int, tuple[int, int, int, int, bytes, bytes | None]] = {}
+        self.articles: dict[int, tuple[StoredArticle, str]] = {}
+
+    def read(self, passage_ids: list[int]) -> None:
+        """Read the passages (and their articles) not read yet."""
+        wanted = [pid for pid in passage_ids if pid not in self.passages]
+        if wanted:
+            found: HitRows = self.store.db.hit_rows(wanted, self.libraries)
+            self.passages.update(found.passages)
+            self.articles.update(found.articles)
+
+    def release(self) -> None:
+        self.passages = {}
+        self.articles = {}
+
+    @property
+    def path(self) -> str:
+        return self.store.path
+
+    @property
+    def has_encoder(self) -> bool:
+        return self.store.has_encoder
+
+    def term_idf(self, libraries: list[str], terms: list[str]) -> dict[str, float]:
+        if libraries != self.libraries or not self.term_ids.keys() >= set(terms):
+            return self.store.term_idf(libraries, terms)
+        values = self.store.index.term_idf(libraries, [self.term_ids[t] for t in terms])
+        return dict(zip(terms, values, strict=True))
+
+    def article_text(self, library: str | list[str], article_id: str | int) -> str:
+        found = self.articles.get(int(article_id))
+        return found[1] if found is not None else self.store.article_text(library, article_id)
+
+    def passage_vectors(self, passages: list[Passage]) -> np.ndarray:
+        return self.store.passage_vectors(passages)
+
+    def encode_questions(self, questions: list[str]) -> np.ndarray:
+        return self.store.encode_questions(questions)
+
+    def passage_extras(self, hits: list[Hit], before: int) -> list[tuple[bytes | None, str]]:
+        analyses = {(row[0], row[1]): row[5] for row in self.passages.values()}
+        extras: list[tuple[bytes | None, str] | None] = []
+        for hit in hits:
+            p = hit.passage
+            key = (int(p.article_id), p.index)
+            article = self.articles.get(key[0])
+            if key in analyses and article is not None:
+                extras.append((analyses[key], article[1][max(0, p.start - before) : p.start]))
+            else:
+                extras.append(None)
+        missing = [h for h, e in zip(hits, extras, strict=True) if e is None]
+        if missing:  # hits this search did not read (a ranker called on its own)
+            from_store = iter(self.store.passage_extras(missing, before))
+            return [e if e is not None else next(from_store) for e in extras]
+        return [e for e in extras if e is not None]
 
 
 def open_store(path: str | Path, encoder: TextEncoder | None = None) -> Store:

@@ -7,6 +7,8 @@ import zlib
 from dataclasses import fields, replace
 
 from conftest import SAMPLE, WEAPONS
+from hypothesis import given
+from hypothesis import strategies as st
 
 from index import Article, Store, read_path
 from index.rank import (
@@ -22,7 +24,7 @@ from index.rank import (
     role_phrase,
     scores,
 )
-from index.rank.features import analyse, decode_analysis, encode_analysis
+from index.rank.features import analyse, casefold, decode_analysis, encode_analysis
 from index.rank.stems import Stems
 
 NO_ROLES = article_terms("", "")
@@ -359,16 +361,31 @@ def test_added_passages_carry_their_analysis(store):
         assert previous == text[max(0, hit.passage.start - 300) : hit.passage.start]
 
 
-def test_article_text_is_read_only_when_a_feature_needs_it(store, monkeypatch):
+def test_a_search_reads_its_articles_texts_only_with_its_hits(store, monkeypatch):
     store.add(next(iter(read_path(str(SAMPLE)))), "global")
     reads = []
-    read = store.article_text
-    monkeypatch.setattr(store, "article_text", lambda *args: reads.append(args) or read(*args))
+    read = store.db.article_text
+    monkeypatch.setattr(store.db, "article_text", lambda *args: reads.append(args) or read(*args))
     store.ranker = Ranker()
-    store.search("what did the minister say about weapons", ["global"])
-    unnamed = len(reads)
     store.search("what did Qin say about weapons", ["global"])  # a name: is it in the article?
-    assert (unnamed, len(reads)) == (0, 1)
+    assert reads == []
+
+
+class ExtrasSeen:
+    """A ranker that keeps the order and records what its source gives for the hits."""
+
+    candidates = 40
+
+    def __call__(self, source, question, libraries, hits):
+        self.hits, self.extras = hits, source.passage_extras(hits, 300)
+        return hits
+
+
+def test_a_search_gives_the_ranker_the_extras_the_database_gives(store):
+    store.add(next(iter(read_path(str(SAMPLE)))), "global")
+    store.ranker = seen = ExtrasSeen()
+    store.search("what did Qin say about weapons", ["global"])
+    assert len(seen.hits) > 1 and seen.extras == store.passage_extras(seen.hits, 300)
 
 
 def test_a_ranker_kept_across_stores_reads_articles_through_the_open_one(tmp_path):
@@ -380,3 +397,13 @@ def test_a_ranker_kept_across_stores_reads_articles_through_the_open_one(tmp_pat
     with Store(db, ranker=ranker) as second:
         hits = second.search("what did Qin say about weapons", ["global"]).hits
     assert hits[0].passage.text.startswith(WEAPONS)
+
+
+@given(st.text())
+def test_fast_casefold_is_casefold(text):
+    assert casefold(text) == text.casefold()
+
+
+def test_fast_casefold_is_casefold_beside_every_character():
+    every = "".join(chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c < 0xE000)
+    assert casefold("The “Straße”, ΣΑΣ: " + every) == ("The “Straße”, ΣΑΣ: " + every).casefold()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Busy, Change, Database, PassageRow, PreparedArticle, content_hash
+from .base import Busy, Change, Database, HitRows, PassageRow, PreparedArticle, content_hash
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 from .sqlite import SqliteDatabase
 
@@ -32,6 +32,7 @@ __all__ = [
     "Busy",
     "Change",
     "Database",
+    "HitRows",
     "PassageRow",
     "PreparedArticle",
     "SqliteDatabase",

@@ -50,6 +50,18 @@ class PreparedArticle:
     """Each passage's ranker analysis (`index.rank.features.encode_analysis`), stored with it."""
 
 
+@dataclass(slots=True)
+class HitRows:
+    """What a search reads of its passages, in one snapshot: each passage, and each of their
+    articles with its whole text (read once per article, however many of its passages are hits)."""
+
+    passages: dict[int, tuple[int, int, int, int, bytes, bytes | None]]
+    """By passage id, for passages of the asked libraries still stored: (article id, index, start,
+    end, term ids, the analysis stored with it or None)."""
+    articles: dict[int, tuple[StoredArticle, str]]
+    """By article id: the article and its text."""
+
+
 def content_hash(text: str) -> str:
     """A hash of the text that ignores case and spacing, for finding duplicates."""
     folded = " ".join(text.casefold().split())  # the same as re.sub(r"\s+", " ", ...).strip()
@@ -119,7 +131,7 @@ class Database(Protocol):
     # what a search reads
     def known_term_ids(self, terms: list[str]) -> list[int]: ...
     def terms_after(self, last_id: int) -> list[tuple[int, str]]: ...
-    def hit_rows(self, passage_ids: list[int], libraries: list[str]) -> dict[int, tuple]: ...
+    def hit_rows(self, passage_ids: list[int], libraries: list[str]) -> HitRows: ...
     def passage_terms(self, passage_keys: list[tuple[str, int]]) -> dict[tuple[str, int], frozenset[str]]: ...
     def passage_extras(
         self, passage_keys: list[tuple[int, int]], before: int

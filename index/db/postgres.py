@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..errors import DatabaseError, NotFound
 from ..models import AddResult, Article, Passage, StoredArticle
 from . import postgres_migrations as migrations
-from .base import Busy, Change, PassageRow, PreparedArticle, article_number
+from .base import Busy, Change, HitRows, PassageRow, PreparedArticle, article_number
 
 log = logging.getLogger(__name__)
 
@@ -653,18 +653,25 @@ class PostgresDatabase:
             )
         return [known.get(t, -1) for t in terms]
 
-    def hit_rows(self, passage_ids: list[int], libraries: list[str]) -> dict[int, tuple]:
+    def hit_rows(self, passage_ids: list[int], libraries: list[str]) -> HitRows:
         if not passage_ids:
-            return {}
-        with self.read() as conn:
+            return HitRows({}, {})
+        with self.read(transaction=True) as conn:
+            # No analysis is stored here yet (SQLite's schema 3 has it): the ranker analyses these
+            # passages when asked.
+            passages = {
+                r[0]: (*r[1:], None)
+                for r in conn.execute(
+                    'SELECT id, article_id, seq, start, "end", terms FROM passages WHERE id = ANY(%s)',
+                    (list(passage_ids),),
+                )
+            }
             rows = conn.execute(
-                'SELECT p.id, p.seq, p.start, p."end", p.terms,'
-                f' substr(a.text, p.start + 1, p."end" - p.start), {ARTICLE_COLUMNS}'
-                " FROM passages p JOIN articles a ON a.id = p.article_id"
-                " WHERE p.id = ANY(%s) AND a.library = ANY(%s)",
-                (list(passage_ids), list(libraries)),
+                f"SELECT {ARTICLE_COLUMNS}, a.text FROM articles a WHERE a.id = ANY(%s) AND a.library = ANY(%s)",
+                (sorted({row[0] for row in passages.values()}), list(libraries)),
             ).fetchall()
-        return {r[0]: r[1:] for r in rows}
+        articles = {row[0]: (_stored_article(row[:-1]), row[-1]) for row in rows}
+        return HitRows({pid: row for pid, row in passages.items() if row[0] in articles}, articles)
 
     def passage_terms(self, passage_keys: list[tuple[str, int]]) -> dict[tuple[str, int], frozenset[str]]:
         if not passage_keys:

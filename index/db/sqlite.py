@@ -25,7 +25,7 @@ import sqlite_utils
 from ..errors import DatabaseError, NotFound, database_error_message
 from ..models import AddResult, Article, Passage, StoredArticle
 from . import migrations
-from .base import Change, PassageRow, PreparedArticle, article_number
+from .base import Change, HitRows, PassageRow, PreparedArticle, article_number
 
 log = logging.getLogger(__name__)
 
@@ -647,24 +647,35 @@ class SqliteDatabase:
             known = dict(conn.execute(f"SELECT term, id FROM terms WHERE term IN ({marks})", unique))
         return [known.get(t, -1) for t in terms]
 
-    def hit_rows(self, passage_ids: list[int], libraries: list[str]) -> dict[int, tuple]:
-        """By passage id, for passages of these libraries still stored:
-        (seq, start, end, term ids, text, *article columns)."""
+    def hit_rows(self, passage_ids: list[int], libraries: list[str]) -> HitRows:
         if not passage_ids:
-            return {}
+            return HitRows({}, {})
         marks = ",".join("?" * len(passage_ids))
-        lib_marks = ",".join("?" * len(libraries))
-        with self.read() as conn:
+        with self.read(transaction=True) as conn:
+            passages = {
+                r[0]: r[1:]
+                for r in conn.execute(
+                    f"SELECT id, article_id, seq, start, end, terms, analysis FROM passages WHERE id IN ({marks})",
+                    passage_ids,
+                )
+            }
+            # Each article's text once (not a substring per passage): SQLite reads a whole text
+            # value, and every column stored after it, through the text's overflow pages.
+            article_ids = sorted({row[0] for row in passages.values()})
+            id_marks = ",".join("?" * len(article_ids))
+            lib_marks = ",".join("?" * len(libraries))
             rows = conn.execute(
-                f"SELECT p.id, p.seq, p.start, p.end, p.terms, substr(a.text, p.start + 1, p.end - p.start),"
-                f" {ARTICLE_COLUMNS}"
-                # CROSS JOIN keeps the passages (by id) outermost: otherwise SQLite may walk every
-                # article of the library first (tens of milliseconds at 100k passages).
-                f" FROM passages p CROSS JOIN articles a ON a.id = p.article_id"
-                f" WHERE p.id IN ({marks}) AND a.library IN ({lib_marks})",
-                (*passage_ids, *libraries),
+                "SELECT id, library, title, url, published, author, site, passage_count, added_at, text"
+                f" FROM articles WHERE id IN ({id_marks}) AND library IN ({lib_marks})",
+                (*article_ids, *libraries),
             ).fetchall()
-        return {r[0]: r[1:] for r in rows}
+        articles = {}
+        for article_id, library, title, url, published, author, site, count, added_at, text in rows:
+            article = StoredArticle(
+                str(article_id), library, title, url, published, author, site, count, len(text), added_at
+            )
+            articles[article_id] = (article, text)
+        return HitRows({pid: row for pid, row in passages.items() if row[0] in articles}, articles)
 
     def passage_terms(self, passage_keys: list[tuple[str, int]]) -> dict[tuple[str, int], frozenset[str]]:
         """The distinct terms of passages named by (article id, passage index), from what is stored."""

@@ -85,6 +85,22 @@ def _occurrences(text: str, term: str, tries: int = 100) -> Iterator[int]:
         at = text.find(term, at + 1)
 
 
+_ASCII = bytes(range(128))
+
+
+def casefold(text: str) -> str:
+    """`text.casefold()`, several times faster for the usual news text: ASCII with a few non-ASCII
+    characters that are their own casefold (curly quotes, dashes, accented small letters). Case
+    folding is one character at a time, so lowering the ASCII bytes alone is then exact."""
+    if text.isascii():
+        return text.lower()
+    encoded = text.encode()
+    others = encoded.translate(None, _ASCII).decode()
+    if all(c.casefold() == c for c in set(others)):
+        return encoded.lower().decode()
+    return text.casefold()
+
+
 ANALYSIS_VERSION = 1
 """Bump when the tokenizer, the sentence rule, the stemmer or the irregular verbs change: a stored
 analysis of another version is ignored (the passage is analysed again when asked about)."""
@@ -203,7 +219,7 @@ class ArticleTerms:
     def folded(self) -> str:
         """The text casefolded, with curly apostrophes straightened (made on first use)."""
         if self._folded is None:
-            self._folded = self.text.casefold().replace("’", "'")
+            self._folded = casefold(self.text).replace("’", "'")
         return self._folded
 
     def has(self, term: str) -> bool:
