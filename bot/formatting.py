@@ -37,6 +37,8 @@ _INLINE_MARKDOWN = re.compile(r"([\\*_~`|\[\]<])")
 _LINE_START = re.compile(r"^(\s*)(#{1,3} |-# |[-+*] |>)", re.MULTILINE)
 # An ordered-list marker is neutralised by escaping its dot: Discord shows a backslash before a digit.
 _ORDERED_LIST = re.compile(r"^(\s*\d+)(\. )", re.MULTILINE)
+# \s is str.isspace's whitespace.
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
 
 
 def escape(text: str) -> str:
@@ -99,7 +101,7 @@ def quote_passage(passage_text: str, terms: tuple[str, ...] | list[str], limit: 
 
 def safe_url(url: str | None) -> str | None:
     """An http(s) link Discord will accept in an embed, or None."""
-    if not url or len(url) > URL_LIMIT or any(c.isspace() or ord(c) < 32 for c in url):
+    if not url or len(url) > URL_LIMIT or _SPACE_OR_CONTROL.search(url):
         return None
     try:
         parsed = yarl.URL(url)

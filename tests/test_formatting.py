@@ -20,6 +20,7 @@ from bot.formatting import (
     question_of_answer,
     question_of_no_answer,
     quote_passage,
+    safe_url,
 )
 from index import Hit, Passage, SearchResponse, StoredArticle
 
@@ -139,6 +140,12 @@ def test_answer_page_keeps_content_under_2000_characters():
 def test_embed_drops_a_link_discord_would_refuse(url):
     page = answer_page(response([hit("Text.", url=url)]))
     assert page.embeds[0].url is None
+
+
+def test_a_link_with_any_space_or_control_character_is_refused():
+    every = range(0x3001)  # the last whitespace character is U+3000
+    refused = [chr(c) for c in every if safe_url(f"https://x.test/a{chr(c)}b") is None]
+    assert refused == [chr(c) for c in every if chr(c).isspace() or c < 32]
 
 
 def test_everyone_in_a_quote_is_shown_as_text():

@@ -118,7 +118,8 @@ def tokenize(text: str) -> list[str]:
 def tokenize_spans(text: str) -> Iterator[tuple[str, int, int]]:
     """Terms of a text with their character offsets, for highlighting."""
     for m in _TOKEN.finditer(text):
-        yield _term(m.group()), m.start(), m.end()
+        word = m.group()
+        yield _term(word) if "'" in word or "’" in word else word.casefold(), m.start(), m.end()
 
 
 # Words that only say a sentence is a question. They are dropped from questions, never from passages,
