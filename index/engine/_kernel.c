@@ -48,6 +48,7 @@ typedef struct {
     Py_ssize_t dense_size;
     Py_ssize_t len;
     Py_ssize_t part;
+    Py_ssize_t at; /* the candidates' pass: the first posting not before the last document looked up */
 } Postings;
 
 typedef struct {
@@ -111,11 +112,13 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int w
 
 typedef struct {
     const Part *parts;
+    Py_ssize_t part_count;
     Term *terms;
     Py_ssize_t term_count;
     double *acc;
     uint8_t *seen;
     int64_t *touched;
+    double *tail; /* the candidates' pass: the bounds of the terms left, summed from each on */
     Heap heap;
     double k1, k1p, base_norm, scale, margin;
 } Search;
@@ -162,21 +165,6 @@ static Py_ssize_t accumulate(Search *s, const Term *term, Py_ssize_t count) {
     return count;
 }
 
-/* Adds the term to the marked candidates (seen == 2) only: by a scan of its postings. */
-static void add_to_candidates(Search *s, const Term *term) {
-    for (Py_ssize_t k = 0; k < term->count; k++) {
-        const Postings *p = &term->postings[k];
-        const Part *part = &s->parts[p->part];
-        double *acc = s->acc + part->base;
-        const uint8_t *seen = s->seen + part->base;
-        for (Py_ssize_t j = 0; j < p->len; j++) {
-            const int32_t doc = p->docs[j];
-            if (j + AHEAD < p->len) __builtin_prefetch(&seen[p->docs[j + AHEAD]], 0);
-            if (seen[doc] == 2) acc[doc] += contribution(s, term, part, doc, (double)p->tfs[j]);
-        }
-    }
-}
-
 /* The first position of doc in docs[0:len], or -1 (binary search). */
 static Py_ssize_t find(const int32_t *docs, Py_ssize_t len, int32_t doc) {
     Py_ssize_t lo = 0, hi = len;
@@ -210,9 +198,88 @@ static double contribution_of(const Search *s, const Term *term, int64_t g) {
     return 0;
 }
 
-/* Adds the term to the candidates by looking each up (few candidates, or a dense array). */
-static void look_up(Search *s, const Term *term, const int64_t *cand, Py_ssize_t count) {
-    for (Py_ssize_t i = 0; i < count; i++) s->acc[cand[i]] += contribution_of(s, term, cand[i]);
+/* The term's tf in a document of the part, for documents asked in increasing order: from its dense
+ * array, else by galloping forward from the last answer. */
+static inline double tf_after(Postings *p, int32_t doc) {
+    if (p->dense != NULL)
+        return p->dense_size == 1 ? (double)((const uint8_t *)p->dense)[doc] : (double)((const uint16_t *)p->dense)[doc];
+    Py_ssize_t at = p->at, len = p->len;
+    if (at < len && p->docs[at] < doc) {
+        Py_ssize_t step = 1, lo = at, hi = at + 1;
+        while (hi < len && p->docs[hi] < doc) {
+            lo = hi;
+            step *= 2;
+            hi = lo + step;
+        }
+        if (hi > len) hi = len;
+        lo++; /* docs[lo - 1] < doc; the answer is in [lo, hi] */
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            if (p->docs[mid] < doc) lo = mid + 1;
+            else hi = mid;
+        }
+        at = lo;
+        p->at = at;
+    }
+    return at < len && p->docs[at] == doc ? (double)p->tfs[at] : 0;
+}
+
+/* The term's contribution to a document, for documents asked in increasing order. */
+static inline double contribution_after(const Search *s, Term *term, int64_t g) {
+    for (Py_ssize_t k = 0; k < term->count; k++) {
+        Postings *p = &term->postings[k];
+        const Part *part = &s->parts[p->part];
+        if (g < part->base || g - part->base >= (int64_t)(part->len_view.len / 4)) continue;
+        const int32_t doc = (int32_t)(g - part->base);
+        const double tf = tf_after(p, doc);
+        return tf > 0 ? contribution(s, term, part, doc, tf) : 0;
+    }
+    return 0;
+}
+
+static int by_index(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Puts the candidates (the first cand of touched, marked 2 in seen) in document order: by a scan of
+ * the marks (eight at a time) unless they are very few, then by sorting. */
+static void sort_candidates(Search *s, const Part *parts, Py_ssize_t part_count, Py_ssize_t cand) {
+    Py_ssize_t docs = 0;
+    for (Py_ssize_t k = 0; k < part_count; k++) docs += parts[k].len_view.len / 4;
+    if (cand * 256 < docs) {
+        qsort(s->touched, (size_t)cand, sizeof(int64_t), by_index);
+        return;
+    }
+    /* Parts may be in any order: scan them by base, each once. The writes run one entry past the
+     * candidates (a touched document's, restored after). */
+    const int64_t after = s->touched[cand];
+    Py_ssize_t written = 0;
+    int64_t from = -1;
+    while (written < cand) {
+        const Part *next = NULL;
+        for (Py_ssize_t k = 0; k < part_count; k++)
+            if (parts[k].base > from && (next == NULL || parts[k].base < next->base)) next = &parts[k];
+        if (next == NULL) break;
+        from = next->base;
+        const uint8_t *seen = s->seen + next->base;
+        const Py_ssize_t len = next->len_view.len / 4;
+        Py_ssize_t d = 0;
+        for (; d + 8 <= len && written < cand; d += 8) {
+            uint64_t word;
+            memcpy(&word, seen + d, 8);
+            if (!(word & 0x0202020202020202ULL)) continue; /* marks are 0, 1 or 2 here */
+            for (Py_ssize_t e = d; e < d + 8; e++) { /* without branches: marks are unpredictable */
+                s->touched[written] = next->base + e;
+                written += seen[e] == 2;
+            }
+        }
+        for (; d < len && written < cand; d++) {
+            s->touched[written] = next->base + d;
+            written += seen[d] == 2;
+        }
+    }
+    s->touched[cand] = after;
 }
 
 #define POOL 64
@@ -307,7 +374,7 @@ static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *c
     Py_ssize_t count = 0, done = 0;
     double remaining = 0;
     for (Py_ssize_t t = 0; t < s->term_count; t++) remaining += s->terms[t].bound;
-    double th = -INFINITY;
+    double th = -INFINITY, final_th = -INFINITY;
     Pool pool;
     pool.size = 0;
     Py_ssize_t since = 0;
@@ -339,33 +406,38 @@ static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *c
         }
         /* Biggest bounds first: the slack shrinks fastest. */
         qsort(s->terms + done, (size_t)(s->term_count - done), sizeof(Term), by_bound_descending);
-        for (Py_ssize_t t = done; t < s->term_count; t++) {
-            const Term *term = &s->terms[t];
-            Py_ssize_t len = 0;
-            for (Py_ssize_t k = 0; k < term->count; k++) len += term->postings[k].len;
-            int dense = 1;
-            for (Py_ssize_t k = 0; k < term->count; k++) dense &= term->postings[k].dense != NULL;
-            if (dense ? cand < len : cand * 24 < len) look_up(s, term, s->touched, cand);
-            else add_to_candidates(s, term);
-            remaining -= term->bound;
-            if (t + 1 == s->term_count || cand <= s->heap.cap) continue;
-            /* Partial scores bound the n-th final score from below: drop what can no longer reach it. */
-            double now = nth_best(&s->heap, s->acc, s->touched, cand, s->margin);
-            if (now > th) th = now;
-            Py_ssize_t still = 0;
-            for (Py_ssize_t i = 0; i < cand; i++) {
-                const int64_t g = s->touched[i];
-                if (s->acc[g] + (remaining > 0 ? remaining : 0) * (1 + s->margin) >= th) {
-                    s->touched[i] = s->touched[still];
-                    s->touched[still++] = g;
-                } else {
-                    s->seen[g] = 1;
-                }
+        const Py_ssize_t rest = s->term_count - done;
+        Term *left = s->terms + done;
+        s->tail[rest] = 0;
+        for (Py_ssize_t t = rest - 1; t >= 0; t--) s->tail[t] = s->tail[t + 1] + left[t].bound;
+        /* Document at a time, in document order: each candidate takes the terms left until its
+         * bound falls below th; the n-th best full score so far raises th. */
+        sort_candidates(s, s->parts, s->part_count, cand);
+        s->heap.size = 0;
+        for (Py_ssize_t i = 0; i < cand; i++) {
+            const int64_t g = s->touched[i];
+            if (i + AHEAD < cand) __builtin_prefetch(&s->acc[s->touched[i + AHEAD]], 1);
+            double score = s->acc[g];
+            Py_ssize_t t = 0;
+            for (; t < rest; t++) {
+                if (score + s->tail[t] * (1 + s->margin) < th) break;
+                score += contribution_after(s, &left[t], g);
             }
-            cand = still;
+            if (t < rest) {
+                s->seen[g] = 1;
+                continue;
+            }
+            s->acc[g] = score;
+            heap_push(&s->heap, score);
+            if (s->heap.size == s->heap.cap) {
+                const double now = s->heap.items[0] - fabs(s->heap.items[0]) * s->margin * 4;
+                if (now > th) th = now;
+            }
         }
+        /* Only completed candidates (still marked 2) are kept below. */
+        final_th = s->heap.size < s->heap.cap ? -INFINITY : s->heap.items[0] - fabs(s->heap.items[0]) * s->margin * 4;
     }
-    double final = nth_best(&s->heap, s->acc, s->touched, cand, s->margin);
+    const double final = done < s->term_count ? final_th : nth_best(&s->heap, s->acc, s->touched, cand, s->margin);
     Py_ssize_t kept = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
         const int64_t g = s->touched[i];
@@ -373,7 +445,7 @@ static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *c
             __builtin_prefetch(&s->acc[s->touched[i + AHEAD]], 1);
             __builtin_prefetch(&s->seen[s->touched[i + AHEAD]], 1);
         }
-        if (i < cand && s->acc[g] >= final) {
+        if (i < cand && (done == s->term_count || s->seen[g] == 2) && s->acc[g] >= final) {
             s->touched[i] = s->touched[kept];
             s->touched[kept++] = g;
         }
@@ -527,13 +599,25 @@ static PyObject *top_candidates(PyObject *self, PyObject *args) {
     Py_ssize_t postings = 0;
     for (Py_ssize_t t = 0; t < term_count; t++)
         for (Py_ssize_t k = 0; k < terms[t].count; k++) postings += terms[t].postings[k].len;
-    Search s = {parts, terms, term_count, acc_view.buf, seen_view.buf, NULL, {NULL, 0, n}, k1, k1 + 1, 1 - b,
-                b / avgdl, margin};
+    Search s = {.parts = parts,
+                .part_count = part_count,
+                .terms = terms,
+                .term_count = term_count,
+                .acc = acc_view.buf,
+                .seen = seen_view.buf,
+                .heap = {NULL, 0, n},
+                .k1 = k1,
+                .k1p = k1 + 1,
+                .base_norm = 1 - b,
+                .scale = b / avgdl,
+                .margin = margin};
     s.heap.items = malloc(sizeof(double) * (size_t)(n > POOL ? n : POOL)); /* seed() uses POOL */
-    s.touched = malloc(sizeof(int64_t) * (size_t)(postings ? postings : 1));
-    if (s.heap.items == NULL || s.touched == NULL) {
+    s.touched = malloc(sizeof(int64_t) * (size_t)(postings + 1)); /* + 1: see sort_candidates */
+    s.tail = malloc(sizeof(double) * (size_t)(term_count + 1));
+    if (s.heap.items == NULL || s.touched == NULL || s.tail == NULL) {
         free(s.heap.items);
         free(s.touched);
+        free(s.tail);
         PyErr_NoMemory();
         goto done;
     }
@@ -543,6 +627,7 @@ static PyObject *top_candidates(PyObject *self, PyObject *args) {
     run(&s, &kept, &touched, &complete);
     Py_END_ALLOW_THREADS
     free(s.heap.items);
+    free(s.tail);
     PyObject *bytes = PyBytes_FromStringAndSize((const char *)s.touched, kept * (Py_ssize_t)sizeof(int64_t));
     free(s.touched);
     if (bytes != NULL) result = Py_BuildValue("NnO", bytes, touched, complete ? Py_True : Py_False);
