@@ -644,9 +644,83 @@ done:
     return result;
 }
 
+/* exact_scores(parts, terms, candidates, avgdl, k1, b) -> bytes of float64
+ *   parts and terms as top_candidates' (each term's weight is its idf; bounds are not used), the terms
+ *   in the question's order, a repeated term repeated; candidates: sorted int64 global indexes.
+ * Each candidate's BM25 score exactly as rank-bm25 computes it (see index/engine/scoring.py): term by
+ * term in the given order, score + idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))),
+ * each operation in that order (built with -ffp-contract=off: no fused multiply-adds). */
+static PyObject *exact_scores(PyObject *self, PyObject *args) {
+    PyObject *part_list, *term_list, *cand_obj;
+    double avgdl, k1, b;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!O!Oddd", &PyList_Type, &part_list, &PyList_Type, &term_list, &cand_obj, &avgdl,
+                          &k1, &b))
+        return NULL;
+    Py_buffer cand_view;
+    if (get_buffer(cand_obj, &cand_view, 8, 0, "candidates") < 0) return NULL;
+    const int64_t *cand = cand_view.buf;
+    const Py_ssize_t count = cand_view.len / 8;
+    Py_ssize_t part_count = PyList_GET_SIZE(part_list), term_count = PyList_GET_SIZE(term_list);
+    Py_ssize_t parts_ready = 0, terms_ready = 0;
+    Part *parts = calloc((size_t)(part_count ? part_count : 1), sizeof(Part));
+    Term *terms = calloc((size_t)(term_count ? term_count : 1), sizeof(Term));
+    double *score = calloc((size_t)(count ? count : 1), sizeof(double));
+    PyObject *result = NULL;
+    if (parts == NULL || terms == NULL || score == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (cand[i] < 0 || (i > 0 && cand[i] <= cand[i - 1])) {
+            PyErr_SetString(PyExc_ValueError, "candidates must be increasing global indexes");
+            goto done;
+        }
+    }
+    if (read_parts(part_list, parts, &parts_ready, PY_SSIZE_T_MAX) < 0) goto done;
+    if (read_terms(term_list, terms, &terms_ready, parts, part_count) < 0) {
+        terms_ready++;
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    const double k1p = k1 + 1, base_norm = 1 - b;
+    for (Py_ssize_t t = 0; t < term_count; t++) {
+        Term *term = &terms[t];
+        for (Py_ssize_t i = 0; i < count; i++) {
+            const int64_t g = cand[i];
+            for (Py_ssize_t k = 0; k < term->count; k++) {
+                Postings *post = &term->postings[k];
+                const Part *part = &parts[post->part];
+                if (g < part->base || g - part->base >= (int64_t)(part->len_view.len / 4)) continue;
+                const int32_t doc = (int32_t)(g - part->base);
+                const double tf = tf_after(post, doc);
+                if (tf > 0) {
+                    const double norm = k1 * (base_norm + b * (double)part->doc_len[doc] / avgdl);
+                    score[i] = score[i] + term->weight * (tf * k1p / (tf + norm));
+                }
+                break;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = PyBytes_FromStringAndSize((const char *)score, count * (Py_ssize_t)sizeof(double));
+done:
+    if (parts != NULL && terms != NULL)
+        release(parts, parts_ready < part_count ? parts_ready + 1 : part_count, terms,
+                terms_ready < term_count ? terms_ready : term_count);
+    else {
+        free(parts);
+        free(terms);
+    }
+    free(score);
+    PyBuffer_Release(&cand_view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"top_candidates", top_candidates, METH_VARARGS,
      "Candidates for the n best documents (see the module's source)."},
+    {"exact_scores", exact_scores, METH_VARARGS, "rank-bm25's scores of the candidates (see the module's source)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -78,28 +78,56 @@ class Kernel:
         module = self._module
         if module is None:
             raise RuntimeError("the compiled ranking kernel is not built")
-        work_parts = [
-            (part.segment.doc_len, part.segment.alive if part.segment.dead else None, part.base)
-            for part in parts
-        ]
-        work_terms = [
-            (
-                weight,
-                bound,
-                [
-                    (
-                        part.number,
-                        part.segment.docs[lo:hi],
-                        part.segment.tfs[lo:hi],
-                        part.segment.dense_tf(lo, hi) if part.segment.is_common(lo, hi) else None,
-                    )
-                    for part, lo, hi in slices[term]
-                ],
-            )
-            for term, weight, bound in terms
-        ]
         acc, seen = scratch
         out, touched, complete = module.top_candidates(
-            work_parts, work_terms, acc, seen.view(np.uint8), n, avgdl, k1, b, margin
+            _work_parts(parts), _work_terms(terms, slices), acc, seen.view(np.uint8), n, avgdl, k1, b, margin
         )
         return Found(np.sort(np.frombuffer(out, dtype=np.int64)), touched, complete)
+
+    def exact_scores(
+        self,
+        parts: list[Part],
+        terms: list[tuple[int, float]],
+        slices: dict[int, list[tuple[Part, int, int]]],
+        candidates: np.ndarray,
+        avgdl: float,
+        k1: float,
+        b: float,
+    ) -> np.ndarray:
+        """The candidates' (sorted global indexes) BM25 scores as rank-bm25 computes them, bit for
+        bit: `terms` holds (term, idf) in the question's order, a repeated term repeated."""
+        module = self._module
+        if module is None:
+            raise RuntimeError("the compiled ranking kernel is not built")
+        work = _work_terms([(term, idf, 0.0) for term, idf in terms], slices)
+        cand = np.ascontiguousarray(candidates, dtype=np.int64)
+        out = module.exact_scores(_work_parts(parts), work, cand, avgdl, k1, b)
+        return np.frombuffer(out, dtype=np.float64)
+
+
+def _work_parts(parts: list[Part]) -> list[tuple]:
+    return [
+        (part.segment.doc_len, part.segment.alive if part.segment.dead else None, part.base) for part in parts
+    ]
+
+
+def _work_terms(
+    terms: list[tuple[int, float, float]], slices: dict[int, list[tuple[Part, int, int]]]
+) -> list[tuple]:
+    """The kernel's terms: (weight, bound, [(part number, docs, tfs, dense tfs or None)])."""
+    return [
+        (
+            weight,
+            bound,
+            [
+                (
+                    part.number,
+                    part.segment.docs[lo:hi],
+                    part.segment.tfs[lo:hi],
+                    part.segment.dense_tf(lo, hi) if part.segment.is_common(lo, hi) else None,
+                )
+                for part, lo, hi in slices[term]
+            ],
+        )
+        for term, weight, bound in terms
+    ]

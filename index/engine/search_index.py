@@ -316,7 +316,10 @@ class SearchIndex:
                 parts, weighted, slices, self._accumulator(total), n, avgdl, k1, b, MARGIN
             )
             matched = found.touched if found.complete else max(found.touched, int(stats.df[unique].max()))
-            return self._exact_top(parts, slices, stats, known, found.candidates, n, matched)
+            exact = self.kernel.exact_scores(
+                parts, [(t, float(stats.values[t])) for t in known], slices, found.candidates, avgdl, k1, b
+            )
+            return self._best(parts, found.candidates, exact, n, matched)
         acc, seen = self._accumulator(total)
         touched_parts: list[np.ndarray] = []
         try:
@@ -414,6 +417,13 @@ class SearchIndex:
         cuts = part_cuts(parts, cand)
         for t in known:
             score = score + self._lookup(slices[t], cand, stats.values[t], avgdl, cuts)
+        return self._best(parts, cand, score, n, matched)
+
+    @staticmethod
+    def _best(
+        parts: list[Part], cand: np.ndarray, score: np.ndarray, n: int, matched: int
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The n best candidates by score, ties broken by passage id."""
         pids = passage_ids_of(parts, cand)
         best = np.lexsort((pids, -score))[:n]
         return pids[best], score[best], matched
