@@ -308,6 +308,32 @@ def _share(terms: set[str], idf: dict[str, float], total: float) -> float:
     return sum(map(idf.__getitem__, terms)) / total
 
 
+class _Shares:
+    """`_share` of sets of question terms given as bit masks (one bit a term), each mask's share
+    computed once: a question asks for the same few unions many times."""
+
+    __slots__ = ("_bits", "_done", "_idf", "_total")
+
+    def __init__(self, terms: set[str], idf: dict[str, float], total: float) -> None:
+        self._bits = {t: 1 << k for k, t in enumerate(sorted(terms))}
+        self._idf = idf
+        self._total = total
+        self._done: dict[int, float] = {0: 0.0}
+
+    def mask(self, terms: set[str]) -> int:
+        mask = 0
+        for t in terms:
+            mask |= self._bits[t]
+        return mask
+
+    def __call__(self, mask: int) -> float:
+        share = self._done.get(mask)
+        if share is None:
+            held = {t for t, bit in self._bits.items() if mask & bit}
+            share = self._done[mask] = _share(held, self._idf, self._total)
+        return share
+
+
 def _name_term(word: str) -> str:
     word = word.casefold()
     return word[:-2] if word.endswith(("'s", "’s")) else word
@@ -371,6 +397,9 @@ def features(
         same_stem = by_stem.get(stem_of.get(w, w))
         if same_stem:
             matching[w] = same_stem
+    # Sets of question terms as bit masks, for the per-sentence and per-window unions.
+    shares = _Shares(unique, idf, total)
+    mask_of = {w: shares.mask(terms_of) for w, terms_of in matching.items()}
     fresh = _freshness([_day(c.published) for c in candidates])
     for n, (c, a, (sequences, token_set)) in enumerate(zip(candidates, analyses, analysed, strict=True)):
         exact = unique & token_set
@@ -391,20 +420,22 @@ def features(
         if len(sequences) > 1 and matched:
             sentence = 0.0
             keys = matched.keys()
+            attributed_mask = shares.mask(attributed)
             for words in sequences:
                 here = keys & words
                 if here:
-                    in_sentence = attributed.union(*(matched[w] for w in here))
-                    sentence = max(sentence, _share(in_sentence, idf, total))
+                    in_sentence = attributed_mask
+                    for w in here:
+                        in_sentence |= mask_of[w]
+                    sentence = max(sentence, shares(in_sentence))
         else:
             sentence = _share(stem_present, idf, total)
         near = 0.0
         if weights.proximity and matched:
             # Within one sentence only; a role noun counts where it stands for a name.
-            where = {
-                w: stands_for.get(w, set()) | matched.get(w, set())
-                for w in stands_for.keys() | matched.keys()
-            }
+            where = {w: mask_of[w] for w in matched}
+            for role, stood_for in stands_for.items():
+                where[role] = where.get(role, 0) | shares.mask(stood_for)
             for sequence in sequences:
                 if where.keys().isdisjoint(sequence):  # most sentences: nothing to look for
                     continue
@@ -417,10 +448,10 @@ def features(
                     while end < len(hits) and hits[end][0] - start < PROXIMITY:
                         end += 1
                     if end > last:
-                        found: set[str] = set()
-                        for _, terms_here in hits[i:end]:
-                            found |= terms_here
-                        near = max(near, _share(found, idf, total))
+                        found = 0
+                        for _, here_mask in hits[i:end]:
+                            found |= here_mask
+                        near = max(near, shares(found))
         novel = token_set - asked
         names = 0
         if "name" in kinds:
