@@ -26,6 +26,7 @@ from index.rank import (
 )
 from index.rank.features import analyse, casefold, decode_analysis, encode_analysis
 from index.rank.stems import Stems
+from index.store import SearchReads
 
 NO_ROLES = article_terms("", "")
 
@@ -386,6 +387,14 @@ def test_a_search_gives_the_ranker_the_extras_the_database_gives(store):
     store.ranker = seen = ExtrasSeen()
     store.search("what did Qin say about weapons", ["global"])
     assert len(seen.hits) > 1 and seen.extras == store.passage_extras(seen.hits, 300)
+
+
+def test_a_search_view_reads_through_the_store_what_its_search_did_not_read(store):
+    added = store.add(next(iter(read_path(str(SAMPLE)))), "global")
+    hits = store.search("what did Qin say about weapons", ["global"], k=5).hits
+    unread = SearchReads(store, ["global"])
+    assert unread.passage_extras(hits, 300) == store.passage_extras(hits, 300)
+    assert unread.article_text("global", added.article.id) == store.article_text("global", added.article.id)
 
 
 def test_a_ranker_kept_across_stores_reads_articles_through_the_open_one(tmp_path):
