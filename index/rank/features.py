@@ -440,6 +440,16 @@ def features(
                 if where.keys().isdisjoint(sequence):  # most sentences: nothing to look for
                     continue
                 hits = [(i, where[w]) for i, w in enumerate(sequence) if w in where]
+                # No window shares more than the whole sentence, and one window may hold it all.
+                whole = 0
+                for _, here_mask in hits:
+                    whole |= here_mask
+                most = shares(whole)
+                if most <= near:
+                    continue
+                if hits[-1][0] - hits[0][0] < PROXIMITY:
+                    near = most
+                    continue
                 end = 0
                 for i, (start, _) in enumerate(hits):
                     # The window from hit i ends where the previous one did, or later; one that ends
