@@ -606,21 +606,23 @@ class Store:
         if stages is not None:
             stages.lap("rank")
         reads = SearchReads(self, libraries, dict(zip(terms, term_ids, strict=True)))
-        hits = self._hits(reads, pids.tolist(), scores.tolist(), terms, term_ids)
-        if ranker is not None and self.word_forms is not None:
-            hits = self._with_other_forms(reads, hits, terms, term_ids, candidates)
-        searched = self.index.article_count(libraries)
-        if stages is not None:
-            stages.lap("fetch")
-        if ranker is not None:
-            # Only BM25's first candidates are reordered, so every page (More) reads one order.
-            first = hits[:candidates]
-            if stages is not None and isinstance(ranker, Ranker):
-                ordered = ranker(reads, question, libraries, first, stages=stages)
-            else:
-                ordered = ranker(reads, question, libraries, first)
-            hits = ordered + hits[candidates:]
-        reads.release()
+        try:
+            hits = self._hits(reads, pids.tolist(), scores.tolist(), terms, term_ids)
+            if ranker is not None and self.word_forms is not None:
+                hits = self._with_other_forms(reads, hits, terms, term_ids, candidates)
+            searched = self.index.article_count(libraries)
+            if stages is not None:
+                stages.lap("fetch")
+            if ranker is not None:
+                # Only BM25's first candidates are reordered, so every page (More) reads one order.
+                first = hits[:candidates]
+                if stages is not None and isinstance(ranker, Ranker):
+                    ordered = ranker(reads, question, libraries, first, stages=stages)
+                else:
+                    ordered = ranker(reads, question, libraries, first)
+                hits = ordered + hits[candidates:]
+        finally:
+            reads.release()
         answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:SPREAD])
         if stages is not None:
             stages.lap("answerable")

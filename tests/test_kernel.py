@@ -3,6 +3,7 @@
 import threading
 
 import numpy as np
+import pytest
 from test_engine_segments import add_articles, queries, remove, zipf_corpus
 
 from index.engine import SearchIndex
@@ -93,3 +94,38 @@ def test_kernel_reads_tfs_above_255_from_a_common_terms_dense_array():
     for query in ([1, 2], [1, 3], [3, 1, 1], [2, 5, 1]):
         got, want = compiled.top(["global"], query, 3), plain.top(["global"], query, 3)
         assert (got[0].tolist(), got[1].tolist()) == (want[0].tolist(), want[1].tolist())
+
+
+def compiled_module():
+    kernel = SearchIndex().kernel
+    assert kernel.available
+    return kernel._module
+
+
+def test_exact_scores_are_rank_bm25s_expression_bit_for_bit():
+    module = compiled_module()
+    doc_len = np.array([3, 7, 5, 2], dtype=np.int32)
+    docs, tfs = np.array([0, 2, 3], dtype=np.int32), np.array([1, 4, 2], dtype=np.uint16)
+    idf, avgdl, k1, b = 0.7, 4.25, 1.5, 0.75
+    terms = [(idf, 0.0, [(0, docs, tfs, None)])] * 2  # a repeated term counts twice
+    got = np.frombuffer(
+        module.exact_scores([(doc_len, None, 0)], terms, np.array([0, 1, 3], dtype=np.int64), avgdl, k1, b)
+    )
+    tf = np.array([1.0, 0.0, 2.0])
+    one = idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * doc_len[[0, 1, 3]] / avgdl)))
+    assert got.tolist() == (np.zeros(3) + one + one).tolist()
+
+
+def test_exact_scores_refuse_candidates_out_of_order():
+    module = compiled_module()
+    doc_len = np.ones(4, dtype=np.int32)
+    docs, tfs = np.array([0, 2], dtype=np.int32), np.ones(2, dtype=np.uint16)
+    with pytest.raises(ValueError, match="increasing"):
+        module.exact_scores(
+            [(doc_len, None, 0)],
+            [(1.0, 0.0, [(0, docs, tfs, None)])],
+            np.array([2, 0], dtype=np.int64),
+            1.0,
+            1.5,
+            0.75,
+        )

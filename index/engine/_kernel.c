@@ -1,8 +1,8 @@
-/* The n best documents' candidates for a question, term at a time, in C.
+/* The n best documents' candidates for a question, and their exact scores, in C.
  *
- * The engine's exact scores stay in numpy (rank-bm25's expression, term by term in query order):
- * this finds which documents can be among the n best, a small superset of them, in fused loops
- * over the question's postings (numpy needs several passes per term). See index/engine/kernel.py.
+ * top_candidates finds which documents can be among the n best, a small superset of them, in fused
+ * loops over the question's postings (numpy needs several passes per term); exact_scores then
+ * scores them exactly as rank-bm25 does (below). See index/engine/kernel.py.
  *
  * top_candidates(parts, terms, acc, seen, n, avgdl, k1, b, margin)
  *   -> (candidates: bytes of int64, touched: int, complete: bool)
@@ -18,8 +18,9 @@
  *
  * Pruning: contributions are never negative, so the n-th best full score of any n documents (a pool
  * of the best partial scores, their other terms looked up) bounds the final n-th score from below,
- * and so does the n-th best partial score. Once the bounds of the terms left cannot lift an unseen
- * document to it, the terms left are only looked up for the documents that can still reach it.
+ * and so does the n-th best full score of the documents finished so far. Once the bounds of the
+ * terms left cannot lift an unseen document to it, the documents that can still reach it are
+ * finished one at a time, in document order, each only while its own bound can still reach it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

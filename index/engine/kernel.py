@@ -1,12 +1,13 @@
-"""The n best documents' candidates in C (`_clippings_kernel`, built from `_kernel.c`).
+"""The n best documents' candidates, and their exact scores, in C (`_clippings_kernel`, built from
+`_kernel.c`).
 
-The same pruned term-at-a-time search as the engine's numpy path, with its loops fused: terms
-rarest first into one scratch accumulator; the threshold seeded from the full scores of a kept
-pool of the 64 best partial scores; once the bounds of the terms left cannot lift an unseen
-document to it, only the documents that can still reach it are looked up in those terms (common
-terms through their dense tf arrays) and dropped again after each. It returns a small superset of
-the n best (every document within a relative 4 * MARGIN of the n-th score), and the engine then
-scores those exactly, as rank-bm25 does.
+The engine's numpy path's pruned search, with its loops fused: terms rarest first into one scratch
+accumulator; the threshold seeded from the full scores of a kept pool of the 64 best partial
+scores; once the bounds of the terms left cannot lift an unseen document to it, the documents that
+can still reach it are finished one at a time in document order, each taking the terms left while
+its own bound can still reach the threshold (common terms through their dense tf arrays). It
+returns a small superset of the n best (every document within a relative 4 * MARGIN of the n-th
+score); `exact_scores` then scores those exactly as rank-bm25 does.
 """
 
 from __future__ import annotations
