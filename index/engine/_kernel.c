@@ -186,17 +186,24 @@ static inline double tf_of(const Postings *p, int32_t doc) {
     return at < 0 ? 0 : (double)p->tfs[at];
 }
 
+/* The term's postings in the part that holds global document g, and g's number there; NULL when no
+ * part of the term's holds it. */
+static inline Postings *postings_of(const Part *parts, const Term *term, int64_t g, int32_t *doc) {
+    for (Py_ssize_t k = 0; k < term->count; k++) {
+        const Part *part = &parts[term->postings[k].part];
+        if (g < part->base || g - part->base >= (int64_t)(part->len_view.len / 4)) continue;
+        *doc = (int32_t)(g - part->base);
+        return &term->postings[k];
+    }
+    return NULL;
+}
+
 /* The term's contribution to one document (0 when it lacks the term). */
 static double contribution_of(const Search *s, const Term *term, int64_t g) {
-    for (Py_ssize_t k = 0; k < term->count; k++) {
-        const Postings *p = &term->postings[k];
-        const Part *part = &s->parts[p->part];
-        if (g < part->base || g - part->base >= (int64_t)(part->len_view.len / 4)) continue;
-        const int32_t doc = (int32_t)(g - part->base);
-        const double tf = tf_of(p, doc);
-        return tf > 0 ? contribution(s, term, part, doc, tf) : 0;
-    }
-    return 0;
+    int32_t doc;
+    const Postings *p = postings_of(s->parts, term, g, &doc);
+    const double tf = p != NULL ? tf_of(p, doc) : 0;
+    return tf > 0 ? contribution(s, term, &s->parts[p->part], doc, tf) : 0;
 }
 
 /* The term's tf in a document of the part, for documents asked in increasing order: from its dense
@@ -227,15 +234,10 @@ static inline double tf_after(Postings *p, int32_t doc) {
 
 /* The term's contribution to a document, for documents asked in increasing order. */
 static inline double contribution_after(const Search *s, Term *term, int64_t g) {
-    for (Py_ssize_t k = 0; k < term->count; k++) {
-        Postings *p = &term->postings[k];
-        const Part *part = &s->parts[p->part];
-        if (g < part->base || g - part->base >= (int64_t)(part->len_view.len / 4)) continue;
-        const int32_t doc = (int32_t)(g - part->base);
-        const double tf = tf_after(p, doc);
-        return tf > 0 ? contribution(s, term, part, doc, tf) : 0;
-    }
-    return 0;
+    int32_t doc;
+    Postings *p = postings_of(s->parts, term, g, &doc);
+    const double tf = p != NULL ? tf_after(p, doc) : 0;
+    return tf > 0 ? contribution(s, term, &s->parts[p->part], doc, tf) : 0;
 }
 
 static int by_index(const void *a, const void *b) {
@@ -458,7 +460,17 @@ static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *c
     *complete = done == s->term_count;
 }
 
-static void release(Part *parts, Py_ssize_t part_count, Term *terms, Py_ssize_t term_count) {
+/* Releases the buffers of the parts and terms read so far (read_parts and read_terms stop at the
+ * first that fails, which may hold some of its buffers), and frees both arrays. */
+static void release(Part *parts, Py_ssize_t part_count, Py_ssize_t parts_ready, Term *terms, Py_ssize_t term_count,
+                    Py_ssize_t terms_ready) {
+    if (parts == NULL || terms == NULL) {
+        free(parts);
+        free(terms);
+        return;
+    }
+    part_count = parts_ready < part_count ? parts_ready + 1 : part_count;
+    term_count = terms_ready < term_count ? terms_ready : term_count;
     for (Py_ssize_t p = 0; p < part_count; p++) {
         if (parts[p].len_view.obj) PyBuffer_Release(&parts[p].len_view);
         if (parts[p].has_alive) PyBuffer_Release(&parts[p].alive_view);
@@ -633,13 +645,7 @@ static PyObject *top_candidates(PyObject *self, PyObject *args) {
     free(s.touched);
     if (bytes != NULL) result = Py_BuildValue("NnO", bytes, touched, complete ? Py_True : Py_False);
 done:
-    if (parts != NULL && terms != NULL)
-        release(parts, parts_ready < part_count ? parts_ready + 1 : part_count, terms,
-                terms_ready < term_count ? terms_ready : term_count);
-    else {
-        free(parts);
-        free(terms);
-    }
+    release(parts, part_count, parts_ready, terms, term_count, terms_ready);
     PyBuffer_Release(&acc_view);
     PyBuffer_Release(&seen_view);
     return result;
@@ -688,31 +694,19 @@ static PyObject *exact_scores(PyObject *self, PyObject *args) {
     for (Py_ssize_t t = 0; t < term_count; t++) {
         Term *term = &terms[t];
         for (Py_ssize_t i = 0; i < count; i++) {
-            const int64_t g = cand[i];
-            for (Py_ssize_t k = 0; k < term->count; k++) {
-                Postings *post = &term->postings[k];
-                const Part *part = &parts[post->part];
-                if (g < part->base || g - part->base >= (int64_t)(part->len_view.len / 4)) continue;
-                const int32_t doc = (int32_t)(g - part->base);
-                const double tf = tf_after(post, doc);
-                if (tf > 0) {
-                    const double norm = k1 * (base_norm + b * (double)part->doc_len[doc] / avgdl);
-                    score[i] = score[i] + term->weight * (tf * k1p / (tf + norm));
-                }
-                break;
+            int32_t doc;
+            Postings *post = postings_of(parts, term, cand[i], &doc);
+            const double tf = post != NULL ? tf_after(post, doc) : 0;
+            if (tf > 0) {
+                const double norm = k1 * (base_norm + b * (double)parts[post->part].doc_len[doc] / avgdl);
+                score[i] = score[i] + term->weight * (tf * k1p / (tf + norm));
             }
         }
     }
     Py_END_ALLOW_THREADS
     result = PyBytes_FromStringAndSize((const char *)score, count * (Py_ssize_t)sizeof(double));
 done:
-    if (parts != NULL && terms != NULL)
-        release(parts, parts_ready < part_count ? parts_ready + 1 : part_count, terms,
-                terms_ready < term_count ? terms_ready : term_count);
-    else {
-        free(parts);
-        free(terms);
-    }
+    release(parts, part_count, parts_ready, terms, term_count, terms_ready);
     free(score);
     PyBuffer_Release(&cand_view);
     return result;
