@@ -912,7 +912,10 @@ class SearchReads:
 
     def article_text(self, library: str | list[str], article_id: str | int) -> str:
         found = self.articles.get(int(article_id))
-        return found[1] if found is not None else self.store.article_text(library, article_id)
+        asked = [library] if isinstance(library, str) else library
+        if found is not None and found[0].library in asked:
+            return found[1]
+        return self.store.article_text(library, article_id)
 
     def passage_vectors(self, passages: list[Passage]) -> np.ndarray:
         return self.store.passage_vectors(passages)

@@ -129,3 +129,31 @@ def test_exact_scores_refuse_candidates_out_of_order():
             1.5,
             0.75,
         )
+
+
+def test_kernel_finds_the_same_candidates_beside_an_empty_part_at_the_same_base():
+    module = compiled_module()
+    rng = np.random.default_rng(0)
+    size, k1, b = 200, 1.5, 0.75
+    lengths = [rng.integers(1, 50, size).astype(np.int32) for _ in range(2)]
+    avgdl = float(np.concatenate(lengths).mean())
+
+    def candidates(empty_first: bool) -> tuple[list[int], int, int]:
+        parts = [(lengths[0], None, 0), (lengths[1], None, size)]
+        if empty_first:
+            parts.insert(0, (np.zeros(0, dtype=np.int32), None, 0))
+        shift = 1 if empty_first else 0
+        picks = np.random.default_rng(1)
+        terms = []
+        for idf, density in [(3.0, 0.05), (1.0, 0.5), (0.5, 0.9), (0.4, 0.9)]:
+            postings = []
+            for part in range(2):
+                docs = np.flatnonzero(picks.random(size) < density).astype(np.int32)
+                tfs = picks.integers(1, 6, len(docs)).astype(np.uint16)
+                postings.append((part + shift, docs, tfs, None))
+            terms.append((idf, idf * (k1 + 1) * 1.01, postings))
+        acc, seen = np.zeros(2 * size), np.zeros(2 * size, dtype=np.uint8)
+        out, _, _ = module.top_candidates(parts, terms, acc, seen, 3, avgdl, k1, b, 1e-9)
+        return sorted(np.frombuffer(out, dtype=np.int64).tolist()), int(acc.any()), int(seen.any())
+
+    assert candidates(True) == candidates(False)

@@ -6,11 +6,13 @@ import math
 import zlib
 from dataclasses import fields, replace
 
+import pytest
 from conftest import SAMPLE, WEAPONS
 from hypothesis import given
 from hypothesis import strategies as st
 
 from index import Article, Store, read_path
+from index.errors import NotFound
 from index.rank import (
     DEFAULT,
     ArticleCache,
@@ -397,6 +399,15 @@ def test_a_search_view_reads_through_the_store_what_its_search_did_not_read(stor
     assert unread.article_text("global", added.article.id) == store.article_text("global", added.article.id)
 
 
+def test_a_search_view_gives_an_article_it_read_only_for_its_library(store):
+    added = store.add(next(iter(read_path(str(SAMPLE)))), "global")
+    reads = SearchReads(store, ["global"])
+    reads.read([1])
+    assert reads.article_text("global", added.article.id) == store.article_text("global", added.article.id)
+    with pytest.raises(NotFound):
+        reads.article_text("elsewhere", added.article.id)
+
+
 def test_a_ranker_kept_across_stores_reads_articles_through_the_open_one(tmp_path):
     ranker = Ranker()
     db = tmp_path / "a.db"
@@ -411,6 +422,10 @@ def test_a_ranker_kept_across_stores_reads_articles_through_the_open_one(tmp_pat
 @given(st.text())
 def test_fast_casefold_is_casefold(text):
     assert casefold(text) == text.casefold()
+
+
+def test_fast_casefold_is_casefold_of_a_lone_surrogate():
+    assert casefold("A\ud800B") == "a\ud800b"
 
 
 def test_fast_casefold_is_casefold_beside_every_character():

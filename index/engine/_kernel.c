@@ -247,22 +247,24 @@ static int by_index(const void *a, const void *b) {
 
 /* Puts the candidates (the first cand of touched, marked 2 in seen) in document order: by a scan of
  * the marks (eight at a time) unless they are very few, then by sorting. */
-static void sort_candidates(Search *s, const Part *parts, Py_ssize_t part_count, Py_ssize_t cand) {
+static void sort_candidates(Search *s, const Part *parts, Py_ssize_t part_count, Py_ssize_t cand, Py_ssize_t count) {
     Py_ssize_t docs = 0;
     for (Py_ssize_t k = 0; k < part_count; k++) docs += parts[k].len_view.len / 4;
     if (cand * 256 < docs) {
         qsort(s->touched, (size_t)cand, sizeof(int64_t), by_index);
         return;
     }
-    /* Parts may be in any order: scan them by base, each once. The writes run one entry past the
-     * candidates (a touched document's, restored after). */
-    const int64_t after = s->touched[cand];
+    /* Parts may be in any order: scan them by base, each once (an empty part may share its base
+     * with another). The writes run one entry past the candidates (a touched document's, if any,
+     * restored after). */
+    const int64_t after = cand < count ? s->touched[cand] : 0;
     Py_ssize_t written = 0;
     int64_t from = -1;
     while (written < cand) {
         const Part *next = NULL;
         for (Py_ssize_t k = 0; k < part_count; k++)
-            if (parts[k].base > from && (next == NULL || parts[k].base < next->base)) next = &parts[k];
+            if (parts[k].len_view.len > 0 && parts[k].base > from && (next == NULL || parts[k].base < next->base))
+                next = &parts[k];
         if (next == NULL) break;
         from = next->base;
         const uint8_t *seen = s->seen + next->base;
@@ -282,7 +284,7 @@ static void sort_candidates(Search *s, const Part *parts, Py_ssize_t part_count,
             written += seen[d] == 2;
         }
     }
-    s->touched[cand] = after;
+    if (cand < count) s->touched[cand] = after;
 }
 
 #define POOL 64
@@ -415,7 +417,7 @@ static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *c
         for (Py_ssize_t t = rest - 1; t >= 0; t--) s->tail[t] = s->tail[t + 1] + left[t].bound;
         /* Document at a time, in document order: each candidate takes the terms left until its
          * bound falls below th; the n-th best full score so far raises th. */
-        sort_candidates(s, s->parts, s->part_count, cand);
+        sort_candidates(s, s->parts, s->part_count, cand, count);
         s->heap.size = 0;
         for (Py_ssize_t i = 0; i < cand; i++) {
             const int64_t g = s->touched[i];

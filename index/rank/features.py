@@ -94,7 +94,10 @@ def casefold(text: str) -> str:
     folding is one character at a time, so lowering the ASCII bytes alone is then exact."""
     if text.isascii():
         return text.lower()
-    encoded = text.encode()
+    try:
+        encoded = text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (no stored text holds one)
+        return text.casefold()
     others = encoded.translate(None, _ASCII).decode()
     if all(c.casefold() == c for c in set(others)):
         return encoded.lower().decode()
