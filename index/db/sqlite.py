@@ -669,12 +669,8 @@ class SqliteDatabase:
                 f" FROM articles WHERE id IN ({id_marks}) AND library IN ({lib_marks})",
                 (*article_ids, *libraries),
             ).fetchall()
-        articles = {}
-        for article_id, library, title, url, published, author, site, count, added_at, text in rows:
-            article = StoredArticle(
-                str(article_id), library, title, url, published, author, site, count, len(text), added_at
-            )
-            articles[article_id] = (article, text)
+        # The article columns in ARTICLE_COLUMNS' order, its length(text) from the text read.
+        articles = {row[0]: (stored_article((*row[:8], len(row[9]), row[8])), row[9]) for row in rows}
         return HitRows({pid: row for pid, row in passages.items() if row[0] in articles}, articles)
 
     def passage_terms(self, passage_keys: list[tuple[str, int]]) -> dict[tuple[str, int], frozenset[str]]:
