@@ -607,7 +607,7 @@ class Store:
             stages.lap("rank")
         reads = SearchReads(self, libraries, dict(zip(terms, term_ids, strict=True)))
         try:
-            hits = self._hits(reads, pids.tolist(), scores.tolist(), terms, term_ids)
+            hits = self._hits(reads, pids.tolist(), scores.tolist())
             if ranker is not None and self.word_forms is not None:
                 hits = self._with_other_forms(reads, hits, terms, term_ids, candidates)
             searched = self.index.article_count(libraries)
@@ -621,16 +621,16 @@ class Store:
                 else:
                     ordered = ranker(reads, question, libraries, first)
                 hits = ordered + hits[candidates:]
+            shown = [
+                Hit(rank, h.score, h.article, h.passage, reads.matched_terms(h.passage, terms))
+                for rank, h in enumerate(hits[offset:wanted], start=offset + 1)
+            ]
         finally:
             reads.release()
         answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:SPREAD])
         if stages is not None:
             stages.lap("answerable")
-        hits = [
-            Hit(rank, h.score, h.article, h.passage, h.matched_terms)
-            for rank, h in enumerate(hits[offset:wanted], start=offset + 1)
-        ]
-        return SearchResponse(question, tuple(terms), hits, searched, matched, tuple(libraries), answerable)
+        return SearchResponse(question, tuple(terms), shown, searched, matched, tuple(libraries), answerable)
 
     def _with_other_forms(
         self, reads: SearchReads, hits: list[Hit], terms: list[str], term_ids: list[int], candidates: int
@@ -648,7 +648,7 @@ class Store:
         seen = {(h.article.id, h.passage.index) for h in kept}
         found = [
             h
-            for h in self._hits(reads, pids.tolist(), scores.tolist(), terms, term_ids)
+            for h in self._hits(reads, pids.tolist(), scores.tolist())
             if (h.article.id, h.passage.index) not in seen
         ][: candidates - len(kept)]
         if not found:
@@ -701,25 +701,18 @@ class Store:
         values = self.index.term_idf(libraries, self.db.known_term_ids(terms))
         return dict(zip(terms, values, strict=True))
 
-    def _hits(
-        self, reads: SearchReads, pids: list[int], scores: list[float], terms: list[str], term_ids: list[int]
-    ) -> list[Hit]:
+    def _hits(self, reads: SearchReads, pids: list[int], scores: list[float]) -> list[Hit]:
+        """The passages read as hits, in the given order (their matched terms are found for the
+        shown ones only, by `SearchReads.matched_terms`)."""
         reads.read(pids)
-        id_to_term: dict[int, str] = {}
-        for term, term_id in zip(terms, term_ids, strict=True):
-            id_to_term.setdefault(term_id, term)
         hits = []
         for pid, score in zip(pids, scores, strict=True):
             row = reads.passages.get(pid)
             if row is None:  # removed since the index was read
                 continue
-            article_id, seq, start, end, blob, _ = row
+            article_id, seq, start, end, _, _ = row
             article, text = reads.articles[article_id]
-            present = set(np.frombuffer(blob, dtype=TERM_DTYPE).tolist())
-            matched = tuple(id_to_term[t] for t in id_to_term if t in present)
-            hits.append(
-                Hit(0, score, article, Passage(article.id, seq, start, end, text[start:end]), matched)
-            )
+            hits.append(Hit(0, score, article, Passage(article.id, seq, start, end, text[start:end]), ()))
         return hits
 
     # -- passage vectors (the learned stage) -------------------------------------------------
@@ -883,6 +876,8 @@ class SearchReads:
         """The question's terms and their ids, as the search looked them up."""
         self.passages: dict[int, tuple[int, int, int, int, bytes, bytes | None]] = {}
         self.articles: dict[int, tuple[StoredArticle, str]] = {}
+        self._places: dict[tuple[int, int], int] = {}
+        """(article id, passage index) -> passage id, of the passages read."""
 
     def read(self, passage_ids: list[int]) -> None:
         """Read the passages (and their articles) not read yet."""
@@ -891,10 +886,20 @@ class SearchReads:
             found: HitRows = self.store.db.hit_rows(wanted, self.libraries)
             self.passages.update(found.passages)
             self.articles.update(found.articles)
+            self._places.update({(row[0], row[1]): pid for pid, row in found.passages.items()})
 
     def release(self) -> None:
         self.passages = {}
         self.articles = {}
+        self._places = {}
+
+    def matched_terms(self, passage: Passage, terms: list[str]) -> tuple[str, ...]:
+        """The question's terms (each once, in question order) that a passage read here holds."""
+        pid = self._places.get((int(passage.article_id), passage.index))
+        if pid is None:
+            return ()
+        present = set(np.frombuffer(self.passages[pid][4], dtype=TERM_DTYPE).tolist())
+        return tuple(dict.fromkeys(t for t in terms if self.term_ids.get(t, -1) in present))
 
     @property
     def path(self) -> str:

@@ -283,16 +283,17 @@ class Candidate:
     """The passage's stored analysis (made from `text` when None)."""
 
 
-def _day(published: str | None) -> int | None:
+def _day(published: str | None, latest: int) -> int | None:
     """The day number (`date.toordinal`) of an ISO date (its first 10 characters), or None for no
-    date, a malformed one, or one after tomorrow (a wrong date must not make every other old)."""
+    date, a malformed one, or one after `latest` (tomorrow: a wrong date must not make every other
+    old)."""
     if not published:
         return None
     try:
         day = datetime.date.fromisoformat(published[:10]).toordinal()
     except ValueError:
         return None
-    return day if day <= datetime.date.today().toordinal() + 1 else None
+    return day if day <= latest else None
 
 
 def _freshness(days: list[int | None]) -> list[float]:
@@ -311,17 +312,16 @@ def _share(terms: set[str], idf: dict[str, float], total: float) -> float:
     return sum(map(idf.__getitem__, terms)) / total
 
 
-class _Shares:
-    """`_share` of sets of question terms given as bit masks (one bit a term), each mask's share
-    computed once: a question asks for the same few unions many times."""
-
-    __slots__ = ("_bits", "_done", "_idf", "_total")
+class _Shares(dict[int, float]):
+    """`_share` of sets of question terms given as bit masks (one bit a term): `shares[mask]`, each
+    mask's share computed once (a question asks for the same few unions many times; a dict lookup
+    costs less than a call)."""
 
     def __init__(self, terms: set[str], idf: dict[str, float], total: float) -> None:
+        super().__init__({0: 0.0})
         self._bits = {t: 1 << k for k, t in enumerate(sorted(terms))}
         self._idf = idf
         self._total = total
-        self._done: dict[int, float] = {0: 0.0}
 
     def mask(self, terms: set[str]) -> int:
         mask = 0
@@ -329,11 +329,9 @@ class _Shares:
             mask |= self._bits[t]
         return mask
 
-    def __call__(self, mask: int) -> float:
-        share = self._done.get(mask)
-        if share is None:
-            held = {t for t, bit in self._bits.items() if mask & bit}
-            share = self._done[mask] = _share(held, self._idf, self._total)
+    def __missing__(self, mask: int) -> float:
+        held = {t for t, bit in self._bits.items() if mask & bit}
+        share = self[mask] = _share(held, self._idf, self._total)
         return share
 
 
@@ -403,7 +401,8 @@ def features(
     # Sets of question terms as bit masks, for the per-sentence and per-window unions.
     shares = _Shares(unique, idf, total)
     mask_of = {w: shares.mask(terms_of) for w, terms_of in matching.items()}
-    fresh = _freshness([_day(c.published) for c in candidates])
+    tomorrow = datetime.date.today().toordinal() + 1
+    fresh = _freshness([_day(c.published, tomorrow) for c in candidates])
     for n, (c, a, (sequences, token_set)) in enumerate(zip(candidates, analyses, analysed, strict=True)):
         exact = unique & token_set
         attributed: set[str] = set()
@@ -430,7 +429,9 @@ def features(
                     in_sentence = attributed_mask
                     for w in here:
                         in_sentence |= mask_of[w]
-                    sentence = max(sentence, shares(in_sentence))
+                    share = shares[in_sentence]
+                    if share > sentence:
+                        sentence = share
         else:
             sentence = _share(stem_present, idf, total)
         near = 0.0
@@ -442,29 +443,33 @@ def features(
             for sequence in sequences:
                 if where.keys().isdisjoint(sequence):  # most sentences: nothing to look for
                     continue
-                hits = [(i, where[w]) for i, w in enumerate(sequence) if w in where]
+                places = [i for i, w in enumerate(sequence) if w in where]
+                masks = [where[sequence[i]] for i in places]
                 # No window shares more than the whole sentence, and one window may hold it all.
                 whole = 0
-                for _, here_mask in hits:
+                for here_mask in masks:
                     whole |= here_mask
-                most = shares(whole)
+                most = shares[whole]
                 if most <= near:
                     continue
-                if hits[-1][0] - hits[0][0] < PROXIMITY:
+                if places[-1] - places[0] < PROXIMITY:
                     near = most
                     continue
                 end = 0
-                for i, (start, _) in enumerate(hits):
+                count = len(places)
+                for i, start in enumerate(places):
                     # The window from hit i ends where the previous one did, or later; one that ends
                     # no later holds a subset of the previous window's terms, and cannot share more.
                     last = end
-                    while end < len(hits) and hits[end][0] - start < PROXIMITY:
+                    while end < count and places[end] - start < PROXIMITY:
                         end += 1
                     if end > last:
                         found = 0
-                        for _, here_mask in hits[i:end]:
+                        for here_mask in masks[i:end]:
                             found |= here_mask
-                        near = max(near, shares(found))
+                        share = shares[found]
+                        if share > near:
+                            near = share
         novel = token_set - asked
         names = 0
         if "name" in kinds:

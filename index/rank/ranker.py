@@ -41,20 +41,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ..errors import NotFound
 from ..ingest.text import question_terms
+from ..models import Hit
 from .features import PREVIOUS_CHARS, ArticleTerms, Candidate, decode_analysis, features
 from .learned import add_similarities
 from .stems import Stems
 from .weights import DEFAULT, LEARNED, Weights
 
 if TYPE_CHECKING:
-    from ..models import Hit, Passage, Stages
+    from ..models import Passage, Stages
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,11 @@ class Ranker:
         rows = features(question, terms, idf, candidates, use, self.stems(use))
         values = [use.score(row) for row in rows]
         order = sorted(range(len(hits)), key=lambda i: (-values[i], i))
-        ranked = [replace(hits[i], score=values[i]) for i in order]
+        # The constructor, not dataclasses.replace: a tenth of the cost, forty times a question.
+        ranked = [
+            Hit(hits[i].rank, values[i], hits[i].article, hits[i].passage, hits[i].matched_terms)
+            for i in order
+        ]
         if stages is not None:
             stages.lap("features")
         return ranked
