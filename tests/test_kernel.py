@@ -4,7 +4,7 @@ import threading
 
 import numpy as np
 import pytest
-from test_engine_segments import add_articles, queries, remove, zipf_corpus
+from test_engine_segments import add_articles, full_top, queries, remove, zipf_corpus
 
 from index.engine import SearchIndex
 
@@ -157,3 +157,17 @@ def test_kernel_finds_the_same_candidates_beside_an_empty_part_at_the_same_base(
         return sorted(np.frombuffer(out, dtype=np.int64).tolist()), int(acc.any()), int(seen.any())
 
     assert candidates(True) == candidates(False)
+
+
+def test_kernel_reads_a_short_last_term_instead_of_finishing_many_candidates():
+    # Three strong passages hold four terms; each term also has 300 passages of its own. After three
+    # terms no unseen passage can reach the top 3, but the fourth term's 303 postings are fewer than
+    # half the 903 passages touched: reading them costs less than finishing 903 candidates.
+    docs = []
+    for d in range(3000):
+        doc = [9, 9] + ([1, 2, 3, 4] if d < 3 else [])
+        doc += [term for term, first in ((1, 10), (2, 400), (3, 800), (4, 1200)) if first <= d < first + 300]
+        docs.append(doc)
+    compiled, _ = pair(docs, 3000)
+    ids, _, matched = compiled.top(["global"], [1, 2, 3, 4], 3)
+    assert (ids.tolist(), matched) == (full_top(compiled, ["global"], [1, 2, 3, 4], 3)[0], 1203)
