@@ -319,8 +319,9 @@ class _Shares(dict[int, float]):
 
     def __init__(self, terms: set[str], idf: dict[str, float], total: float) -> None:
         super().__init__({0: 0.0})
-        self._bits = {t: 1 << k for k, t in enumerate(sorted(terms))}
-        self._idf = idf
+        ordered = sorted(terms)
+        self._bits = {t: 1 << k for k, t in enumerate(ordered)}
+        self._weights = [(1 << k, idf[t]) for k, t in enumerate(ordered)]
         self._total = total
 
     def mask(self, terms: set[str]) -> int:
@@ -330,8 +331,7 @@ class _Shares(dict[int, float]):
         return mask
 
     def __missing__(self, mask: int) -> float:
-        held = {t for t, bit in self._bits.items() if mask & bit}
-        share = self[mask] = _share(held, self._idf, self._total)
+        share = self[mask] = sum([weight for bit, weight in self._weights if mask & bit]) / self._total
         return share
 
 
