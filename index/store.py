@@ -621,10 +621,12 @@ class Store:
                 else:
                     ordered = ranker(reads, question, libraries, first)
                 hits = ordered + hits[candidates:]
-            shown = [
-                Hit(rank, h.score, h.article, h.passage, reads.matched_terms(h.passage, terms))
-                for rank, h in enumerate(hits[offset:wanted], start=offset + 1)
-            ]
+            shown = []
+            for rank, h in enumerate(hits[offset:wanted], start=offset + 1):
+                held = reads.matched_terms(h.passage, terms)
+                shown.append(
+                    Hit(rank, h.score, h.article, h.passage, h.matched_terms if held is None else held)
+                )
         finally:
             reads.release()
         answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:SPREAD])
@@ -712,7 +714,9 @@ class Store:
                 continue
             article_id, seq, start, end, _, _ = row
             article, text = reads.articles[article_id]
-            hits.append(Hit(0, score, article, Passage(article.id, seq, start, end, text[start:end]), ()))
+            passage = Passage(article.id, seq, start, end, text[start:end])
+            reads.remember(passage, pid)
+            hits.append(Hit(0, score, article, passage, ()))
         return hits
 
     # -- passage vectors (the learned stage) -------------------------------------------------
@@ -876,8 +880,9 @@ class SearchReads:
         """The question's terms and their ids, as the search looked them up."""
         self.passages: dict[int, tuple[int, int, int, int, bytes, bytes | None]] = {}
         self.articles: dict[int, tuple[StoredArticle, str]] = {}
-        self._places: dict[tuple[int, int], int] = {}
-        """(article id, passage index) -> passage id, of the passages read."""
+        self._ids: dict[Passage, int] = {}
+        """The passage id of each passage made into a hit here (by value: an article updated
+        between two reads of one search has two passages of one index, told apart by their text)."""
 
     def read(self, passage_ids: list[int]) -> None:
         """Read the passages (and their articles) not read yet."""
@@ -886,18 +891,22 @@ class SearchReads:
             found: HitRows = self.store.db.hit_rows(wanted, self.libraries)
             self.passages.update(found.passages)
             self.articles.update(found.articles)
-            self._places.update({(row[0], row[1]): pid for pid, row in found.passages.items()})
 
     def release(self) -> None:
         self.passages = {}
         self.articles = {}
-        self._places = {}
+        self._ids = {}
 
-    def matched_terms(self, passage: Passage, terms: list[str]) -> tuple[str, ...]:
-        """The question's terms (each once, in question order) that a passage read here holds."""
-        pid = self._places.get((int(passage.article_id), passage.index))
+    def remember(self, passage: Passage, pid: int) -> None:
+        """That the hit's passage is the stored passage pid (read here)."""
+        self._ids[passage] = pid
+
+    def matched_terms(self, passage: Passage, terms: list[str]) -> tuple[str, ...] | None:
+        """The question's terms (each once, in question order) that a passage made into a hit here
+        holds; None for a passage this search did not read (a ranker's own)."""
+        pid = self._ids.get(passage)
         if pid is None:
-            return ()
+            return None
         present = set(np.frombuffer(self.passages[pid][4], dtype=TERM_DTYPE).tolist())
         return tuple(dict.fromkeys(t for t in terms if self.term_ids.get(t, -1) in present))
 

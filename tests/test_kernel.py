@@ -171,3 +171,42 @@ def test_kernel_reads_a_short_last_term_instead_of_finishing_many_candidates():
     compiled, _ = pair(docs, 3000)
     ids, _, matched = compiled.top(["global"], [1, 2, 3, 4], 3)
     assert (ids.tolist(), matched) == (full_top(compiled, ["global"], [1, 2, 3, 4], 3)[0], 1203)
+
+
+def planted(seed: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Background words 0..9; query words of similar document frequency; a few strong passages
+    holding most query words: pruning can stop before a short next term, which the kernel reads."""
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(300, 3000))
+    words = [int(w) for w in rng.choice(np.arange(10, 400), size=int(rng.integers(3, 9)), replace=False)]
+    docs = [[int(t) for t in rng.integers(0, 10, int(rng.integers(1, 30)))] for _ in range(size)]
+    base_df = max(1, int(size * rng.uniform(0.02, 0.12)))
+    for w in words:
+        for d in rng.choice(size, size=int(base_df * rng.uniform(1.0, 1.6)), replace=False).tolist():
+            docs[d] += [w] * int(rng.integers(1, 3))
+    for d in rng.choice(size, size=int(rng.integers(1, 12)), replace=False).tolist():
+        docs[d] += [w for w in words if rng.random() < 0.8] * int(rng.integers(1, 3))
+    asked = []
+    for _ in range(20):
+        q = [w for w in words if rng.random() < 0.85] or words[:1]
+        q += [q[0]] if rng.random() < 0.3 else []
+        q += [-1] if rng.random() < 0.2 else []
+        q += [int(t) for t in rng.integers(0, 400, int(rng.integers(8, 20)))] if rng.random() < 0.3 else []
+        rng.shuffle(q)
+        asked.append(q)
+    return docs, asked
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_kernel_top_n_equals_full_scoring_when_it_reads_short_terms_past_the_stop(seed):
+    docs, asked = planted(seed)
+    compiled, _ = pair(docs, [1, 7, 50, len(docs)][seed % 4], removed=(1, 3) if seed % 4 in (1, 2) else ())
+    for query in asked:
+        for n in (1, 3, 10, 40):
+            ids, scores, matched = compiled.top(["global"], query, n)
+            assert (ids.tolist(), scores.tolist()) == full_top(compiled, ["global"], query, n), (
+                seed,
+                n,
+                query,
+            )
+            assert matched <= len(compiled.scores(["global"], query)[0])

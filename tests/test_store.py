@@ -261,3 +261,56 @@ def test_reading_connections_map_the_database_file(store):
 
     with store.db.read() as conn:
         assert conn.execute("PRAGMA mmap_size").fetchone()[0] == READ_MMAP_BYTES
+
+
+@pytest.mark.parametrize("word_forms", [False, True])
+def test_matched_terms_of_every_page_are_each_passages_own(db_path, word_forms):
+    # The old rule, from what is stored: the question's distinct known terms, in question order,
+    # that the passage holds. Checked on every page (More asks offset > 0).
+    with Store(db_path, word_forms=word_forms) as store:
+        store.add(sample(), "global")
+        for i in range(12):
+            store.add(
+                article(
+                    f"Talks {i}", f"Peace talks {i}: weapons and a ceasefire were discussed. " * (i % 3 + 1)
+                ),
+                "global",
+            )
+        question = "what did Qin say about weapons weapons and peace talks xyzzyunknown"
+        terms = list(store.search(question, ["global"], k=1).terms)
+        for offset in range(0, 14, 3):
+            hits = store.search(question, ["global"], k=3, offset=offset).hits
+            held = store.db.passage_terms([(h.article.id, h.passage.index) for h in hits])
+            assert [h.rank for h in hits] == list(range(offset + 1, offset + 1 + len(hits)))
+            for h in hits:
+                stored = held[(str(h.article.id), h.passage.index)]
+                assert h.matched_terms == tuple(dict.fromkeys(t for t in terms if t in stored))
+
+
+def test_matched_terms_of_a_passage_updated_between_two_reads_of_a_search(db_path):
+    # Another thread updates an article (same link: same article id and passage index, a new passage
+    # id) between a search's first read and the second one of its other word forms: the hit read
+    # first shows its own text, so its own terms.
+    with Store(db_path, word_forms=True) as store:
+        store.add(article("Vote", "The vote was delayed until Friday.", "https://x.test/v"), "global")
+        store.add(article("Other", "Nothing about that here, only weather.", "https://x.test/o"), "global")
+        for i in range(5):
+            store.add(
+                article(f"Filler {i}", f"Filler text number {i} about gardens.", f"https://x.test/f{i}"),
+                "global",
+            )
+        assert store.word_forms is not None
+
+        def other_forms(terms, term_ids):
+            store.add(
+                article("Vote", "The vote passed on Friday by a wide margin.", "https://x.test/v"), "global"
+            )
+            store.refresh()  # as another thread's search does
+            return store.db.known_term_ids(["weather"])
+
+        store.word_forms.other_forms = other_forms
+        hit = store.search("vote delayed", ["global"]).hits[0]
+        assert (hit.passage.text, hit.matched_terms) == (
+            "The vote was delayed until Friday.",
+            ("vote", "delayed"),
+        )
