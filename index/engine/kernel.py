@@ -7,9 +7,8 @@ scores; once the bounds of the terms left cannot lift an unseen document to it (
 postings are at least half the documents touched: reading fewer costs less than the candidates they
 spare), the documents that can still reach it are finished one at a time in document order, each
 taking the terms left while its own bound can still reach the threshold (common terms through their
-dense tf arrays). It
-returns a small superset of the n best (every document within a relative 4 * MARGIN of the n-th
-score); `exact_scores` then scores those exactly as rank-bm25 does.
+dense tf arrays). It returns a small superset of the n best (every document within a relative
+4 * MARGIN of the n-th score); `exact_scores` then scores those exactly as rank-bm25 does.
 """
 
 from __future__ import annotations
