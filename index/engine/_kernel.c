@@ -378,7 +378,7 @@ static int by_bound_descending(const void *a, const void *b) {
 /* Whether to stop reading postings before term `next`: once no unseen document can reach th, unless
  * that term has fewer postings than half the documents touched. Finishing a candidate costs about ten
  * times adding a posting, and reading such a term lowers the bound that every candidate must beat
- * (an eighth to a fifth less ranking time at the median, 100k to 1M passages; docs/performance.md). */
+ * (less ranking time at 100k to 1M passages: benchmarks/kernel_ab.py, docs/performance.md). */
 static inline int can_stop(const Search *s, Py_ssize_t next, double remaining, double th, Py_ssize_t count) {
     return remaining * (1 + s->margin) < th && 2 * s->terms[next].size >= count;
 }

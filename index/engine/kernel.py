@@ -42,9 +42,11 @@ class Kernel:
     """The compiled module, loaded on first use. `available` is False when it is not built (a
     source checkout run without `pip install`); the engine then ranks in numpy."""
 
-    def __init__(self) -> None:
-        self._module: ModuleType | None = None
-        self._tried = False
+    def __init__(self, module: ModuleType | None = None) -> None:
+        """With `module`, that loaded build instead of importing `_clippings_kernel` (a benchmark
+        comparing two builds in one process)."""
+        self._module: ModuleType | None = module
+        self._tried = module is not None
         self._lock = threading.Lock()
 
     @property

@@ -1,0 +1,107 @@
+"""Two builds of the ranking kernel in one process: ranking alone, each question's least time.
+
+    gcc -O3 -ffp-contract=off -shared -fPIC -I"$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \\
+        ../base/index/engine/_kernel.c -o /tmp/base-kernel.so
+    python benchmarks/kernel_ab.py --db LIBRARY.db --base-kernel /tmp/base-kernel.so --rounds 5
+
+Loads another build of `_kernel.c` (--base-kernel, built as above from the other checkout) beside this
+checkout's, both from their files, and opens the library once. Every round asks each question of both
+builds, one right after the other, in alternating order, as `Store.search` asks the engine
+(`SearchIndex.top(["global"], term ids, 40)`, exact scores included); a question's time is its least
+over the rounds. Because both builds run in the same process on the same questions moments apart,
+the machine's drift (other programs, the cache of the library's pages) touches both alike, which
+separate runs (`rank_top.py`) cannot promise. Prints p50 / p95 / mean ms of each build, and checks
+that both return the same passages and scores, bit for bit, for every question.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.machinery
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from speed import DEFAULT_QUESTIONS, make_queries, pct  # noqa: E402
+
+DEPTH = 40
+"""The default ranker's candidates (index.rank.CANDIDATES)."""
+
+
+def load_build(path: Path) -> ModuleType:
+    """A build of the kernel module loaded from its file (beside any other build already loaded)."""
+    loader = importlib.machinery.ExtensionFileLoader("_clippings_kernel", str(path))
+    spec = importlib.util.spec_from_file_location("_clippings_kernel", path, loader=loader)
+    if spec is None:
+        sys.exit(f"{path} is not a Python extension module.")
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--base-kernel", type=Path, required=True, help="the other build (a .so file)")
+    parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
+    parser.add_argument("--count", type=int, default=200, help="questions")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    if not args.db.exists():
+        sys.exit(f"{args.db} does not exist: build a library first (benchmarks/speed.py --work DIR).")
+    if not args.base_kernel.exists():
+        sys.exit(f"{args.base_kernel} does not exist: build it first (see --help).")
+
+    from index.engine.kernel import Kernel
+    from index.ingest.text import question_terms
+    from index.store import Store
+
+    this = importlib.import_module("_clippings_kernel")
+    base = load_build(args.base_kernel.resolve())
+    if Path(this.__file__ or "").resolve() == args.base_kernel.resolve():
+        sys.exit("--base-kernel is this checkout's own build: pass the other one.")
+    kernels = {"base": Kernel(base), "this": Kernel(this)}
+
+    store = Store(str(args.db))
+    store.ensure_loaded(["global"])
+    questions = make_queries(args.questions, count=args.count)["questions"]
+    calls = [store.db.known_term_ids(question_terms(q)) for q in questions]
+    index = store.index
+    for kernel in kernels.values():  # warm up
+        index.kernel = kernel
+        for ids in calls[:30]:
+            index.top(["global"], ids, DEPTH)
+    best = {name: [float("inf")] * len(calls) for name in kernels}
+    differ = 0
+    for round_ in range(args.rounds):
+        for k, ids in enumerate(calls):
+            order = list(kernels) if (k + round_) % 2 == 0 else list(reversed(kernels))
+            found = {}
+            for name in order:
+                index.kernel = kernels[name]
+                started = time.perf_counter()
+                pids, scores, _ = index.top(["global"], ids, DEPTH)
+                best[name][k] = min(best[name][k], (time.perf_counter() - started) * 1000)
+                found[name] = pids.tobytes() + scores.tobytes()
+            differ += round_ == 0 and found["base"] != found["this"]
+    store.close_without_saving()
+    print(f"top {DEPTH} of {len(calls)} whole questions, least of {args.rounds} rounds each, ms:")
+    print("| build | p50 | p95 | mean |")
+    print("|---|---|---|---|")
+    for name, times in best.items():
+        print(f"| {name} | {pct(times, 50):.2f} | {pct(times, 95):.2f} | {statistics.mean(times):.2f} |")
+    print("same passages and scores:", "yes" if not differ else f"NO ({differ} questions differ)")
+
+
+if __name__ == "__main__":
+    main()
