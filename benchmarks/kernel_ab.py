@@ -30,10 +30,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from rank_top import DEPTH  # noqa: E402
 from speed import DEFAULT_QUESTIONS, make_queries, pct  # noqa: E402
-
-DEPTH = 40
-"""The default ranker's candidates (index.rank.CANDIDATES)."""
 
 
 def load_build(path: Path) -> ModuleType:
