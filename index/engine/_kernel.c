@@ -412,11 +412,19 @@ static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *c
         cand = 0;
         for (Py_ssize_t i = 0; i < count; i++) {
             const int64_t g = s->touched[i];
-            if (i + AHEAD < count) __builtin_prefetch(&s->acc[s->touched[i + AHEAD]], 0);
+            if (i + AHEAD < count) {
+                __builtin_prefetch(&s->acc[s->touched[i + AHEAD]], 1);
+                __builtin_prefetch(&s->seen[s->touched[i + AHEAD]], 1);
+            }
             if (s->acc[g] + remaining * (1 + s->margin) >= th) {
                 s->touched[i] = s->touched[cand];
                 s->touched[cand++] = g;
                 s->seen[g] = 2;
+            } else {
+                /* Never a candidate: its entries are zeroed now, while in the cache, and the last
+                 * pass reads only the candidates. */
+                s->acc[g] = 0;
+                s->seen[g] = 0;
             }
         }
         /* Biggest bounds first: the slack shrinks fastest. */
@@ -454,9 +462,11 @@ static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *c
     }
     const double final = done < s->term_count ? final_th : nth_best(&s->heap, s->acc, s->touched, cand, s->margin);
     Py_ssize_t kept = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
+    /* After the candidates' pass only the candidates' entries are left to zero. */
+    const Py_ssize_t last = done < s->term_count ? cand : count;
+    for (Py_ssize_t i = 0; i < last; i++) {
         const int64_t g = s->touched[i];
-        if (i + AHEAD < count) {
+        if (i + AHEAD < last) {
             __builtin_prefetch(&s->acc[s->touched[i + AHEAD]], 1);
             __builtin_prefetch(&s->seen[s->touched[i + AHEAD]], 1);
         }
