@@ -159,18 +159,31 @@ def test_kernel_finds_the_same_candidates_beside_an_empty_part_at_the_same_base(
     assert candidates(True) == candidates(False)
 
 
-def test_kernel_reads_a_short_last_term_instead_of_finishing_many_candidates():
-    # Three strong passages hold four terms; each term also has 300 passages of its own. After three
-    # terms no unseen passage can reach the top 3, but the fourth term's 303 postings are fewer than
-    # half the 903 passages touched: reading them costs less than finishing 903 candidates.
+def four_terms_corpus() -> list[list[int]]:
+    """Three strong passages hold terms 1 to 4; each term also has 300 passages of its own."""
     docs = []
     for d in range(3000):
         doc = [9, 9] + ([1, 2, 3, 4] if d < 3 else [])
         doc += [term for term, first in ((1, 10), (2, 400), (3, 800), (4, 1200)) if first <= d < first + 300]
         docs.append(doc)
-    compiled, _ = pair(docs, 3000)
-    ids, _, matched = compiled.top(["global"], [1, 2, 3, 4], 3)
-    assert (ids.tolist(), matched) == (full_top(compiled, ["global"], [1, 2, 3, 4], 3)[0], 1203)
+    return docs
+
+
+def test_kernel_leaves_passages_that_cannot_reach_the_top_untouched():
+    # Once the three strong passages set the bar, a passage holding one of the last terms alone
+    # cannot reach it and is never touched: the top is exact, and the match count a lower bound
+    # (at least the largest document frequency, 303) instead of all 1203.
+    compiled, _ = pair(four_terms_corpus(), 3000)
+    ids, scores, matched = compiled.top(["global"], [1, 2, 3, 4], 3)
+    assert (ids.tolist(), scores.tolist()) == full_top(compiled, ["global"], [1, 2, 3, 4], 3)
+    assert 303 <= matched < 1203
+
+
+def test_kernel_counts_every_match_when_nothing_can_be_left_out():
+    # Asked for more passages than hold a term, the kernel has no bar to leave any below.
+    compiled, _ = pair(four_terms_corpus(), 3000)
+    ids, _, matched = compiled.top(["global"], [1, 2, 3, 4], 2000)
+    assert (len(ids), matched) == (1203, 1203)
 
 
 def planted(seed: int) -> tuple[list[list[int]], list[list[int]]]:

@@ -124,6 +124,7 @@ typedef struct {
     double *tail; /* the candidates' pass: the bounds of the terms left, summed from each on */
     Heap heap;
     double k1, k1p, base_norm, scale, margin;
+    int skipped; /* a document holding a term read was left untouched (see accumulate) */
 } Search;
 
 static inline double norm_of(const Search *s, const Part *part, int32_t doc) {
@@ -142,8 +143,12 @@ static inline double contribution(const Search *s, const Term *term, const Part 
 #define AHEAD 32
 #endif
 
-/* Adds every live posting of the term; a document's first posting marks it and appends it to touched. */
-static Py_ssize_t accumulate(Search *s, const Term *term, Py_ssize_t count) {
+/* Adds every live posting of the term; a document's first posting marks it and appends it to touched.
+ * A document first met here is left untouched when even this contribution and the bounds of the
+ * terms after it (`after`) cannot lift it to th: its later postings are then skipped alike, as
+ * this one's share and theirs never exceed `after`. Sets s->skipped when it skips one. */
+static Py_ssize_t accumulate(Search *s, const Term *term, Py_ssize_t count, double after, double th) {
+    const double lift = after * (1 + s->margin);
     for (Py_ssize_t k = 0; k < term->count; k++) {
         const Postings *p = &term->postings[k];
         const Part *part = &s->parts[p->part];
@@ -158,11 +163,16 @@ static Py_ssize_t accumulate(Search *s, const Term *term, Py_ssize_t count) {
                 __builtin_prefetch(&seen[later], 1);
             }
             if (part->has_alive && !part->alive[doc]) continue;
-            acc[doc] += contribution(s, term, part, doc, (double)p->tfs[j]);
+            const double c = contribution(s, term, part, doc, (double)p->tfs[j]);
             if (!seen[doc]) {
+                if ((c + lift) * (1 + s->margin) < th) {
+                    s->skipped = 1;
+                    continue;
+                }
                 seen[doc] = 1;
                 s->touched[count++] = part->base + doc;
             }
+            acc[doc] += c;
         }
     }
     return count;
@@ -402,8 +412,8 @@ static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *c
             if (now > th) th = now;
             if (can_stop(s, done, remaining, th, count)) break;
         }
-        count = accumulate(s, &s->terms[done], count);
         remaining -= s->terms[done].bound;
+        count = accumulate(s, &s->terms[done], count, remaining, th);
     }
     for (Py_ssize_t i = 0; i < pool.size; i++) s->seen[pool.docs[i]] &= (uint8_t)~IN_POOL;
     Py_ssize_t cand = count;
@@ -479,7 +489,7 @@ static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *c
     }
     *kept_out = kept;
     *touched_out = count;
-    *complete = done == s->term_count;
+    *complete = done == s->term_count && !s->skipped;
 }
 
 /* Releases the buffers of the parts and terms read so far (read_parts and read_terms stop at the
