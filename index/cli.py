@@ -511,6 +511,7 @@ def _answers_in_workers(
             yield Ask(text, libraries, k)
 
     learned = bool(ctx.obj.get("learned"))
+    store.rank_threads = 1  # every process answers: each on its own core
     with SearchWorkers(ctx.obj["db_path"], jobs - 1, learned=learned, local=store) as workers:
         for response in workers.answers(asks()):
             yield asked.popleft(), response

@@ -40,7 +40,16 @@ from .db import (
     open_database,
 )
 from .db.sqlite import TERM_DTYPE, TF_DTYPE, VECTOR_DTYPE, opening_error
-from .engine import CacheRefused, IndexCache, PassageTerms, SearchIndex, Segment, Snapshot, merge_segments
+from .engine import (
+    CacheRefused,
+    IndexCache,
+    PassageTerms,
+    SearchIndex,
+    Segment,
+    Snapshot,
+    default_rank_threads,
+    merge_segments,
+)
 from .errors import NoSearchableWords, describe_os_error
 from .ingest.dates import stored_date
 from .ingest.fields import check_library, check_url, clean_title
@@ -134,10 +143,13 @@ class Store:
         ranker: RankFunction | object | None = _DEFAULT_RANKER,
         encoder: TextEncoder | None = None,
         word_forms: bool = False,
+        rank_threads: int | None = None,
     ) -> None:
         """Open (or create) a database. `ranker=None` gives plain BM25 order; by default a new
         `Ranker`. With an `encoder` (index.rank.semantic.Encoder, the `rerank` extra) passages get
-        vectors as they are added, and the default ranker uses them."""
+        vectors as they are added, and the default ranker uses them. `rank_threads`: threads one
+        search ranks a large library with (default: 2 on a machine with two cores or more; 1 where
+        several processes answer at once)."""
         self.path = str(path)
         self.encoder = encoder
         self._stems = Stems(irregular=True)
@@ -149,7 +161,10 @@ class Store:
         self._seq = 0
         self._refresh_lock = threading.RLock()
         """Held while the change log is applied to the index (one thread at a time)."""
-        self.index = SearchIndex(background_merges=True)
+        self.index = SearchIndex(
+            background_merges=True,
+            rank_threads=default_rank_threads() if rank_threads is None else rank_threads,
+        )
         self.index.on_merge = self._merged
         self._saved: tuple[int, int] = (-1, -1)
         """(change-log seq, index generation) of the cache on disk."""
@@ -178,6 +193,15 @@ class Store:
         except BaseException:
             self.close_without_saving()
             raise
+
+    @property
+    def rank_threads(self) -> int:
+        """Threads one search ranks a large library with (see `Store`)."""
+        return self.index.rank_threads
+
+    @rank_threads.setter
+    def rank_threads(self, threads: int) -> None:
+        self.index.rank_threads = threads
 
     @property
     def cache_dir(self) -> Path | None:

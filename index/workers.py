@@ -55,7 +55,8 @@ def serve(db_path: str, learned: bool, niceness: int, conn: Connection) -> None:
     if niceness:
         os.nice(niceness)
     try:
-        store = Store(db_path, encoder=load_encoder() if learned else None)
+        # One rank thread: the workers already answer on every core between them.
+        store = Store(db_path, encoder=load_encoder() if learned else None, rank_threads=1)
     except Exception as exc:  # the parent reports it and stops
         conn.send(("error", exc))
         return

@@ -223,3 +223,63 @@ def test_kernel_top_n_equals_full_scoring_when_it_reads_short_terms_past_the_sto
                 query,
             )
             assert matched <= len(compiled.scores(["global"], query)[0])
+
+
+def split_index(docs: list[list[int]], per: int, removed: tuple[int, ...] = ()) -> SearchIndex:
+    """The articles in an index whose kernel ranks every search in two halves, on two threads."""
+    index = SearchIndex(rank_threads=2, split_passages=0)
+    added = add_articles(index, "global", docs, 1, per)
+    for place in removed:
+        remove(index, "global", added[place])
+    return index
+
+
+def test_two_rank_threads_give_one_threads_top_n_over_many_segments_with_passages_removed():
+    docs = zipf_corpus(5, 2000)
+    split, (one, _) = split_index(docs, 40, removed=(1, 2, 10, 30)), pair(docs, 40, removed=(1, 2, 10, 30))
+    assert len(split.library("global").segments) > 1
+    for query in queries(6, 60):
+        for n in (1, 7, 40):
+            got, want = split.top(["global"], query, n), one.top(["global"], query, n)
+            assert (got[0].tolist(), got[1].tolist()) == (want[0].tolist(), want[1].tolist()), (query, n)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_two_rank_threads_top_n_equals_full_scoring(seed):
+    docs, asked = planted(seed)
+    split = split_index(docs, [1, 7, 50, len(docs)][seed % 4], removed=(1, 3) if seed % 4 in (1, 2) else ())
+    for query in asked:
+        for n in (1, 3, 10, 40):
+            ids, scores, matched = split.top(["global"], query, n)
+            assert (ids.tolist(), scores.tolist()) == full_top(split, ["global"], query, n), (seed, n, query)
+            assert matched <= len(split.scores(["global"], query)[0])
+
+
+def test_two_rank_threads_count_every_match_when_they_read_every_posting():
+    assert split_index([[1, 2], [2], [3], [1]], 1).top(["global"], [1, 2], 10)[2] == 3
+
+
+def test_two_rank_threads_leave_the_scratch_zeroed_for_the_next_question():
+    split = split_index(zipf_corpus(7, 1500), 1500)
+    for query in queries(8, 20):
+        split.top(["global"], query, 5)
+    acc, seen = split._accumulator(1500)
+    assert (not acc.any(), not seen.any()) == (True, True)
+
+
+def test_two_rank_threads_answer_threads_at_once_as_they_answer_one():
+    split = split_index(zipf_corpus(9, 3000), 500)
+    asked = queries(10, 40)
+    alone = [split.top(["global"], q, 10)[0].tolist() for q in asked]
+    found: dict[int, list] = {}
+
+    def ask(start: int) -> None:
+        found[start] = [split.top(["global"], q, 10)[0].tolist() for q in asked[start:] + asked[:start]]
+
+    threads = [threading.Thread(target=ask, args=(k * 10,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for start, got in found.items():
+        assert got == alone[start:] + alone[:start]

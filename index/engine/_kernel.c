@@ -4,7 +4,7 @@
  * loops over the question's postings (numpy needs several passes per term); exact_scores then
  * scores them exactly as rank-bm25 does (below). See index/engine/kernel.py.
  *
- * top_candidates(parts, terms, acc, seen, n, avgdl, k1, b, margin)
+ * top_candidates(parts, terms, acc, seen, n, avgdl, k1, b, margin, threads=1)
  *   -> (candidates: bytes of int64, touched: int, complete: bool)
  *   parts: list of (doc_len int32 buffer, alive bool buffer or None, base int)
  *   terms: list of (weight float, bound float, postings: list of (part index, docs int32 buffer,
@@ -29,6 +29,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 typedef struct {
@@ -125,6 +126,7 @@ typedef struct {
     Heap heap;
     double k1, k1p, base_norm, scale, margin;
     int skipped; /* a document holding a term read was left untouched (see accumulate) */
+    int64_t lo, hi; /* the global documents [lo, hi) this search ranks: all, or one half of a split search */
 } Search;
 
 static inline double norm_of(const Search *s, const Part *part, int32_t doc) {
@@ -252,6 +254,20 @@ static inline double contribution_after(const Search *s, Term *term, int64_t g) 
     return tf > 0 ? contribution(s, term, &s->parts[p->part], doc, tf) : 0;
 }
 
+/* The part's local documents within the search's range: [start, end). */
+typedef struct {
+    Py_ssize_t start, end;
+} Span;
+
+static inline Span span_of(const Search *s, const Part *part) {
+    const int64_t len = (int64_t)(part->len_view.len / 4);
+    int64_t start = s->lo - part->base, end = s->hi - part->base;
+    if (start < 0) start = 0;
+    if (end > len) end = len;
+    if (end < start) end = start;
+    return (Span){(Py_ssize_t)start, (Py_ssize_t)end};
+}
+
 static int by_index(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
@@ -261,7 +277,7 @@ static int by_index(const void *a, const void *b) {
  * the marks (eight at a time) unless they are very few, then by sorting. */
 static void sort_candidates(Search *s, const Part *parts, Py_ssize_t part_count, Py_ssize_t cand, Py_ssize_t count) {
     Py_ssize_t docs = 0;
-    for (Py_ssize_t k = 0; k < part_count; k++) docs += parts[k].len_view.len / 4;
+    for (Py_ssize_t k = 0; k < part_count; k++) docs += span_of(s, &parts[k]).end - span_of(s, &parts[k]).start;
     if (cand * 256 < docs) {
         qsort(s->touched, (size_t)cand, sizeof(int64_t), by_index);
         return;
@@ -280,8 +296,9 @@ static void sort_candidates(Search *s, const Part *parts, Py_ssize_t part_count,
         if (next == NULL) break;
         from = next->base;
         const uint8_t *seen = s->seen + next->base;
-        const Py_ssize_t len = next->len_view.len / 4;
-        Py_ssize_t d = 0;
+        const Span span = span_of(s, next);
+        const Py_ssize_t len = span.end;
+        Py_ssize_t d = span.start;
         for (; d + 8 <= len && written < cand; d += 8) {
             uint64_t word;
             memcpy(&word, seen + d, 8);
@@ -393,29 +410,48 @@ static inline int can_stop(const Search *s, Py_ssize_t next, double remaining, d
     return remaining * (1 + s->margin) < th && 2 * s->terms[next].size >= count;
 }
 
-/* Runs the search: the candidates go to the front of touched. Sets how many, how many live documents
- * were touched, and whether every posting was read (then that is every one holding a term). */
-static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *complete) {
-    Py_ssize_t count = 0, done = 0;
-    double remaining = 0;
-    for (Py_ssize_t t = 0; t < s->term_count; t++) remaining += s->terms[t].bound;
-    double th = -INFINITY, final_th = -INFINITY;
+/* Where reading the postings stands: terms [0, done) are read, the candidates' bar th, the bounds
+ * of the terms not read, the pool of best partial scores and the term read before its last seed. */
+typedef struct {
+    Py_ssize_t done, count, since;
+    double remaining, th;
     Pool pool;
-    pool.size = 0;
-    Py_ssize_t since = 0;
-    for (; done < s->term_count; done++) {
-        if (done > 0 && can_stop(s, done, remaining, th, count)) break;
+} Progress;
+
+static Progress start_progress(const Search *s) {
+    Progress p = {.done = 0, .count = 0, .since = 0, .remaining = 0, .th = -INFINITY};
+    p.pool.size = 0;
+    for (Py_ssize_t t = 0; t < s->term_count; t++) p.remaining += s->terms[t].bound;
+    return p;
+}
+
+/* Reads the terms' postings, rarest first, until no unseen document can reach th (can_stop) or
+ * before term `until` (then returns 1: the caller goes on). Returns 0 when it stopped or read all. */
+static int read_postings(Search *s, Progress *p, Py_ssize_t until) {
+    for (; p->done < s->term_count; p->done++) {
+        if (p->done > 0 && can_stop(s, p->done, p->remaining, p->th, p->count)) return 0;
         /* Seed after the first term, then every fourth, or when the bound left comes near th. */
-        if (done == 1 || (done > 0 && done % 4 == 0) || remaining < 1.25 * th) {
-            double now = seed(s, &pool, since, done);
-            since = done;
-            if (now > th) th = now;
-            if (can_stop(s, done, remaining, th, count)) break;
+        if (p->done > p->since && (p->done == 1 || p->done % 4 == 0 || p->remaining < 1.25 * p->th)) {
+            double now = seed(s, &p->pool, p->since, p->done);
+            p->since = p->done;
+            if (now > p->th) p->th = now;
+            if (can_stop(s, p->done, p->remaining, p->th, p->count)) return 0;
         }
-        remaining -= s->terms[done].bound;
-        count = accumulate(s, &s->terms[done], count, remaining, th);
+        if (p->done == until) return 1;
+        p->remaining -= s->terms[p->done].bound;
+        p->count = accumulate(s, &s->terms[p->done], p->count, p->remaining, p->th);
     }
-    for (Py_ssize_t i = 0; i < pool.size; i++) s->seen[pool.docs[i]] &= (uint8_t)~IN_POOL;
+    return 0;
+}
+
+/* Finishes the search from where reading the postings stopped: the candidates go to the front of
+ * touched. Sets how many, how many live documents were touched, and whether every posting was read
+ * (then that is every one holding a term). */
+static void finish(Search *s, Progress *p, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *complete) {
+    const Py_ssize_t done = p->done, count = p->count;
+    const double remaining = p->remaining;
+    double th = p->th, final_th = -INFINITY;
+    for (Py_ssize_t i = 0; i < p->pool.size; i++) s->seen[p->pool.docs[i]] &= (uint8_t)~IN_POOL;
     Py_ssize_t cand = count;
     if (done < s->term_count) {
         /* Candidates: touched documents that can still reach th; moved to the front of touched. */
@@ -490,6 +526,149 @@ static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *c
     *kept_out = kept;
     *touched_out = count;
     *complete = done == s->term_count && !s->skipped;
+}
+
+/* Runs the search on one thread (see finish for what it sets). */
+static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *complete) {
+    Progress p = start_progress(s);
+    read_postings(s, &p, s->term_count);
+    finish(s, &p, kept_out, touched_out, complete);
+}
+
+/* The first position in docs[0:len] of a document not before doc. */
+static Py_ssize_t lower_bound(const int32_t *docs, Py_ssize_t len, int64_t doc) {
+    Py_ssize_t lo = 0, hi = len;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if ((int64_t)docs[mid] < doc) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* One half of a split search: the whole search's terms with their postings cut to its documents, and
+ * its own touched list, heap and pool, over the shared acc and seen (the halves' documents differ). */
+typedef struct {
+    Search s;
+    Progress p;
+    Term *terms;
+    Postings *postings;
+    Py_ssize_t kept, touched;
+    int complete;
+} Half;
+
+static void free_half(Half *h) {
+    free(h->terms);
+    free(h->postings);
+    free(h->s.touched);
+    free(h->s.tail);
+    free(h->s.heap.items);
+}
+
+/* The half of documents [lo, hi) of a search read up to p (its touched documents and pool members
+ * there carry on); 0 when out of memory. */
+static int make_half(Half *h, const Search *all, const Progress *p, int64_t lo, int64_t hi) {
+    memset(h, 0, sizeof *h);
+    Py_ssize_t lists = 0, postings = 0;
+    for (Py_ssize_t t = 0; t < all->term_count; t++) lists += all->terms[t].count;
+    h->terms = malloc(sizeof(Term) * (size_t)(all->term_count ? all->term_count : 1));
+    h->postings = malloc(sizeof(Postings) * (size_t)(lists ? lists : 1));
+    if (h->terms == NULL || h->postings == NULL) return 0;
+    Postings *next = h->postings;
+    for (Py_ssize_t t = 0; t < all->term_count; t++) {
+        const Term *from = &all->terms[t];
+        Term *term = &h->terms[t];
+        *term = *from;
+        term->postings = next;
+        term->size = 0;
+        for (Py_ssize_t k = 0; k < from->count; k++) {
+            Postings cut = from->postings[k];
+            const Part *part = &all->parts[cut.part];
+            const Py_ssize_t a = lower_bound(cut.docs, cut.len, lo - part->base);
+            Py_ssize_t z = lower_bound(cut.docs, cut.len, hi - part->base);
+            if (z < a) z = a;
+            cut.docs += a;
+            cut.tfs += a;
+            cut.len = z - a;
+            cut.at = 0;
+            term->postings[k] = cut;
+            term->size += cut.len;
+            postings += cut.len;
+        }
+        next += from->count;
+    }
+    h->s = *all;
+    h->s.terms = h->terms;
+    h->s.skipped = 0;
+    h->s.lo = lo;
+    h->s.hi = hi;
+    h->s.heap.size = 0;
+    h->s.touched = malloc(sizeof(int64_t) * (size_t)(postings + 1));
+    h->s.tail = malloc(sizeof(double) * (size_t)(all->term_count + 1));
+    h->s.heap.items = malloc(sizeof(double) * (size_t)(all->heap.cap > POOL ? all->heap.cap : POOL));
+    if (h->s.touched == NULL || h->s.tail == NULL || h->s.heap.items == NULL) return 0;
+    h->p = *p;
+    h->p.count = 0;
+    for (Py_ssize_t i = 0; i < p->count; i++) {
+        const int64_t g = all->touched[i];
+        if (g >= lo && g < hi) h->s.touched[h->p.count++] = g;
+    }
+    h->p.pool.size = 0;
+    for (Py_ssize_t i = 0; i < p->pool.size; i++) {
+        const int64_t g = p->pool.docs[i];
+        if (g < lo || g >= hi) continue;
+        h->p.pool.docs[h->p.pool.size] = g;
+        h->p.pool.scores[h->p.pool.size++] = p->pool.scores[i];
+    }
+    if (h->p.pool.size == POOL)
+        for (Py_ssize_t i = POOL / 2 - 1; i >= 0; i--) pool_sift_down(&h->p.pool, i);
+    return 1;
+}
+
+static void *run_half(void *arg) {
+    Half *h = arg;
+    read_postings(&h->s, &h->p, h->s.term_count);
+    finish(&h->s, &h->p, &h->kept, &h->touched, &h->complete);
+    return NULL;
+}
+
+/* Runs the search on two threads: the first term, and the seed after it, over every document (so
+ * that both halves start from the bar of all of them), then each half of the documents on its own
+ * thread. Each half's candidates hold every document of its half that can be among the n best, so
+ * together they do. Sets what run sets; falls back to one thread when out of memory. */
+static void run_split(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *complete) {
+    Progress p = start_progress(s);
+    if (!read_postings(s, &p, 1)) {
+        finish(s, &p, kept_out, touched_out, complete);
+        return;
+    }
+    int64_t docs = 0;
+    for (Py_ssize_t k = 0; k < s->part_count; k++) {
+        const int64_t end = s->parts[k].base + (int64_t)(s->parts[k].len_view.len / 4);
+        if (end > docs) docs = end;
+    }
+    Half halves[2];
+    const int ready = make_half(&halves[0], s, &p, 0, docs / 2);
+    if (!ready || !make_half(&halves[1], s, &p, docs / 2, docs)) {
+        free_half(&halves[0]);
+        if (ready) free_half(&halves[1]);
+        read_postings(s, &p, s->term_count);
+        finish(s, &p, kept_out, touched_out, complete);
+        return;
+    }
+    pthread_t other;
+    const int started = pthread_create(&other, NULL, run_half, &halves[1]) == 0;
+    run_half(&halves[0]);
+    if (started) pthread_join(other, NULL);
+    else run_half(&halves[1]);
+    /* Both halves' candidates fit: each half's touched documents are a share of s's postings. */
+    memcpy(s->touched, halves[0].s.touched, sizeof(int64_t) * (size_t)halves[0].kept);
+    memcpy(s->touched + halves[0].kept, halves[1].s.touched, sizeof(int64_t) * (size_t)halves[1].kept);
+    *kept_out = halves[0].kept + halves[1].kept;
+    *touched_out = halves[0].touched + halves[1].touched;
+    *complete = halves[0].complete && halves[1].complete;
+    free_half(&halves[0]);
+    free_half(&halves[1]);
 }
 
 /* Releases the buffers of the parts and terms read so far (read_parts and read_terms stop at the
@@ -607,11 +786,11 @@ static int read_terms(PyObject *list, Term *terms, Py_ssize_t *ready, const Part
 
 static PyObject *top_candidates(PyObject *self, PyObject *args) {
     PyObject *part_list, *term_list, *acc_obj, *seen_obj;
-    Py_ssize_t n;
+    Py_ssize_t n, threads = 1;
     double avgdl, k1, b, margin;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O!O!OOndddd", &PyList_Type, &part_list, &PyList_Type, &term_list, &acc_obj,
-                          &seen_obj, &n, &avgdl, &k1, &b, &margin))
+    if (!PyArg_ParseTuple(args, "O!O!OOndddd|n", &PyList_Type, &part_list, &PyList_Type, &term_list, &acc_obj,
+                          &seen_obj, &n, &avgdl, &k1, &b, &margin, &threads))
         return NULL;
     if (n <= 0 || !(avgdl > 0) || !(k1 > 0) || b < 0 || b > 1 || !(margin >= 0)) {
         PyErr_SetString(PyExc_ValueError, "top_candidates needs n > 0, avgdl > 0, k1 > 0, 0 <= b <= 1, margin >= 0");
@@ -656,7 +835,9 @@ static PyObject *top_candidates(PyObject *self, PyObject *args) {
                 .k1p = k1 + 1,
                 .base_norm = 1 - b,
                 .scale = b / avgdl,
-                .margin = margin};
+                .margin = margin,
+                .lo = 0,
+                .hi = INT64_MAX};
     s.heap.items = malloc(sizeof(double) * (size_t)(n > POOL ? n : POOL)); /* seed() uses POOL */
     s.touched = malloc(sizeof(int64_t) * (size_t)(postings + 1)); /* + 1: see sort_candidates */
     s.tail = malloc(sizeof(double) * (size_t)(term_count + 1));
@@ -670,7 +851,8 @@ static PyObject *top_candidates(PyObject *self, PyObject *args) {
     Py_ssize_t kept = 0, touched = 0;
     int complete = 0;
     Py_BEGIN_ALLOW_THREADS
-    run(&s, &kept, &touched, &complete);
+    if (threads > 1 && term_count > 1) run_split(&s, &kept, &touched, &complete);
+    else run(&s, &kept, &touched, &complete);
     Py_END_ALLOW_THREADS
     free(s.heap.items);
     free(s.tail);

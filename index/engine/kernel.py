@@ -73,8 +73,10 @@ class Kernel:
         k1: float,
         b: float,
         margin: float,
+        threads: int = 1,
     ) -> Found:
-        """Candidates for the n best documents. `terms` holds (term, weight, bound), rarest first:
+        """Candidates for the n best documents (on two threads when `threads` > 1: one for each
+        half of the documents, after the rarest term has set the bar for both). `terms` holds (term, weight, bound), rarest first:
         the weight is its idf times its count in the question, the bound at least the weight times
         its largest tf-part. `scratch` is a zeroed float64 and a zeroed bool array of a document
         each (left zeroed). A segment's common terms are looked up in their dense tf arrays
@@ -84,7 +86,16 @@ class Kernel:
             raise RuntimeError("the compiled ranking kernel is not built")
         acc, seen = scratch
         out, touched, complete = module.top_candidates(
-            _work_parts(parts), _work_terms(terms, slices), acc, seen.view(np.uint8), n, avgdl, k1, b, margin
+            _work_parts(parts),
+            _work_terms(terms, slices),
+            acc,
+            seen.view(np.uint8),
+            n,
+            avgdl,
+            k1,
+            b,
+            margin,
+            threads,
         )
         return Found(np.sort(np.frombuffer(out, dtype=np.int64)), touched, complete)
 

@@ -26,6 +26,7 @@ as a full exact scoring's.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections import OrderedDict
@@ -43,6 +44,18 @@ log = logging.getLogger(__name__)
 
 IDF_CACHE = 16
 """Idf tables kept for the latest library sets and versions."""
+SPLIT_PASSAGES = 200_000
+"""With two rank threads, the kernel ranks a search of at least this many passages in two halves at
+once (below it, starting a thread costs about what it saves)."""
+
+
+def default_rank_threads() -> int:
+    """2 where this process may run on two cores or more, else 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return 2 if cores >= 2 else 1
 
 
 class SearchIndex:
@@ -55,8 +68,14 @@ class SearchIndex:
         epsilon: float = EPSILON,
         background_merges: bool = False,
         compiled: bool = True,
+        rank_threads: int = 1,
+        split_passages: int = SPLIT_PASSAGES,
     ) -> None:
         self.k1, self.b, self.epsilon = k1, b, epsilon
+        self.rank_threads = rank_threads
+        """2: the kernel ranks a search of at least `split_passages` passages in two halves at once,
+        one answer on two cores (the same results)."""
+        self.split_passages = split_passages
         self.kernel = Kernel() if compiled else None
         """Finds the top candidates in C when built (`compiled=False`: always in numpy)."""
         self.libraries: dict[str, LibraryIndex] = {}
@@ -312,8 +331,9 @@ class SearchIndex:
             and self.kernel.available
         ):
             weighted = [(t, float(stats.values[t]) * multiplicity[t], upper[t]) for t in order]
+            threads = self.rank_threads if total >= self.split_passages else 1
             found = self.kernel.top(
-                parts, weighted, slices, self._accumulator(total), n, avgdl, k1, b, MARGIN
+                parts, weighted, slices, self._accumulator(total), n, avgdl, k1, b, MARGIN, threads
             )
             matched = found.touched if found.complete else max(found.touched, int(stats.df[unique].max()))
             exact = self.kernel.exact_scores(
