@@ -41,8 +41,15 @@ _ORDERED_LIST = re.compile(r"^(\s*\d+)(\. )", re.MULTILINE)
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
 
 
+# Whatever `escape` changes starts with one of these: a markdown character, or the first character of
+# a line-start pattern after its leading spaces. Most text has none, and is returned as it is.
+_MAYBE_MARKDOWN = re.compile(r"[\\*_~`|\[\]<]|^\s*[#\-+*>\d]", re.MULTILINE)
+
+
 def escape(text: str) -> str:
     """Escape Discord markdown so that quoted text shows exactly as written."""
+    if _MAYBE_MARKDOWN.search(text) is None:
+        return text
     text = _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), _INLINE_MARKDOWN.sub(r"\\\1", text))
     return _ORDERED_LIST.sub(r"\1\\\2", text)
 

@@ -1,7 +1,11 @@
 """The reply formatter keeps every message within Discord's limits and quotes verbatim."""
 
+import re
+
 import discord
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.formatting import (
     CONTENT_LIMIT,
@@ -63,6 +67,41 @@ def test_escape_neutralises_mention_syntax():
 
 def test_escape_neutralises_headings_and_lists_at_line_start():
     assert escape("# Big\n- item\n1. first") == "\\# Big\n\\- item\n1\\. first"
+
+
+def escape_every_pattern(text: str) -> str:
+    """`escape` without its shortcut for text with nothing to escape: all three patterns, always."""
+    text = re.sub(r"([\\*_~`|\[\]<])", r"\\\1", text)
+    text = re.sub(r"^(\s*)(#{1,3} |-# |[-+*] |>)", lambda m: m.group(1) + "\\" + m.group(2), text, flags=re.M)
+    return re.sub(r"^(\s*\d+)(\. )", r"\1\\\2", text, flags=re.M)
+
+
+PIECES = [
+    "1. ",
+    "12. ",
+    "# ",
+    "### ",
+    "-# ",
+    "- ",
+    "+ ",
+    "* ",
+    ">",
+    "\n",
+    " ",
+    "\t",
+    "a",
+    "7",
+    ".",
+    "*",
+    "_",
+    "~",
+]
+PIECES += ["`", "|", "[", "]", "<", "\\"]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=12).map("".join))
+def test_escape_is_the_same_with_or_without_its_shortcut(text):
+    assert escape(text) == escape_every_pattern(text)
 
 
 def test_highlight_bolds_matched_words_only():
