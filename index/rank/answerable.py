@@ -273,15 +273,14 @@ def signals(
     seen = set().union(*(words for sentences in split for _, words in sentences), tokenize(found.title))
     named = {t for t in names if t in weight}
     phrases = name_phrases(question)
-    flat = " ".join(" ".join(_words(t)) for t in (*shown, found.title))
     title_held = _held(tokenize(found.title), wanted, stems)
     article_held = title_held | _held(set().union(*(tokenize(t) for t in found.same_article)), wanted, stems)
-    if shown:
-        article_held |= _held(set(tokenize(shown[0])), wanted, stems)
+    if split:
+        article_held |= _held(set().union(*(words for _, words in split[0])), wanted, stems)
     scores = sorted(found.scores, reverse=True)
     return Signals(
         unshown_names=len(named - seen) / len(named) if named else 0.0,
-        split_names=sum(1 for p in phrases if f" {p} " not in f" {flat} ") / len(phrases) if phrases else 0.0,
+        split_names=_split_share(phrases, [*shown, found.title]),
         article=sum(weight[t] for t in article_held) / total,
         title=sum(weight[t] for t in title_held) / total,
         spread=(len(set(found.articles)) - 1) / (SPREAD - 1) if found.articles else 0.0,
@@ -299,6 +298,14 @@ def signals(
         agreement=agreement,
         answer_type=typed,
     )
+
+
+def _split_share(phrases: list[str], texts: list[str]) -> float:
+    """The share of the names of several words (`name_phrases`) that no text holds as one phrase."""
+    if not phrases:
+        return 0.0
+    flat = " " + " ".join(" ".join(_words(t)) for t in texts) + " "
+    return sum(1 for p in phrases if f" {p} " not in flat) / len(phrases)
 
 
 def _held(words: set[str] | list[str], wanted: dict[str, set[str]], stems: Stems) -> set[str]:
