@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 typedef struct {
@@ -127,7 +128,24 @@ typedef struct {
     double k1, k1p, base_norm, scale, margin;
     int skipped; /* a document holding a term read was left untouched (see accumulate) */
     int64_t lo, hi; /* the global documents [lo, hi) this search ranks: all, or one half of a split search */
+    _Atomic double *shared; /* a split search: the best bar either half has found (NULL: not split) */
 } Search;
+
+/* The bar th, or the other half's when higher: any n documents' n-th best full score bounds the n-th
+ * best of all from below, whichever half holds them. */
+static inline double bar(const Search *s, double th) {
+    if (s->shared == NULL) return th;
+    const double other = atomic_load_explicit(s->shared, memory_order_relaxed);
+    return other > th ? other : th;
+}
+
+static inline void publish(const Search *s, double th) {
+    if (s->shared == NULL) return;
+    double seen_bar = atomic_load_explicit(s->shared, memory_order_relaxed);
+    while (th > seen_bar && !atomic_compare_exchange_weak_explicit(s->shared, &seen_bar, th, memory_order_relaxed,
+                                                                   memory_order_relaxed)) {
+    }
+}
 
 static inline double norm_of(const Search *s, const Part *part, int32_t doc) {
     return s->k1 * (s->base_norm + s->scale * (double)part->doc_len[doc]);
@@ -429,12 +447,16 @@ static Progress start_progress(const Search *s) {
  * before term `until` (then returns 1: the caller goes on). Returns 0 when it stopped or read all. */
 static int read_postings(Search *s, Progress *p, Py_ssize_t until) {
     for (; p->done < s->term_count; p->done++) {
+        p->th = bar(s, p->th);
         if (p->done > 0 && can_stop(s, p->done, p->remaining, p->th, p->count)) return 0;
         /* Seed after the first term, then every fourth, or when the bound left comes near th. */
         if (p->done > p->since && (p->done == 1 || p->done % 4 == 0 || p->remaining < 1.25 * p->th)) {
             double now = seed(s, &p->pool, p->since, p->done);
             p->since = p->done;
-            if (now > p->th) p->th = now;
+            if (now > p->th) {
+                p->th = now;
+                publish(s, now);
+            }
             if (can_stop(s, p->done, p->remaining, p->th, p->count)) return 0;
         }
         if (p->done == until) return 1;
@@ -450,7 +472,7 @@ static int read_postings(Search *s, Progress *p, Py_ssize_t until) {
 static void finish(Search *s, Progress *p, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *complete) {
     const Py_ssize_t done = p->done, count = p->count;
     const double remaining = p->remaining;
-    double th = p->th, final_th = -INFINITY;
+    double th = bar(s, p->th), final_th = -INFINITY;
     for (Py_ssize_t i = 0; i < p->pool.size; i++) s->seen[p->pool.docs[i]] &= (uint8_t)~IN_POOL;
     Py_ssize_t cand = count;
     if (done < s->term_count) {
@@ -486,6 +508,7 @@ static void finish(Search *s, Progress *p, Py_ssize_t *kept_out, Py_ssize_t *tou
         for (Py_ssize_t i = 0; i < cand; i++) {
             const int64_t g = s->touched[i];
             if (i + AHEAD < cand) __builtin_prefetch(&s->acc[s->touched[i + AHEAD]], 1);
+            if ((i & 255) == 0) th = bar(s, th);
             double score = s->acc[g];
             Py_ssize_t t = 0;
             for (; t < rest; t++) {
@@ -500,13 +523,16 @@ static void finish(Search *s, Progress *p, Py_ssize_t *kept_out, Py_ssize_t *tou
             heap_push(&s->heap, score);
             if (s->heap.size == s->heap.cap) {
                 const double now = s->heap.items[0] - fabs(s->heap.items[0]) * s->margin * 4;
-                if (now > th) th = now;
+                if (now > th) {
+                    th = now;
+                    publish(s, now);
+                }
             }
         }
         /* Only completed candidates (still marked 2) are kept below. */
         final_th = s->heap.size < s->heap.cap ? -INFINITY : s->heap.items[0] - fabs(s->heap.items[0]) * s->margin * 4;
     }
-    const double final = done < s->term_count ? final_th : nth_best(&s->heap, s->acc, s->touched, cand, s->margin);
+    const double final = bar(s, done < s->term_count ? final_th : nth_best(&s->heap, s->acc, s->touched, cand, s->margin));
     Py_ssize_t kept = 0;
     /* After the candidates' pass only the candidates' entries are left to zero. */
     const Py_ssize_t last = done < s->term_count ? cand : count;
@@ -656,6 +682,8 @@ static void run_split(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, 
         finish(s, &p, kept_out, touched_out, complete);
         return;
     }
+    _Atomic double shared = p.th;
+    halves[0].s.shared = halves[1].s.shared = &shared;
     pthread_t other;
     const int started = pthread_create(&other, NULL, run_half, &halves[1]) == 0;
     run_half(&halves[0]);
