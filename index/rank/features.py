@@ -191,18 +191,17 @@ def decode_analysis(blob: bytes | None) -> PassageAnalysis | None:
 
 
 class ArticleTerms:
-    """What the ranker asks of one article: the terms of its title, whether its text holds a term,
-    and which role nouns stand beside a term. Answers are computed on demand and kept; the text
+    """What the ranker asks of one article: the terms of its title, and which role nouns stand beside
+    a term. Answers are computed on demand and kept; the text
     itself is read on first need when a `load` function is given (most questions never need it)."""
 
-    __slots__ = ("_folded", "_found", "_load", "_roles", "_text", "title")
+    __slots__ = ("_folded", "_load", "_roles", "_text", "title")
 
     def __init__(self, title: str, text: str | None = None, load: Callable[[], str] | None = None) -> None:
         self.title = frozenset(tokenize(title))
         self._text = text
         self._load = load
         self._folded: str | None = None
-        self._found: dict[str, bool] = {}
         self._roles: dict[str, frozenset[str]] = {}
 
     def reload_with(self, load: Callable[[], str]) -> None:
@@ -225,20 +224,15 @@ class ArticleTerms:
             self._folded = casefold(self.text).replace("’", "'")
         return self._folded
 
-    def has(self, term: str) -> bool:
-        """Whether the article's text holds the term as a word."""
-        found = self._found.get(term)
-        if found is None:
-            found = self._found[term] = next(_occurrences(self.folded, term), None) is not None
-        return found
-
     def roles(self, term: str) -> frozenset[str]:
-        """Role nouns within `ROLE_WINDOW` words of the term, in the same sentence."""
+        """Role nouns within `ROLE_WINDOW` words of the term, in the same sentence (none when the
+        text does not hold the term as a word)."""
         found = self._roles.get(term)
         if found is not None:
             return found
         near: set[str] = set()
         text = self.folded
+        nouns = role_nouns()
         for n, start in enumerate(_occurrences(text, term)):
             if n == _OCCURRENCES:
                 break
@@ -252,7 +246,7 @@ class ArticleTerms:
             if stop:
                 after = after[: stop.start()]
             words = _WORD.findall(before)[-ROLE_WINDOW:] + _WORD.findall(after)[:ROLE_WINDOW]
-            near.update(w for w in words if w in role_nouns() and w != term)
+            near.update(w for w in words if w in nouns and w != term)
         found = self._roles[term] = frozenset(near)
         return found
 
@@ -355,9 +349,8 @@ def role_attributions(
     if not roles:
         return found
     for term in (unique & named) - words:
-        if article.has(term):
-            for role in article.roles(term) & roles:
-                found.setdefault(role, set()).add(term)
+        for role in article.roles(term) & roles:
+            found.setdefault(role, set()).add(term)
     return found
 
 
