@@ -13,6 +13,7 @@ from index.rank.answerable import (
     Candidates,
     Model,
     name_phrases,
+    speaks_of_asker_or_bot,
 )
 
 STORM = "A storm hit the coast on Monday. Rescuers said 40 people were rescued from the floods."
@@ -119,6 +120,33 @@ def test_spread_counts_the_articles_the_first_ten_passages_come_from():
 def test_gap_is_how_far_bm25_falls_from_the_first_candidate_to_the_last():
     found = ask("storm", [STORM], {"storm": 2}, found=Candidates(scores=(10.0, 8.0, 4.0)))
     assert found.gap == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize(
+    "question", ["how do I boil an egg", "can you recommend a good book", "can we be friends", "I'm tired"]
+)
+def test_a_question_in_the_first_or_second_person_speaks_of_the_asker_or_the_bot(question):
+    assert speaks_of_asker_or_bot(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "When did NASA launch Artemis I?",
+        "what did the US say",
+        "What did Us Weekly report",
+        "who won the vote",
+    ],
+)
+def test_a_numeral_the_country_and_third_person_questions_speak_of_neither(question):
+    assert not speaks_of_asker_or_bot(question)
+
+
+def test_a_question_of_common_words_is_generic_and_one_of_rare_words_is_not():
+    # 100 passages: "time" in 50 and "it" in 80 (40 expected to hold both), "storm" and "floods" in 2.
+    common = ask("what time is it", [STORM], {"what": 60, "time": 50, "is": 90, "it": 80})
+    rare = ask("storm floods", [STORM], {"storm": 2, "floods": 2})
+    assert (common.generic > 0.5, rare.generic) == (True, 0.0)
 
 
 def test_a_question_asked_of_an_empty_library_has_no_signals():

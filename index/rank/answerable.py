@@ -27,7 +27,11 @@ library and any question:
   and its passages among the first `SPREAD` ranked); **spread**, how many articles the first
   `SPREAD` passages come from (a question about one story finds one article's passages);
   **gap**, how far BM25's score falls from the first candidate to the tenth; **title**, the share
-  the first article's title holds, is measured but off (see `Model.title`).
+  the first article's title holds, is measured but off (see `Model.title`);
+- about the question alone: **personal**, whether it speaks of the asker or the bot ("how do I ...",
+  "can you ..."; questions about the news are in the third person), and **generic**, how many
+  passages would hold all of its words if they fell independently (a question of words so common
+  that hundreds of passages hold them all, "what time is it", asks about no story in particular).
 
 Terms are weighed by their rareness, log((N + 1) / (df + 0.5)) over the N passages searched. In a
 library of fewer than `SMALL_LIBRARY` passages rareness says little, and a simple rule decides
@@ -47,7 +51,14 @@ from dataclasses import dataclass, fields
 from ..ingest.text import tokenize
 from .features import _CAPITAL, _SENTENCE_SPLIT, _YEAR, _name_term, answer_types, named_terms
 from .stems import Stems
-from .words import number_words, sentence_capitals, small_talk_fillers, small_talk_phrases, time_words
+from .words import (
+    number_words,
+    personal_words,
+    sentence_capitals,
+    small_talk_fillers,
+    small_talk_phrases,
+    time_words,
+)
 
 RAREST = 3
 """The rare-sentence signal looks at the question's this many rarest terms."""
@@ -81,6 +92,8 @@ class Signals:
     article's title does not word (a seed question among 150 articles)."""
     spread: float = 0.0
     gap: float = 0.0
+    personal: float = 0.0
+    generic: float = 0.0
     cosine: float = 0.0
 
     def vector(self) -> list[float]:
@@ -97,27 +110,29 @@ class Model:
     Fitted by `python benchmarks/answerability.py` on the first half of the dev weeks."""
 
     bias: float = -2.5
-    reach: float = 0.8
+    reach: float = 0.87
     missing: float = 0.0
     """Off: a verb the article words differently ("describe") sank short questions; missing names
     and numbers stay."""
-    missing_names: float = -2.09
-    rare_sentence: float = -0.18
-    sentence: float = -3.91
-    passage: float = 0.88
-    rarity: float = -3.81
-    information: float = 9.78
-    rarest_held: float = -3.14
-    agreement: float = 2.26
-    answer_type: float = 0.0
-    unshown_names: float = -0.64
-    split_names: float = -0.52
-    article: float = 4.36
+    missing_names: float = -2.03
+    rare_sentence: float = -0.25
+    sentence: float = -3.67
+    passage: float = 1.24
+    rarity: float = -3.52
+    information: float = 9.15
+    rarest_held: float = -3.15
+    agreement: float = 2.39
+    answer_type: float = -0.12
+    unshown_names: float = -0.6
+    split_names: float = -0.54
+    article: float = 4.39
     title: float = 0.0
     """Off: it holds back +8 points more general questions, but also questions about a detail the
     article's title does not word (a seed question among 150 articles)."""
-    spread: float = -1.54
-    gap: float = -0.43
+    spread: float = -1.6
+    gap: float = -0.46
+    personal: float = -1.62
+    generic: float = -18.69
     cosine: float = 0.0
     """The learned stage's cosine (the `rerank` extra): `COSINE_MODEL` weighs it."""
 
@@ -153,11 +168,14 @@ COSINE_MODEL = Model(
     article=3.59,
     spread=-0.89,
     gap=-1.29,
+    personal=0.0,
+    generic=0.0,
     cosine=9.56,
 )
 """The model for a store with the learned stage's encoder (the `rerank` extra), which also weighs
 the cosine of the question with the shown passages (fitted by `benchmarks/answerability.py
---cosine`). Its `missing` and `title` are off, as in `DEFAULT_MODEL`."""
+--cosine`). Its `missing` and `title` are off, as in `DEFAULT_MODEL`; it was fitted before
+`personal` and `generic` were measured, and leaves them out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +211,25 @@ def name_phrases(question: str) -> list[str]:
         if len(words) >= 2:
             found.append(" ".join(_name_term(w) for w in words))
     return found
+
+
+_RAW_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def speaks_of_asker_or_bot(question: str) -> bool:
+    """Whether the question speaks of the asker or of the bot ("how do I ...", "can you ...", "can we
+    ..."), by its personal pronouns; not "I" after a capitalised word ("Artemis I"), nor "us" written
+    with a capital ("US", "Us Weekly")."""
+    words = _RAW_WORD.findall(question)
+    for k, word in enumerate(words):
+        base = re.split("['’]", word, maxsplit=1)[0]  # "I'm" -> "I"
+        folded = base.casefold()
+        if folded not in personal_words() or (folded == "us" and base != "us"):
+            continue
+        if base == "I" and k > 0 and words[k - 1][:1].isupper():
+            continue
+        return True
+    return False
 
 
 def rarest_idf(passages: int) -> float:
@@ -285,6 +322,8 @@ def signals(
         title=sum(weight[t] for t in title_held) / total,
         spread=(len(set(found.articles)) - 1) / (SPREAD - 1) if found.articles else 0.0,
         gap=1 - scores[-1] / scores[0] if len(scores) > 1 and scores[0] > 0 else 0.0,
+        personal=float(speaks_of_asker_or_bot(question)),
+        generic=_generic(unique, df, passages),
         cosine=found.cosine or 0.0,
         reach=min(max(top_score, 0.0) / mass, 2.0) if mass > 0 else 0.0,
         missing=sum(weight[t] for t in absent) / total,
@@ -298,6 +337,16 @@ def signals(
         agreement=agreement,
         answer_type=typed,
     )
+
+
+def _generic(unique: list[str], df: dict[str, int], passages: int) -> float:
+    """How many passages would hold every term of the question if its words fell independently:
+    log(N * prod(df / N)) / log(N), 0 when under one passage. A question made of words so common
+    that hundreds of passages hold them all asks about no story in particular."""
+    if passages < 2:
+        return 0.0
+    expected = math.log(passages) + sum(math.log(max(df.get(t, 0), 1e-9) / passages) for t in unique)
+    return max(expected, 0.0) / math.log(passages)
 
 
 def _split_share(phrases: list[str], texts: list[str]) -> float:

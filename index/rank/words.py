@@ -52,6 +52,12 @@ def irregular_forms() -> dict[str, str]:
 
 
 @cache
+def personal_words() -> frozenset[str]:
+    """Pronouns by which a question speaks of the asker or the bot ("i", "you"), lowercase."""
+    return frozenset(_lines("personal_words.txt"))
+
+
+@cache
 def small_talk_fillers() -> frozenset[str]:
     """Words around a greeting that change nothing ("there" in "hi there")."""
     return frozenset(_lines("small_talk_fillers.txt"))
