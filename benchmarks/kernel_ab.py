@@ -12,6 +12,13 @@ over the rounds. Because both builds run in the same process on the same questio
 the machine's drift (other programs, the cache of the library's pages) touches both alike, which
 separate runs (`rank_top.py`) cannot promise. Prints p50 / p95 / mean ms of each build, and checks
 that both return the same passages and scores, bit for bit, for every question.
+
+Both builds rank on one thread unless `--threads 2`: then this checkout's build ranks a library of
+200k passages or more in two halves at once, as a `Store` does on a machine with two cores. With a
+copy of this checkout's own build as --base-kernel, that is the gain of the split search alone:
+
+    cp _clippings_kernel*.so /tmp/one-thread.so
+    python benchmarks/kernel_ab.py --db LIBRARY.db --base-kernel /tmp/one-thread.so --threads 2
 """
 
 from __future__ import annotations
@@ -54,6 +61,13 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
     parser.add_argument("--count", type=int, default=200, help="questions")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="rank threads of this checkout's build (the base build ranks on one); with 2 and a copy of this "
+        "build as --base-kernel, the gain of the split search alone",
+    )
     args = parser.parse_args()
     if not args.db.exists():
         sys.exit(f"{args.db} does not exist: build a library first (benchmarks/speed.py --work DIR).")
@@ -68,15 +82,15 @@ def main() -> None:
     base = load_build(args.base_kernel.resolve())
     if Path(this.__file__ or "").resolve() == args.base_kernel.resolve():
         sys.exit("--base-kernel is this checkout's own build: pass the other one.")
-    kernels = {"base": Kernel(base), "this": Kernel(this)}
+    kernels = {"base": (Kernel(base), 1), "this": (Kernel(this), args.threads)}
 
     store = Store(str(args.db))
     store.ensure_loaded(["global"])
     questions = make_queries(args.questions, count=args.count)["questions"]
     calls = [store.db.known_term_ids(question_terms(q)) for q in questions]
     index = store.index
-    for kernel in kernels.values():  # warm up
-        index.kernel = kernel
+    for kernel, threads in kernels.values():  # warm up
+        index.kernel, index.rank_threads = kernel, threads
         for ids in calls[:30]:
             index.top(["global"], ids, DEPTH)
     best = {name: [float("inf")] * len(calls) for name in kernels}
@@ -86,7 +100,7 @@ def main() -> None:
             order = list(kernels) if (k + round_) % 2 == 0 else list(reversed(kernels))
             found = {}
             for name in order:
-                index.kernel = kernels[name]
+                index.kernel, index.rank_threads = kernels[name]
                 started = time.perf_counter()
                 pids, scores, _ = index.top(["global"], ids, DEPTH)
                 best[name][k] = min(best[name][k], (time.perf_counter() - started) * 1000)

@@ -85,7 +85,7 @@ class Kernel:
         if module is None:
             raise RuntimeError("the compiled ranking kernel is not built")
         acc, seen = scratch
-        out, touched, complete = module.top_candidates(
+        work = (
             _work_parts(parts),
             _work_terms(terms, slices),
             acc,
@@ -95,7 +95,11 @@ class Kernel:
             k1,
             b,
             margin,
-            threads,
+        )
+        # Threads only when more than one: a build from before the split search (a benchmark's
+        # baseline) takes the arguments without it.
+        out, touched, complete = (
+            module.top_candidates(*work, threads) if threads > 1 else module.top_candidates(*work)
         )
         return Found(np.sort(np.frombuffer(out, dtype=np.int64)), touched, complete)
 
