@@ -45,16 +45,22 @@ def test_kernel_counts_every_match_when_it_reads_every_posting():
     assert compiled.top(["global"], [1, 2], 10)[2] == 3
 
 
-def test_kernel_leaves_its_scratch_zeroed_for_the_next_question():
-    compiled, _ = pair(zipf_corpus(7, 1500), 1500)
+@pytest.mark.parametrize("rank_threads", [1, 2])
+def test_kernel_leaves_its_scratch_zeroed_for_the_next_question(rank_threads):
+    compiled = (
+        split_index(zipf_corpus(7, 1500), 1500) if rank_threads == 2 else pair(zipf_corpus(7, 1500), 1500)[0]
+    )
     for query in queries(8, 20):
         compiled.top(["global"], query, 5)
     acc, seen = compiled._accumulator(1500)
     assert (not acc.any(), not seen.any()) == (True, True)
 
 
-def test_kernel_answers_threads_at_once_as_it_answers_one():
-    compiled, _ = pair(zipf_corpus(9, 3000), 500)
+@pytest.mark.parametrize("rank_threads", [1, 2])
+def test_kernel_answers_threads_at_once_as_it_answers_one(rank_threads):
+    compiled = (
+        split_index(zipf_corpus(9, 3000), 500) if rank_threads == 2 else pair(zipf_corpus(9, 3000), 500)[0]
+    )
     asked = queries(10, 40)
     alone = [compiled.top(["global"], q, 10)[0].tolist() for q in asked]
     found: dict[int, list] = {}
@@ -257,29 +263,3 @@ def test_two_rank_threads_top_n_equals_full_scoring(seed):
 
 def test_two_rank_threads_count_every_match_when_they_read_every_posting():
     assert split_index([[1, 2], [2], [3], [1]], 1).top(["global"], [1, 2], 10)[2] == 3
-
-
-def test_two_rank_threads_leave_the_scratch_zeroed_for_the_next_question():
-    split = split_index(zipf_corpus(7, 1500), 1500)
-    for query in queries(8, 20):
-        split.top(["global"], query, 5)
-    acc, seen = split._accumulator(1500)
-    assert (not acc.any(), not seen.any()) == (True, True)
-
-
-def test_two_rank_threads_answer_threads_at_once_as_they_answer_one():
-    split = split_index(zipf_corpus(9, 3000), 500)
-    asked = queries(10, 40)
-    alone = [split.top(["global"], q, 10)[0].tolist() for q in asked]
-    found: dict[int, list] = {}
-
-    def ask(start: int) -> None:
-        found[start] = [split.top(["global"], q, 10)[0].tolist() for q in asked[start:] + asked[:start]]
-
-    threads = [threading.Thread(target=ask, args=(k * 10,)) for k in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for start, got in found.items():
-        assert got == alone[start:] + alone[:start]
