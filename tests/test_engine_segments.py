@@ -63,10 +63,19 @@ def queries(seed: int, count: int, vocab: int = 400) -> list[list[int]]:
     return out
 
 
+def new_index(rank_threads: int) -> SearchIndex:
+    """An index ranking on one thread, or on two for every search (each half of its passages)."""
+    return SearchIndex(rank_threads=rank_threads, split_passages=0)
+
+
+THREADS = pytest.mark.parametrize("rank_threads", [1, 2])
+
+
+@THREADS
 @pytest.mark.parametrize("n", [1, 3, 10, 40])
-def test_pruned_top_equals_full_scoring(n):
+def test_pruned_top_equals_full_scoring(n, rank_threads):
     docs = zipf_corpus(1, 3000)
-    index = SearchIndex()
+    index = new_index(rank_threads)
     add_articles(index, "global", docs, 1, 7)
     for query in queries(n, 60):
         ids, scores, _ = index.top(["global"], query, n)
@@ -82,11 +91,12 @@ def long_questions(seed: int, count: int, vocab: int = 400) -> list[list[int]]:
     ]
 
 
+@THREADS
 @pytest.mark.parametrize("n", [1, 10, 40])
 @pytest.mark.parametrize("merged", [True, False])
-def test_pruned_top_of_long_questions_equals_full_scoring(n, merged):
+def test_pruned_top_of_long_questions_equals_full_scoring(n, merged, rank_threads):
     docs = zipf_corpus(13, 4000)
-    index = SearchIndex()
+    index = new_index(rank_threads)
     added = add_articles(index, "global", docs, 1, 8)
     for article in added[::9]:
         remove(index, "global", article)
@@ -113,8 +123,9 @@ def test_scores_equal_rank_bm25_after_merges():
         assert np.allclose(sorted(expected[ids - 1]), sorted(expected[positive]), rtol=1e-12)
 
 
-def test_ties_are_broken_by_passage_id_under_pruning():
-    index = SearchIndex()
+@THREADS
+def test_ties_are_broken_by_passage_id_under_pruning(rank_threads):
+    index = new_index(rank_threads)
     docs = [[1, 2, 3]] * 50 + [[1, 9]] * 50 + [[4]] * 200
     add_articles(index, "global", docs, 10, 10)
     ids, _scores, _ = index.top(["global"], [1, 2, 3], 5)
@@ -123,9 +134,10 @@ def test_ties_are_broken_by_passage_id_under_pruning():
     assert ids.tolist() == [60, 61, 62]
 
 
-def test_removed_passages_never_come_back_and_do_not_raise_the_threshold():
+@THREADS
+def test_removed_passages_never_come_back_and_do_not_raise_the_threshold(rank_threads):
     docs = zipf_corpus(4, 2000)
-    index = SearchIndex()
+    index = new_index(rank_threads)
     added = add_articles(index, "global", docs, 1, 10)
     rng = random.Random(4)
     gone = rng.sample(added, 60)
@@ -138,9 +150,10 @@ def test_removed_passages_never_come_back_and_do_not_raise_the_threshold():
         assert (ids.tolist(), scores.tolist()) == full_top(index, ["global"], query, 10)
 
 
-def test_several_libraries_score_as_one_corpus():
+@THREADS
+def test_several_libraries_score_as_one_corpus(rank_threads):
     docs = zipf_corpus(6, 1200)
-    index = SearchIndex()
+    index = new_index(rank_threads)
     add_articles(index, "a", docs[:500], 1, 9)
     add_articles(index, "b", docs[500:], 501, 4)
     reference = BM25Okapi(docs)
