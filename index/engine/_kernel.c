@@ -295,7 +295,10 @@ static int by_index(const void *a, const void *b) {
  * the marks (eight at a time) unless they are very few, then by sorting. */
 static void sort_candidates(Search *s, const Part *parts, Py_ssize_t part_count, Py_ssize_t cand, Py_ssize_t count) {
     Py_ssize_t docs = 0;
-    for (Py_ssize_t k = 0; k < part_count; k++) docs += span_of(s, &parts[k]).end - span_of(s, &parts[k]).start;
+    for (Py_ssize_t k = 0; k < part_count; k++) {
+        const Span span = span_of(s, &parts[k]);
+        docs += span.end - span.start;
+    }
     if (cand * 256 < docs) {
         qsort(s->touched, (size_t)cand, sizeof(int64_t), by_index);
         return;

@@ -76,11 +76,11 @@ class Kernel:
         threads: int = 1,
     ) -> Found:
         """Candidates for the n best documents (on two threads when `threads` > 1: one for each
-        half of the documents, after the rarest term has set the bar for both). `terms` holds (term, weight, bound), rarest first:
-        the weight is its idf times its count in the question, the bound at least the weight times
-        its largest tf-part. `scratch` is a zeroed float64 and a zeroed bool array of a document
-        each (left zeroed). A segment's common terms are looked up in their dense tf arrays
-        (`Segment.dense_tf`)."""
+        half of the documents, after the rarest term has set the bar for both). `terms` holds (term,
+        weight, bound), rarest first: the weight is its idf times its count in the question, the
+        bound at least the weight times its largest tf-part. `scratch` is a zeroed float64 and a
+        zeroed bool array of a document each (left zeroed). A segment's common terms are looked up
+        in their dense tf arrays (`Segment.dense_tf`)."""
         module = self._module
         if module is None:
             raise RuntimeError("the compiled ranking kernel is not built")

@@ -48,7 +48,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, fields
 
-from ..ingest.text import tokenize
+from ..ingest.text import tokenize, tokenize_spans
 from .features import _CAPITAL, _SENTENCE_SPLIT, _YEAR, _name_term, answer_types, named_terms
 from .stems import Stems
 from .words import (
@@ -212,14 +212,11 @@ def name_phrases(question: str) -> list[str]:
     return found
 
 
-_RAW_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-
-
 def speaks_of_asker_or_bot(question: str) -> bool:
     """Whether the question speaks of the asker or of the bot ("how do I ...", "can you ...", "can we
     ..."), by its personal pronouns; not "I" after a capitalised word ("Artemis I"), nor "us" written
     with a capital ("US", "Us Weekly")."""
-    words = _RAW_WORD.findall(question)
+    words = [question[start:end] for _, start, end in tokenize_spans(question)]  # as written
     for k, word in enumerate(words):
         base = re.split("['’]", word, maxsplit=1)[0]  # "I'm" -> "I"
         folded = base.casefold()
