@@ -198,15 +198,21 @@ static Py_ssize_t accumulate(Search *s, const Term *term, Py_ssize_t count, doub
     return count;
 }
 
-/* The first position of doc in docs[0:len], or -1 (binary search). */
-static Py_ssize_t find(const int32_t *docs, Py_ssize_t len, int32_t doc) {
+/* The first position in docs[0:len] of a document not before doc. */
+static Py_ssize_t lower_bound(const int32_t *docs, Py_ssize_t len, int64_t doc) {
     Py_ssize_t lo = 0, hi = len;
     while (lo < hi) {
         Py_ssize_t mid = lo + (hi - lo) / 2;
-        if (docs[mid] < doc) lo = mid + 1;
+        if ((int64_t)docs[mid] < doc) lo = mid + 1;
         else hi = mid;
     }
-    return lo < len && docs[lo] == doc ? lo : -1;
+    return lo;
+}
+
+/* The first position of doc in docs[0:len], or -1. */
+static Py_ssize_t find(const int32_t *docs, Py_ssize_t len, int32_t doc) {
+    const Py_ssize_t at = lower_bound(docs, len, doc);
+    return at < len && docs[at] == doc ? at : -1;
 }
 
 /* The term's tf in one document of the part: from its dense array when it has one, else by binary
@@ -564,16 +570,6 @@ static void run(Search *s, Py_ssize_t *kept_out, Py_ssize_t *touched_out, int *c
     finish(s, &p, kept_out, touched_out, complete);
 }
 
-/* The first position in docs[0:len] of a document not before doc. */
-static Py_ssize_t lower_bound(const int32_t *docs, Py_ssize_t len, int64_t doc) {
-    Py_ssize_t lo = 0, hi = len;
-    while (lo < hi) {
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        if ((int64_t)docs[mid] < doc) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
 
 /* One half of a split search: the whole search's terms with their postings cut to its documents, and
  * its own touched list, heap and pool, over the shared acc and seen (the halves' documents differ). */
