@@ -68,11 +68,19 @@ def main() -> None:
         help="rank threads of this checkout's build (the base build ranks on one); with 2 and a copy of this "
         "build as --base-kernel, the gain of the split search alone",
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="write a 64 MiB buffer before each timed call, so that no posting or score is still in the "
+        "CPU's caches: a new question, as the bot meets it, rather than one asked again",
+    )
     args = parser.parse_args()
     if not args.db.exists():
         sys.exit(f"{args.db} does not exist: build a library first (benchmarks/speed.py --work DIR).")
     if not args.base_kernel.exists():
         sys.exit(f"{args.base_kernel} does not exist: build it first (see --help).")
+
+    import numpy as np
 
     from index.engine.kernel import Kernel
     from index.ingest.text import question_terms
@@ -93,6 +101,7 @@ def main() -> None:
         index.kernel, index.rank_threads = kernel, threads
         for ids in calls[:30]:
             index.top(["global"], ids, DEPTH)
+    sweep = np.zeros(8 << 20) if args.cold else None  # 64 MiB: twice this machine's last-level cache
     best = {name: [float("inf")] * len(calls) for name in kernels}
     differ = 0
     for round_ in range(args.rounds):
@@ -101,13 +110,16 @@ def main() -> None:
             found = {}
             for name in order:
                 index.kernel, index.rank_threads = kernels[name]
+                if sweep is not None:
+                    sweep += 1.0
                 started = time.perf_counter()
                 pids, scores, _ = index.top(["global"], ids, DEPTH)
                 best[name][k] = min(best[name][k], (time.perf_counter() - started) * 1000)
                 found[name] = pids.tobytes() + scores.tobytes()
             differ += round_ == 0 and found["base"] != found["this"]
     store.close_without_saving()
-    print(f"top {DEPTH} of {len(calls)} whole questions, least of {args.rounds} rounds each, ms:")
+    caches = ", caches swept before each" if args.cold else ""
+    print(f"top {DEPTH} of {len(calls)} whole questions, least of {args.rounds} rounds each{caches}, ms:")
     print("| build | p50 | p95 | mean |")
     print("|---|---|---|---|")
     for name, times in best.items():

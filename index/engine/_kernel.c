@@ -469,7 +469,8 @@ static int read_postings(Search *s, Progress *p, Py_ssize_t until) {
             if (can_stop(s, p->done, p->remaining, p->th, p->count)) return 0;
         }
         if (p->done == until) return 1;
-        p->remaining -= s->terms[p->done].bound;
+        /* Never below 0: a rounding residue would stop before a term of idf 0 (matches at 0). */
+        p->remaining = fmax(p->remaining - s->terms[p->done].bound, 0);
         p->count = accumulate(s, &s->terms[p->done], p->count, p->remaining, p->th);
     }
     return 0;

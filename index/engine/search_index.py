@@ -369,7 +369,9 @@ class SearchIndex:
                     seen[new] = True
                     touched_parts.append(new)
                     since_seed.append(g)
-                remaining -= upper[t]
+                # Never below 0: a rounding residue under 0 would stop before a term of idf 0,
+                # whose passages are matches at score 0 all the same.
+                remaining = max(remaining - upper[t], 0.0)
                 done += 1
                 # Seed the threshold with full scores after the first term, then only when the
                 # remaining bound comes near it, or every fourth term (each seed looks up every
@@ -404,7 +406,7 @@ class SearchIndex:
                 for t in sorted(order[done:], key=upper.__getitem__, reverse=True):
                     weight = stats.values[t] * multiplicity[t]
                     partial = partial + self._lookup(slices[t], cand, weight, avgdl, cuts, norm)
-                    remaining -= upper[t]
+                    remaining = max(remaining - upper[t], 0.0)
                     if len(cand) > n:
                         th = max(threshold, float(np.partition(partial, len(partial) - n)[len(partial) - n]))
                         keep = partial + max(remaining, 0.0) * (1 + MARGIN) >= th * (1 - MARGIN)
