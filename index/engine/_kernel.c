@@ -8,8 +8,10 @@
  *   -> (candidates: bytes of int64, touched: int, complete: bool)
  *   parts: list of (doc_len int32 buffer, alive bool buffer or None, base int)
  *   terms: list of (weight float, bound float, postings: list of (part index, docs int32 buffer,
- *          tfs uint16 buffer, dense tf buffer of every document of the part or None)), rarest first.
- *          weight >= 0; bound >= weight * tf-part of every posting.
+ *          tfs uint16 buffer, dense tf buffer of every document of the part or None[, block bounds
+ *          uint8 buffer or None])), rarest first. weight >= 0; bound >= weight * tf-part of every
+ *          posting; block b's bound times weight * (k1 + 1) / BLOCK_LEVELS >= weight * the tf-part of
+ *          every posting of documents [b << BLOCK_SHIFT, (b + 1) << BLOCK_SHIFT) of the part.
  *   acc, seen: zeroed float64 and one-byte scratch of a document each (global numbering, base + doc);
  *   they are left zeroed.
  * Returns every live document whose score here is at least the n-th best less a relative 4 * margin
@@ -21,7 +23,10 @@
  * and so does the n-th best full score of the documents finished so far. Once the bounds of the
  * terms left cannot lift an unseen document to it (and the next term's postings are not few next to
  * the documents touched), the documents that can still reach it are finished one at a time, in
- * document order, each only while its own bound can still reach it.
+ * document order, each only while its own bound can still reach it. With block bounds, a term's
+ * bound for a document is its block's: the bound of an unseen document is the largest block sum of
+ * the terms left, and each touched document's is its own block's sum, far below the sum of the
+ * terms' global bounds for most documents (block-max pruning, as in block-max WAND).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -32,6 +37,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+
+/* Block bounds: one for each 2**BLOCK_SHIFT documents of a part, in units of (k1 + 1) / BLOCK_LEVELS
+ * (index/engine/segments.py makes them). */
+#define BLOCK_SHIFT 6
+#define BLOCK_LEVELS 255
 
 typedef struct {
     Py_buffer len_view;
@@ -46,6 +56,7 @@ typedef struct {
     Py_buffer docs_view;
     Py_buffer tfs_view;
     Py_buffer dense_view;
+    Py_buffer blocks_view;
     const int32_t *docs;
     const uint16_t *tfs;
     const void *dense; /* the tf of every document of the part (uint8 or uint16), or NULL */
@@ -53,6 +64,8 @@ typedef struct {
     Py_ssize_t len;
     Py_ssize_t part;
     Py_ssize_t at; /* the candidates' pass: the first posting not before the last document looked up */
+    const uint8_t *blocks; /* per block of 2**BLOCK_SHIFT documents of the part, a bound of the term's
+                            * tf-part there in units of (k1 + 1) / BLOCK_LEVELS, or NULL */
 } Postings;
 
 typedef struct {
@@ -60,6 +73,7 @@ typedef struct {
     double bound;
     Py_ssize_t count;
     Py_ssize_t size; /* postings in all its parts */
+    int blocked;     /* every part's postings have block bounds */
     Postings *postings;
 } Term;
 
@@ -129,6 +143,13 @@ typedef struct {
     int skipped; /* a document holding a term read was left untouched (see accumulate) */
     int64_t lo, hi; /* the global documents [lo, hi) this search ranks: all, or one half of a split search */
     _Atomic double *shared; /* a split search: the best bar either half has found (NULL: not split) */
+    /* Block bounds of the terms not read yet (NULL when no term has them): rest[j - rest_from] bounds
+     * what the blocked terms left can add to a document of global block j, flat what the others can
+     * add to any document, rest_max the largest of rest. */
+    double *rest;
+    int64_t rest_from;
+    Py_ssize_t rest_len;
+    double flat, rest_max, unit;
 } Search;
 
 /* The bar th, or the other half's when higher: any n documents' n-th best full score bounds the n-th
@@ -185,7 +206,13 @@ static Py_ssize_t accumulate(Search *s, const Term *term, Py_ssize_t count, doub
             if (part->has_alive && !part->alive[doc]) continue;
             const double c = contribution(s, term, part, doc, (double)p->tfs[j]);
             if (!seen[doc]) {
-                if ((c + lift) * (1 + s->margin) < th) {
+                double most = c + lift;
+                if (s->rest != NULL) {
+                    /* The block bounds of this term and the ones after it, if lower. */
+                    const double block = s->rest[((part->base + doc) >> BLOCK_SHIFT) - s->rest_from] + s->flat;
+                    if (block * (1 + s->margin) < most) most = block * (1 + s->margin);
+                }
+                if (most * (1 + s->margin) < th) {
                     s->skipped = 1;
                     continue;
                 }
@@ -290,6 +317,110 @@ static inline Span span_of(const Search *s, const Part *part) {
     if (end > len) end = len;
     if (end < start) end = start;
     return (Span){(Py_ssize_t)start, (Py_ssize_t)end};
+}
+
+/* -- block bounds ------------------------------------------------------------------------------ */
+
+/* The global blocks a document of the search's range can be in: [first, last]; last < first when
+ * the range holds no document. */
+static void rest_range(const Search *s, int64_t *first, int64_t *last) {
+    int64_t end = 0;
+    for (Py_ssize_t k = 0; k < s->part_count; k++) {
+        const int64_t e = s->parts[k].base + (int64_t)(s->parts[k].len_view.len / 4);
+        if (e > end) end = e;
+    }
+    if (s->hi < end) end = s->hi;
+    *first = s->lo >> BLOCK_SHIFT;
+    *last = end > s->lo ? (end - 1) >> BLOCK_SHIFT : *first - 1;
+}
+
+/* Adds (sign 1) or takes away (sign -1, never below 0) a blocked term's block bounds over the search's
+ * range. A block of a part whose base is not a multiple of the block size straddles two global
+ * blocks, and counts in both. */
+static void shift_rest(Search *s, const Term *term, int sign) {
+    const double scale = term->weight * s->unit;
+    for (Py_ssize_t k = 0; k < term->count; k++) {
+        const Postings *p = &term->postings[k];
+        const Part *part = &s->parts[p->part];
+        const Span span = span_of(s, part);
+        if (span.start >= span.end) continue;
+        const uint8_t *blocks = p->blocks;
+        const Py_ssize_t first = span.start >> BLOCK_SHIFT, last = (span.end - 1) >> BLOCK_SHIFT;
+        if ((part->base & ((1 << BLOCK_SHIFT) - 1)) == 0) {
+            /* A part starting on a block boundary (a merged library's one segment): its blocks are
+             * global blocks, in a loop without branches. */
+            double *r = s->rest + ((part->base >> BLOCK_SHIFT) - s->rest_from);
+            if (sign > 0) {
+                for (Py_ssize_t b = first; b <= last; b++) r[b] += scale * blocks[b];
+            } else {
+                for (Py_ssize_t b = first; b <= last; b++) {
+                    const double x = r[b] - scale * blocks[b];
+                    r[b] = x > 0 ? x : 0;
+                }
+            }
+            continue;
+        }
+        for (Py_ssize_t b = first; b <= last; b++) {
+            if (blocks[b] == 0) continue;
+            const double v = scale * blocks[b];
+            const int64_t g = part->base + ((int64_t)b << BLOCK_SHIFT);
+            int64_t j = (g >> BLOCK_SHIFT) - s->rest_from;
+            const int64_t j2 = ((g + (1 << BLOCK_SHIFT) - 1) >> BLOCK_SHIFT) - s->rest_from;
+            for (; j <= j2; j++) {
+                if (j < 0 || j >= s->rest_len) continue;
+                s->rest[j] = sign > 0 ? s->rest[j] + v : fmax(s->rest[j] - v, 0);
+            }
+        }
+    }
+}
+
+static void rest_maximum(Search *s) {
+    double most[4] = {0, 0, 0, 0}; /* four at a time: independent comparisons */
+    Py_ssize_t j = 0;
+    for (; j + 4 <= s->rest_len; j += 4)
+        for (int k = 0; k < 4; k++) most[k] = s->rest[j + k] > most[k] ? s->rest[j + k] : most[k];
+    for (; j < s->rest_len; j++) most[0] = s->rest[j] > most[0] ? s->rest[j] : most[0];
+    most[0] = most[0] > most[1] ? most[0] : most[1];
+    most[2] = most[2] > most[3] ? most[2] : most[3];
+    s->rest_max = most[0] > most[2] ? most[0] : most[2];
+}
+
+/* Sets rest, flat and rest_max from the terms [from, term_count) over the search's range (rest is
+ * allocated by the caller, rest_len long). */
+static void build_rest(Search *s, Py_ssize_t from) {
+    memset(s->rest, 0, sizeof(double) * (size_t)s->rest_len);
+    s->flat = 0;
+    for (Py_ssize_t t = from; t < s->term_count; t++) {
+        if (s->terms[t].blocked) shift_rest(s, &s->terms[t], 1);
+        else s->flat += s->terms[t].bound;
+    }
+    rest_maximum(s);
+}
+
+/* After term t is read: its bounds leave rest or flat. */
+static void rest_read(Search *s, const Term *term) {
+    if (s->rest == NULL) return;
+    if (term->blocked) {
+        shift_rest(s, term, -1);
+        rest_maximum(s);
+    } else {
+        s->flat = fmax(s->flat - term->bound, 0);
+    }
+}
+
+/* The most the terms not read can add to a document no term read holds: the global bound
+ * `remaining`, or the block bounds' when lower. */
+static inline double unseen_bound(const Search *s, double remaining) {
+    if (s->rest == NULL) return remaining;
+    const double blocked = s->rest_max + s->flat;
+    return blocked < remaining ? blocked : remaining;
+}
+
+/* The most the terms not read can add to global document g. */
+static inline double doc_bound(const Search *s, double remaining, int64_t g) {
+    if (s->rest == NULL) return remaining;
+    const double blocked = s->rest[(g >> BLOCK_SHIFT) - s->rest_from] + s->flat;
+    return blocked < remaining ? blocked : remaining;
 }
 
 static int by_index(const void *a, const void *b) {
@@ -434,7 +565,7 @@ static int by_bound_descending(const void *a, const void *b) {
  * times adding a posting, and reading such a term lowers the bound that every candidate must beat
  * (less ranking time at 100k to 1M passages: benchmarks/kernel_ab.py, docs/performance.md). */
 static inline int can_stop(const Search *s, Py_ssize_t next, double remaining, double th, Py_ssize_t count) {
-    return remaining * (1 + s->margin) < th && 2 * s->terms[next].size >= count;
+    return unseen_bound(s, remaining) * (1 + s->margin) < th && 2 * s->terms[next].size >= count;
 }
 
 /* Where reading the postings stands: terms [0, done) are read, the candidates' bar th, the bounds
@@ -472,6 +603,7 @@ static int read_postings(Search *s, Progress *p, Py_ssize_t until) {
         /* Never below 0: a rounding residue would stop before a term of idf 0 (matches at 0). */
         p->remaining = fmax(p->remaining - s->terms[p->done].bound, 0);
         p->count = accumulate(s, &s->terms[p->done], p->count, p->remaining, p->th);
+        rest_read(s, &s->terms[p->done]);
     }
     return 0;
 }
@@ -494,7 +626,7 @@ static void finish(Search *s, Progress *p, Py_ssize_t *kept_out, Py_ssize_t *tou
                 __builtin_prefetch(&s->acc[s->touched[i + AHEAD]], 1);
                 __builtin_prefetch(&s->seen[s->touched[i + AHEAD]], 1);
             }
-            if (s->acc[g] + remaining * (1 + s->margin) >= th) {
+            if (s->acc[g] + doc_bound(s, remaining, g) * (1 + s->margin) >= th) {
                 s->touched[i] = s->touched[cand];
                 s->touched[cand++] = g;
                 s->seen[g] = 2;
@@ -520,10 +652,21 @@ static void finish(Search *s, Progress *p, Py_ssize_t *kept_out, Py_ssize_t *tou
             if (i + AHEAD < cand) __builtin_prefetch(&s->acc[s->touched[i + AHEAD]], 1);
             if ((i & 255) == 0) th = bar(s, th);
             double score = s->acc[g];
+            /* What the terms from t on can still add: their global bounds' sum, or the block
+             * bounds' when lower (less each term's share once it is added). */
+            double bound = doc_bound(s, s->tail[0], g);
             Py_ssize_t t = 0;
             for (; t < rest; t++) {
-                if (score + s->tail[t] * (1 + s->margin) < th) break;
-                score += contribution_after(s, &left[t], g);
+                if (score + bound * (1 + s->margin) < th) break;
+                int32_t doc;
+                Postings *q = postings_of(s->parts, &left[t], g, &doc);
+                const double tf = q != NULL ? tf_after(q, doc) : 0;
+                if (tf > 0) score += contribution(s, &left[t], &s->parts[q->part], doc, tf);
+                const double share = !left[t].blocked ? left[t].bound
+                                     : q != NULL   ? left[t].weight * s->unit * q->blocks[doc >> BLOCK_SHIFT]
+                                                   : 0;
+                bound -= share;
+                if (bound > s->tail[t + 1]) bound = s->tail[t + 1];
             }
             if (t < rest) {
                 s->seen[g] = 1;
@@ -589,6 +732,7 @@ static void free_half(Half *h) {
     free(h->s.touched);
     free(h->s.tail);
     free(h->s.heap.items);
+    free(h->s.rest);
 }
 
 /* The half of documents [lo, hi) of a search read up to p (its touched documents and pool members
@@ -632,7 +776,20 @@ static int make_half(Half *h, const Search *all, const Progress *p, int64_t lo, 
     h->s.touched = malloc(sizeof(int64_t) * (size_t)(postings + 1));
     h->s.tail = malloc(sizeof(double) * (size_t)(all->term_count + 1));
     h->s.heap.items = malloc(sizeof(double) * (size_t)(all->heap.cap > POOL ? all->heap.cap : POOL));
+    h->s.rest = NULL;
     if (h->s.touched == NULL || h->s.tail == NULL || h->s.heap.items == NULL) return 0;
+    if (all->rest != NULL) {
+        /* The whole search's block bounds after the terms read so far, cut to this half. */
+        int64_t first, last;
+        rest_range(&h->s, &first, &last);
+        h->s.rest_from = first;
+        h->s.rest_len = last >= first ? (Py_ssize_t)(last - first + 1) : 0;
+        h->s.rest = malloc(sizeof(double) * (size_t)(h->s.rest_len ? h->s.rest_len : 1));
+        if (h->s.rest == NULL) return 0;
+        if (h->s.rest_len)
+            memcpy(h->s.rest, all->rest + (first - all->rest_from), sizeof(double) * (size_t)h->s.rest_len);
+        rest_maximum(&h->s);
+    }
     h->p = *p;
     h->p.count = 0;
     for (Py_ssize_t i = 0; i < p->count; i++) {
@@ -719,6 +876,7 @@ static void release(Part *parts, Py_ssize_t part_count, Py_ssize_t parts_ready, 
             PyBuffer_Release(&terms[t].postings[k].docs_view);
             PyBuffer_Release(&terms[t].postings[k].tfs_view);
             if (terms[t].postings[k].dense != NULL) PyBuffer_Release(&terms[t].postings[k].dense_view);
+            if (terms[t].postings[k].blocks != NULL) PyBuffer_Release(&terms[t].postings[k].blocks_view);
         }
         free(terms[t].postings);
     }
@@ -770,9 +928,10 @@ static int read_terms(PyObject *list, Term *terms, Py_ssize_t *ready, const Part
             return -1;
         }
         for (Py_ssize_t k = 0; k < m; k++) {
-            PyObject *docs, *tfs, *dense;
+            PyObject *docs, *tfs, *dense, *blocks = Py_None;
             Postings *p = &term->postings[k];
-            if (!PyArg_ParseTuple(PyList_GET_ITEM(postings, k), "nOOO", &p->part, &docs, &tfs, &dense)) return -1;
+            if (!PyArg_ParseTuple(PyList_GET_ITEM(postings, k), "nOOO|O", &p->part, &docs, &tfs, &dense, &blocks))
+                return -1;
             if (p->part < 0 || p->part >= part_count) {
                 PyErr_SetString(PyExc_ValueError, "postings of an unknown part");
                 return -1;
@@ -793,6 +952,15 @@ static int read_terms(PyObject *list, Term *terms, Py_ssize_t *ready, const Part
                     return -1;
                 }
             }
+            if (blocks != Py_None) {
+                if (get_buffer(blocks, &p->blocks_view, 1, 0, "blocks") < 0) return -1;
+                p->blocks = p->blocks_view.buf;
+                const Py_ssize_t docs_here = parts[p->part].len_view.len / 4;
+                if (p->blocks_view.len < (docs_here + (1 << BLOCK_SHIFT) - 1) >> BLOCK_SHIFT) {
+                    PyErr_SetString(PyExc_ValueError, "block bounds must cover every document of the part");
+                    return -1;
+                }
+            }
             p->docs = p->docs_view.buf;
             p->tfs = p->tfs_view.buf;
             p->len = p->docs_view.len / 4;
@@ -808,6 +976,8 @@ static int read_terms(PyObject *list, Term *terms, Py_ssize_t *ready, const Part
                 return -1;
             }
         }
+        term->blocked = m > 0;
+        for (Py_ssize_t k = 0; k < m; k++) term->blocked &= term->postings[k].blocks != NULL;
     }
     return 0;
 }
@@ -865,17 +1035,29 @@ static PyObject *top_candidates(PyObject *self, PyObject *args) {
                 .scale = b / avgdl,
                 .margin = margin,
                 .lo = 0,
-                .hi = INT64_MAX};
+                .hi = INT64_MAX,
+                .unit = (k1 + 1) / BLOCK_LEVELS};
     s.heap.items = malloc(sizeof(double) * (size_t)(n > POOL ? n : POOL)); /* seed() uses POOL */
     s.touched = malloc(sizeof(int64_t) * (size_t)(postings + 1)); /* + 1: see sort_candidates */
     s.tail = malloc(sizeof(double) * (size_t)(term_count + 1));
-    if (s.heap.items == NULL || s.touched == NULL || s.tail == NULL) {
+    int blocked = 0;
+    for (Py_ssize_t t = 0; t < term_count; t++) blocked |= terms[t].blocked;
+    if (blocked) {
+        int64_t first, last;
+        rest_range(&s, &first, &last);
+        s.rest_from = first;
+        s.rest_len = last >= first ? (Py_ssize_t)(last - first + 1) : 0;
+        s.rest = malloc(sizeof(double) * (size_t)(s.rest_len ? s.rest_len : 1));
+    }
+    if (s.heap.items == NULL || s.touched == NULL || s.tail == NULL || (blocked && s.rest == NULL)) {
         free(s.heap.items);
         free(s.touched);
         free(s.tail);
+        free(s.rest);
         PyErr_NoMemory();
         goto done;
     }
+    if (blocked) build_rest(&s, 0);
     Py_ssize_t kept = 0, touched = 0;
     int complete = 0;
     Py_BEGIN_ALLOW_THREADS
@@ -884,6 +1066,7 @@ static PyObject *top_candidates(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     free(s.heap.items);
     free(s.tail);
+    free(s.rest);
     PyObject *bytes = PyBytes_FromStringAndSize((const char *)s.touched, kept * (Py_ssize_t)sizeof(int64_t));
     free(s.touched);
     if (bytes != NULL) result = Py_BuildValue("NnO", bytes, touched, complete ? Py_True : Py_False);
@@ -964,4 +1147,14 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_clippings_kernel", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__clippings_kernel(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__clippings_kernel(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    /* The block bounds' layout this build reads (index/engine/segments.py must agree to pass them). */
+    if (PyModule_AddIntConstant(m, "BLOCK_SHIFT", BLOCK_SHIFT) < 0 ||
+        PyModule_AddIntConstant(m, "BLOCK_LEVELS", BLOCK_LEVELS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

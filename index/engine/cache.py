@@ -27,11 +27,11 @@ from typing import BinaryIO
 import numpy as np
 
 from .search_index import SearchIndex
-from .segments import DOC_DTYPE, TF_DTYPE, Segment
+from .segments import DOC_DTYPE, TF_DTYPE, Segment, block_count
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 MARKER = "CLIPPINGS-INDEX"
 """The file that marks a folder as a Clippings index cache (made with the folder)."""
 MARKER_TEXT = "This folder is the search index cache of a Clippings database; it can be deleted.\n"
@@ -52,8 +52,9 @@ SEGMENT_ARRAYS = (
     "ub_ref",
     "ref",
 )
-DENSE_ARRAYS = ("dense_starts", "dense_tfs")
-"""After the segment's arrays: the postings starts of its common terms, and their dense tf arrays."""
+DENSE_ARRAYS = ("dense_starts", "dense_tfs", "block_starts", "block_bounds")
+"""After the segment's arrays: the postings starts of its common terms and their dense tf arrays,
+then those of the terms with block bounds and their block bounds."""
 _ALIGN = 64
 
 
@@ -104,6 +105,15 @@ def write_segment(segment: Segment, path: Path) -> dict:
             if dense is None:  # made here, not kept: the file will be mapped instead
                 dense = segment.make_dense_tf(lo, _term_end(segment, lo))
             out.put(np.ascontiguousarray(dense, dtype=np.uint8))
+        blocked = segment.blocked_terms()
+        layout["block_starts"] = out.array(blocked)
+        layout["block_bounds"] = [
+            out.align(),
+            np.dtype(np.uint8).str,
+            len(blocked) * block_count(segment.size),
+        ]
+        for lo in blocked.tolist():
+            out.put(np.ascontiguousarray(segment.block_bounds(lo, _term_end(segment, lo)), dtype=np.uint8))
         f.flush()
         os.fsync(f.fileno())
         f.close()
@@ -249,7 +259,33 @@ def read_segment(path: Path, layout: dict, alive: np.ndarray, verify: bool = Tru
         raise ValueError(f"{path.name}: dense arrays of other terms than the common ones")
     tfs = raw[tfs_at : tfs_at + tfs_length].view(np.ndarray)
     segment.dense = {int(lo): tfs[k * n : (k + 1) * n] for k, lo in enumerate(starts.tolist())}
+    segment.blocks = _mapped_blocks(path, layout, raw, size, segment)
     return segment
+
+
+def _mapped_blocks(
+    path: Path, layout: dict, raw: np.ndarray, size: int, segment: Segment
+) -> dict[int, np.ndarray]:
+    """The block bounds of the segment's blocked terms, as views of the mapped file."""
+    starts_at, starts_dtype, count = layout["arrays"]["block_starts"]
+    bounds_at, bounds_dtype, bounds_length = layout["arrays"]["block_bounds"]
+    starts_end = starts_at + 8 * count
+    blocks = block_count(segment.size)
+    if (
+        np.dtype(starts_dtype) != np.dtype(np.int64)
+        or np.dtype(bounds_dtype) != np.dtype(np.uint8)
+        or starts_at % _ALIGN
+        or bounds_at % _ALIGN
+        or starts_end > size
+        or bounds_length != count * blocks
+        or bounds_at + bounds_length > size
+    ):
+        raise ValueError(f"{path.name}: block bounds out of bounds")
+    starts = raw[starts_at:starts_end].view(np.ndarray).view(np.int64) if count else np.zeros(0, np.int64)
+    if not np.array_equal(starts, segment.blocked_terms()):
+        raise ValueError(f"{path.name}: block bounds of other terms than the blocked ones")
+    bounds = raw[bounds_at : bounds_at + bounds_length].view(np.ndarray)
+    return {int(lo): bounds[k * blocks : (k + 1) * blocks] for k, lo in enumerate(starts.tolist())}
 
 
 @dataclass(slots=True)
@@ -544,6 +580,7 @@ class IndexCache:
                     for field_name in ("docs", "tfs", "max_tf", "min_dl", "ub_ref", "ref"):
                         setattr(segment, field_name, getattr(fresh, field_name))
                     segment.dense = {**segment.dense, **fresh.dense}  # mapped, not in this process's heap
+                    segment.blocks = {**segment.blocks, **fresh.blocks}
         keep = (
             {"manifest.json"}
             | {e["state"] for e in manifest["libraries"].values()}

@@ -21,6 +21,7 @@ from types import ModuleType
 
 import numpy as np
 
+from .segments import BLOCK_LEVELS, BLOCK_SHIFT, Segment
 from .selection import Part
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,15 @@ class Kernel:
         if module is None:
             raise RuntimeError("the compiled ranking kernel is not built")
         acc, seen = scratch
+        # Block bounds for a build that reads them in this layout (an older build, a benchmark's
+        # baseline, takes postings without them).
+        reads_blocks = (
+            getattr(module, "BLOCK_SHIFT", None) == BLOCK_SHIFT
+            and getattr(module, "BLOCK_LEVELS", None) == BLOCK_LEVELS
+        )
         work = (
             _work_parts(parts),
-            _work_terms(terms, slices),
+            _work_terms(terms, slices, (avgdl, k1, b) if reads_blocks else None),
             acc,
             seen.view(np.uint8),
             n,
@@ -131,9 +138,13 @@ def _work_parts(parts: list[Part]) -> list[tuple]:
 
 
 def _work_terms(
-    terms: list[tuple[int, float, float]], slices: dict[int, list[tuple[Part, int, int]]]
+    terms: list[tuple[int, float, float]],
+    slices: dict[int, list[tuple[Part, int, int]]],
+    scoring: tuple[float, float, float] | None = None,
 ) -> list[tuple]:
-    """The kernel's terms: (weight, bound, [(part number, docs, tfs, dense tfs or None)])."""
+    """The kernel's terms: (weight, bound, [(part number, docs, tfs, dense tfs or None)]); with
+    `scoring` (avgdl, k1, b), each postings' block bounds too, or None where the segment has none
+    for the term or they do not hold at these parameters."""
     return [
         (
             weight,
@@ -145,8 +156,19 @@ def _work_terms(
                     part.segment.tfs[lo:hi],
                     part.segment.dense_tf(lo, hi) if part.segment.is_common(lo, hi) else None,
                 )
+                + (() if scoring is None else (_blocks(part.segment, lo, hi, scoring),))
                 for part, lo, hi in slices[term]
             ],
         )
         for term, weight, bound in terms
     ]
+
+
+def _blocks(segment: Segment, lo: int, hi: int, scoring: tuple[float, float, float]) -> np.ndarray | None:
+    """The block bounds of the term whose postings are docs[lo:hi], where they hold: made at the
+    segment's reference avgdl, k1 and b, they bound any smaller avgdl with the same k1 and b."""
+    avgdl, k1, b = scoring
+    ref = segment.ref
+    if not segment.has_blocks(lo, hi) or avgdl > ref[0] or k1 != ref[1] or b != ref[2]:
+        return None
+    return segment.block_bounds(lo, hi)

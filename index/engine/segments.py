@@ -24,6 +24,13 @@ TF_DTYPE = np.dtype(np.uint16)
 LEN_DTYPE = np.dtype(np.int32)
 DENSE_SHARE = 16
 """A term held by at least 1/DENSE_SHARE of a segment's passages is looked up in a dense tf array."""
+BLOCK_SHIFT = 6
+"""Block bounds cover 2**BLOCK_SHIFT consecutive passages each."""
+BLOCK_SHARE = 64
+"""A term held by at least 1/BLOCK_SHARE of a segment's passages has block bounds (the terms a
+search leaves unread, whose global bound is far above what most passages can get from them)."""
+BLOCK_LEVELS = 255
+"""Block bounds are stored in a byte: in units of (k1 + 1) / BLOCK_LEVELS, rounded up."""
 
 
 @dataclass(slots=True)
@@ -56,6 +63,9 @@ class Segment:
     dead: int = 0
     name: str | None = None
     """The file this segment is persisted in, once it is."""
+    blocks: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    """Block bounds of the terms held by at least 1/BLOCK_SHARE of the passages, keyed by the start
+    of their postings; mapped from the index cache, or made on first use (see `block_bounds`)."""
     dense: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
     """Dense tf arrays (one entry per passage) of the terms common enough to look up this way,
     keyed by the start of their postings; mapped from the index cache, or made on first use (see
@@ -160,6 +170,26 @@ class Segment:
         dense[self.docs[lo:hi]] = tfs
         return dense
 
+    def has_blocks(self, lo: int, hi: int) -> bool:
+        """Whether the term whose postings are docs[lo:hi] has block bounds."""
+        return (hi - lo) * BLOCK_SHARE >= self.size and hi > lo
+
+    def blocked_terms(self) -> np.ndarray:
+        """The postings starts of the terms with block bounds (kept in the index cache)."""
+        counts = np.diff(self.term_starts)
+        return self.term_starts[:-1][(counts * BLOCK_SHARE >= self.size) & (counts > 0)].astype(np.int64)
+
+    def block_bounds(self, lo: int, hi: int) -> np.ndarray:
+        """For each block of 2**BLOCK_SHIFT passages, a bound of the tf-part the term whose postings
+        are docs[lo:hi] can give a passage of the block (0 where none holds it), valid where `ub_ref`
+        is (see `block_bounds_of`). Two threads may both make it the first time: the same array."""
+        found = self.blocks.get(lo)
+        if found is None:
+            found = self.blocks[lo] = block_bounds_of(
+                self.docs[lo:hi], self.tfs[lo:hi], self.doc_len, self.ref, self.size
+            )
+        return found
+
     def kill(self, first_passage: int, last_passage: int) -> int:
         """Mark passages first..last (ids) removed; returns how many were alive."""
         lo = int(np.searchsorted(self.passage_ids, first_passage))
@@ -193,6 +223,34 @@ class Segment:
 REF_SLACK = 1.05
 """Per-term bounds are computed at this many times the segment's own average passage length; they
 stay valid (if a little loose) for any smaller avgdl, since a term's contribution grows with avgdl."""
+
+
+def block_count(size: int) -> int:
+    """How many blocks of 2**BLOCK_SHIFT passages cover `size` passages."""
+    return (size + (1 << BLOCK_SHIFT) - 1) >> BLOCK_SHIFT
+
+
+def block_bounds_of(
+    docs: np.ndarray, tfs: np.ndarray, doc_len: np.ndarray, ref: np.ndarray, size: int
+) -> np.ndarray:
+    """Per block of 2**BLOCK_SHIFT passages, the largest tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / A))
+    of these postings there, at the reference A, k1, b of `ref`, as a byte in units of
+    (k1 + 1) / BLOCK_LEVELS rounded up, so that the byte times the unit is never below it. Valid for
+    any avgdl up to A with the same k1 and b, as `ub_ref` is."""
+    avgdl, k1, b = float(ref[0]), float(ref[1]), float(ref[2])
+    out = np.zeros(block_count(size), dtype=np.uint8)
+    if len(docs) == 0 or k1 <= 0:
+        return out
+    tf = tfs.astype(np.float64)
+    part = tf * (k1 + 1) / (tf + k1 * (1 - b + b * doc_len[docs] / avgdl))
+    blocks = docs >> BLOCK_SHIFT
+    starts = np.flatnonzero(np.r_[True, blocks[1:] != blocks[:-1]])  # postings are in document order
+    most = np.maximum.reduceat(part, starts)
+    unit = (k1 + 1) / BLOCK_LEVELS
+    levels = np.minimum(np.ceil(most / unit), BLOCK_LEVELS)
+    levels[levels * unit < most] += 1  # rounding: the stored bound must not fall below the largest
+    out[blocks[starts]] = np.minimum(levels, BLOCK_LEVELS).astype(np.uint8)
+    return out
 
 
 def term_bounds(
