@@ -7,6 +7,8 @@ import pytest
 from test_engine_segments import add_articles, full_top, queries, remove, zipf_corpus
 
 from index.engine import SearchIndex
+from index.engine.kernel import _blocks
+from index.engine.segments import BLOCK_LEVELS, BLOCK_SHIFT
 
 
 def pair(docs: list[list[int]], per: int, removed: tuple[int, ...] = ()) -> tuple[SearchIndex, SearchIndex]:
@@ -100,6 +102,52 @@ def test_kernel_refuses_a_posting_outside_its_part():
         assert "outside its part" in str(error)
     else:
         raise AssertionError("a posting outside its part was accepted")
+
+
+def test_kernel_refuses_block_bounds_that_do_not_cover_the_part():
+    module = compiled_module()
+    doc_len = np.ones(200, dtype=np.int32)
+    docs, tfs = np.array([0, 150], dtype=np.int32), np.ones(2, dtype=np.uint16)
+    short = np.ones(2, dtype=np.uint8)  # 200 documents take 4 blocks of 64
+    acc, seen = np.zeros(200), np.zeros(200, dtype=np.uint8)
+    with pytest.raises(ValueError, match="cover every document"):
+        module.top_candidates(
+            [(doc_len, None, 0)],
+            [(1.0, 9.0, [(0, docs, tfs, None, short)])],
+            acc,
+            seen,
+            2,
+            1.0,
+            1.5,
+            0.75,
+            1e-9,
+        )
+
+
+def test_the_kernel_gets_block_bounds_only_where_they_hold():
+    index, _ = pair(zipf_corpus(3, 3000), 3000)
+    segment = index.library("global").segments[0]
+    lo, hi = (int(x) for x in segment.term_starts[:2])  # the commonest term of zipf_corpus
+    ref_avgdl, k1, b = (float(x) for x in segment.ref)
+    assert segment.has_blocks(lo, hi)
+    assert _blocks(segment, lo, hi, (ref_avgdl, k1, b)) is segment.block_bounds(lo, hi)
+    assert _blocks(segment, lo, hi, (ref_avgdl * 1.01, k1, b)) is None  # a longer average: not a bound
+    assert _blocks(segment, lo, hi, (ref_avgdl, k1 + 0.1, b)) is None
+
+
+def test_block_bounds_cover_each_posting_and_are_zero_where_no_passage_holds_the_term():
+    index, _ = pair(zipf_corpus(4, 2000), 2000)
+    segment = index.library("global").segments[0]
+    avgdl, k1, b = (float(x) for x in segment.ref)
+    for lo in segment.blocked_terms().tolist():
+        hi = int(segment.term_starts[segment.term_starts.searchsorted(lo, "right")])
+        docs, tfs = segment.docs[lo:hi], segment.tfs[lo:hi].astype(float)
+        part = tfs * (k1 + 1) / (tfs + k1 * (1 - b + b * segment.doc_len[docs] / avgdl))
+        levels = segment.block_bounds(lo, hi).astype(float)
+        assert (levels[docs >> BLOCK_SHIFT] * (k1 + 1) / BLOCK_LEVELS >= part).all()
+        holding = np.zeros(len(levels), dtype=bool)
+        holding[docs >> BLOCK_SHIFT] = True
+        assert not levels[~holding].any()
 
 
 def test_kernel_reads_tfs_above_255_from_a_common_terms_dense_array():

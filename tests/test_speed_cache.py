@@ -89,6 +89,21 @@ def test_a_reopened_store_maps_its_common_terms_dense_arrays_from_the_cache(db_p
     assert "rebuilding" not in caplog.text
 
 
+def test_a_reopened_store_maps_its_block_bounds_from_the_cache(db_path):
+    expected = fill(db_path)
+    with Store(db_path, ranker=None) as store:
+        segment = store.index.libraries["global"].segments[0]
+        assert segment.blocks and sorted(segment.blocks) == segment.blocked_terms().tolist()
+        for lo, bounds in segment.blocks.items():
+            hi = int(segment.term_starts[segment.term_starts.searchsorted(lo, "right")])
+            made = engine.segments.block_bounds_of(
+                segment.docs[lo:hi], segment.tfs[lo:hi], segment.doc_len, segment.ref, segment.size
+            )
+            assert np.array_equal(bounds, made)
+            assert not bounds.flags.owndata  # a view of the mapped file
+        assert answers(store) == expected
+
+
 def test_changes_after_the_cache_are_replayed_from_the_log(db_path):
     fill(db_path)
     with Store(db_path, ranker=None) as other:
