@@ -88,6 +88,9 @@ REPLAY_CHUNK = 900
 REPLAY_SAVE_CHANGES = 500
 """Save the cache when at least this many changes were applied since it was saved (at start,
 after a bulk add, at close)."""
+TERM_ID_CACHE = 200_000
+"""At most this many question terms' ids are kept in memory (a term's id never changes); the cache
+starts over beyond it."""
 
 
 class TextEncoder(Protocol):
@@ -159,6 +162,8 @@ class Store:
         self.word_forms = WordForms() if word_forms else None
         """Decides, for every search, whether its passages could answer the question."""
         self._seq = 0
+        self._term_ids: dict[str, int] = {}
+        self._term_ids_lock = threading.Lock()
         self._refresh_lock = threading.RLock()
         """Held while the change log is applied to the index (one thread at a time)."""
         self.index = SearchIndex(
@@ -621,7 +626,7 @@ class Store:
         libraries = list(dict.fromkeys(libraries))
         self.ensure_loaded(libraries)
         self.refresh()
-        term_ids = self.db.known_term_ids(terms)
+        term_ids = self.known_term_ids(terms)
         wanted = offset + k
         ranker = self.ranker
         candidates = ranker.candidates if ranker is not None else CANDIDATES
@@ -718,13 +723,28 @@ class Store:
             found,
         )
 
+    def known_term_ids(self, terms: list[str]) -> list[int]:
+        """The id of each term, -1 for a term no article holds. Terms are never renumbered, so the
+        ids found are kept and a question's known terms cost no query."""
+        cache = self._term_ids
+        ids = {t: i for t in terms if (i := cache.get(t)) is not None}
+        missing = sorted({t for t in terms if t not in ids})
+        if missing:
+            found = {t: i for t, i in zip(missing, self.db.known_term_ids(missing), strict=True) if i >= 0}
+            ids.update(found)
+            with self._term_ids_lock:
+                if len(cache) + len(found) > TERM_ID_CACHE:
+                    cache.clear()
+                cache.update(found)
+        return [ids.get(t, -1) for t in terms]
+
     def term_idf(self, libraries: list[str], terms: list[str]) -> dict[str, float]:
         """BM25Okapi's idf of each term over the given libraries (0 for unknown terms)."""
         if not terms:
             return {}
         self.ensure_loaded(libraries)
         self.refresh()
-        values = self.index.term_idf(libraries, self.db.known_term_ids(terms))
+        values = self.index.term_idf(libraries, self.known_term_ids(terms))
         return dict(zip(terms, values, strict=True))
 
     def _hits(self, reads: SearchReads, pids: list[int], scores: list[float]) -> list[Hit]:

@@ -188,6 +188,23 @@ def test_term_idf_is_bm25okapi_idf_of_the_named_libraries(store):
     assert store.term_idf(["global", "guild"], ["harbour"])["harbour"] > 0
 
 
+def test_a_known_terms_id_is_looked_up_in_the_database_once(store, monkeypatch):
+    store.add(sample(), "global")
+    asked: list[list[str]] = []
+    lookup = store.db.known_term_ids
+    monkeypatch.setattr(store.db, "known_term_ids", lambda terms: asked.append(terms) or lookup(terms))
+    first = store.search("what did Qin say about weapons", ["global"]).hits
+    second = store.search("what did Qin say about weapons", ["global"]).hits
+    assert (len(asked), second[0].passage.text[: len(WEAPONS)]) == (1, WEAPONS)
+    assert [h.passage.text for h in second] == [h.passage.text for h in first]
+
+
+def test_a_term_no_article_held_is_found_once_an_article_holds_it(store):
+    assert store.search("zeppelin", ["global"]).hits == []
+    store.add(Article(title="Airships", text="A zeppelin flew over the harbour on Sunday."), "global")
+    assert [h.article.title for h in store.search("zeppelin", ["global"]).hits] == ["Airships"]
+
+
 def test_passage_terms_are_the_stored_terms(store):
     stored = store.add(article("A", "China’s minister didn't say much."), "global").article
     assert store.passage_terms([(stored.id, 0)]) == {

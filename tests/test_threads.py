@@ -10,6 +10,7 @@ import pytest
 from conftest import SAMPLE
 
 from index import Article, Store, read_path
+from index import store as store_module
 from index.rank import ArticleCache, Ranker, Stems
 
 QUESTIONS = [
@@ -43,8 +44,10 @@ def answers(store: Store, question: str) -> list[tuple[str, str]]:
     return [(h.article.title, h.passage.text) for h in store.search(question, ["global"], k=3).hits]
 
 
-def test_parallel_questions_and_adds_give_the_answers_of_one_at_a_time(tmp_path, busy_switching):
-    # A tiny article cache and stem cache, so that threads evict each other's entries all the time.
+def test_parallel_questions_and_adds_give_the_answers_of_one_at_a_time(tmp_path, busy_switching, monkeypatch):
+    # A tiny article cache, stem cache and term id cache, so that threads evict each other's entries
+    # all the time.
+    monkeypatch.setattr(store_module, "TERM_ID_CACHE", 3)
     ranker = Ranker(articles=ArticleCache(limit=2, chars=400))
     ranker._stems = {True: Stems(irregular=True, limit=5), False: Stems(irregular=False, limit=5)}
     with Store(tmp_path / "c.db", ranker=ranker) as store:
