@@ -1,10 +1,11 @@
 """The compiled ranking kernel (index/engine/kernel.py): built, and the same top n as numpy's."""
 
+import random
 import threading
 
 import numpy as np
 import pytest
-from test_engine_segments import add_articles, full_top, queries, remove, zipf_corpus
+from test_engine_segments import add_articles, full_top, long_questions, queries, remove, zipf_corpus
 
 from index.engine import SearchIndex
 from index.engine.kernel import _blocks
@@ -148,6 +149,32 @@ def test_block_bounds_cover_each_posting_and_are_zero_where_no_passage_holds_the
         holding = np.zeros(len(levels), dtype=bool)
         holding[docs >> BLOCK_SHIFT] = True
         assert not levels[~holding].any()
+
+
+@pytest.mark.parametrize("seed", range(64))
+def test_kernel_gives_unpruned_scorings_top_n_on_random_libraries(seed):
+    # Libraries of one or several segments (some starting off a block boundary), passages removed,
+    # one or two threads, short and long questions with repeated and unknown terms.
+    rng = random.Random(seed)
+    size = rng.choice([300, 800, 2000])
+    docs = zipf_corpus(seed, size, vocab=rng.choice([50, 200, 400]))
+    per = rng.choice([size, size // 3, 97, 500])
+    removed = tuple(rng.sample(range(max(1, size // per)), k=min(2, size // per)))
+    compiled = split_index(docs, per, removed) if rng.random() < 0.5 else pair(docs, per, removed)[0]
+    plain = pair(docs, per, removed)[1]
+    for query in queries(seed, 4) + long_questions(seed, 2):
+        for n in (1, 10, 40):
+            got, want = compiled.top(["global"], query, n), plain.top(["global"], query, n, prune=False)
+            assert (got[0].tolist(), got[1].tolist()) == (want[0].tolist(), want[1].tolist())
+
+
+def test_a_block_bound_rounded_up_never_lowers_what_a_candidate_can_still_gain():
+    # Segments of 97 and 9 passages: the kernel once took a candidate's block bound of a term (rounded
+    # up, so above the term's global bound) off the global bounds' sum, and lost the 10th best.
+    compiled, plain = pair(zipf_corpus(113, 300, vocab=400), 97, removed=(1, 0))
+    query = [1, 7, 399, 54, 227, 19, 1, 12, 0, 1, 5, 0, 6]
+    got, want = compiled.top(["global"], query, 10), plain.top(["global"], query, 10, prune=False)
+    assert (got[0].tolist(), got[1].tolist()) == (want[0].tolist(), want[1].tolist())
 
 
 def test_kernel_reads_tfs_above_255_from_a_common_terms_dense_array():

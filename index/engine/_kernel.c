@@ -662,9 +662,14 @@ static void finish(Search *s, Progress *p, Py_ssize_t *kept_out, Py_ssize_t *tou
                 Postings *q = postings_of(s->parts, &left[t], g, &doc);
                 const double tf = q != NULL ? tf_after(q, doc) : 0;
                 if (tf > 0) score += contribution(s, &left[t], &s->parts[q->part], doc, tf);
-                const double share = !left[t].blocked ? left[t].bound
-                                     : q != NULL   ? left[t].weight * s->unit * q->blocks[doc >> BLOCK_SHIFT]
-                                                   : 0;
+                /* What the bound held for this term: its block bound when it came from the block sums,
+                 * its global bound when from tail; never more than either (a block bound is rounded
+                 * up, and may exceed the global one). */
+                double share = left[t].bound;
+                if (left[t].blocked) {
+                    const double block = q != NULL ? left[t].weight * s->unit * q->blocks[doc >> BLOCK_SHIFT] : 0;
+                    if (block < share) share = block;
+                }
                 bound -= share;
                 if (bound > s->tail[t + 1]) bound = s->tail[t + 1];
             }
