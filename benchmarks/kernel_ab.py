@@ -19,6 +19,10 @@ copy of this checkout's own build as --base-kernel, that is the gain of the spli
 
     cp _clippings_kernel*.so /tmp/one-thread.so
     python benchmarks/kernel_ab.py --db LIBRARY.db --base-kernel /tmp/one-thread.so --threads 2
+
+With --cold, a 64 MiB buffer is written before each timed call, so that the question's postings and
+the scratch arrays are no longer in the CPU's caches: a new question, as the bot meets it. Without
+it, each question's least time is that of a question asked again.
 """
 
 from __future__ import annotations
