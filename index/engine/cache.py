@@ -239,53 +239,55 @@ def read_segment(path: Path, layout: dict, alive: np.ndarray, verify: bool = Tru
         or arrays["tfs"].dtype != TF_DTYPE
     ):
         raise ValueError(f"{path.name}: inconsistent arrays")
-    starts_at, starts_dtype, count = layout["arrays"]["dense_starts"]
-    tfs_at, tfs_dtype, tfs_length = layout["arrays"]["dense_tfs"]
-    starts_end = starts_at + 8 * count
-    if (
-        np.dtype(starts_dtype) != np.dtype(np.int64)
-        or np.dtype(tfs_dtype) != np.dtype(np.uint8)
-        or starts_at % _ALIGN
-        or tfs_at % _ALIGN
-        or starts_end > size
-        or tfs_length != count * n
-        or tfs_at + tfs_length > size
-    ):
-        raise ValueError(f"{path.name}: dense arrays out of bounds")
     alive = np.array(alive, dtype=bool)
     segment = Segment(**arrays, alive=alive, dead=int(n - np.count_nonzero(alive)), name=path.name)
-    starts = raw[starts_at:starts_end].view(np.ndarray).view(np.int64) if count else np.zeros(0, np.int64)
-    if not np.array_equal(starts, segment.common_terms()):
-        raise ValueError(f"{path.name}: dense arrays of other terms than the common ones")
-    tfs = raw[tfs_at : tfs_at + tfs_length].view(np.ndarray)
-    segment.dense = {int(lo): tfs[k * n : (k + 1) * n] for k, lo in enumerate(starts.tolist())}
-    segment.blocks = _mapped_blocks(path, layout, raw, size, segment)
+    segment.dense = _mapped_per_term(
+        path, layout, raw, size, ("dense_starts", "dense_tfs"), n, segment.common_terms(), "dense arrays"
+    )
+    segment.blocks = _mapped_per_term(
+        path,
+        layout,
+        raw,
+        size,
+        ("block_starts", "block_bounds"),
+        block_count(n),
+        segment.blocked_terms(),
+        "block bounds",
+    )
     return segment
 
 
-def _mapped_blocks(
-    path: Path, layout: dict, raw: np.ndarray, size: int, segment: Segment
+def _mapped_per_term(
+    path: Path,
+    layout: dict,
+    raw: np.ndarray,
+    size: int,
+    names: tuple[str, str],
+    per_term: int,
+    expected: np.ndarray,
+    what: str,
 ) -> dict[int, np.ndarray]:
-    """The block bounds of the segment's blocked terms, as views of the mapped file."""
-    starts_at, starts_dtype, count = layout["arrays"]["block_starts"]
-    bounds_at, bounds_dtype, bounds_length = layout["arrays"]["block_bounds"]
+    """Byte arrays of `per_term` bytes, one for each term whose postings start at `expected`, as views
+    of the mapped file: `names` are the layout's entries of their postings starts and of the arrays,
+    one after another."""
+    starts_at, starts_dtype, count = layout["arrays"][names[0]]
+    values_at, values_dtype, values_length = layout["arrays"][names[1]]
     starts_end = starts_at + 8 * count
-    blocks = block_count(segment.size)
     if (
         np.dtype(starts_dtype) != np.dtype(np.int64)
-        or np.dtype(bounds_dtype) != np.dtype(np.uint8)
+        or np.dtype(values_dtype) != np.dtype(np.uint8)
         or starts_at % _ALIGN
-        or bounds_at % _ALIGN
+        or values_at % _ALIGN
         or starts_end > size
-        or bounds_length != count * blocks
-        or bounds_at + bounds_length > size
+        or values_length != count * per_term
+        or values_at + values_length > size
     ):
-        raise ValueError(f"{path.name}: block bounds out of bounds")
+        raise ValueError(f"{path.name}: {what} out of bounds")
     starts = raw[starts_at:starts_end].view(np.ndarray).view(np.int64) if count else np.zeros(0, np.int64)
-    if not np.array_equal(starts, segment.blocked_terms()):
-        raise ValueError(f"{path.name}: block bounds of other terms than the blocked ones")
-    bounds = raw[bounds_at : bounds_at + bounds_length].view(np.ndarray)
-    return {int(lo): bounds[k * blocks : (k + 1) * blocks] for k, lo in enumerate(starts.tolist())}
+    if not np.array_equal(starts, expected):
+        raise ValueError(f"{path.name}: {what} of other terms than expected")
+    values = raw[values_at : values_at + values_length].view(np.ndarray)
+    return {int(lo): values[k * per_term : (k + 1) * per_term] for k, lo in enumerate(starts.tolist())}
 
 
 @dataclass(slots=True)
