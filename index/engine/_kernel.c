@@ -334,6 +334,16 @@ static void rest_range(const Search *s, int64_t *first, int64_t *last) {
     *last = end > s->lo ? (end - 1) >> BLOCK_SHIFT : *first - 1;
 }
 
+/* Sets the search's block range and allocates rest over it (not filled); 0 when out of memory. */
+static int new_rest(Search *s) {
+    int64_t first, last;
+    rest_range(s, &first, &last);
+    s->rest_from = first;
+    s->rest_len = last >= first ? (Py_ssize_t)(last - first + 1) : 0;
+    s->rest = malloc(sizeof(double) * (size_t)(s->rest_len ? s->rest_len : 1));
+    return s->rest != NULL;
+}
+
 /* Adds (sign 1) or takes away (sign -1, never below 0) a blocked term's block bounds over the search's
  * range. A block of a part whose base is not a multiple of the block size straddles two global
  * blocks, and counts in both. */
@@ -785,14 +795,9 @@ static int make_half(Half *h, const Search *all, const Progress *p, int64_t lo, 
     if (h->s.touched == NULL || h->s.tail == NULL || h->s.heap.items == NULL) return 0;
     if (all->rest != NULL) {
         /* The whole search's block bounds after the terms read so far, cut to this half. */
-        int64_t first, last;
-        rest_range(&h->s, &first, &last);
-        h->s.rest_from = first;
-        h->s.rest_len = last >= first ? (Py_ssize_t)(last - first + 1) : 0;
-        h->s.rest = malloc(sizeof(double) * (size_t)(h->s.rest_len ? h->s.rest_len : 1));
-        if (h->s.rest == NULL) return 0;
+        if (!new_rest(&h->s)) return 0;
         if (h->s.rest_len)
-            memcpy(h->s.rest, all->rest + (first - all->rest_from), sizeof(double) * (size_t)h->s.rest_len);
+            memcpy(h->s.rest, all->rest + (h->s.rest_from - all->rest_from), sizeof(double) * (size_t)h->s.rest_len);
         rest_maximum(&h->s);
     }
     h->p = *p;
@@ -1047,14 +1052,7 @@ static PyObject *top_candidates(PyObject *self, PyObject *args) {
     s.tail = malloc(sizeof(double) * (size_t)(term_count + 1));
     int blocked = 0;
     for (Py_ssize_t t = 0; t < term_count; t++) blocked |= terms[t].blocked;
-    if (blocked) {
-        int64_t first, last;
-        rest_range(&s, &first, &last);
-        s.rest_from = first;
-        s.rest_len = last >= first ? (Py_ssize_t)(last - first + 1) : 0;
-        s.rest = malloc(sizeof(double) * (size_t)(s.rest_len ? s.rest_len : 1));
-    }
-    if (s.heap.items == NULL || s.touched == NULL || s.tail == NULL || (blocked && s.rest == NULL)) {
+    if (s.heap.items == NULL || s.touched == NULL || s.tail == NULL || (blocked && !new_rest(&s))) {
         free(s.heap.items);
         free(s.touched);
         free(s.tail);

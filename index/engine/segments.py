@@ -247,7 +247,7 @@ def block_bounds_of(
     starts = np.flatnonzero(np.r_[True, blocks[1:] != blocks[:-1]])  # postings are in document order
     most = np.maximum.reduceat(part, starts)
     unit = (k1 + 1) / BLOCK_LEVELS
-    levels = np.minimum(np.ceil(most / unit), BLOCK_LEVELS)
+    levels = np.ceil(most / unit)
     levels[levels * unit < most] += 1  # rounding: the stored bound must not fall below the largest
     out[blocks[starts]] = np.minimum(levels, BLOCK_LEVELS).astype(np.uint8)
     return out
