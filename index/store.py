@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Protocol
@@ -58,7 +58,7 @@ from .ingest.text import question_terms, tokenize
 from .models import AddResult, Article, Hit, Passage, SearchResponse, Stages, StoredArticle
 from .rank import CANDIDATES, Answerability, Ranker
 from .rank.answerable import SPREAD, Candidates
-from .rank.features import analyse, encode_analysis
+from .rank.features import PassageAnalysis, analyse, decode_analysis, encode_analysis
 from .rank.forms import WordForms
 from .rank.ranker import RankingSource
 from .rank.stems import Stems
@@ -131,6 +131,7 @@ class AnswerFunction(Protocol):
         top_score: float,
         shown: list[str],
         found: Candidates = ...,
+        analyses: Sequence[PassageAnalysis | None] = ...,
     ) -> bool: ...
 
 
@@ -656,9 +657,12 @@ class Store:
                 shown.append(
                     Hit(rank, h.score, h.article, h.passage, h.matched_terms if held is None else held)
                 )
+            # The shown passages' stored analyses (their sentences' words and stems), read before
+            # the search lets go of its rows: the decision then tokenizes nothing again.
+            analyses = reads.analyses(hits[:ANSWER_PASSAGES])
         finally:
             reads.release()
-        answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:SPREAD])
+        answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:SPREAD], analyses)
         if stages is not None:
             stages.lap("answerable")
         return SearchResponse(question, tuple(terms), shown, searched, matched, tuple(libraries), answerable)
@@ -696,9 +700,10 @@ class Store:
         libraries: list[str],
         scores: np.ndarray,
         first: list[Hit],
+        analyses: list[PassageAnalysis | None] | None = None,
     ) -> bool:
         """Whether the first passages (the same for every page) could answer the question, from
-        the first `SPREAD` ranked ones."""
+        the first `SPREAD` ranked ones (and the shown ones' stored analyses, where read)."""
         if not first:
             return False
         shown = first[:ANSWER_PASSAGES]
@@ -721,6 +726,7 @@ class Store:
             top,
             [h.passage.text for h in shown],
             found,
+            analyses or (),
         )
 
     def known_term_ids(self, terms: list[str]) -> list[int]:
@@ -944,6 +950,15 @@ class SearchReads:
     def remember(self, passage: Passage, pid: int) -> None:
         """That the hit's passage is the stored passage pid (read here)."""
         self._ids[passage] = pid
+
+    def analyses(self, hits: list[Hit]) -> list[PassageAnalysis | None]:
+        """The stored analysis of each hit's passage read here (None for another passage, or an
+        analysis of another version)."""
+        found: list[PassageAnalysis | None] = []
+        for hit in hits:
+            pid = self._ids.get(hit.passage)
+            found.append(None if pid is None else decode_analysis(self.passages[pid][5]))
+        return found
 
     def matched_terms(self, passage: Passage, terms: list[str]) -> tuple[str, ...] | None:
         """The question's terms (each once, in question order) that a passage made into a hit here

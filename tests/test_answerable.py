@@ -15,6 +15,7 @@ from index.rank.answerable import (
     name_phrases,
     speaks_of_asker_or_bot,
 )
+from index.rank.features import analyse, decode_analysis, encode_analysis
 
 STORM = "A storm hit the coast on Monday. Rescuers said 40 people were rescued from the floods."
 
@@ -149,6 +150,40 @@ def test_a_question_of_common_words_is_generic_and_one_of_rare_words_is_not():
     assert (common.generic > 0.5, rare.generic) == (True, 0.0)
 
 
+def test_signals_from_the_shown_passages_stored_analyses_equal_those_from_their_texts():
+    shown = [STORM, "Rescuers said the floods were the worst in years. Aid arrived on Tuesday."]
+    df = {"storm": 2, "rescued": 3, "floods": 4, "rescuers": 2}
+    found = Candidates(scores=(9.0, 4.0), articles=("1", "2"), title="Storm", same_article=(STORM,))
+    stored = [decode_analysis(encode_analysis(analyse(text, Stems()))) for text in shown]
+    terms = ["who", "rescued", "people", "from", "the", "floods"]
+    idf = {t: 2.0 for t in terms}
+    from_texts = signals(
+        "who rescued people from the floods", terms, idf, df, 100, 5.0, shown, Stems(), found
+    )
+    from_stored = signals(
+        "who rescued people from the floods", terms, idf, df, 100, 5.0, shown, Stems(), found, stored
+    )
+    assert from_stored == from_texts
+
+
+def test_a_passage_whose_analysis_is_missing_is_tokenized_from_its_text():
+    shown = ["People were rescued.", "The storm hit the coast."]
+    stored = [None, decode_analysis(encode_analysis(analyse(shown[1], Stems())))]
+    found = signals(
+        "rescue storm",
+        ["rescue", "storm"],
+        {"rescue": 2.0, "storm": 2.0},
+        {"rescue": 2, "storm": 2},
+        100,
+        5.0,
+        shown,
+        Stems(),
+        NO_CANDIDATES,
+        stored,
+    )
+    assert (found.rare_sentence, found.agreement) == (0.5, 0.5)
+
+
 def test_a_question_asked_of_an_empty_library_has_no_signals():
     assert ask("storm", [], {}, passages=0).vector() == [0.0] * len(ask("storm", [], {}, passages=0).vector())
 
@@ -163,6 +198,15 @@ def test_store_marks_a_question_about_the_library_answerable_and_a_general_one_n
     general = store.search("what is the capital of Australia", ["global"])
     assert (answered.answerable, answered.hits[0].passage.text) == (True, STORM)
     assert (general.answerable, general.hits[0].passage.text) == (False, STORM)
+
+
+def test_store_decides_with_the_shown_passages_stored_analyses(store):
+    store.add(Article("Storm", STORM), "global")
+    decide = store.answerability
+    handed = []
+    store.answerability = lambda *args: handed.append(args[8]) or decide(*args)  # type: ignore[assignment]
+    response = store.search("how many people were rescued from the floods", ["global"])
+    assert [a.sequences for a in handed[0]] == [analyse(h.passage.text).sequences for h in response.hits]
 
 
 def test_store_never_marks_a_greeting_answerable(store):

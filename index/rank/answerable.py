@@ -46,10 +46,19 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from ..ingest.text import tokenize, tokenize_spans
-from .features import _CAPITAL, _SENTENCE_SPLIT, _YEAR, _name_term, answer_types, named_terms
+from .features import (
+    _CAPITAL,
+    _SENTENCE_SPLIT,
+    _YEAR,
+    PassageAnalysis,
+    _name_term,
+    answer_types,
+    named_terms,
+)
 from .stems import Stems
 from .words import (
     number_words,
@@ -249,10 +258,12 @@ def signals(
     shown: list[str],
     stems: Stems,
     found: Candidates = NO_CANDIDATES,
+    analyses: Sequence[PassageAnalysis | None] = (),
 ) -> Signals:
     """The signals of one question: its `terms` (question_terms), each term's BM25 idf and document
     frequency in the searched libraries (df 0: no passage holds it), how many passages they hold,
-    BM25's best score and the texts of the passages shown first. Pure but for the stem cache."""
+    BM25's best score and the texts of the passages shown first, with their stored analyses where
+    known (the same words and stems, not made again). Pure but for the stem cache."""
     unique = list(dict.fromkeys(terms))
     if not unique or passages <= 0:
         return Signals()
@@ -276,8 +287,7 @@ def signals(
     asked = set(tokenize(question))
     best_rare = best_all = first = info = rarest_held = typed = 0.0
     agreement = 0.0
-    split = [[(s, set(tokenize(s))) for s in _SENTENCE_SPLIT.split(text)] for text in shown]
-    word_stems = stems.stem_all(set().union(*(words for sentences in split for _, words in sentences)))
+    split, word_stems = _sentences(shown, analyses, stems)
     for n, sentences in enumerate(split):
         in_passage: set[str] = set()
         passage_rare = 0.0
@@ -309,13 +319,16 @@ def signals(
     title_held = _held(tokenize(found.title), wanted, stems)
     article_held = title_held | _held(set().union(*(tokenize(t) for t in found.same_article)), wanted, stems)
     if split:
-        article_held |= _held(set().union(*(words for _, words in split[0])), wanted, stems)
+        for _, words in split[0]:
+            for w in words:
+                article_held |= wanted.get(word_stems[w], set())
     scores = sorted(found.scores, reverse=True)
     return Signals(
         unshown_names=len(named - seen) / len(named) if named else 0.0,
         split_names=_split_share(phrases, [*shown, found.title]),
-        article=sum(weight[t] for t in article_held) / total,
-        title=sum(weight[t] for t in title_held) / total,
+        # Summed in question order: the same sum however the sets were built.
+        article=sum(weight[t] for t in unique if t in article_held) / total,
+        title=sum(weight[t] for t in unique if t in title_held) / total,
         spread=(len(set(found.articles)) - 1) / (SPREAD - 1) if found.articles else 0.0,
         gap=1 - scores[-1] / scores[0] if len(scores) > 1 and scores[0] > 0 else 0.0,
         personal=float(speaks_of_asker_or_bot(question)),
@@ -333,6 +346,33 @@ def signals(
         agreement=agreement,
         answer_type=typed,
     )
+
+
+def _sentences(
+    shown: list[str], analyses: Sequence[PassageAnalysis | None], stems: Stems
+) -> tuple[list[list[tuple[str, set[str]]]], dict[str, str]]:
+    """Each shown text's sentences (`_SENTENCE_SPLIT` pieces) with their sets of words, and every
+    word's stem: from a text's stored analysis when it has one with stems (made by the same
+    tokenizer, split and stemmer when the passage was stored), else made here."""
+    split: list[list[tuple[str, set[str]]]] = []
+    word_stems: dict[str, str] = {}
+    unstemmed: set[str] = set()
+    for n, text in enumerate(shown):
+        pieces = _SENTENCE_SPLIT.split(text)
+        analysis = analyses[n] if n < len(analyses) else None
+        if analysis is not None and analysis.stems is not None and len(analysis.sequences) == len(pieces):
+            known = analysis.stems
+            words = [set(sequence) for sequence in analysis.sequences]
+            for sentence in words:
+                for w in sentence:
+                    word_stems[w] = known.get(w, w)
+        else:
+            words = [set(tokenize(piece)) for piece in pieces]
+            unstemmed.update(*words)
+        split.append(list(zip(pieces, words, strict=True)))
+    if unstemmed:
+        word_stems.update(stems.stem_all(unstemmed))
+    return split, word_stems
 
 
 def _generic(unique: list[str], df: dict[str, int], passages: int) -> float:
@@ -417,8 +457,9 @@ class Answerability:
         top_score: float,
         shown: list[str],
         found: Candidates = NO_CANDIDATES,
+        analyses: Sequence[PassageAnalysis | None] = (),
     ) -> Signals:
-        return signals(question, terms, idf, df, passages, top_score, shown, self.stems, found)
+        return signals(question, terms, idf, df, passages, top_score, shown, self.stems, found, analyses)
 
     def __call__(
         self,
@@ -430,10 +471,11 @@ class Answerability:
         top_score: float,
         shown: list[str],
         found: Candidates = NO_CANDIDATES,
+        analyses: Sequence[PassageAnalysis | None] = (),
     ) -> bool:
         """Whether the `shown` passages could answer the question (see `signals` for the inputs)."""
         if not shown or is_small_talk(question):
             return False
-        measured = self.signals(question, terms, idf, df, passages, top_score, shown, found)
+        measured = self.signals(question, terms, idf, df, passages, top_score, shown, found, analyses)
         model = self.model if found.cosine is None else self.cosine_model
         return model.answerable(measured, passages)
