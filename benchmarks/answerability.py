@@ -415,7 +415,8 @@ def baseline(records: list[Record], keep: float) -> Decider:
 
 
 def cells(records: list[Record], decided: np.ndarray) -> dict[str, str]:
-    """abstain per kind, kept, and R@1 / R@3 of what is shown as an answer, on the second half."""
+    """abstain per kind, kept, and R@1 / R@3 of what is shown as an answer (over every own-week
+    question, and over those marked answerable), on the second half."""
     out: dict[str, str] = {}
     second = np.array([r.half == "second" for r in records])
     for kind in KINDS:
@@ -434,6 +435,14 @@ def cells(records: list[Record], decided: np.ndarray) -> dict[str, str]:
     r1 = sum(1 for r, d in zip(ranks, shown, strict=True) if d and r == 1) / n
     r3 = sum(1 for r, d in zip(ranks, shown, strict=True) if d and r is not None) / n
     out["answered R@1 / R@3"] = f"{r1:.3f} / {r3:.3f}"
+    # The same among the questions marked answerable: how often an answer given is in the top 3.
+    given = [r for r, d in zip(ranks, shown, strict=True) if d]
+    if given:
+        g1 = sum(1 for r in given if r == 1) / len(given)
+        g3 = sum(1 for r in given if r is not None) / len(given)
+        out["R@1 / R@3 of the questions answered"] = f"{g1:.3f} / {g3:.3f}"
+    else:
+        out["R@1 / R@3 of the questions answered"] = "-"
     for seed in SEEDS:
         mask = np.array([r.kind == seed for r in records])
         out[f"{seed}: answerable"] = f"{int(decided[mask].sum())}/{int(mask.sum())}" if mask.any() else "-"

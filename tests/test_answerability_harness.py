@@ -91,3 +91,16 @@ def test_short_forms_ask_each_own_week_question_as_its_rarest_words(answerabilit
         assert all(len(r["question"].split()) <= count for r in short)
         assert any(r["rank"] is not None and r["half"] == "second" for r in short)
         assert f"| kept, as its {kind.removeprefix('own week, ')} |" in printed
+
+
+def test_r3_of_the_questions_answered_leaves_out_the_questions_held_back(answerability):
+    def own(rank):
+        return answerability.Record("own week", "w", "second", "q", rank, 1.0, False, True, [], 0.0, 0.0)
+
+    records = [own(1), own(3), own(None), own(None)]
+    decided = answerability.np.array([True, True, True, False])
+    cells = answerability.cells(records, decided)
+    assert (cells["answered R@1 / R@3"], cells["R@1 / R@3 of the questions answered"]) == (
+        "0.250 / 0.500",
+        "0.333 / 0.667",
+    )
