@@ -700,7 +700,7 @@ class Store:
         libraries: list[str],
         scores: np.ndarray,
         first: list[Hit],
-        analyses: list[PassageAnalysis | None] | None = None,
+        analyses: Sequence[PassageAnalysis | None] = (),
     ) -> bool:
         """Whether the first passages (the same for every page) could answer the question, from
         the first `SPREAD` ranked ones (and the shown ones' stored analyses, where read)."""
@@ -726,7 +726,7 @@ class Store:
             top,
             [h.passage.text for h in shown],
             found,
-            analyses or (),
+            analyses,
         )
 
     def known_term_ids(self, terms: list[str]) -> list[int]:
