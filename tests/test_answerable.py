@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from index import Article, is_small_talk
@@ -17,6 +22,7 @@ from index.rank.answerable import (
 )
 from index.rank.features import analyse, decode_analysis, encode_analysis
 
+ROOT = Path(__file__).resolve().parent.parent
 STORM = "A storm hit the coast on Monday. Rescuers said 40 people were rescued from the floods."
 
 
@@ -182,6 +188,28 @@ def test_a_passage_whose_analysis_is_missing_is_tokenized_from_its_text():
         stored,
     )
     assert (found.rare_sentence, found.agreement) == (0.5, 0.5)
+
+
+def test_signals_are_the_same_whatever_the_process_string_hashes(tmp_path):
+    script = (
+        "from index.rank import Stems, signals\n"
+        "terms = 'storm coast rescuers people rescued floods monday'.split()\n"
+        "df = {t: n for n, t in enumerate(terms, start=2)}\n"
+        "idf = {t: 1.0 / n for n, t in enumerate(terms, start=3)}\n"
+        f"shown = [{STORM!r}, 'Rescuers reached the coast. Floods hit people on Monday.']\n"
+        "print(signals(' '.join(terms), terms, idf, df, 1000, 5.0, shown, Stems()))\n"
+    )
+    printed = [
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    ]
+    assert printed[0] == printed[1] == printed[2]
 
 
 def test_a_question_asked_of_an_empty_library_has_no_signals():

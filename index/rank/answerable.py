@@ -268,6 +268,11 @@ def signals(
     if not unique or passages <= 0:
         return Signals()
     weight = {t: rareness(df.get(t, 0), passages) for t in unique}
+
+    def weight_of(held: set[str]) -> float:
+        # Added in question order: a set's own order follows the process's string hashes.
+        return sum(weight[t] for t in unique if t in held)
+
     absent = {t for t in unique if df.get(t, 0) <= 0}
     total = sum(weight.values())
     # The best BM25 score the question could reach: each of its terms once, a term no passage
@@ -281,7 +286,7 @@ def signals(
     for t in unique:
         wanted.setdefault(stem_of[t], set()).add(t)
     rare = set(sorted(unique, key=lambda t: (-weight[t], t))[:RAREST])
-    rare_total = sum(weight[t] for t in rare)
+    rare_total = weight_of(rare)
     most = rareness(0, passages)
     kinds = answer_types(question)
     asked = set(tokenize(question))
@@ -292,13 +297,11 @@ def signals(
         in_passage: set[str] = set()
         passage_rare = 0.0
         for text, sentence in sentences:
-            held: set[str] = set()
-            for w in sentence:
-                held |= wanted.get(word_stems[w], set())
+            held = _held(sentence, wanted, word_stems)
             in_passage |= held
-            share = sum(weight[t] for t in held & rare) / rare_total
+            share = weight_of(held & rare) / rare_total
             passage_rare = max(passage_rare, share)
-            held_all = sum(weight[t] for t in held)
+            held_all = weight_of(held)
             if held_all / total > best_all or (held_all / total == best_all and share > best_rare):
                 # The best sentence: what it holds, and whether it holds the kind of answer asked for.
                 info = held_all / most
@@ -308,34 +311,34 @@ def signals(
             best_all = max(best_all, held_all / total)
         agreement += passage_rare / max(len(shown), 1)
         if n == 0:
-            first = sum(weight[t] for t in in_passage) / total
+            first = weight_of(in_passage) / total
     # Beyond the shown sentences: the question's names the shown passages (and their first
     # article's title) do not hold, its names of several words not held as a phrase, how much of it
     # the first article holds (title and its passages among the first candidates), how many
     # articles the first candidates come from, and how fast BM25's scores fall.
-    seen = set().union(*(words for sentences in split for _, words in sentences), tokenize(found.title))
+    title_words = set(tokenize(found.title))
+    seen = set().union(*(words for sentences in split for _, words in sentences), title_words)
     named = {t for t in names if t in weight}
     phrases = name_phrases(question)
-    title_held = _held(tokenize(found.title), wanted, stems)
-    article_held = title_held | _held(set().union(*(tokenize(t) for t in found.same_article)), wanted, stems)
+    other_words = set().union(*(tokenize(t) for t in found.same_article))
+    word_stems.update(stems.stem_all((title_words | other_words) - word_stems.keys()))
+    title_held = _held(title_words, wanted, word_stems)
+    article_held = title_held | _held(other_words, wanted, word_stems)
     if split:
-        for _, words in split[0]:
-            for w in words:
-                article_held |= wanted.get(word_stems[w], set())
+        article_held |= _held(set().union(*(words for _, words in split[0])), wanted, word_stems)
     scores = sorted(found.scores, reverse=True)
     return Signals(
         unshown_names=len(named - seen) / len(named) if named else 0.0,
         split_names=_split_share(phrases, [*shown, found.title]),
-        # Summed in question order: the same sum however the sets were built.
-        article=sum(weight[t] for t in unique if t in article_held) / total,
-        title=sum(weight[t] for t in unique if t in title_held) / total,
+        article=weight_of(article_held) / total,
+        title=weight_of(title_held) / total,
         spread=(len(set(found.articles)) - 1) / (SPREAD - 1) if found.articles else 0.0,
         gap=1 - scores[-1] / scores[0] if len(scores) > 1 and scores[0] > 0 else 0.0,
         personal=float(speaks_of_asker_or_bot(question)),
         generic=_generic(unique, df, passages),
         cosine=found.cosine or 0.0,
         reach=min(max(top_score, 0.0) / mass, 2.0) if mass > 0 else 0.0,
-        missing=sum(weight[t] for t in absent) / total,
+        missing=weight_of(absent) / total,
         missing_names=min(len(names & absent), 2) / 2,
         rare_sentence=best_rare,
         sentence=best_all,
@@ -393,11 +396,11 @@ def _split_share(phrases: list[str], texts: list[str]) -> float:
     return sum(1 for p in phrases if f" {p} " not in flat) / len(phrases)
 
 
-def _held(words: set[str] | list[str], wanted: dict[str, set[str]], stems: Stems) -> set[str]:
-    """The question terms these words hold, by stem."""
+def _held(words: set[str], wanted: dict[str, set[str]], stem_of: dict[str, str]) -> set[str]:
+    """The question terms these words hold, by stem (`stem_of` holds every word's)."""
     held: set[str] = set()
-    for stem in stems.stem_all(set(words)).values():
-        held |= wanted.get(stem, set())
+    for w in words:
+        held |= wanted.get(stem_of[w], set())
     return held
 
 
