@@ -7,11 +7,13 @@ Pure functions of their inputs (plus the thread-safe stem cache they are handed)
 from __future__ import annotations
 
 import datetime
+import importlib
 import math
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 from ..ingest.text import tokenize
 from .stems import Stems
@@ -329,6 +331,92 @@ class _Shares(dict[int, float]):
         return share
 
 
+def _best_shares_python(
+    sequences: list[list[str]],
+    sentence_masks: dict[str, int],
+    window_masks: dict[str, int] | None,
+    attributed: int,
+    shares: Mapping[int, float],
+    proximity: int,
+    want_sentence: bool,
+    want_window: bool,
+) -> tuple[float, float]:
+    """The best share of question terms one sentence holds (with the `attributed` ones), and the
+    best within `proximity` consecutive words of one sentence; words stand for the terms of their
+    masks (`window_masks`, or `sentence_masks` when None, for windows). The reference for
+    `_clippings_shares.best_shares`, which runs these loops in C."""
+    where = sentence_masks if window_masks is None else window_masks
+    sentence = near = 0.0
+    for sequence in sequences:
+        if want_sentence:
+            here = sentence_masks.keys() & sequence
+            if here:
+                in_sentence = attributed
+                for w in here:
+                    in_sentence |= sentence_masks[w]
+                share = shares[in_sentence]
+                if share > sentence:
+                    sentence = share
+        if not want_window or where.keys().isdisjoint(sequence):  # most sentences: nothing to look for
+            continue
+        places = [i for i, w in enumerate(sequence) if w in where]
+        masks = [where[sequence[i]] for i in places]
+        # No window shares more than the whole sentence, and one window may hold it all.
+        whole = 0
+        for here_mask in masks:
+            whole |= here_mask
+        most = shares[whole]
+        if most <= near:
+            continue
+        if places[-1] - places[0] < proximity:
+            near = most
+            continue
+        end = 0
+        count = len(places)
+        for i, start in enumerate(places):
+            # The window from hit i ends where the previous one did, or later; one that ends no
+            # later holds a subset of the previous window's terms, and cannot share more.
+            last = end
+            while end < count and places[end] - start < proximity:
+                end += 1
+            if end > last:
+                found = 0
+                for here_mask in masks[i:end]:
+                    found |= here_mask
+                share = shares[found]
+                if share > near:
+                    near = share
+    return sentence, near
+
+
+class BestShares(Protocol):
+    def __call__(
+        self,
+        sequences: list[list[str]],
+        sentence_masks: dict[str, int],
+        window_masks: dict[str, int] | None,
+        attributed: int,
+        shares: Mapping[int, float],
+        proximity: int,
+        want_sentence: bool,
+        want_window: bool,
+    ) -> tuple[float, float]: ...
+
+
+def _compiled_best_shares() -> BestShares | None:
+    """`best_shares` of the compiled `_clippings_shares` (built from _shares.c by pip install), or
+    None in a source checkout without it (the Python loops then run: same results, slower)."""
+    try:
+        return cast(BestShares, importlib.import_module("_clippings_shares").best_shares)
+    except ImportError:
+        return None
+
+
+COMPILED_BEST_SHARES = _compiled_best_shares()
+MASK_BITS = 64
+"""The compiled loops hold a mask in 64 bits: questions of more distinct terms take the Python ones."""
+
+
 def _name_term(word: str) -> str:
     word = word.casefold()
     return word[:-2] if word.endswith(("'s", "’s")) else word
@@ -393,6 +481,7 @@ def features(
             matching[w] = same_stem
     # Sets of question terms as bit masks, for the per-sentence and per-window unions.
     shares = _Shares(unique, idf, total)
+    compiled = COMPILED_BEST_SHARES if len(unique) <= MASK_BITS else None
     mask_of = {w: shares.mask(terms_of) for w, terms_of in matching.items()}
     tomorrow = datetime.date.today().toordinal() + 1
     fresh = _freshness([_day(c.published, tomorrow) for c in candidates])
@@ -412,57 +501,29 @@ def features(
         present = exact | attributed
         matched = {w: matching[w] for w in token_set & matching.keys()}
         stem_present = attributed.union(*matched.values())
-        if len(sequences) > 1 and matched:
-            sentence = 0.0
-            keys = matched.keys()
-            attributed_mask = shares.mask(attributed)
-            for words in sequences:
-                here = keys & words
-                if here:
-                    in_sentence = attributed_mask
-                    for w in here:
-                        in_sentence |= mask_of[w]
-                    share = shares[in_sentence]
-                    if share > sentence:
-                        sentence = share
-        else:
+        want_sentence = len(sequences) > 1 and bool(matched)
+        want_window = bool(weights.proximity) and bool(matched)
+        sentence = near = 0.0
+        if want_sentence or want_window:
+            # The passage's words in mask_of are the matched ones.
+            window_masks = None  # the same as mask_of: no role noun stands for a name
+            if stands_for:
+                # A role noun counts as the name it stands for (in windows, not sentences).
+                window_masks = {w: mask_of[w] for w in matched}
+                for role, stood_for in stands_for.items():
+                    window_masks[role] = window_masks.get(role, 0) | shares.mask(stood_for)
+            sentence, near = (compiled or _best_shares_python)(
+                sequences,
+                mask_of,
+                window_masks,
+                shares.mask(attributed),
+                shares,
+                PROXIMITY,
+                want_sentence,
+                want_window,
+            )
+        if not want_sentence:
             sentence = _share(stem_present, idf, total)
-        near = 0.0
-        if weights.proximity and matched:
-            # Within one sentence only; a role noun counts where it stands for a name.
-            where = {w: mask_of[w] for w in matched}
-            for role, stood_for in stands_for.items():
-                where[role] = where.get(role, 0) | shares.mask(stood_for)
-            for sequence in sequences:
-                if where.keys().isdisjoint(sequence):  # most sentences: nothing to look for
-                    continue
-                places = [i for i, w in enumerate(sequence) if w in where]
-                masks = [where[sequence[i]] for i in places]
-                # No window shares more than the whole sentence, and one window may hold it all.
-                whole = 0
-                for here_mask in masks:
-                    whole |= here_mask
-                most = shares[whole]
-                if most <= near:
-                    continue
-                if places[-1] - places[0] < PROXIMITY:
-                    near = most
-                    continue
-                end = 0
-                count = len(places)
-                for i, start in enumerate(places):
-                    # The window from hit i ends where the previous one did, or later; one that ends
-                    # no later holds a subset of the previous window's terms, and cannot share more.
-                    last = end
-                    while end < count and places[end] - start < PROXIMITY:
-                        end += 1
-                    if end > last:
-                        found = 0
-                        for here_mask in masks[i:end]:
-                            found |= here_mask
-                        share = shares[found]
-                        if share > near:
-                            near = share
         novel = token_set - asked
         names = 0
         if "name" in kinds:
