@@ -13,7 +13,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import TypeAlias, cast
 
 from ..ingest.text import tokenize
 from .stems import Stems
@@ -389,18 +389,11 @@ def _best_shares_python(
     return sentence, near
 
 
-class BestShares(Protocol):
-    def __call__(
-        self,
-        sequences: list[list[str]],
-        sentence_masks: dict[str, int],
-        window_masks: dict[str, int] | None,
-        attributed: int,
-        shares: Mapping[int, float],
-        proximity: int,
-        want_sentence: bool,
-        want_window: bool,
-    ) -> tuple[float, float]: ...
+BestShares: TypeAlias = Callable[
+    [list[list[str]], dict[str, int], dict[str, int] | None, int, Mapping[int, float], int, bool, bool],
+    tuple[float, float],
+]
+"""The signature of `_best_shares_python`, which the compiled loops share."""
 
 
 def _compiled_best_shares() -> BestShares | None:
