@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from index import ClippingsError
+
+from .formatting import CONTENT_LIMIT, truncate
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,24 @@ async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
             await interaction.response.send_message(text, ephemeral=True)
     except discord.HTTPException:
         log.warning("could not send an error reply for interaction %s", interaction.id, exc_info=True)
+
+
+async def reply_to(message: discord.Message, content: str | None = None, **fields: Any) -> discord.Message:
+    """Reply to a member's message; where the bot may send but not read the channel's history (which
+    a reply needs), send the same message to the channel, after the asker's name (never a ping)."""
+    try:
+        return await message.reply(content, **fields)
+    except discord.Forbidden:
+        log.warning(
+            "cannot reply in channel %s (Read Message History denied?); sending instead", message.channel.id
+        )
+        return await message.channel.send(
+            truncate(
+                f"{message.author.mention} {content}" if content else message.author.mention, CONTENT_LIMIT
+            ),
+            allowed_mentions=discord.AllowedMentions.none(),
+            **fields,
+        )
 
 
 async def handle_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:

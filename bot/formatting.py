@@ -46,11 +46,29 @@ _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
 _MAYBE_MARKDOWN = re.compile(r"[\\*_~`|\[\]<]|^\s*[#\-+*>\d]", re.MULTILINE)
 
 
+# A web link as Discord's autolinker reads it (discord.utils' own pattern, without backslashes):
+# Discord shows a link's characters as they are, so escapes or bold inside one would change it.
+_URL = re.compile(r"https?://[^\s<\\]+[^\s<\\.,:;\"'\]]")
+
+
+def url_spans(text: str) -> list[tuple[int, int]]:
+    """Where the web links are in a text, as (start, end) offsets."""
+    return [m.span() for m in _URL.finditer(text)] if "://" in text else []
+
+
 def escape(text: str) -> str:
-    """Escape Discord markdown so that quoted text shows exactly as written."""
+    """Escape Discord markdown so that quoted text shows exactly as written; web links are left as
+    they are, since Discord shows a link's characters literally."""
     if _MAYBE_MARKDOWN.search(text) is None:
         return text
-    text = _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), _INLINE_MARKDOWN.sub(r"\\\1", text))
+    pieces: list[str] = []
+    cursor = 0
+    for start, end in url_spans(text):
+        pieces += [_INLINE_MARKDOWN.sub(r"\\\1", text[cursor:start]), text[start:end]]
+        cursor = end
+    pieces.append(_INLINE_MARKDOWN.sub(r"\\\1", text[cursor:]))
+    # A link never starts a line with a heading or list marker, so these never touch one.
+    text = _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), "".join(pieces))
     return _ORDERED_LIST.sub(r"\1\\\2", text)
 
 
@@ -69,10 +87,11 @@ def truncate(text: str, limit: int) -> str:
 def highlight(text: str, terms: tuple[str, ...] | list[str]) -> str:
     """Escape a passage and put its words that match the question's terms in bold."""
     wanted = set(terms)
+    links = url_spans(text)
     pieces: list[str] = []
     cursor = 0
     for term, start, end in tokenize_spans(text):
-        if term in wanted:
+        if term in wanted and not any(a <= start < b for a, b in links):
             pieces.append(escape(text[cursor:start]))
             pieces.append(f"**{escape(text[start:end])}**")
             cursor = end
@@ -168,7 +187,9 @@ def answer_page(response: SearchResponse, first_rank: int | None = None) -> Answ
     return AnswerPage(content, embeds, len(embeds))
 
 
-_ANSWER_CONTENT = re.compile(r"Results? \d+(?:–\d+)? for “(?P<question>.*)”", re.DOTALL)
+# A reply sent to the channel instead (`errors.reply_to`) starts with the asker's mention.
+_ASKER = r"(?:<@\d+> )?"
+_ANSWER_CONTENT = re.compile(_ASKER + r"Results? \d+(?:–\d+)? for “(?P<question>.*)”", re.DOTALL)
 
 
 def question_key(question: str) -> str:
@@ -304,7 +325,7 @@ def no_answer(response: SearchResponse, scope: str) -> str:
 
 
 _NO_ANSWER_CONTENT = re.compile(
-    r"I couldn't find an answer to “(?P<question>.*)” in [^“”]* \([0-9]+ articles? searched\)\. The closest.*",
+    _ASKER + r"I couldn't find an answer to “(?P<question>.*)” in [^“”]* \([0-9]+ articles? searched\)\. The closest.*",
     re.DOTALL,
 )
 

@@ -225,7 +225,7 @@ async def test_every_reply_disables_mentions(world):
     click = await world.fake.click_button(message, buttons(message)["More"], user=world.alice)
     await click.wait_response()
     posted = await world.fake.send_user_message(
-        world.general, world.alice, f"{world.fake.bot_user.mention} weapons"
+        world.general, world.alice, f"{world.fake.bot_user.mention} Qin weapons peace"
     )
     await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
     # Requests are recorded once answered, which can be just after the message shows up.
@@ -582,6 +582,53 @@ async def test_mention_gets_the_same_answer_as_a_reply(world):
     reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
     assert reply["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
     assert world.fake.intents & (1 << 15) == 0  # no message-content intent needed
+
+
+async def test_mention_where_replies_are_refused_answers_in_the_channel(world):
+    world.store.add(sample(), "global")
+    # The bot may send here but not read the history, which a reply needs.
+    world.general.set_permissions(world.fake.bot_role(world.guild), deny=Perm.READ_MESSAGE_HISTORY)
+    with world.fake.expect_errors(403):
+        await world.fake.send_user_message(
+            world.general, world.alice, f"{world.fake.bot_user.mention} what did Qin say about weapons"
+        )
+        answer = await world.fake.wait_for_message(world.general, lambda m: m["author"]["bot"])
+    assert answer["content"] == f"{world.alice.mention} Results 1–3 for “what did Qin say about weapons”"
+    assert answer["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
+
+
+async def test_more_works_on_an_answer_sent_to_the_channel_instead_of_a_reply(world):
+    world.store.add(sample(), "global")
+    world.general.set_permissions(world.fake.bot_role(world.guild), deny=Perm.READ_MESSAGE_HISTORY)
+    with world.fake.expect_errors(403):
+        await world.fake.send_user_message(
+            world.general, world.alice, f"{world.fake.bot_user.mention} Qin weapons peace"
+        )
+        answer = await world.fake.wait_for_message(world.general, lambda m: m["author"]["bot"])
+    click = await world.fake.click_button(answer, buttons(answer)["More"], user=world.alice)
+    assert (await click.wait_response())["type"] == 6  # the next page, in place
+
+
+async def test_over_long_mention_question_is_refused_with_the_limit(world):
+    world.store.add(sample(), "global")
+    question = "what did Qin say " * 20  # 340 characters: /ask would not take it either
+    posted = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} {question}"
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    assert reply["content"] == "That question is 339 characters long; ask it again in at most 300 characters."
+    assert reply["embeds"] == []
+
+
+async def test_more_reads_back_a_mention_question_of_the_longest_length_full_of_markdown(world):
+    world.store.add(sample(), "global")
+    question = ("[China] [Russia] [peace] " * 12)[:300]  # escaping doubles its brackets
+    posted = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} {question}"
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    click = await world.fake.click_button(reply, buttons(reply)["More"], user=world.alice)
+    assert (await click.wait_response())["type"] == 6
 
 
 async def test_dm_searches_only_the_global_library(world):

@@ -26,6 +26,7 @@ from bot.formatting import (
     quote_passage,
     safe_url,
 )
+from bot.formatting import unescape as formatting_unescape
 from index import Hit, Passage, SearchResponse, StoredArticle
 
 
@@ -112,6 +113,29 @@ def test_highlight_bolds_matched_words_only():
 
 def test_highlight_bolds_possessive_forms_of_a_term():
     assert highlight("China’s weapons", ("china",)) == "**China’s** weapons"
+
+
+def test_highlight_leaves_a_link_as_written():
+    text = "The report is at https://news.test/weapons_report_2023 and was read widely."
+    assert highlight(text, ("weapons", "report")) == (
+        "The **report** is at https://news.test/weapons_report_2023 and was read widely."
+    )
+
+
+def test_escape_leaves_links_alone_and_escapes_around_them():
+    assert escape("*see* https://x.test/a_b_(c) or <https://x.test/d_e>.") == (
+        "\\*see\\* https://x.test/a_b_(c) or \\<https://x.test/d_e>."
+    )
+
+
+@given(
+    st.lists(
+        st.sampled_from([*PIECES, "https://x.test/a_b", "http://y.test/*c*", ":", "/", "https://"]),
+        max_size=10,
+    ).map("".join)
+)
+def test_unescape_gives_back_what_escape_was_given(text):
+    assert formatting_unescape(escape(text)) == text
 
 
 def test_quote_is_a_block_quote_of_every_line():

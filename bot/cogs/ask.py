@@ -23,7 +23,7 @@ from index import (
 )
 
 from ..client import libraries_for
-from ..errors import handle_interaction_error, send_ephemeral
+from ..errors import handle_interaction_error, reply_to, send_ephemeral
 from ..formatting import (
     AnswerPage,
     answer_page,
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECENT_TITLES = 3
+QUESTION_LIMIT = 300
+"""The longest question, in characters, by /ask or by mention: its answer's content always holds
+it whole (escaped, at most twice as long), so More and Closest passages can read it back."""
 EXPIRED = "This answer has expired; ask again with /ask."
 NOT_YOURS = "Only the person who asked can use these buttons; ask your own question with /ask."
 
@@ -324,7 +327,7 @@ class AskCog(commands.Cog):
     async def ask(
         self,
         interaction: discord.Interaction,
-        question: app_commands.Range[str, 1, 300],
+        question: app_commands.Range[str, 1, QUESTION_LIMIT],
         results: app_commands.Range[int, 1, 5] = 3,
         private: bool = False,
     ) -> None:
@@ -366,29 +369,38 @@ class AskCog(commands.Cog):
         question = mention.sub(" ", message.content).strip()
         guild_id = message.guild.id if message.guild else None
         if not question:
-            await message.reply(
-                "Ask me a question after the mention, for example: what did Qin say about weapons"
+            await reply_to(
+                message, "Ask me a question after the mention, for example: what did Qin say about weapons"
+            )
+            return
+        if len(question) > QUESTION_LIMIT:
+            await reply_to(
+                message,
+                f"That question is {len(question)} characters long; ask it again in at most"
+                f" {QUESTION_LIMIT} characters.",
             )
             return
         if is_small_talk(question):
-            await message.reply(await self._help_reply(guild_id))
+            await reply_to(message, await self._help_reply(guild_id))
             return
         retry = self.cooldowns.retry_after(message.author.id)
         if retry:
-            await message.reply(f"You're asking quickly! Please wait {retry:.0f} s before the next question.")
+            await reply_to(
+                message, f"You're asking quickly! Please wait {retry:.0f} s before the next question."
+            )
             return
         async with self.order.turn(message.author.id):
             try:
                 response = await self._search(question, guild_id, 3)
             except ClippingsError as exc:
-                await message.reply(str(exc))
+                await reply_to(message, str(exc))
                 return
             if not response.hits:
-                await message.reply(await self._nothing_found(response, guild_id))
+                await reply_to(message, await self._nothing_found(response, guild_id))
                 return
             if not response.answerable:
                 content, closest = no_answer_message(message.author.id, response, 3, scope_of(guild_id))
-                await message.reply(content, view=closest)
+                await reply_to(message, content, view=closest)
                 return
             page, view = answer_message(message.author.id, response, 3)
-            await message.reply(content=page.content, embeds=page.embeds, view=view)
+            await reply_to(message, content=page.content, embeds=page.embeds, view=view)

@@ -13,7 +13,7 @@ from discord.ext import commands
 from index import ClippingsError
 
 from ..checks import require_moderator
-from ..errors import UserError
+from ..errors import UserError, reply_to
 from ..ingest import article_from_message
 
 if TYPE_CHECKING:
@@ -107,6 +107,6 @@ class NewsroomCog(
         try:
             await message.add_reaction(emoji)
             if reason:
-                await message.reply(reason)
+                await reply_to(message, reason)
         except discord.HTTPException:
             log.warning("could not answer newsroom post %s", message.id, exc_info=True)
