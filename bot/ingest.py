@@ -27,9 +27,29 @@ MIN_POST_CHARS = 200
 """A newsroom post without a link or file counts as an article from this length on."""
 
 
+TRAILING_PUNCTUATION = ".,;:!?'\""
+TRAILING_MARKDOWN = "*_|~`"
+"""Bold, italics, spoilers, strike-through and code around a link; Discord's autolinker drops them too."""
+CLOSING_BRACKETS = {")": "(", "]": "["}
+
+
+def _unopened(url: str) -> bool:
+    """Whether the link ends in a ) or ] that it did not open, as in "(see https://x.test/a)"."""
+    opening = CLOSING_BRACKETS.get(url[-1])
+    return opening is not None and url.count(opening) < url.count(url[-1])
+
+
+def _trim_link(url: str) -> str:
+    """Drop trailing punctuation and markdown, and a closing bracket only when the link never opened it."""
+    while url and (url[-1] in TRAILING_PUNCTUATION + TRAILING_MARKDOWN or _unopened(url)):
+        url = url[:-1]
+    return url
+
+
 def links_in(text: str) -> list[str]:
-    """http(s) links in a message, without trailing punctuation or Discord's <> suppression."""
-    return [m.group().rstrip(".,;:!?)]>'\"") for m in URL_PATTERN.finditer(text or "")]
+    """http(s) links in a message, without trailing punctuation, markdown or Discord's <> suppression."""
+    links = (_trim_link(m.group()) for m in URL_PATTERN.finditer(text or ""))
+    return [link for link in links if URL_PATTERN.fullmatch(link)]
 
 
 async def article_from_url(url: str, settings: FetchSettings) -> Article:
