@@ -67,11 +67,17 @@ def _first_article(results: list[Article | ReadFailure], name: str) -> Article:
     raise BadInput(reason)
 
 
+def _attachment_kind(attachment: discord.Attachment) -> str | None:
+    """The kind ("text" or "html") of a file the bot reads, by its suffix; None for other files."""
+    name = attachment.filename
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return ATTACHMENT_KINDS.get(suffix)
+
+
 async def article_from_attachment(attachment: discord.Attachment, settings: FetchSettings) -> Article:
     """Read a .txt, .md or .html attachment; refuse big or other files before downloading them."""
     name = attachment.filename
-    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    kind = ATTACHMENT_KINDS.get(suffix)
+    kind = _attachment_kind(attachment)
     if kind is None:
         raise BadInput(f"{name} is not a .txt, .md or .html file; attach the article as one of those.")
     limit = min(settings.max_bytes, max_bytes_for(kind))
@@ -104,12 +110,21 @@ def article_from_post(text: str, source: str, title: str | None = None, url: str
 
 
 async def article_from_message(message: discord.Message, settings: FetchSettings) -> Article | None:
-    """A message's first attachment, else its first link, else its text if article-length; else None."""
-    if message.attachments:
-        return await article_from_attachment(message.attachments[0], settings)
+    """A message's first .txt/.md/.html file, else its first link, else its text if article-length.
+
+    Photos and other files beside a link or text are passed over; a message with nothing usable but
+    such a file is refused with what to attach instead, and one with nothing at all gives None."""
+    readable = [attachment for attachment in message.attachments if _attachment_kind(attachment)]
+    if readable:
+        return await article_from_attachment(readable[0], settings)
     links = links_in(message.content)
     if links:
         return await article_from_url(links[0], settings)
     if len(message.content.strip()) >= MIN_POST_CHARS:
         return article_from_post(message.content, "The message", url=message.jump_url)
+    if message.attachments:
+        name = message.attachments[0].filename
+        raise BadInput(
+            f"{name} is not a .txt, .md or .html file; attach the article as one of those or post its link."
+        )
     return None

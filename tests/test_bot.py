@@ -878,6 +878,51 @@ BRIDGE_PAGE = (
     + "The bridge closes next month for repairs to its deck. " * 4
     + "</p></article></body></html>"
 )
+PHOTO = b"\xff\xd8\xff\xe0" + b"0" * 100
+
+
+async def test_newsroom_link_post_with_a_photo_is_indexed(newsroom):
+    url = newsroom.fake.serve_bytes("news/bridge.html", BRIDGE_PAGE.encode(), "text/html")
+    photo = newsroom.fake.add_attachment("bridge.jpg", PHOTO, "image/jpeg")
+    posted = await newsroom.fake.send_user_message(
+        newsroom.news, newsroom.mod, f"Bridge closes next month: {url}", attachments=[photo]
+    )
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+    assert newsroom.store.search("bridge deck repairs", [str(newsroom.guild.id)]).hits[0].article.url == url
+
+
+async def test_newsroom_text_file_after_a_photo_is_indexed(newsroom):
+    photo = newsroom.fake.add_attachment("qin.jpg", PHOTO, "image/jpeg")
+    attachment = newsroom.fake.add_attachment("qin.txt", SAMPLE.read_bytes(), "text/plain")
+    posted = await newsroom.fake.send_user_message(
+        newsroom.news, newsroom.mod, "", attachments=[photo, attachment]
+    )
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+    hit = newsroom.store.search("what did Qin say about weapons", [str(newsroom.guild.id)]).hits[0]
+    assert hit.passage.text.startswith(WEAPONS)
+
+
+async def test_newsroom_article_text_with_a_photo_is_indexed(newsroom):
+    text = "Harbour news. " + "The harbour reopened on Monday after the long winter storm passed by. " * 4
+    photo = newsroom.fake.add_attachment("harbour.jpg", PHOTO, "image/jpeg")
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, text, attachments=[photo])
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+    hit = newsroom.store.search("harbour storm", [str(newsroom.guild.id)]).hits[0]
+    assert hit.article.url.endswith(f"/{newsroom.news.id}/{posted['id']}")
+
+
+async def test_newsroom_photo_alone_gets_a_cross_and_what_to_post(newsroom):
+    photo = newsroom.fake.add_attachment("bridge.jpg", PHOTO, "image/jpeg")
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, "Look!", attachments=[photo])
+    reply = await newsroom.fake.wait_for_message(newsroom.news, replying_to(posted), include_existing=True)
+    assert newsroom.fake.reactions_on(posted) == {"❌": [newsroom.fake.bot_user.id]}
+    assert reply["content"] == (
+        "bridge.jpg is not a .txt, .md or .html file; attach the article as one of those or post its link."
+    )
+    assert newsroom.store.count_articles(str(newsroom.guild.id)) == 0
 
 
 async def test_newsroom_link_with_parentheses_is_indexed(newsroom):
