@@ -27,9 +27,29 @@ MIN_POST_CHARS = 200
 """A newsroom post without a link or file counts as an article from this length on."""
 
 
+TRAILING_PUNCTUATION = ".,;:!?'\""
+TRAILING_MARKDOWN = "*_|~`"
+"""Bold, italics, spoilers, strike-through and code around a link; Discord's autolinker drops them too."""
+CLOSING_BRACKETS = {")": "(", "]": "["}
+
+
+def _unopened(url: str) -> bool:
+    """Whether the link ends in a ) or ] that it did not open, as in "(see https://x.test/a)"."""
+    opening = CLOSING_BRACKETS.get(url[-1])
+    return opening is not None and url.count(opening) < url.count(url[-1])
+
+
+def _trim_link(url: str) -> str:
+    """Drop trailing punctuation and markdown, and a closing bracket only when the link never opened it."""
+    while url and (url[-1] in TRAILING_PUNCTUATION + TRAILING_MARKDOWN or _unopened(url)):
+        url = url[:-1]
+    return url
+
+
 def links_in(text: str) -> list[str]:
-    """http(s) links in a message, without trailing punctuation or Discord's <> suppression."""
-    return [m.group().rstrip(".,;:!?)]>'\"") for m in URL_PATTERN.finditer(text or "")]
+    """http(s) links in a message, without trailing punctuation, markdown or Discord's <> suppression."""
+    links = (_trim_link(m.group()) for m in URL_PATTERN.finditer(text or ""))
+    return [link for link in links if URL_PATTERN.fullmatch(link)]
 
 
 async def article_from_url(url: str, settings: FetchSettings) -> Article:
@@ -47,11 +67,17 @@ def _first_article(results: list[Article | ReadFailure], name: str) -> Article:
     raise BadInput(reason)
 
 
+def _attachment_kind(attachment: discord.Attachment) -> str | None:
+    """The kind ("text" or "html") of a file the bot reads, by its suffix; None for other files."""
+    name = attachment.filename
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return ATTACHMENT_KINDS.get(suffix)
+
+
 async def article_from_attachment(attachment: discord.Attachment, settings: FetchSettings) -> Article:
     """Read a .txt, .md or .html attachment; refuse big or other files before downloading them."""
     name = attachment.filename
-    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    kind = ATTACHMENT_KINDS.get(suffix)
+    kind = _attachment_kind(attachment)
     if kind is None:
         raise BadInput(f"{name} is not a .txt, .md or .html file; attach the article as one of those.")
     limit = min(settings.max_bytes, max_bytes_for(kind))
@@ -84,12 +110,21 @@ def article_from_post(text: str, source: str, title: str | None = None, url: str
 
 
 async def article_from_message(message: discord.Message, settings: FetchSettings) -> Article | None:
-    """A message's first attachment, else its first link, else its text if article-length; else None."""
-    if message.attachments:
-        return await article_from_attachment(message.attachments[0], settings)
+    """A message's first .txt/.md/.html file, else its first link, else its text if article-length.
+
+    Photos and other files beside a link or text are passed over; a message with nothing usable but
+    such a file is refused with what to attach instead, and one with nothing at all gives None."""
+    readable = [attachment for attachment in message.attachments if _attachment_kind(attachment)]
+    if readable:
+        return await article_from_attachment(readable[0], settings)
     links = links_in(message.content)
     if links:
         return await article_from_url(links[0], settings)
     if len(message.content.strip()) >= MIN_POST_CHARS:
         return article_from_post(message.content, "The message", url=message.jump_url)
+    if message.attachments:
+        name = message.attachments[0].filename
+        raise BadInput(
+            f"{name} is not a .txt, .md or .html file; attach the article as one of those or post its link."
+        )
     return None

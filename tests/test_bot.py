@@ -18,6 +18,7 @@ from conftest import REPO, RERANK_EXTRA, SAMPLE, WEAPONS
 
 from bot.__main__ import Supervisor, serve
 from bot.client import ClippingsBot
+from bot.ingest import links_in
 from bot.settings import Settings, SettingsError, load_settings
 from index import Article, FetchSettings, Store, read_path
 from tests.discord_fake import BotFailure, FakeClock, FakeDiscord, FakeUser, Perm, run_bot
@@ -917,6 +918,119 @@ async def test_newsroom_refusal_gets_a_cross_and_a_reason(newsroom):
     reply = await newsroom.fake.wait_for_message(newsroom.news, replying_to(posted), include_existing=True)
     assert newsroom.fake.reactions_on(posted) == {"❌": [newsroom.fake.bot_user.id]}
     assert reply["content"] == f"{url} is application/pdf, not a web page or plain text."
+
+
+BRIDGE_PAGE = (
+    "<html><head><title>Bridge closes</title></head><body><article><h1>Bridge closes</h1><p>"
+    + "The bridge closes next month for repairs to its deck. " * 4
+    + "</p></article></body></html>"
+)
+PHOTO = b"\xff\xd8\xff\xe0" + b"0" * 100
+
+
+async def test_newsroom_link_post_with_a_photo_is_indexed(newsroom):
+    url = newsroom.fake.serve_bytes("news/bridge.html", BRIDGE_PAGE.encode(), "text/html")
+    photo = newsroom.fake.add_attachment("bridge.jpg", PHOTO, "image/jpeg")
+    posted = await newsroom.fake.send_user_message(
+        newsroom.news, newsroom.mod, f"Bridge closes next month: {url}", attachments=[photo]
+    )
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+    assert newsroom.store.search("bridge deck repairs", [str(newsroom.guild.id)]).hits[0].article.url == url
+
+
+async def test_newsroom_text_file_after_a_photo_is_indexed(newsroom):
+    photo = newsroom.fake.add_attachment("qin.jpg", PHOTO, "image/jpeg")
+    attachment = newsroom.fake.add_attachment("qin.txt", SAMPLE.read_bytes(), "text/plain")
+    posted = await newsroom.fake.send_user_message(
+        newsroom.news, newsroom.mod, "", attachments=[photo, attachment]
+    )
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+    hit = newsroom.store.search("what did Qin say about weapons", [str(newsroom.guild.id)]).hits[0]
+    assert hit.passage.text.startswith(WEAPONS)
+
+
+async def test_newsroom_article_text_with_a_photo_is_indexed(newsroom):
+    text = "Harbour news. " + "The harbour reopened on Monday after the long winter storm passed by. " * 4
+    photo = newsroom.fake.add_attachment("harbour.jpg", PHOTO, "image/jpeg")
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, text, attachments=[photo])
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+    hit = newsroom.store.search("harbour storm", [str(newsroom.guild.id)]).hits[0]
+    assert hit.article.url.endswith(f"/{newsroom.news.id}/{posted['id']}")
+
+
+async def test_newsroom_photo_alone_gets_a_cross_and_what_to_post(newsroom):
+    photo = newsroom.fake.add_attachment("bridge.jpg", PHOTO, "image/jpeg")
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, "Look!", attachments=[photo])
+    reply = await newsroom.fake.wait_for_message(newsroom.news, replying_to(posted), include_existing=True)
+    assert newsroom.fake.reactions_on(posted) == {"❌": [newsroom.fake.bot_user.id]}
+    assert reply["content"] == (
+        "bridge.jpg is not a .txt, .md or .html file; attach the article as one of those or post its link."
+    )
+    assert newsroom.store.count_articles(str(newsroom.guild.id)) == 0
+
+
+async def test_newsroom_link_with_parentheses_is_indexed(newsroom):
+    url = newsroom.fake.serve_bytes("wiki/Bridge_(London)", BRIDGE_PAGE.encode(), "text/html")
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, f"Background (see {url}).")
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+    assert newsroom.store.search("bridge deck repairs", [str(newsroom.guild.id)]).hits[0].article.url == url
+
+
+def test_links_keep_a_closing_parenthesis_the_link_opened():
+    assert links_in("See https://x.test/wiki/Bridge_(London) today") == [
+        "https://x.test/wiki/Bridge_(London)"
+    ]
+
+
+def test_links_drop_a_closing_parenthesis_the_link_never_opened():
+    assert links_in("(see https://x.test/wiki/Bridge_(London))") == ["https://x.test/wiki/Bridge_(London)"]
+
+
+def test_links_keep_a_closing_square_bracket_the_link_opened():
+    assert links_in("[https://x.test/list?ids[]] and https://x.test/q?a[0]") == [
+        "https://x.test/list?ids[]",
+        "https://x.test/q?a[0]",
+    ]
+
+
+def test_links_drop_trailing_punctuation():
+    assert links_in('Read https://news.test/a. Then https://news.test/b, "https://news.test/c"!') == [
+        "https://news.test/a",
+        "https://news.test/b",
+        "https://news.test/c",
+    ]
+
+
+def test_links_drop_markdown_around_them():
+    assert links_in("**https://news.test/bridge** _https://news.test/b_ ||https://news.test/c||") == [
+        "https://news.test/bridge",
+        "https://news.test/b",
+        "https://news.test/c",
+    ]
+
+
+def test_links_drop_code_and_strike_through_around_them():
+    assert links_in("`https://news.test/a` ~~https://news.test/b~~ ***https://news.test/c_(d)***") == [
+        "https://news.test/a",
+        "https://news.test/b",
+        "https://news.test/c_(d)",
+    ]
+
+
+def test_links_in_angle_brackets_are_found_without_them():
+    assert links_in("No embed: <https://news.test/bridge>.") == ["https://news.test/bridge"]
+
+
+def test_masked_link_target_is_found_without_its_parenthesis():
+    assert links_in("Read [the story](https://news.test/bridge).") == ["https://news.test/bridge"]
+
+
+def test_a_bare_scheme_is_no_link():
+    assert links_in("Links start with https://) or **http://**") == []
 
 
 async def test_newsroom_clear_stops_indexing(newsroom):
