@@ -83,7 +83,7 @@ class ClippingsBot(commands.Bot):
 
     async def add_commands(self) -> None:
         """The cogs, their commands and the buttons of earlier answers; no network needed."""
-        from .cogs.articles import ArticlesCog
+        from .cogs.articles import LIST_BUTTONS, ArticlesCog
         from .cogs.ask import BUTTONS, AskCog
         from .cogs.help import HelpCog
         from .cogs.newsroom import NewsroomCog
@@ -92,7 +92,7 @@ class ClippingsBot(commands.Bot):
         await self.add_cog(ArticlesCog(self))
         await self.add_cog(NewsroomCog(self))
         await self.add_cog(HelpCog(self))
-        self.add_dynamic_items(*BUTTONS)
+        self.add_dynamic_items(*BUTTONS, *LIST_BUTTONS)
 
     async def close(self) -> None:
         await super().close()

@@ -10,9 +10,11 @@ import os
 import subprocess
 import sys
 import threading
+import types
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import discord
 import pytest
 from conftest import REPO, RERANK_EXTRA, SAMPLE, WEAPONS
 
@@ -795,17 +797,142 @@ async def test_member_cannot_remove(world):
     assert world.store.count_articles(str(world.guild.id)) == 1
 
 
+def add_stories(store: Store, library: str, count: int) -> None:
+    for n in range(count):
+        store.add(Article(f"Story {n}", f"Story number {n} is about the harbour."), library)
+
+
+async def article_list(fake: FakeDiscord, user: FakeUser, channel) -> dict:
+    inter = await fake.invoke_command("article list", {}, user=user, channel=channel)
+    return await inter.wait_followup()
+
+
+def footer(message: dict) -> str:
+    return message["embeds"][0]["footer"]["text"]
+
+
+LIST_PAGE_2 = "`#2` Story 1 · 1 passage\n`#1` Story 0 · 1 passage"
+
+
 async def test_article_list_pages_with_buttons(world):
-    for n in range(12):
-        world.store.add(Article(f"Story {n}", f"Story number {n} is about the harbour."), str(world.guild.id))
-    inter = await world.fake.invoke_command("article list", {}, user=world.mod, channel=world.general)
-    message = await inter.wait_followup()
-    assert message["embeds"][0]["footer"]["text"] == "page 1 of 2"
+    add_stories(world.store, str(world.guild.id), 12)
+    message = await article_list(world.fake, world.mod, world.general)
+    assert footer(message) == "page 1 of 2"
     assert message["embeds"][0]["description"].startswith("`#12` Story 11")
     click = await world.fake.click_button(message, buttons(message)["Next"], user=world.mod)
+    assert (await click.wait_response())["type"] == 6  # deferred update: the page is read from the store
+    await world.fake.wait_for(lambda: footer(message) == "page 2 of 2", description="page 2")
+    assert message["embeds"][0]["description"] == LIST_PAGE_2
+
+
+async def test_article_list_previous_goes_back_to_the_first_page(world):
+    add_stories(world.store, str(world.guild.id), 12)
+    message = await article_list(world.fake, world.mod, world.general)
+    click = await world.fake.click_button(message, buttons(message)["Next"], user=world.mod)
     await click.wait_response()
-    assert message["embeds"][0]["footer"]["text"] == "page 2 of 2"
-    assert message["embeds"][0]["description"] == "`#2` Story 1 · 1 passage\n`#1` Story 0 · 1 passage"
+    await world.fake.wait_for(lambda: footer(message) == "page 2 of 2", description="page 2")
+    click = await world.fake.click_button(message, buttons(message)["Previous"], user=world.mod)
+    await click.wait_response()
+    await world.fake.wait_for(lambda: footer(message) == "page 1 of 2", description="page 1")
+    assert message["embeds"][0]["description"].startswith("`#12` Story 11")
+
+
+async def test_article_list_next_works_after_the_old_view_timeout(tmp_path, monkeypatch):
+    async with bot_world(tmp_path, fake_options={"heartbeat_interval": 0.05}) as world:
+        add_stories(world.store, str(world.guild.id), 12)
+        fake = world.fake
+        # Views time out on time.monotonic: make it follow the fake's clock too.
+        monkeypatch.setattr(discord.ui.view, "time", types.SimpleNamespace(monotonic=fake.clock))
+        with loop_time_from(fake.clock):
+            message = await article_list(fake, world.mod, world.general)
+            await let_time_pass(fake, 5 * 60 + CLOCK_STEP)
+            click = await fake.click_button(message, buttons(message)["Next"], user=world.mod)
+            assert (await click.wait_response())["type"] == 6
+            await fake.wait_for(lambda: footer(message) == "page 2 of 2", description="page 2")
+        assert message["embeds"][0]["description"] == LIST_PAGE_2
+
+
+async def test_article_list_next_works_after_a_restart(tmp_path):
+    async with restartable(tmp_path) as (fake, store, general, _alice):
+        guild = fake.guilds[general.guild_id]
+        mod = fake.add_user("mod")
+        guild.add_member(mod, roles=[guild.add_role("Mods", permissions=Perm.MANAGE_MESSAGES)])
+        add_stories(store, str(guild.id), 12)
+        async with start_bot(fake, store, tmp_path):
+            message = await article_list(fake, mod, general)
+        async with start_bot(fake, store, tmp_path):
+            click = await fake.click_button(message, buttons(message)["Next"], user=mod)
+            assert (await click.wait_response())["type"] == 6
+            await fake.wait_for(lambda: footer(message) == "page 2 of 2", description="page 2")
+    assert message["embeds"][0]["description"] == LIST_PAGE_2
+
+
+async def test_article_list_page_shows_the_articles_as_they_are_at_the_press(world):
+    library = str(world.guild.id)
+    add_stories(world.store, library, 12)
+    message = await article_list(world.fake, world.mod, world.general)
+    world.store.remove(library, 2)
+    click = await world.fake.click_button(message, buttons(message)["Next"], user=world.mod)
+    await click.wait_response()
+    await world.fake.wait_for(lambda: footer(message) == "page 2 of 2", description="page 2")
+    assert (message["embeds"][0]["title"], message["embeds"][0]["description"]) == (
+        "Articles (11)",
+        "`#1` Story 0 · 1 passage",
+    )
+
+
+async def test_article_list_page_past_the_end_shows_the_last_page(world):
+    library = str(world.guild.id)
+    add_stories(world.store, library, 12)
+    message = await article_list(world.fake, world.mod, world.general)
+    for article_id in (12, 11, 10):
+        world.store.remove(library, article_id)
+    click = await world.fake.click_button(message, buttons(message)["Next"], user=world.mod)
+    await click.wait_response()
+    await world.fake.wait_for(lambda: footer(message) == "page 1 of 1", description="the last page")
+    assert (message["embeds"][0]["title"], buttons(message)) == ("Articles (9)", {})
+
+
+async def test_article_list_page_is_refused_to_another_member(world):
+    add_stories(world.store, str(world.guild.id), 12)
+    message = await article_list(world.fake, world.mod, world.general)
+    # Only the moderator sees the private list: the press of another member is forged.
+    payload = world.fake.build_component_payload(message, buttons(message)["Next"], user=world.mod)
+    payload["member"] = world.guild.member(world.alice).to_payload()
+    response = await (await world.fake.send_interaction(payload)).wait_response()
+    assert (response["type"], response["data"]["flags"], response["data"]["content"]) == (
+        4,
+        EPHEMERAL,
+        "Only the moderator who asked for this list can page through it.",
+    )
+    assert footer(message) == "page 1 of 2"
+
+
+async def test_article_list_page_is_refused_to_its_moderator_once_no_longer_one(world):
+    add_stories(world.store, str(world.guild.id), 12)
+    message = await article_list(world.fake, world.mod, world.general)
+    world.guild.member(world.mod).role_ids.clear()
+    click = await world.fake.click_button(message, buttons(message)["Next"], user=world.mod)
+    response = await click.wait_response()
+    assert (response["type"], response["data"]["flags"], response["data"]["content"]) == (
+        4,
+        EPHEMERAL,
+        "Only moderators (with the Manage Messages permission) can do that.",
+    )
+    assert footer(message) == "page 1 of 2"
+
+
+async def test_article_list_buttons_from_before_the_upgrade_say_they_expired(world):
+    add_stories(world.store, str(world.guild.id), 12)
+    message = await article_list(world.fake, world.mod, world.general)
+    message["components"][0]["components"][1]["custom_id"] = "article-list:next"  # the old fixed id
+    click = await world.fake.click_button(message, "article-list:next", user=world.mod)
+    response = await click.wait_response()
+    assert (response["type"], response["data"]["flags"], response["data"]["content"]) == (
+        4,
+        EPHEMERAL,
+        "This list has expired; run /article list again.",
+    )
 
 
 async def test_article_show(world):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 from discord import app_commands
@@ -59,48 +60,98 @@ class PasteArticleModal(discord.ui.Modal, title="Add an article"):
         await handle_interaction_error(interaction, error)
 
 
-class ArticleListView(discord.ui.View):
-    def __init__(self, cog: ArticlesCog, owner_id: int, library: str, total: int) -> None:
-        super().__init__(timeout=300)
-        self.cog, self.owner_id, self.library, self.total = cog, owner_id, library, total
-        self.page = 0
-        self.pages = max(1, math.ceil(total / LIST_PAGE_SIZE))
-        self._update_buttons()
+LIST_NOT_YOURS = "Only the moderator who asked for this list can page through it."
+LIST_EXPIRED = "This list has expired; run /article list again."
 
-    def _update_buttons(self) -> None:
-        self.previous.disabled = self.page == 0
-        self.next.disabled = self.page >= self.pages - 1
 
-    async def render(self) -> discord.Embed:
-        articles = await asyncio.to_thread(
-            self.cog.bot.store.list_articles, self.library, self.page * LIST_PAGE_SIZE, LIST_PAGE_SIZE
+# The page buttons keep their state in their custom_id (who asked and which page to show), so they
+# work after a restart, and with no view timeout: the bot registers them at start as dynamic items.
+
+
+async def list_page(
+    interaction: discord.Interaction, page: int
+) -> tuple[discord.Embed, discord.ui.View | None]:
+    """Page `page` (0-based; past the end, the last one) of this server's articles as they are now,
+    with Previous and Next for the member who asked when there is more than one page."""
+    store = cast("ClippingsBot", interaction.client).store
+    library = str(interaction.guild_id)
+    total = await asyncio.to_thread(store.count_articles, library)
+    pages = max(1, math.ceil(total / LIST_PAGE_SIZE))
+    page = min(page, pages - 1)
+    articles = await asyncio.to_thread(store.list_articles, library, page * LIST_PAGE_SIZE, LIST_PAGE_SIZE)
+    embed = article_list_page(articles, page, pages, total)
+    if pages == 1:
+        return embed, None
+    view = discord.ui.View(timeout=None)
+    owner_id = interaction.user.id
+    view.add_item(ArticlePageButton(owner_id, max(0, page - 1), "previous", disabled=page == 0))
+    view.add_item(ArticlePageButton(owner_id, min(pages - 1, page + 1), "next", disabled=page == pages - 1))
+    return embed, view
+
+
+class ArticlePageButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"article-list:(?P<owner>[0-9]+):(?P<page>[0-9]+):(?P<direction>previous|next)",
+):
+    """Previous or Next under /article list: shows page `page` of the articles as they are at the press."""
+
+    def __init__(self, owner_id: int, page: int, direction: str, disabled: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=direction.capitalize(),
+                style=discord.ButtonStyle.secondary,
+                disabled=disabled,
+                custom_id=f"article-list:{owner_id}:{page}:{direction}",
+            )
         )
-        self._update_buttons()
-        return article_list_page(articles, self.page, self.pages, self.total)
+        self.owner_id, self.page = owner_id, page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ArticlePageButton:
+        return cls(int(match["owner"]), int(match["page"]), match["direction"])
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         if interaction.user.id == self.owner_id:
             return True
-        await send_ephemeral(interaction, "Only the moderator who asked for this list can page through it.")
+        await send_ephemeral(interaction, LIST_NOT_YOURS)
         return False
 
-    # Explicit ids: random ones would look like the expired answer buttons (ask.ExpiredButton).
-    @discord.ui.button(
-        label="Previous", style=discord.ButtonStyle.secondary, custom_id="article-list:previous"
-    )
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.page = max(0, self.page - 1)
-        await interaction.response.edit_message(embed=await self.render(), view=self)
+    async def callback(self, interaction: discord.Interaction) -> None:
+        # discord.py only logs errors of dynamic items, so they are answered here.
+        try:
+            await self.show_page(interaction)
+        except Exception as error:
+            await handle_interaction_error(interaction, error)
 
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary, custom_id="article-list:next")
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.page = min(self.pages - 1, self.page + 1)
-        await interaction.response.edit_message(embed=await self.render(), view=self)
+    async def show_page(self, interaction: discord.Interaction) -> None:
+        require_moderator(interaction)  # checked on every press, as by the commands
+        await interaction.response.defer()  # the page is read from the store
+        embed, view = await list_page(interaction, self.page)
+        await interaction.edit_original_response(embed=embed, view=view)
 
-    async def on_error(
-        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item, /
-    ) -> None:
-        await handle_interaction_error(interaction, error)
+
+class ExpiredListButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"article-list:(?:previous|next)"
+):
+    """Page buttons of lists sent before the buttons kept their state (fixed custom ids): say so."""
+
+    def __init__(self, custom_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Expired", custom_id=custom_id))
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ExpiredListButton:
+        return cls(match.string)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await send_ephemeral(interaction, LIST_EXPIRED)
+
+
+LIST_BUTTONS = (ArticlePageButton, ExpiredListButton)
+"""Registered at start (ClippingsBot.add_commands), so the pages of earlier lists still turn."""
 
 
 @app_commands.guild_only()
@@ -187,12 +238,9 @@ class ArticlesCog(
     async def list_(self, interaction: discord.Interaction) -> None:
         require_moderator(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        library = str(interaction.guild_id)
-        total = await asyncio.to_thread(self.bot.store.count_articles, library)
-        view = ArticleListView(self, interaction.user.id, library, total)
-        embed = await view.render()
+        embed, view = await list_page(interaction, 0)
         await interaction.followup.send(
-            embed=embed, view=view if view.pages > 1 else discord.utils.MISSING, ephemeral=True
+            embed=embed, view=discord.utils.MISSING if view is None else view, ephemeral=True
         )
 
     @app_commands.command(name="show", description="Show one of this server's articles.")
