@@ -325,7 +325,8 @@ def no_answer(response: SearchResponse, scope: str) -> str:
 
 
 _NO_ANSWER_CONTENT = re.compile(
-    _ASKER + r"I couldn't find an answer to “(?P<question>.*)” in [^“”]* \([0-9]+ articles? searched\)\. The closest.*",
+    _ASKER
+    + r"I couldn't find an answer to “(?P<question>.*)” in [^“”]* \([0-9]+ articles? searched\)\. The closest.*",
     re.DOTALL,
 )
 
