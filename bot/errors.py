@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from typing import Any
 
 import discord
@@ -96,3 +97,23 @@ class ClippingsTree(app_commands.CommandTree):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
     ) -> None:
         await handle_interaction_error(interaction, error)
+
+
+def expired_button(template: str, text: str) -> type[discord.ui.DynamicItem[discord.ui.Button[Any]]]:
+    """A button class for the custom ids of buttons from before they kept their state (`template`):
+    pressed, it says `text` to the presser alone."""
+
+    class ExpiredButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=template):
+        def __init__(self, custom_id: str) -> None:
+            super().__init__(discord.ui.Button(label="Expired", custom_id=custom_id))
+
+        @classmethod
+        async def from_custom_id(
+            cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        ) -> ExpiredButton:
+            return cls(match.string)
+
+        async def callback(self, interaction: discord.Interaction) -> None:
+            await send_ephemeral(interaction, text)
+
+    return ExpiredButton

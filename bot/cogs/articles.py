@@ -15,7 +15,7 @@ from discord.ext import commands
 from index import AddResult, Article, BadInput
 
 from ..checks import MODERATOR, is_moderator, require_moderator
-from ..errors import UserError, handle_interaction_error, send_ephemeral
+from ..errors import UserError, expired_button, handle_interaction_error, send_ephemeral
 from ..formatting import article_embed, article_list_page, article_summary, choice_name, safe_url
 from ..ingest import article_from_attachment, article_from_message, article_from_post, article_from_url
 
@@ -132,22 +132,8 @@ class ArticlePageButton(
         await interaction.edit_original_response(embed=embed, view=view)
 
 
-class ExpiredListButton(
-    discord.ui.DynamicItem[discord.ui.Button], template=r"article-list:(?:previous|next)"
-):
-    """Page buttons of lists sent before the buttons kept their state (fixed custom ids): say so."""
-
-    def __init__(self, custom_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Expired", custom_id=custom_id))
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> ExpiredListButton:
-        return cls(match.string)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await send_ephemeral(interaction, LIST_EXPIRED)
+ExpiredListButton = expired_button(r"article-list:(?:previous|next)", LIST_EXPIRED)
+"""Page buttons of lists sent before the buttons kept their state (fixed custom ids): say so."""
 
 
 LIST_BUTTONS = (ArticlePageButton, ExpiredListButton)

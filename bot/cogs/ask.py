@@ -23,7 +23,7 @@ from index import (
 )
 
 from ..client import libraries_for
-from ..errors import handle_interaction_error, reply_to, send_ephemeral
+from ..errors import expired_button, handle_interaction_error, reply_to, send_ephemeral
 from ..formatting import (
     AnswerPage,
     answer_page,
@@ -193,20 +193,8 @@ class ContextButton(
         await interaction.followup.send(embed=context_embed(article, passages, self.passage), ephemeral=True)
 
 
-class ExpiredButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[0-9a-f]{32}"):
-    """Buttons of answers given before buttons kept their state (random custom ids): say so."""
-
-    def __init__(self, custom_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Expired", custom_id=custom_id))
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> ExpiredButton:
-        return cls(match.string)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await send_ephemeral(interaction, EXPIRED)
+ExpiredButton = expired_button(r"[0-9a-f]{32}", EXPIRED)
+"""Buttons of answers given before buttons kept their state (random custom ids): say so."""
 
 
 class ClosestButton(
