@@ -226,10 +226,29 @@ def _work_items(sources: tuple[str, ...]) -> list[str]:
     return items
 
 
+LARGEST_ROW = 2**63 - 1
+"""The largest count or offset either database takes (a signed 64-bit integer)."""
+
+
+def _meta_refused(meta: dict[str, str | None], kind: str | None) -> bool:
+    """--title, --url and --date name one article; JSON and JSON Lines records carry their own."""
+    return any(meta.values()) and kind in ("json", "jsonl")
+
+
+META_FOR_RECORDS = (
+    "--title, --url and --date apply to one article, not to JSON records; give each record its own"
+    " title, url and date fields instead."
+)
+
+
 def _read(item: str, meta: dict[str, str | None], settings: FetchSettings) -> Iterator[Article | ReadFailure]:
     if item == "-":
         data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)  # never more than the largest file read
-        yield from articles_from_bytes(data, "<stdin>", sniff_kind(data), **meta)
+        kind = sniff_kind(data)
+        if _meta_refused(meta, kind):
+            yield ReadFailure("<stdin>", META_FOR_RECORDS)
+            return
+        yield from articles_from_bytes(data, "<stdin>", kind, **meta)
     elif scheme := _unsupported_scheme(item):
         yield ReadFailure(
             item, f"{shown(item)} is a {scheme}: link, which cannot be added; give an http or https link."
@@ -298,6 +317,8 @@ def add(
     meta = {"title": title, "url": url, "published": published}
     if any(meta.values()) and (len(sources) > 1 or os.path.isdir(sources[0])):
         raise click.UsageError("--title, --url and --date apply to one article; give a single file or URL.")
+    if not sources[0].startswith(("http://", "https://")) and _meta_refused(meta, kind_for_name(sources[0])):
+        raise click.UsageError(META_FOR_RECORDS)
     store = open_db(ctx, ranks=True)
     settings: FetchSettings = ctx.obj["fetch"]
     items = _work_items(sources)
@@ -530,9 +551,14 @@ def _questions(question: str) -> Iterator[str]:
 @cli.command("list")
 @library_option("Library to list.")
 @click.option(
-    "-n", "--limit", default=50, show_default=True, type=click.IntRange(1), help="Articles to show."
+    "-n",
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1, LARGEST_ROW),
+    help="Articles to show.",
 )
-@click.option("--offset", default=0, type=click.IntRange(0), help="Articles to skip.")
+@click.option("--offset", default=0, type=click.IntRange(0, LARGEST_ROW), help="Articles to skip.")
 @click.option("--tsv", is_flag=True, help="Tab-separated lines without a header (the default when piped).")
 @click.pass_context
 @handle_errors

@@ -483,3 +483,50 @@ def test_ctrl_c_during_ask_dash_in_two_processes_stops_both_without_a_traceback(
     finally:
         process.kill()
         process.wait()
+
+
+def test_title_with_a_json_lines_file_is_refused_and_nothing_added(tmp_path):
+    db = tmp_path / "c.db"
+    records = write(tmp_path / "r.jsonl", json.dumps({"title": "Wall", "text": STORY}) + "\n")
+    result = run(db, "add", "--title", "Mine", str(records))
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+        2,
+        "Error: --title, --url and --date apply to one article, not to JSON records; give each record"
+        " its own title, url and date fields instead.",
+    )
+    assert run(db, "list", "--tsv").stdout == ""
+
+
+def test_date_with_json_on_stdin_is_refused_and_nothing_added(tmp_path):
+    db = tmp_path / "c.db"
+    result = run(db, "add", "--date", "2024-05-01", "-", input=json.dumps({"title": "Wall", "text": STORY}))
+    assert (result.exit_code, result.stderr.splitlines()) == (
+        1,
+        [
+            "Error: --title, --url and --date apply to one article, not to JSON records; give each record"
+            " its own title, url and date fields instead.",
+            "1 failed in library global.",
+        ],
+    )
+    assert run(db, "list", "--tsv").stdout == ""
+
+
+def test_a_list_limit_beyond_what_a_database_counts_is_refused(with_story):
+    result = run(with_story, "list", "-n", "99999999999999999999")
+    assert result.exit_code == 2
+    assert "99999999999999999999 is not in the range 1<=x<=9223372036854775807" in result.stderr
+
+
+def test_a_list_offset_beyond_what_a_database_counts_is_refused(with_story):
+    result = run(with_story, "list", "--offset", "99999999999999999999")
+    assert result.exit_code == 2
+    assert "is not in the range 0<=x<=9223372036854775807" in result.stderr
+
+
+@pytest.mark.parametrize("given", ["١", "1_000", "+1", " 1 2"])
+def test_an_id_in_other_digits_or_with_separators_is_not_an_article_id(with_story, given):
+    result = run(with_story, "show", given)
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {given!r} is not an article id; use `list` to see the ids.\n",
+    )

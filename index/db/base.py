@@ -70,10 +70,9 @@ def content_hash(text: str) -> str:
 
 def article_number(value: str | int) -> int:
     """An article id as given by a person ("12", "#12"); NotFound for anything else."""
-    try:
-        number = int(str(value).strip().lstrip("#"))
-    except ValueError:
-        number = 0
+    digits = str(value).strip().lstrip("#")
+    # ASCII digits only: int() would also take "1_000" and other scripts' digits ("١").
+    number = int(digits) if digits.isascii() and digits.isdigit() else 0
     if not 0 < number < 2**63:
         raise NotFound(f"{value!r} is not an article id; use `list` to see the ids.")
     return number
