@@ -57,6 +57,12 @@ def backup(source: str | Path, target: str | Path) -> int:
             " (see docs/scaling.md)."
         )
     source, target = Path(source), Path(target)
+    companions = {Path(f"{source}{suffix}").absolute() for suffix in ("-wal", "-shm", "-journal", ".index")}
+    if target.absolute() in companions:
+        # Not even as a new file: SQLite or the index cache would take it for their own.
+        raise BadInput(
+            f"{target} is a name the database itself uses beside {source}; choose another file name."
+        )
     if target.exists():
         raise BadInput(f"{target} already exists; give a new file name, or move the old backup away.")
     if not target.parent.is_dir():

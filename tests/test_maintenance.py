@@ -84,6 +84,18 @@ def test_backup_refuses_to_overwrite_a_file(tmp_path, db_path):
     )
 
 
+@pytest.mark.parametrize("suffix", [".index", "-wal"])
+def test_backup_refuses_a_name_the_database_uses_beside_itself(tmp_path, db_path, suffix):
+    Store(db_path).close()
+    target = Path(f"{db_path}{suffix}")
+    result = run(db_path, "backup", str(target))
+    assert (result.exit_code, result.stderr, target.exists()) == (
+        1,
+        f"Error: {target} is a name the database itself uses beside {db_path}; choose another file name.\n",
+        False,
+    )
+
+
 def test_check_passes_a_sound_database(db_path):
     with Store(db_path) as store:
         store.add(article(1), "global")
