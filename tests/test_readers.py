@@ -5,7 +5,7 @@ from pathlib import Path
 
 from conftest import SAMPLE
 
-from index import Article, ReadFailure, read_path
+from index import Article, ReadFailure, Store, read_path
 
 
 def read_one(path: Path) -> Article | ReadFailure:
@@ -187,3 +187,56 @@ def test_lone_surrogate_in_a_json_record_is_dropped(tmp_path):
     path.write_text('{"title": "Odd \\ud800", "text": "Text with a lone \\ud800 surrogate inside."}\n')
     (article,) = list(read_path(str(path)))
     assert (article.title, article.text) == ("Odd", "Text with a lone surrogate inside.")
+
+
+NUL_RECORD = {
+    "id": "rec\u00001",
+    "title": "Nul\u0000 author",
+    "text": "The council\u0000 approved the budget on Tuesday.",
+    "author": "Bob\u0000Smith",
+    "site": "Daily\u0007News",
+    "date": "2024-05-01\u0000",
+}
+
+
+def test_control_characters_in_a_json_records_optional_fields_become_spaces(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    path.write_text(json.dumps(NUL_RECORD) + "\n")
+    (article,) = list(read_path(str(path)))
+    assert (article.author, article.site, article.source, article.published) == (
+        "Bob Smith",
+        "Daily News",
+        "rec 1",
+        "2024-05-01",
+    )
+
+
+def test_a_json_record_with_nul_in_its_fields_is_stored_without_it_in_sqlite(tmp_path):
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps(NUL_RECORD))
+    with Store(tmp_path / "c.db", ranker=None) as store:
+        (result,) = store.add_many(read_path(str(path)), "global")
+        stored = store.get_article("global", result.article.id)
+        text = store.article_text("global", stored.id)
+    assert (stored.title, stored.author, stored.site, text) == (
+        "Nul author",
+        "Bob Smith",
+        "Daily News",
+        "The council approved the budget on Tuesday.",
+    )
+
+
+def test_nul_in_an_html_page_is_removed_from_its_title_author_and_text(tmp_path):
+    path = tmp_path / "story.html"
+    body = "The council approved the new budget after a long debate. " * 5
+    path.write_text(
+        "<html><head><!-- " + "padding " * 1200 + "-->"  # NUL past the binary check of the first 8 KB
+        '<title>Coun\x00cil passes budget</title><meta name="author" content="Jane\x00 Roe"></head>'
+        f"<body><article><p>{body}\x00</p></article></body></html>"
+    )
+    article = read_one(path)
+    assert (article.title, article.author, article.text) == (
+        "Council passes budget",
+        "Jane Roe",
+        body.strip(),
+    )

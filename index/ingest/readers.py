@@ -194,7 +194,12 @@ def _record_article(record: object, source: str) -> Article:
         value = record.get(key)
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             return None  # lists, objects and null say nothing usable here
-        return _SURROGATES.sub("", str(value)).strip() or None
+        text = _SURROGATES.sub("", str(value))
+        if key == "url":
+            return text.strip() or None  # check_url refuses a link with control characters
+        # Cleaned like a title: control characters (NUL among them, which PostgreSQL cannot store)
+        # become spaces.
+        return clean_title(text) or None
 
     return finish_article(
         Article(
