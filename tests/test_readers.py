@@ -3,9 +3,10 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
 from conftest import SAMPLE
 
-from index import Article, ReadFailure, Store, read_path
+from index import Article, ReadFailure, Store, read_path, sniff_kind
 
 
 def read_one(path: Path) -> Article | ReadFailure:
@@ -240,3 +241,17 @@ def test_nul_in_an_html_page_is_removed_from_its_title_author_and_text(tmp_path)
         "Jane Roe",
         body.strip(),
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b'[\n{"text": "one"},\n{"text": "two"}\n]\n', "json"),
+        (b'{"text": "one"}\n{"text": "two"}\n', "jsonl"),
+        (b'{"text": "one",\n"site":\n{"name": "Daily"}\n}\n', "json"),
+        ("<html><p>Hi</p></html>".encode("utf-16"), "html"),
+    ],
+    ids=["pretty-list", "json-lines", "pretty-object", "utf-16-html"],
+)
+def test_sniff_kind_reads_the_decoded_text_as_a_whole(data, kind):
+    assert sniff_kind(data) == kind

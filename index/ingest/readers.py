@@ -68,23 +68,35 @@ def too_large(source: str, limit: int) -> str:
     return f"{source} is larger than {_size(limit)}; split it or give a smaller file."
 
 
+# Byte order marks, UTF-32 before UTF-16 (whose little-endian mark begins UTF-32's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
+)
+
+
+def _bom_encoding(head: bytes) -> tuple[str, str] | None:
+    """The codec and the name of the encoding a byte order mark at the start of `head` declares."""
+    for bom, encoding, name in _BOMS:
+        if head.startswith(bom):
+            return encoding, name
+    return None
+
+
 def decode_bytes(data: bytes, source: str) -> str:
     """Decode text bytes: a BOM decides the encoding, else UTF-8. Binary data is refused."""
-    for bom, encoding, name in (
-        (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
-        (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
-        (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
-        (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
-        (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
-    ):
-        if data.startswith(bom):
-            try:
-                return data.decode(encoding)
-            except UnicodeDecodeError as exc:
-                raise BadInput(
-                    f"{source} starts like {name} text but is not valid {name} (byte {exc.start});"
-                    " save it as UTF-8 and add it again."
-                ) from None
+    if declared := _bom_encoding(data):
+        encoding, name = declared
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise BadInput(
+                f"{source} starts like {name} text but is not valid {name} (byte {exc.start});"
+                " save it as UTF-8 and add it again."
+            ) from None
     if b"\x00" in data[:8192]:
         raise BadInput(f"{source} looks like a binary file, not text; give a .txt, .md, .html or .json file.")
     try:
@@ -281,13 +293,34 @@ def articles_from_bytes(
 
 
 def sniff_kind(data: bytes) -> str:
-    """Guess the kind of stdin or an attachment without a suffix."""
-    head = data[:1024].lstrip(codecs.BOM_UTF8).lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<article", b"<div", b"<p")):
+    """Guess the kind of stdin or an attachment without a suffix from its text, decoded as
+    articles_from_bytes decodes it (a BOM names UTF-16 or UTF-32, else UTF-8).
+
+    A list is JSON; an object followed by a line starting with "{" is JSON Lines unless the whole
+    text is one JSON value (a pretty-printed object). Data that cannot be decoded is "text", and
+    articles_from_bytes says why it is refused.
+    """
+    try:
+        text = decode_bytes(data, "data").lstrip("\ufeff").lstrip()
+    except BadInput:
+        return "text"
+    head = text[:1024].lower()
+    if head.startswith(("<!doctype html", "<html", "<head", "<body", "<article", "<div", "<p")):
         return "html"
-    if head.startswith((b"{", b"[")):
-        return "jsonl" if b"\n{" in data[:65536].strip() else "json"
+    if head.startswith("["):
+        return "json"
+    if head.startswith("{"):
+        return "jsonl" if "\n{" in text and not _one_json_value(text) else "json"
     return "text"
+
+
+def _one_json_value(text: str) -> bool:
+    """Whether the text is one JSON value and nothing else (it starts with the value)."""
+    try:
+        _value, end = json.JSONDecoder().raw_decode(text)
+    except (ValueError, RecursionError):  # not JSON, or hostile JSON that articles_from_json refuses
+        return False
+    return not text[end:].strip()
 
 
 def kind_for_name(name: str) -> str | None:
