@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE
 
-from index import Article, ReadFailure, Store, read_path, sniff_kind
+from index import Article, ReadFailure, Store, articles_from_bytes, read_path, sniff_kind
 
 
 def read_one(path: Path) -> Article | ReadFailure:
@@ -255,3 +255,11 @@ def test_nul_in_an_html_page_is_removed_from_its_title_author_and_text(tmp_path)
 )
 def test_sniff_kind_reads_the_decoded_text_as_a_whole(data, kind):
     assert sniff_kind(data) == kind
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029"])
+def test_a_json_lines_record_holding_a_unicode_line_break_is_one_record(separator):
+    record = {"title": "Sea wall", "text": f"The council voted{separator}on Tuesday to rebuild it."}
+    data = (json.dumps(record, ensure_ascii=False) + "\n").encode()
+    (article,) = list(articles_from_bytes(data, "feed.jsonl", "jsonl"))
+    assert (article.title, article.text) == ("Sea wall", "The council voted on Tuesday to rebuild it.")

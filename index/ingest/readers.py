@@ -248,10 +248,14 @@ def _jsonl_record(line: str, where: str) -> Article | ReadFailure:
         return ReadFailure(where, str(exc))
 
 
+# Where a JSON Lines record ends: not at U+2028 or U+2029 (str.splitlines), which JSON strings may hold.
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+
+
 def articles_from_json(text: str, source: str, lines: bool) -> Iterator[Article | ReadFailure]:
     """Records from a JSON document (one object or a list) or JSON Lines."""
     if lines:
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(_LINE_BREAK.split(text), start=1):
             if line.strip():
                 yield _jsonl_record(line, f"{source} line {number}")
         return
