@@ -263,3 +263,30 @@ def test_a_json_lines_record_holding_a_unicode_line_break_is_one_record(separato
     data = (json.dumps(record, ensure_ascii=False) + "\n").encode()
     (article,) = list(articles_from_bytes(data, "feed.jsonl", "jsonl"))
     assert (article.title, article.text) == ("Sea wall", "The council voted on Tuesday to rebuild it.")
+
+
+FEED = "".join(
+    json.dumps({"title": f"Story {n}", "text": f"The story number {n} is here."}) + "\n" for n in range(3)
+)
+
+
+@pytest.mark.parametrize("name", ["feed.jsonl", "feed.jsonl.gz"])
+@pytest.mark.parametrize(
+    "data",
+    [FEED.encode("utf-16"), codecs.BOM_UTF16_BE + FEED.encode("utf-16-be"), FEED.encode("utf-32")],
+    ids=["utf-16", "utf-16-be", "utf-32"],
+)
+def test_jsonl_in_utf16_or_utf32_with_a_bom_streams_every_record(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    assert [a.title for a in read_path(str(path))] == ["Story 0", "Story 1", "Story 2"]
+
+
+def test_a_jsonl_line_that_is_not_valid_utf16_is_refused_alone(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    bad = '{"title": "Bad", "text": "Broken \ud800 here."}\n'.encode("utf-16-le", "surrogatepass")
+    path.write_bytes(FEED.encode("utf-16") + bad + FEED.encode("utf-16-le"))
+    results = list(read_path(str(path)))
+    titles = [r.title if isinstance(r, Article) else None for r in results]
+    assert titles == ["Story 0", "Story 1", "Story 2", None, "Story 0", "Story 1", "Story 2"]
+    assert results[3].reason == f"{path} line 4 is not valid UTF-16; save the file as UTF-8 and add it again."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import io
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 import trafilatura
 
@@ -342,29 +343,67 @@ def kind_for_name(name: str) -> str | None:
     return None
 
 
+def _capped_lines(readline: Callable[[int], AnyStr], newline: AnyStr) -> Iterator[AnyStr | None]:
+    """The lines of a stream; None for a line longer than one document, whose rest is skipped."""
+    while line := readline(MAX_DOCUMENT_BYTES + 1):
+        if len(line) > MAX_DOCUMENT_BYTES and not line.endswith(newline):
+            while (rest := readline(1 << 20)) and not rest.endswith(newline):
+                pass  # skip the rest of the over-long line
+            yield None
+        else:
+            yield line
+
+
+def _mark_undecodable(exc: UnicodeError) -> tuple[str, int]:
+    """A decoding error handler: undecodable bytes become a lone surrogate, which valid UTF-16 or
+    UTF-32 never decodes to, so the one line that holds them is refused and the stream read on."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return "\udfff", exc.end
+
+
+codecs.register_error("clippings-undecodable", _mark_undecodable)
+
+
 def _stream_jsonl(path: Path, source: str) -> Iterator[Article | ReadFailure]:
     """JSON Lines (optionally gzipped) read a line at a time, so a feed of any size streams in
-    bounded memory; only a single line is capped, at the size of one document."""
+    bounded memory; only a single line is capped, at the size of one document.
+
+    A UTF-16 or UTF-32 byte order mark at the start decodes the whole stream in that encoding
+    (its lines cannot be split as bytes); otherwise each line is decoded on its own as UTF-8.
+    """
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    number = 0
     try:
         with opener(path, "rb") as handle:
-            while line := handle.readline(MAX_DOCUMENT_BYTES + 1):
-                number += 1
+            declared = _bom_encoding(handle.read(4))
+            handle.seek(0)
+            lines: Iterator[bytes | str | None]
+            if declared and declared[1] != "UTF-8":
+                text = io.TextIOWrapper(
+                    handle, encoding=declared[0], errors="clippings-undecodable", newline="\n"
+                )
+                lines = _capped_lines(text.readline, "\n")
+            else:
+                lines = _capped_lines(handle.readline, b"\n")
+            for number, line in enumerate(lines, start=1):
                 where = f"{source} line {number}"
-                if len(line) > MAX_DOCUMENT_BYTES and not line.endswith(b"\n"):
-                    while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
-                        pass  # skip the rest of the over-long line
+                if line is None:
                     yield ReadFailure(where, too_large(where, MAX_DOCUMENT_BYTES))
                     continue
                 if not line.strip():
                     continue
-                try:
-                    text = decode_bytes(line, where)
-                except BadInput as exc:
-                    yield ReadFailure(where, str(exc))
+                if isinstance(line, bytes):
+                    try:
+                        line = decode_bytes(line, where)
+                    except BadInput as exc:
+                        yield ReadFailure(where, str(exc))
+                        continue
+                elif declared and _SURROGATES.search(line):
+                    yield ReadFailure(
+                        where, f"{where} is not valid {declared[1]}; save the file as UTF-8 and add it again."
+                    )
                     continue
-                yield _jsonl_record(text.lstrip("\ufeff"), where)
+                yield _jsonl_record(line.lstrip("\ufeff"), where)
     except (OSError, EOFError, zlib.error) as exc:
         yield ReadFailure(source, f"{source} could not be read to the end ({exc}); check the file.")
 
