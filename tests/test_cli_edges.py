@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from index import Article, Store
 from index import cli as cli_module
+from index import store as store_module
 from index.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
@@ -527,3 +528,15 @@ def test_json_lines_on_stdin_in_utf16_or_utf32_with_a_bom_are_read_as_json_lines
     result = run(db, "add", "-", input=lines.encode(encoding))
     assert (result.exit_code, result.stderr) == (0, "2 added in library global.\n")
     assert sorted(titles(db)) == ["Ferry", "Sea wall"]
+
+
+def test_adding_the_folder_that_holds_the_database_skips_its_index_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "CACHE_MIN_PASSAGES", 1)
+    db = tmp_path / "c.db"
+    write(tmp_path / "story.txt", "Sea wall vote\n\n" + STORY)
+    run(db, "add", str(tmp_path))
+    run(db, "ask", "sea wall")
+    cache = tmp_path / "c.db.index"
+    assert (cache / "CLIPPINGS-INDEX").is_file() and (cache / "manifest.json").is_file()
+    result = run(db, "add", str(tmp_path))
+    assert (result.exit_code, result.stderr) == (0, "1 unchanged in library global.\n")

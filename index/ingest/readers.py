@@ -19,7 +19,7 @@ from typing import Any, AnyStr
 import trafilatura
 
 from ..errors import BadInput
-from ..models import Article
+from ..models import INDEX_MARKER, Article
 from .dates import byline_date, stored_date
 from .fields import check_url, clean_title, shown_path
 from .text import normalize_text, split_headline, strip_chrome
@@ -445,8 +445,12 @@ def read_file(path: Path, **meta: str | None) -> Iterator[Article | ReadFailure]
 
 
 def iter_folder(folder: Path) -> Iterator[Path]:
-    """Supported files in a folder, recursively, in a stable order; hidden entries are skipped."""
+    """Supported files in a folder, recursively, in a stable order; hidden entries and Clippings
+    index cache folders (such as clippings.db.index/ beside the database) are skipped."""
     for root, dirs, files in os.walk(folder):
+        if INDEX_MARKER in files:
+            dirs[:] = []
+            continue
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if not name.startswith(".") and kind_for_name(name):
