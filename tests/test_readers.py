@@ -290,3 +290,25 @@ def test_a_jsonl_line_that_is_not_valid_utf16_is_refused_alone(tmp_path):
     titles = [r.title if isinstance(r, Article) else None for r in results]
     assert titles == ["Story 0", "Story 1", "Story 2", None, "Story 0", "Story 1", "Story 2"]
     assert results[3].reason == f"{path} line 4 is not valid UTF-16; save the file as UTF-8 and add it again."
+
+
+def test_a_bad_date_in_a_jsonl_record_names_the_file_and_line(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    path.write_text(
+        FEED + json.dumps({"title": "Odd", "text": "The story is here.", "date": "nonsense"}) + "\n"
+    )
+    *_stories, refused = list(read_path(str(path)))
+    assert refused.reason == (
+        f"{path} line 4: 'nonsense' is not a date this can read; give it as 2025-03-14,"
+        " 14 March 2025 or March 14, 2025 (03/04/2025 with --date-order dmy or mdy)."
+    )
+
+
+def test_a_bad_url_in_a_json_record_names_the_file_and_record(tmp_path):
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps([{"title": "Odd", "text": "The story is here.", "url": 5}]))
+    (refused,) = list(read_path(str(path)))
+    assert (
+        refused.reason
+        == f"{path} record 1: '5' is not an http or https link; give the article's web address."
+    )

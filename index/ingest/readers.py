@@ -120,8 +120,11 @@ def finish_article(article: Article, source: str) -> Article:
         )
     text = strip_chrome(normalize_text(_SURROGATES.sub("", article.text)))
     title = clean_title(normalize_text(_SURROGATES.sub("", article.title or "")))
-    article.url = check_url(article.url)
-    article.published = stored_date(article.published)
+    try:
+        article.url = check_url(article.url)
+        article.published = stored_date(article.published)
+    except BadInput as exc:  # name the file, record or line the field came from
+        raise BadInput(f"{source}: {exc}") from None
     if not title:
         headline, body = split_headline(text)
         if headline and body:
