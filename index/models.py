@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+INDEX_MARKER = "CLIPPINGS-INDEX"
+"""The file that marks a folder as a Clippings index cache: engine/cache.py makes it with the folder,
+and the readers never read a folder that holds it as articles."""
+
 
 @dataclass(slots=True)
 class Article:

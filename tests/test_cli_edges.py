@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from index import Article, Store
 from index import cli as cli_module
+from index import store as store_module
 from index.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
@@ -530,3 +531,59 @@ def test_an_id_in_other_digits_or_with_separators_is_not_an_article_id(with_stor
         1,
         f"Error: {given!r} is not an article id; use `list` to see the ids.\n",
     )
+
+
+# -- stdin, folders and records: what add reads ------------------------------------------------------------
+
+RECORDS = [
+    {"title": "Sea wall", "text": STORY},
+    {"title": "Ferry", "text": STORY.replace("sea wall", "ferry pier")},
+]
+
+
+def test_a_pretty_printed_json_list_on_stdin_adds_every_record(tmp_path):
+    db = tmp_path / "c.db"
+    pretty = "[\n" + ",\n".join(json.dumps(r) for r in RECORDS) + "\n]\n"
+    result = run(db, "add", "-", input=pretty)
+    assert (result.exit_code, result.stderr) == (0, "2 added in library global.\n")
+    assert sorted(titles(db)) == ["Ferry", "Sea wall"]
+
+
+def test_json_lines_on_stdin_are_read_a_line_at_a_time(tmp_path):
+    db = tmp_path / "c.db"
+    lines = f"{json.dumps(RECORDS[0])}\n{{not json\n{json.dumps(RECORDS[1])}\n"
+    result = run(db, "add", "-", input=lines)
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: <stdin> line 2 is not valid JSON (Expecting property name enclosed in double quotes);"
+        " fix or remove it.\n2 added, 1 failed in library global.\n",
+    )
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_json_on_stdin_in_utf16_or_utf32_with_a_bom_is_read_as_json(tmp_path, encoding):
+    db = tmp_path / "c.db"
+    result = run(db, "add", "-", input=json.dumps(RECORDS).encode(encoding))
+    assert (result.exit_code, result.stderr) == (0, "2 added in library global.\n")
+    assert sorted(titles(db)) == ["Ferry", "Sea wall"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_json_lines_on_stdin_in_utf16_or_utf32_with_a_bom_are_read_as_json_lines(tmp_path, encoding):
+    db = tmp_path / "c.db"
+    lines = "".join(json.dumps(r) + "\n" for r in RECORDS)
+    result = run(db, "add", "-", input=lines.encode(encoding))
+    assert (result.exit_code, result.stderr) == (0, "2 added in library global.\n")
+    assert sorted(titles(db)) == ["Ferry", "Sea wall"]
+
+
+def test_adding_the_folder_that_holds_the_database_skips_its_index_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "CACHE_MIN_PASSAGES", 1)
+    db = tmp_path / "c.db"
+    write(tmp_path / "story.txt", "Sea wall vote\n\n" + STORY)
+    run(db, "add", str(tmp_path))
+    run(db, "ask", "sea wall")
+    cache = tmp_path / "c.db.index"
+    assert (cache / "CLIPPINGS-INDEX").is_file() and (cache / "manifest.json").is_file()
+    result = run(db, "add", str(tmp_path))
+    assert (result.exit_code, result.stderr) == (0, "1 unchanged in library global.\n")

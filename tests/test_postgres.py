@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO, SAMPLE, WEAPONS
 
-from index import Article, DatabaseError, Store, StoredArticle
+from index import Article, DatabaseError, Store, StoredArticle, read_path
 from index.cli import cli
 from index.db import SqliteDatabase, open_database
 from index.db.postgres import PostgresDatabase
@@ -505,3 +505,25 @@ def test_postgresql_tells_new_versions_of_an_article_as_sqlite_does(postgres_url
         ]
         assert outcomes[0] == outcomes[1]
         assert undated(lite.list_articles("g1")) == undated(pg.list_articles("g1"))
+
+
+def test_a_json_record_with_nul_in_its_fields_is_stored_without_it(postgres_url, tmp_path):
+    path = tmp_path / "feed.json"
+    path.write_text(
+        json.dumps(
+            {
+                "title": "Nul\u0000 author",
+                "text": "The council\u0000 approved the budget.",
+                "author": "Bob\u0000Smith",
+            }
+        )
+    )
+    with Store(postgres_url, ranker=None) as store:
+        (result,) = store.add_many(read_path(str(path)), "global")
+        stored = store.get_article("global", result.article.id)
+        text = store.article_text("global", stored.id)
+    assert (stored.title, stored.author, text) == (
+        "Nul author",
+        "Bob Smith",
+        "The council approved the budget.",
+    )

@@ -3,9 +3,10 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
 from conftest import SAMPLE
 
-from index import Article, ReadFailure, read_path
+from index import Article, ReadFailure, Store, articles_from_bytes, read_path, sniff_kind
 
 
 def read_one(path: Path) -> Article | ReadFailure:
@@ -187,3 +188,127 @@ def test_lone_surrogate_in_a_json_record_is_dropped(tmp_path):
     path.write_text('{"title": "Odd \\ud800", "text": "Text with a lone \\ud800 surrogate inside."}\n')
     (article,) = list(read_path(str(path)))
     assert (article.title, article.text) == ("Odd", "Text with a lone surrogate inside.")
+
+
+NUL_RECORD = {
+    "id": "rec\u00001",
+    "title": "Nul\u0000 author",
+    "text": "The council\u0000 approved the budget on Tuesday.",
+    "author": "Bob\u0000Smith",
+    "site": "Daily\u0007News",
+    "date": "2024-05-01\u0000",
+}
+
+
+def test_control_characters_in_a_json_records_optional_fields_become_spaces(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    path.write_text(json.dumps(NUL_RECORD) + "\n")
+    (article,) = list(read_path(str(path)))
+    assert (article.author, article.site, article.source, article.published) == (
+        "Bob Smith",
+        "Daily News",
+        "rec 1",
+        "2024-05-01",
+    )
+
+
+def test_a_json_record_with_nul_in_its_fields_is_stored_without_it_in_sqlite(tmp_path):
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps(NUL_RECORD))
+    with Store(tmp_path / "c.db", ranker=None) as store:
+        (result,) = store.add_many(read_path(str(path)), "global")
+        stored = store.get_article("global", result.article.id)
+        text = store.article_text("global", stored.id)
+    assert (stored.title, stored.author, stored.site, text) == (
+        "Nul author",
+        "Bob Smith",
+        "Daily News",
+        "The council approved the budget on Tuesday.",
+    )
+
+
+def test_nul_in_an_html_page_is_removed_from_its_title_author_and_text(tmp_path):
+    path = tmp_path / "story.html"
+    body = "The council approved the new budget after a long debate. " * 5
+    path.write_text(
+        "<html><head><!-- " + "padding " * 1200 + "-->"  # NUL past the binary check of the first 8 KB
+        '<title>Coun\x00cil passes budget</title><meta name="author" content="Jane\x00 Roe"></head>'
+        f"<body><article><p>{body}\x00</p></article></body></html>"
+    )
+    article = read_one(path)
+    assert (article.title, article.author, article.text) == (
+        "Council passes budget",
+        "Jane Roe",
+        body.strip(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b'[\n{"text": "one"},\n{"text": "two"}\n]\n', "json"),
+        (b'{"text": "one"}\n{"text": "two"}\n', "jsonl"),
+        (b'{"text": "one",\n"site":\n{"name": "Daily"}\n}\n', "json"),
+        ("<html><p>Hi</p></html>".encode("utf-16"), "html"),
+    ],
+    ids=["pretty-list", "json-lines", "pretty-object", "utf-16-html"],
+)
+def test_sniff_kind_reads_the_decoded_text_as_a_whole(data, kind):
+    assert sniff_kind(data) == kind
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029"])
+def test_a_json_lines_record_holding_a_unicode_line_break_is_one_record(separator):
+    record = {"title": "Sea wall", "text": f"The council voted{separator}on Tuesday to rebuild it."}
+    data = (json.dumps(record, ensure_ascii=False) + "\n").encode()
+    (article,) = list(articles_from_bytes(data, "feed.jsonl", "jsonl"))
+    assert (article.title, article.text) == ("Sea wall", "The council voted on Tuesday to rebuild it.")
+
+
+FEED = "".join(
+    json.dumps({"title": f"Story {n}", "text": f"The story number {n} is here."}) + "\n" for n in range(3)
+)
+
+
+@pytest.mark.parametrize("name", ["feed.jsonl", "feed.jsonl.gz"])
+@pytest.mark.parametrize(
+    "data",
+    [FEED.encode("utf-16"), codecs.BOM_UTF16_BE + FEED.encode("utf-16-be"), FEED.encode("utf-32")],
+    ids=["utf-16", "utf-16-be", "utf-32"],
+)
+def test_jsonl_in_utf16_or_utf32_with_a_bom_streams_every_record(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    assert [a.title for a in read_path(str(path))] == ["Story 0", "Story 1", "Story 2"]
+
+
+def test_a_jsonl_line_that_is_not_valid_utf16_is_refused_alone(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    bad = '{"title": "Bad", "text": "Broken \ud800 here."}\n'.encode("utf-16-le", "surrogatepass")
+    path.write_bytes(FEED.encode("utf-16") + bad + FEED.encode("utf-16-le"))
+    results = list(read_path(str(path)))
+    titles = [r.title if isinstance(r, Article) else None for r in results]
+    assert titles == ["Story 0", "Story 1", "Story 2", None, "Story 0", "Story 1", "Story 2"]
+    assert results[3].reason == f"{path} line 4 is not valid UTF-16; save the file as UTF-8 and add it again."
+
+
+def test_a_bad_date_in_a_jsonl_record_names_the_file_and_line(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    path.write_text(
+        FEED + json.dumps({"title": "Odd", "text": "The story is here.", "date": "nonsense"}) + "\n"
+    )
+    *_stories, refused = list(read_path(str(path)))
+    assert refused.reason == (
+        f"{path} line 4: 'nonsense' is not a date this can read; give it as 2025-03-14,"
+        " 14 March 2025 or March 14, 2025 (03/04/2025 with --date-order dmy or mdy)."
+    )
+
+
+def test_a_bad_url_in_a_json_record_names_the_file_and_record(tmp_path):
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps([{"title": "Odd", "text": "The story is here.", "url": 5}]))
+    (refused,) = list(read_path(str(path)))
+    assert (
+        refused.reason
+        == f"{path} record 1: '5' is not an http or https link; give the article's web address."
+    )

@@ -26,13 +26,14 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..models import INDEX_MARKER
 from .search_index import SearchIndex
 from .segments import DOC_DTYPE, TF_DTYPE, Segment, block_count
 
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 5
-MARKER = "CLIPPINGS-INDEX"
+MARKER = INDEX_MARKER
 """The file that marks a folder as a Clippings index cache (made with the folder)."""
 MARKER_TEXT = "This folder is the search index cache of a Clippings database; it can be deleted.\n"
 OWN_FILE = re.compile(r"(?:seg-[0-9a-f]{32}\.bin|state-[0-9a-f]{32}\.npz|manifest\.json)(?:\.tmp)?")

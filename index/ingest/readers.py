@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import io
 import json
 import logging
 import os
@@ -13,12 +14,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 import trafilatura
 
 from ..errors import BadInput
-from ..models import Article
+from ..models import INDEX_MARKER, Article
 from .dates import byline_date, stored_date
 from .fields import check_url, clean_title, shown_path
 from .text import normalize_text, split_headline, strip_chrome
@@ -68,23 +69,35 @@ def too_large(source: str, limit: int) -> str:
     return f"{source} is larger than {_size(limit)}; split it or give a smaller file."
 
 
+# Byte order marks, UTF-32 before UTF-16 (whose little-endian mark begins UTF-32's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
+)
+
+
+def _bom_encoding(head: bytes) -> tuple[str, str] | None:
+    """The codec and the name of the encoding a byte order mark at the start of `head` declares."""
+    for bom, encoding, name in _BOMS:
+        if head.startswith(bom):
+            return encoding, name
+    return None
+
+
 def decode_bytes(data: bytes, source: str) -> str:
     """Decode text bytes: a BOM decides the encoding, else UTF-8. Binary data is refused."""
-    for bom, encoding, name in (
-        (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
-        (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
-        (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
-        (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
-        (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
-    ):
-        if data.startswith(bom):
-            try:
-                return data.decode(encoding)
-            except UnicodeDecodeError as exc:
-                raise BadInput(
-                    f"{source} starts like {name} text but is not valid {name} (byte {exc.start});"
-                    " save it as UTF-8 and add it again."
-                ) from None
+    if declared := _bom_encoding(data):
+        encoding, name = declared
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise BadInput(
+                f"{source} starts like {name} text but is not valid {name} (byte {exc.start});"
+                " save it as UTF-8 and add it again."
+            ) from None
     if b"\x00" in data[:8192]:
         raise BadInput(f"{source} looks like a binary file, not text; give a .txt, .md, .html or .json file.")
     try:
@@ -107,8 +120,11 @@ def finish_article(article: Article, source: str) -> Article:
         )
     text = strip_chrome(normalize_text(_SURROGATES.sub("", article.text)))
     title = clean_title(normalize_text(_SURROGATES.sub("", article.title or "")))
-    article.url = check_url(article.url)
-    article.published = stored_date(article.published)
+    try:
+        article.url = check_url(article.url)
+        article.published = stored_date(article.published)
+    except BadInput as exc:  # name the file, record or line the field came from
+        raise BadInput(f"{source}: {exc}") from None
     if not title:
         headline, body = split_headline(text)
         if headline and body:
@@ -194,7 +210,12 @@ def _record_article(record: object, source: str) -> Article:
         value = record.get(key)
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             return None  # lists, objects and null say nothing usable here
-        return _SURROGATES.sub("", str(value)).strip() or None
+        text = _SURROGATES.sub("", str(value))
+        if key == "url":
+            return text.strip() or None  # check_url refuses a link with control characters
+        # Cleaned like a title: control characters (NUL among them, which PostgreSQL cannot store)
+        # become spaces.
+        return clean_title(text) or None
 
     return finish_article(
         Article(
@@ -231,10 +252,14 @@ def _jsonl_record(line: str, where: str) -> Article | ReadFailure:
         return ReadFailure(where, str(exc))
 
 
+# Where a JSON Lines record ends: not at U+2028 or U+2029 (str.splitlines), which JSON strings may hold.
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+
+
 def articles_from_json(text: str, source: str, lines: bool) -> Iterator[Article | ReadFailure]:
     """Records from a JSON document (one object or a list) or JSON Lines."""
     if lines:
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(_LINE_BREAK.split(text), start=1):
             if line.strip():
                 yield _jsonl_record(line, f"{source} line {number}")
         return
@@ -276,13 +301,34 @@ def articles_from_bytes(
 
 
 def sniff_kind(data: bytes) -> str:
-    """Guess the kind of stdin or an attachment without a suffix."""
-    head = data[:1024].lstrip(codecs.BOM_UTF8).lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<article", b"<div", b"<p")):
+    """Guess the kind of stdin or an attachment without a suffix from its text, decoded as
+    articles_from_bytes decodes it (a BOM names UTF-16 or UTF-32, else UTF-8).
+
+    A list is JSON; an object followed by a line starting with "{" is JSON Lines unless the whole
+    text is one JSON value (a pretty-printed object). Data that cannot be decoded is "text", and
+    articles_from_bytes says why it is refused.
+    """
+    try:
+        text = decode_bytes(data, "data").lstrip("\ufeff").lstrip()
+    except BadInput:
+        return "text"
+    head = text[:1024].lower()
+    if head.startswith(("<!doctype html", "<html", "<head", "<body", "<article", "<div", "<p")):
         return "html"
-    if head.startswith((b"{", b"[")):
-        return "jsonl" if b"\n{" in data[:65536].strip() else "json"
+    if head.startswith("["):
+        return "json"
+    if head.startswith("{"):
+        return "jsonl" if "\n{" in text and not _one_json_value(text) else "json"
     return "text"
+
+
+def _one_json_value(text: str) -> bool:
+    """Whether the text is one JSON value and nothing else (it starts with the value)."""
+    try:
+        _value, end = json.JSONDecoder().raw_decode(text)
+    except (ValueError, RecursionError):  # not JSON, or hostile JSON that articles_from_json refuses
+        return False
+    return not text[end:].strip()
 
 
 def kind_for_name(name: str) -> str | None:
@@ -300,29 +346,67 @@ def kind_for_name(name: str) -> str | None:
     return None
 
 
+def _capped_lines(readline: Callable[[int], AnyStr], newline: AnyStr) -> Iterator[AnyStr | None]:
+    """The lines of a stream; None for a line longer than one document, whose rest is skipped."""
+    while line := readline(MAX_DOCUMENT_BYTES + 1):
+        if len(line) > MAX_DOCUMENT_BYTES and not line.endswith(newline):
+            while (rest := readline(1 << 20)) and not rest.endswith(newline):
+                pass  # skip the rest of the over-long line
+            yield None
+        else:
+            yield line
+
+
+def _mark_undecodable(exc: UnicodeError) -> tuple[str, int]:
+    """A decoding error handler: undecodable bytes become a lone surrogate, which valid UTF-16 or
+    UTF-32 never decodes to, so the one line that holds them is refused and the stream read on."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return "\udfff", exc.end
+
+
+codecs.register_error("clippings-undecodable", _mark_undecodable)
+
+
 def _stream_jsonl(path: Path, source: str) -> Iterator[Article | ReadFailure]:
     """JSON Lines (optionally gzipped) read a line at a time, so a feed of any size streams in
-    bounded memory; only a single line is capped, at the size of one document."""
+    bounded memory; only a single line is capped, at the size of one document.
+
+    A UTF-16 or UTF-32 byte order mark at the start decodes the whole stream in that encoding
+    (its lines cannot be split as bytes); otherwise each line is decoded on its own as UTF-8.
+    """
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    number = 0
     try:
         with opener(path, "rb") as handle:
-            while line := handle.readline(MAX_DOCUMENT_BYTES + 1):
-                number += 1
+            declared = _bom_encoding(handle.read(4))
+            handle.seek(0)
+            lines: Iterator[bytes | str | None]
+            if declared and declared[1] != "UTF-8":
+                text = io.TextIOWrapper(
+                    handle, encoding=declared[0], errors="clippings-undecodable", newline="\n"
+                )
+                lines = _capped_lines(text.readline, "\n")
+            else:
+                lines = _capped_lines(handle.readline, b"\n")
+            for number, line in enumerate(lines, start=1):
                 where = f"{source} line {number}"
-                if len(line) > MAX_DOCUMENT_BYTES and not line.endswith(b"\n"):
-                    while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
-                        pass  # skip the rest of the over-long line
+                if line is None:
                     yield ReadFailure(where, too_large(where, MAX_DOCUMENT_BYTES))
                     continue
                 if not line.strip():
                     continue
-                try:
-                    text = decode_bytes(line, where)
-                except BadInput as exc:
-                    yield ReadFailure(where, str(exc))
+                if isinstance(line, bytes):
+                    try:
+                        line = decode_bytes(line, where)
+                    except BadInput as exc:
+                        yield ReadFailure(where, str(exc))
+                        continue
+                elif declared and _SURROGATES.search(line):
+                    yield ReadFailure(
+                        where, f"{where} is not valid {declared[1]}; save the file as UTF-8 and add it again."
+                    )
                     continue
-                yield _jsonl_record(text.lstrip("\ufeff"), where)
+                yield _jsonl_record(line.lstrip("\ufeff"), where)
     except (OSError, EOFError, zlib.error) as exc:
         yield ReadFailure(source, f"{source} could not be read to the end ({exc}); check the file.")
 
@@ -364,8 +448,12 @@ def read_file(path: Path, **meta: str | None) -> Iterator[Article | ReadFailure]
 
 
 def iter_folder(folder: Path) -> Iterator[Path]:
-    """Supported files in a folder, recursively, in a stable order; hidden entries are skipped."""
+    """Supported files in a folder, recursively, in a stable order; hidden entries and Clippings
+    index cache folders (such as clippings.db.index/ beside the database) are skipped."""
     for root, dirs, files in os.walk(folder):
+        if INDEX_MARKER in files:
+            dirs[:] = []
+            continue
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if not name.startswith(".") and kind_for_name(name):
