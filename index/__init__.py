@@ -5,6 +5,7 @@ exported here.
 """
 
 from .errors import (
+    ArticleRefused,
     BadInput,
     ClippingsError,
     DatabaseError,
@@ -28,7 +29,7 @@ from .ingest.readers import (
     sniff_kind,
 )
 from .ingest.text import question_terms, tokenize, tokenize_spans
-from .models import AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
+from .models import AddFailure, AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
 from .rank.answerable import is_small_talk
 from .rank.semantic import load_encoder
 from .settings import Settings, SettingsError, load_settings
@@ -45,8 +46,10 @@ __all__ = [
     "PASSAGE_CAP",
     "SUPPORTED_SUFFIXES",
     "WORKER_START_TIMEOUT",
+    "AddFailure",
     "AddResult",
     "Article",
+    "ArticleRefused",
     "Ask",
     "BadInput",
     "ClippingsError",

@@ -37,10 +37,10 @@ from .ingest.readers import (
 )
 from .maintenance import backup as backup_database
 from .maintenance import check as check_database
-from .models import Article, Hit, SearchResponse
+from .models import AddFailure, Article, Hit, SearchResponse
 from .rank.semantic import load_encoder
 from .settings import SettingsError, load_settings
-from .store import Store
+from .store import Store, refusal
 from .workers import Ask, SearchWorkers
 
 log = logging.getLogger(__name__)
@@ -89,15 +89,25 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             path = ctx.obj["db_path"] if ctx and ctx.obj else "the database"
             click.echo(f"Error: {database_error_message(path, exc)}", err=True)
             sys.exit(1)
-        except Exception as exc:  # a PostgreSQL server gone mid-command (psycopg only if it was used)
+        except Exception as exc:  # a PostgreSQL error (psycopg is imported only if it was used)
             psycopg = sys.modules.get("psycopg")
-            if psycopg is None or not isinstance(exc, psycopg.OperationalError):
+            if psycopg is None or not isinstance(exc, psycopg.Error):
                 raise
-            click.echo(
-                f"Error: the PostgreSQL server stopped answering ({str(exc).strip().splitlines()[0]});"
-                " try again when it is back.",
-                err=True,
-            )
+            from .db.postgres import connection_lost, first_line
+
+            if connection_lost(exc):
+                click.echo(
+                    f"Error: the PostgreSQL server stopped answering ({first_line(exc)});"
+                    " try again when it is back.",
+                    err=True,
+                )
+            else:
+                log.debug("PostgreSQL error", exc_info=True)
+                click.echo(
+                    f"Error: the PostgreSQL server refused the command ({first_line(exc)});"
+                    " fix what it names and try again.",
+                    err=True,
+                )
             sys.exit(1)
 
     return wrapper
@@ -353,6 +363,9 @@ def add(
         else contextlib.nullcontext(results)
     ) as stream:
         for result in stream:
+            if isinstance(result, AddFailure):  # told and counted as failed, as an unreadable source is
+                failed(refusal(result))
+                continue
             totals[result.status] += 1
             if print_lines:
                 a = result.article

@@ -28,6 +28,10 @@ class DatabaseError(ClippingsError):
     """The database file is corrupt, foreign, or from a newer version."""
 
 
+class ArticleRefused(ClippingsError):
+    """The database refused to store one article (see index.models.AddFailure)."""
+
+
 class NotFound(ClippingsError):
     """No article with that id in the libraries this caller may read."""
 

@@ -47,6 +47,18 @@ class AddResult:
 
 
 @dataclass(frozen=True, slots=True)
+class AddFailure:
+    """An article the database refused (a value PostgreSQL cannot hold, a rule its administrator
+    set): nothing of it was stored, and the other articles of its batch were."""
+
+    title: str
+    url: str | None
+    cause: str
+    """The database's own words, one line."""
+    status: str = "failed"
+
+
+@dataclass(frozen=True, slots=True)
 class Passage:
     article_id: str
     index: int

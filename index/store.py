@@ -50,12 +50,12 @@ from .engine import (
     default_rank_threads,
     merge_segments,
 )
-from .errors import NoSearchableWords, describe_os_error
+from .errors import ArticleRefused, NoSearchableWords, describe_os_error
 from .ingest.dates import stored_date
-from .ingest.fields import check_library, check_url, clean_title
+from .ingest.fields import check_library, check_url, clean_title, shown
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.text import question_terms, tokenize
-from .models import AddResult, Article, Hit, Passage, SearchResponse, Stages, StoredArticle
+from .models import AddFailure, AddResult, Article, Hit, Passage, SearchResponse, Stages, StoredArticle
 from .rank import CANDIDATES, Answerability, Ranker
 from .rank.answerable import SPREAD, Candidates
 from .rank.features import PassageAnalysis, analyse, decode_analysis, encode_analysis
@@ -250,15 +250,21 @@ class Store:
     # -- adding and removing ---------------------------------------------------------------
 
     def add(self, article: Article, library: str, as_new: bool = False) -> AddResult:
-        """Store one article whole (or not at all) and return what was stored."""
-        return next(iter(self.add_many([article], library, as_new=as_new)))
+        """Store one article whole (or not at all) and return what was stored; ArticleRefused
+        when the database refuses it."""
+        result = next(iter(self.add_many([article], library, as_new=as_new)))
+        if isinstance(result, AddFailure):
+            raise ArticleRefused(refusal(result))
+        return result
 
     def add_many(
         self, articles: Iterable[Article], library: str, batch: int = 100, as_new: bool = False
-    ) -> Iterator[AddResult]:
+    ) -> Iterator[AddResult | AddFailure]:
         """Store many articles, committing every `batch` articles. Each article is whole or absent.
         An article of the same identity as a stored one (its URL, else its title from the same
-        source) updates it in place ("updated"), unless `as_new`. A bulk add leaves the index, and its cache, up to date."""
+        source) updates it in place ("updated"), unless `as_new`. An article the database refuses
+        comes back as an AddFailure, and the others are still stored. A bulk add leaves the index,
+        and its cache, up to date."""
         check_library(library)
         pending: list[PreparedArticle] = []
         if self.encoder is not None:
@@ -284,7 +290,7 @@ class Store:
             yield from self._store_batch(pending, library)
         self._catch_up()
 
-    def _store_batch(self, pending: list[PreparedArticle], library: str) -> list[AddResult]:
+    def _store_batch(self, pending: list[PreparedArticle], library: str) -> list[AddResult | AddFailure]:
         model = None
         if self.encoder is not None:
             # Encoded before the write transaction: it is slow and must not hold the lock. Articles
@@ -900,6 +906,14 @@ class Store:
             terms = int((lib.df > 0).sum()) if lib else 0
             libraries[library] = {"articles": articles, "passages": passages, "terms": terms}
         return {"libraries": libraries, "database_bytes": self.db.size_bytes(), "path": self.db.path}
+
+
+def refusal(failure: AddFailure) -> str:
+    """The sentence that tells why an article was not stored, and what to do."""
+    return (
+        f"{shown(failure.title)!r} was not stored: the database refused it ({failure.cause}); fix that"
+        " article, or the database rule it names, and add it again."
+    )
 
 
 def _batch(rows: list[PassageRow]) -> tuple[PassageTerms, np.ndarray]:

@@ -22,10 +22,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO, SAMPLE, WEAPONS
 
-from index import Article, DatabaseError, Store, StoredArticle, read_path
+from index import AddFailure, Article, ArticleRefused, DatabaseError, Store, StoredArticle, read_path
 from index.cli import cli
-from index.db import SqliteDatabase, open_database
-from index.db.postgres import PostgresDatabase
+from index.db import SqliteDatabase, open_database, postgres_migrations
+from index.db.postgres import PostgresDatabase, connection_lost
 
 SENTENCES = [s for s in re.split(r"(?<=[.!?”])\s*(?=[“A-Z])", SAMPLE.read_text()) if len(s.split()) > 5]
 WORDS = [
@@ -184,7 +184,7 @@ def test_reopening_migrates_nothing_and_keeps_the_articles(postgres_url):
         store.add(corpus(1)[0], "g1")
     with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
         assert store.count_articles("g1") == 1
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
 
 
 def test_postgresql_gives_sqlite_s_top_10_with_the_same_scores(postgres_url, db_path):
@@ -351,7 +351,8 @@ def test_concurrent_writers_leave_library_statistics_equal_to_a_recount(postgres
 KILLED = """
 import os, signal, sys
 from index import Article, Store
-from index.db.postgres import PostgresDatabase
+from index.db import postgres_migrations
+from index.db.postgres import PostgresDatabase, connection_lost
 url, when = sys.argv[1], sys.argv[2]
 def die(*args):
     os.kill(os.getpid(), signal.SIGKILL)
@@ -527,3 +528,248 @@ def test_a_json_record_with_nul_in_its_fields_is_stored_without_it(postgres_url,
         "Bob Smith",
         "The council approved the budget.",
     )
+
+
+# -- values longer than a btree entry, and articles the server refuses (schema 3) ------------------
+
+
+def random_text(alphabet: str, length: int, seed: int) -> str:
+    """Characters that do not compress (PostgreSQL compresses an index entry before its size check)."""
+    rng = random.Random(seed)
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+CJK_EXTENSION_B = "".join(chr(c) for c in range(0x20000, 0x2A6DF))
+
+
+def test_an_article_with_a_3000_character_url_is_updated_in_place_when_added_again(postgres_url):
+    url = "https://news.test/" + random_text(LETTERS, 3000, seed=1)
+    with Store(postgres_url) as store:
+        first = store.add(
+            Article(title="Long link", text="The harbour council met on Monday.", url=url), "g1"
+        )
+        again = store.add(
+            Article(title="Long link", text="The harbour council met on Tuesday.", url=url), "g1"
+        )
+        assert (first.status, again.status, again.article.id) == ("added", "updated", first.article.id)
+        assert (store.count_articles("g1"), store.get_article("g1", first.article.id).url) == (1, url)
+
+
+def test_the_cli_adds_all_150_records_of_a_feed_whose_record_120_has_a_3000_character_url(
+    postgres_url, tmp_path
+):
+    records = [
+        {"title": f"Story {i}", "text": f"Story {i} about the harbour.", "url": f"https://news.test/{i}"}
+        for i in range(150)
+    ]
+    records[119]["url"] = "https://news.test/" + random_text(LETTERS, 3000, seed=5)
+    feed = tmp_path / "part.jsonl"
+    feed.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = CliRunner().invoke(cli, ["--db", postgres_url, "add", str(feed)])
+    assert (result.exit_code, result.stderr) == (0, "150 added in library global.\n")
+    with Store(postgres_url) as store:
+        assert store.count_articles("global") == 150
+
+
+def test_an_article_without_a_url_and_a_3000_character_title_is_updated_in_place(postgres_url):
+    title = random_text(LETTERS, 3000, seed=2)
+    with Store(postgres_url) as store:
+        first = store.add(Article(title=title, text="The senate voted.", source="a.txt"), "g1")
+        again = store.add(Article(title=title, text="The senate voted twice.", source="a.txt"), "g1")
+        assert (first.status, again.status, again.article.id) == ("added", "updated", first.article.id)
+
+
+def test_an_article_with_one_690_character_cjk_word_is_stored_and_found_by_that_word(postgres_url):
+    word = random_text(CJK_EXTENSION_B, 690, seed=3)
+    assert len(word.encode()) == 2760
+    with Store(postgres_url) as store:
+        added = store.add(Article(title="CJK", text=f"{word}. The report quoted it in full."), "g1")
+        hits = store.search(word, ["g1"]).hits
+        assert [(h.article.id, h.passage.index, h.passage.text) for h in hits] == [
+            (added.article.id, 0, f"{word}.")
+        ]
+
+
+def test_the_same_long_word_in_two_articles_is_one_term(postgres_url):
+    word = random_text(CJK_EXTENSION_B, 690, seed=4)
+    with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
+        store.add(Article(title="One", text=f"{word}. The first report."), "g1")
+        store.add(Article(title="Two", text=f"{word}. The second report."), "g1")
+        assert conn.execute("SELECT count(*) FROM terms WHERE term = %s", (word,)).fetchone() == (1,)
+
+
+def test_finding_a_url_and_a_term_uses_their_indexes(postgres_url):
+    with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
+        list(store.add_many(corpus(300), "g1"))
+        conn.execute("INSERT INTO terms (term) SELECT 'filler' || n FROM generate_series(1, 100000) AS n")
+        conn.execute("ANALYZE articles")
+        conn.execute("ANALYZE terms")
+        url_plan = conn.execute(
+            "EXPLAIN SELECT id FROM articles WHERE library = %s AND md5(url) = md5(%s) AND url = %s"
+            " ORDER BY id DESC LIMIT 1",
+            ("g1", "https://news.test/a/7", "https://news.test/a/7"),
+        ).fetchall()
+        title_plan = conn.execute(
+            "EXPLAIN SELECT id FROM articles WHERE library = %s AND url IS NULL AND md5(title) = md5(%s)"
+            " AND title = %s AND source IS NOT DISTINCT FROM %s ORDER BY id DESC LIMIT 1",
+            ("g1", "a 7", "a 7", None),
+        ).fetchall()
+        term_plan = conn.execute(
+            "EXPLAIN SELECT term, id FROM terms WHERE term = ANY(%s)", (["harbour", "ferry"],)
+        ).fetchall()
+        assert "using articles_by_url" in " ".join(r[0] for r in url_plan)
+        assert "using articles_by_title" in " ".join(r[0] for r in title_plan)
+        assert "on terms_by_term" in " ".join(r[0] for r in term_plan)
+
+
+def test_one_article_the_server_refuses_leaves_the_others_of_its_batch_stored(postgres_url):
+    articles = corpus(150)
+    articles[119].text += " A NUL \x00 byte."
+    with Store(postgres_url) as store:
+        results = list(store.add_many(articles, "g1"))
+        assert [r.status for r in results] == ["added"] * 119 + ["failed"] + ["added"] * 30
+        assert results[119] == AddFailure("a 119", "https://news.test/a/119", NUL_CAUSE)
+        assert store.count_articles("g1") == 149
+        assert store.search("a149 harbour report", ["g1"]).hits[0].article.title == "a 149"
+
+
+NUL_CAUSE = "PostgreSQL text fields cannot contain NUL (0x00) bytes"
+
+
+def test_adding_one_article_the_server_refuses_raises_article_refused(postgres_url):
+    with Store(postgres_url) as store, pytest.raises(ArticleRefused) as raised:
+        store.add(Article(title="Nul", text="A NUL \x00 byte."), "g1")
+    assert str(raised.value) == (
+        f"'Nul' was not stored: the database refused it ({NUL_CAUSE}); fix that article, or the"
+        " database rule it names, and add it again."
+    )
+
+
+def test_the_cli_counts_an_article_the_server_refuses_as_failed_and_adds_the_rest(postgres_url, tmp_path):
+    with Store(postgres_url), psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE articles ADD CONSTRAINT no_drafts CHECK (title NOT LIKE 'Draft%%')")
+    records = [
+        {"title": f"Story {i}", "text": f"Story {i} about the harbour.", "url": f"https://news.test/{i}"}
+        for i in range(150)
+    ]
+    records[119]["title"] = "Draft 119"
+    feed = tmp_path / "part.jsonl"
+    feed.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = CliRunner().invoke(cli, ["--db", postgres_url, "add", str(feed)])
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: 'Draft 119' was not stored: the database refused it (new row for relation \"articles\""
+        ' violates check constraint "no_drafts"); fix that article, or the database rule it names, and'
+        " add it again.\n149 added, 1 failed in library global.\n",
+    )
+    with Store(postgres_url) as store:
+        assert store.count_articles("global") == 149
+
+
+def test_a_command_the_server_refuses_is_not_told_as_a_lost_server(postgres_url):
+    with Store(postgres_url) as store, psycopg.connect(postgres_url, autocommit=True) as conn:
+        article = store.add(corpus(1)[0], "global").article
+        conn.execute(
+            "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'articles are on legal hold'; END $$"
+        )
+        conn.execute("CREATE TRIGGER hold BEFORE DELETE ON articles FOR EACH ROW EXECUTE FUNCTION keep()")
+    result = CliRunner().invoke(cli, ["--db", postgres_url, "remove", article.id])
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: the PostgreSQL server refused the command (articles are on legal hold);"
+        " fix what it names and try again.\n",
+    )
+
+
+def test_only_a_lost_connection_is_told_as_the_server_stopped_answering(postgres_url):
+    errors = []
+    try:
+        psycopg.connect("postgresql://127.0.0.1:1/test", connect_timeout=2)
+    except psycopg.Error as exc:
+        errors.append(exc)
+    with psycopg.connect(postgres_url, autocommit=True) as conn, psycopg.connect(postgres_url) as victim:
+        conn.execute("SELECT pg_terminate_backend(%s)", (victim.info.backend_pid,))
+        for query in ("SELECT 1", "SELECT 1 / 0", "SELECT repeat('x', 2) FROM missing_table"):
+            try:
+                (victim if query == "SELECT 1" else conn).execute(query)
+            except psycopg.Error as exc:
+                errors.append(exc)
+    assert [(type(e).__name__, connection_lost(e)) for e in errors] == [
+        ("OperationalError", True),
+        ("AdminShutdown", True),
+        ("DivisionByZero", False),
+        ("UndefinedTable", False),
+    ]
+
+
+def test_a_schema_2_database_is_migrated_keeping_its_articles_and_their_identities(postgres_url, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(postgres_migrations, "MIGRATIONS", postgres_migrations.MIGRATIONS[:2])
+        patch.setattr(postgres_migrations, "SCHEMA_VERSION", 2)
+        PostgresDatabase(postgres_url).close()  # schema 2, as an older Clippings left it
+        with psycopg.connect(postgres_url) as conn:
+            for title, url in (("Élan story Zeta", "https://news.test/elan"), ("Straße closed", None)):
+                conn.execute(
+                    "INSERT INTO articles (library, title, url, source, content_hash, text, passage_count,"
+                    " added_at) VALUES ('g1', %s, %s, 'a.txt', md5(%s), 'old text', 0, '2024-01-01')",
+                    (title, url, title),
+                )
+            conn.commit()
+    with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert [a.title for a in store.list_articles("g1", title_contains="ÉLAN")] == ["Élan story Zeta"]
+        assert [a.title for a in store.list_articles("g1", title_contains="STRASSE")] == ["Straße closed"]
+        by_url = store.add(Article(title="Élan", text="New text.", url="https://news.test/elan"), "g1")
+        by_title = store.add(Article(title="Straße closed", text="New text too.", source="a.txt"), "g1")
+        assert [(r.status, r.article.id) for r in (by_url, by_title)] == [("updated", "1"), ("updated", "2")]
+
+
+# -- the title filter: str.casefold on both backends -------------------------------------------------
+
+TITLES = ["Élan story Zeta", "Straße closed", "STRASSE open", "100% pure_gold", "Other"]
+
+
+def titles_containing(store: Store, text: str) -> list[str]:
+    return [a.title for a in store.list_articles("g1", title_contains=text)]
+
+
+def add_titles(store: Store) -> None:
+    for i, title in enumerate(TITLES):
+        store.add(Article(title=title, text=f"Story {i} about the harbour."), "g1")
+
+
+def test_the_title_filter_matches_by_casefold_alike_on_sqlite_and_postgresql(postgres_url, db_path):
+    with Store(db_path) as lite, Store(postgres_url) as pg:
+        add_titles(lite)
+        add_titles(pg)
+        for store in (lite, pg):
+            found = {
+                text: titles_containing(store, text) for text in ("élan", "ÉLAN", "straße", "STRASSE", "zeta")
+            }
+            assert found == {
+                "élan": ["Élan story Zeta"],
+                "ÉLAN": ["Élan story Zeta"],
+                "straße": ["STRASSE open", "Straße closed"],
+                "STRASSE": ["STRASSE open", "Straße closed"],
+                "zeta": ["Élan story Zeta"],
+            }
+
+
+def test_the_title_filter_takes_percent_and_underscore_literally_on_sqlite_and_postgresql(
+    postgres_url, db_path
+):
+    with Store(db_path) as lite, Store(postgres_url) as pg:
+        add_titles(lite)
+        add_titles(pg)
+        for store in (lite, pg):
+            found = {text: titles_containing(store, text) for text in ("%", "_", "0% p", "e_g", "p_r", "S%E")}
+            assert found == {
+                "%": ["100% pure_gold"],
+                "_": ["100% pure_gold"],
+                "0% p": ["100% pure_gold"],
+                "e_g": ["100% pure_gold"],
+                "p_r": [],
+                "S%E": [],
+            }

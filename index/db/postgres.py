@@ -26,7 +26,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import DatabaseError, NotFound
-from ..models import AddResult, Article, Passage, StoredArticle
+from ..models import AddFailure, AddResult, Article, Passage, StoredArticle
 from . import postgres_migrations as migrations
 from .base import Busy, Change, HitRows, PassageRow, PreparedArticle, article_number
 
@@ -58,6 +58,35 @@ def display_url(url: str) -> str:
     port = f":{info['port']}" if info.get("port") else ""
     user = f"{info['user']}@" if info.get("user") else ""
     return f"postgresql://{user}{host}{port}/{info.get('dbname', '')}"
+
+
+CONNECTION_STATES = ("57P01", "57P02", "57P03")
+"""Besides class 08 (connection exception): the server shutting down, crashed, or starting."""
+ARTICLE_CLASSES = ("22", "23", "54")
+"""SQLSTATE classes of an error about one article's own values: data exception, integrity
+constraint violation, program limit exceeded."""
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """True when `exc` says the server cannot be reached or the connection broke (a connection
+    error of psycopg or of its pool, SQLSTATE class 08, or the server shutting down), not that it
+    refused what it was sent."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in CONNECTION_STATES
+
+
+def refuses_article(exc: psycopg.Error) -> bool:
+    """True when `exc` is about the values of the article being stored (a too long value, a
+    constraint, text psycopg cannot send): that article fails alone and the others are stored."""
+    if exc.sqlstate is None:
+        return isinstance(exc, psycopg.DataError)  # raised by psycopg before sending, e.g. a NUL
+    return exc.sqlstate[:2] in ARTICLE_CLASSES
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _now() -> str:
@@ -144,8 +173,7 @@ class PostgresDatabase:
         try:  # one connection first: a wrong URL or a stopped server fails at once, with its reason
             psycopg.connect(url, connect_timeout=int(CONNECT_TIMEOUT)).close()
         except psycopg.Error as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            reason = first.rsplit("failed: ", 1)[-1].replace("FATAL:  ", "")
+            reason = first_line(exc).rsplit("failed: ", 1)[-1].replace("FATAL:  ", "")
             raise DatabaseError(
                 f"Could not connect to {self.path} ({reason}); check that the server runs and that the"
                 " URL, user and database are right."
@@ -212,7 +240,11 @@ class PostgresDatabase:
                 )
             for step in range(version, migrations.SCHEMA_VERSION):
                 log.info("migrating %s to schema %d", self.path, step + 1)
-                conn.execute(migrations.MIGRATIONS[step])
+                migration = migrations.MIGRATIONS[step]
+                if callable(migration):
+                    migration(conn)
+                else:
+                    conn.execute(migration)
             if version != migrations.SCHEMA_VERSION:
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', %s)"
@@ -389,10 +421,27 @@ class PostgresDatabase:
 
     def store_articles(
         self, prepared: list[PreparedArticle], library: str, model: str | None = None
-    ) -> list[AddResult]:
-        """Store prepared articles in one transaction (see SqliteDatabase.store_articles)."""
+    ) -> list[AddResult | AddFailure]:
+        """Store prepared articles in one transaction (see SqliteDatabase.store_articles). An
+        article the server refuses (`refuses_article`) is rolled back alone, to a savepoint, and
+        comes back as an AddFailure; any other error rolls back the whole transaction."""
         with self.write() as conn:
-            results = [self._store_one(conn, p, library, model) for p in prepared]
+            results: list[AddResult | AddFailure] = []
+            for p in prepared:
+                pending_terms = len(self._terms_pending)
+                conn.execute("SAVEPOINT article")
+                try:
+                    results.append(self._store_one(conn, p, library, model))
+                except psycopg.Error as exc:
+                    if not refuses_article(exc):
+                        raise
+                    conn.execute("ROLLBACK TO SAVEPOINT article")
+                    for term in list(self._terms_pending)[pending_terms:]:  # their rows are gone
+                        del self._terms_pending[term]
+                    log.warning("%s refused the article %r: %s", self.path, p.article.title, exc)
+                    results.append(AddFailure(p.article.title, p.article.url, first_line(exc)))
+                    continue
+                conn.execute("RELEASE SAVEPOINT article")
             self._announce(conn)
             return results
 
@@ -417,6 +466,7 @@ class PostgresDatabase:
         values = (
             library,
             article.title,
+            article.title.casefold(),
             article.url,
             article.published,
             article.author,
@@ -427,12 +477,15 @@ class PostgresDatabase:
             len(spans),
             _now(),
         )
-        columns = "library, title, url, published, author, site, source, content_hash, text, passage_count, added_at"
+        columns = (
+            "library, title, title_folded, url, published, author, site, source, content_hash, text,"
+            " passage_count, added_at"
+        )
         if previous:  # an update keeps its article's id, as in SQLite
             article_id = int(
                 _value(
                     conn.execute(
-                        f"INSERT INTO articles (id, {columns}) VALUES (%s, {', '.join(['%s'] * 11)}) RETURNING id",
+                        f"INSERT INTO articles (id, {columns}) VALUES (%s, {', '.join(['%s'] * 12)}) RETURNING id",
                         (previous[0], *values),
                     )
                 )
@@ -441,7 +494,7 @@ class PostgresDatabase:
             article_id = int(
                 _value(
                     conn.execute(
-                        f"INSERT INTO articles ({columns}) VALUES ({', '.join(['%s'] * 11)}) RETURNING id",
+                        f"INSERT INTO articles ({columns}) VALUES ({', '.join(['%s'] * 12)}) RETURNING id",
                         values,
                     )
                 )
@@ -481,15 +534,16 @@ class PostgresDatabase:
     def _same_identity(self, conn: psycopg.Connection, article: Article, library: str) -> tuple | None:
         """The stored article this one is a new version of (as SqliteDatabase._same_identity): the
         same URL, or with no URL the same title read from the same source; the newest."""
-        if article.url:
+        if article.url:  # md5(...) = md5(%s) finds it through articles_by_url (schema 3)
             return conn.execute(
-                "SELECT id FROM articles WHERE library = %s AND url = %s ORDER BY id DESC LIMIT 1",
-                (library, article.url),
+                "SELECT id FROM articles WHERE library = %s AND md5(url) = md5(%s) AND url = %s"
+                " ORDER BY id DESC LIMIT 1",
+                (library, article.url, article.url),
             ).fetchone()
         return conn.execute(
-            "SELECT id FROM articles WHERE library = %s AND url IS NULL AND title = %s"
-            " AND source IS NOT DISTINCT FROM %s ORDER BY id DESC LIMIT 1",
-            (library, article.title, article.source),
+            "SELECT id FROM articles WHERE library = %s AND url IS NULL AND md5(title) = md5(%s)"
+            " AND title = %s AND source IS NOT DISTINCT FROM %s ORDER BY id DESC LIMIT 1",
+            (library, article.title, article.title, article.source),
         ).fetchone()
 
     def _term_ids(self, conn: psycopg.Connection, terms: set[str]) -> dict[str, int]:
@@ -589,11 +643,9 @@ class PostgresDatabase:
     ) -> list[StoredArticle]:
         sql = f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.library = %s"
         params: list[Any] = [library]
-        if title_contains:
-            # ILIKE: SQLite's LIKE ignores case too
-            sql += " AND a.title ILIKE %s ESCAPE '\\'"
-            escaped = title_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params.append(f"%{escaped}%")
+        if title_contains:  # the rule of SqliteDatabase.list_articles: str.casefold, no wildcards
+            sql += " AND strpos(a.title_folded, %s) > 0"
+            params.append(title_contains.casefold())
         sql += " ORDER BY a.id DESC LIMIT %s OFFSET %s"
         params += [limit, offset]
         with self.read() as conn:

@@ -1,12 +1,39 @@
-"""The PostgreSQL schema as SQL, one script per version: MIGRATIONS[i] takes a database from schema
+"""The PostgreSQL schema, one step per version: MIGRATIONS[i] takes a database from schema
 version i to i + 1. The same tables as the SQLite schema (index.db.migrations), so both backends
-store the same things and give the same answers."""
+store the same things and give the same answers. A step is SQL, or a function of the open
+connection when it needs Python (as casefolding the stored titles does)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import psycopg
+
 APPLICATION = "clippings"
 
-MIGRATIONS: list[str] = [
+FOLD_BATCH = 5000
+"""Titles casefolded per round trip by migration 4."""
+
+
+def fold_titles(conn: psycopg.Connection) -> None:
+    """Migration 4: every article's title casefolded (str.casefold), which `list_articles` matches
+    its filter against, so it finds the same titles as SQLite (PostgreSQL has no casefold, and its
+    lower() depends on the database's locale)."""
+    conn.execute("ALTER TABLE articles ADD COLUMN title_folded text")
+    last = 0
+    while rows := conn.execute(
+        "SELECT id, title FROM articles WHERE id > %s ORDER BY id LIMIT %s", (last, FOLD_BATCH)
+    ).fetchall():
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE articles SET title_folded = %s WHERE id = %s",
+                [(title.casefold(), article_id) for article_id, title in rows],
+            )
+        last = rows[-1][0]
+    conn.execute("ALTER TABLE articles ALTER COLUMN title_folded SET NOT NULL")
+
+
+MIGRATIONS: list[str | Callable[[psycopg.Connection], None]] = [
     # 1: articles, passages, terms, settings and the change log. Identity ids are never reused, so a
     # change-log entry names one version of an article (an update keeps its article's id).
     """
@@ -74,6 +101,20 @@ MIGRATIONS: list[str] = [
         vector bytea NOT NULL
     );
     """,
+    # 3: no index holds a whole URL or term any more: a btree entry is at most 2704 bytes, so a long
+    # URL or one long word (a run of CJK characters) could not be stored. A URL is found by its md5
+    # (and then compared whole); terms stay unique through a hash index, which keeps only a hash of
+    # each term and compares the terms themselves on a match. Articles without a URL are found by
+    # the md5 of their title (what articles_by_url gave them before: library and url IS NULL).
+    """
+    DROP INDEX articles_by_url;
+    CREATE INDEX articles_by_url ON articles (library, md5(url));
+    CREATE INDEX articles_by_title ON articles (library, md5(title)) WHERE url IS NULL;
+    DROP INDEX terms_by_term;
+    ALTER TABLE terms ADD CONSTRAINT terms_by_term EXCLUDE USING hash (term WITH =);
+    """,
+    # 4: articles.title_folded (see fold_titles).
+    fold_titles,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

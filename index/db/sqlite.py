@@ -23,7 +23,7 @@ import numpy as np
 import sqlite_utils
 
 from ..errors import DatabaseError, NotFound, database_error_message
-from ..models import AddResult, Article, Passage, StoredArticle
+from ..models import AddFailure, AddResult, Article, Passage, StoredArticle
 from . import migrations
 from .base import Change, HitRows, PassageRow, PreparedArticle, article_number
 
@@ -39,6 +39,11 @@ VECTOR_DTYPE = np.dtype("<f2")
 SQL_VARIABLES = 900
 TERM_CACHE_MAX = 2_000_000
 """Term ids kept in memory for adding articles (about 100 bytes each)."""
+
+
+def casefold(text: str | None) -> str | None:
+    """str.casefold as an SQL function (clippings_casefold), for matching titles."""
+    return None if text is None else text.casefold()
 
 
 def _now() -> str:
@@ -141,6 +146,7 @@ class SqliteDatabase:
         try:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.create_function("clippings_casefold", 1, casefold, deterministic=True)
         except sqlite3.Error as exc:
             raise DatabaseError(f"{self.path} cannot be opened ({exc}); check the path.") from None
         return conn
@@ -390,7 +396,7 @@ class SqliteDatabase:
 
     def store_articles(
         self, prepared: list[PreparedArticle], library: str, model: str | None = None
-    ) -> list[AddResult]:
+    ) -> list[AddResult | AddFailure]:
         """Store prepared articles in one transaction: each is added, updates the article of the
         same URL, or is "unchanged" when the library holds its text already."""
         with self.write():
@@ -583,13 +589,14 @@ class SqliteDatabase:
     def list_articles(
         self, library: str, offset: int = 0, limit: int = 50, title_contains: str | None = None
     ) -> list[StoredArticle]:
-        """Articles of a library, newest first; optionally only titles containing a string."""
+        """Articles of a library, newest first; optionally only titles containing a string, as
+        Python's str.casefold compares them (ÉLAN finds Élan, STRASSE finds Straße; % and _ are
+        plain characters). PostgresDatabase.list_articles follows the same rule."""
         sql = f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.library = ?"
         params: list = [library]
         if title_contains:
-            sql += " AND a.title LIKE ? ESCAPE '\\'"
-            escaped = title_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params.append(f"%{escaped}%")
+            sql += " AND instr(clippings_casefold(a.title), ?) > 0"
+            params.append(title_contains.casefold())
         sql += " ORDER BY a.id DESC LIMIT ? OFFSET ?"
         params += [limit, offset]
         with self.read() as conn:
