@@ -58,20 +58,66 @@ class Settings:
         )
 
 
-def flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+FLAG_ON = ("1", "true", "yes", "on")
+FLAG_OFF = ("", "0", "false", "no", "off")
+
+MAX_SHARD_COUNT = 100_000
+"""The largest CLIPPINGS_SHARD_COUNT accepted. Discord puts at most 2,500 servers on a shard, so even
+the largest bots run thousands of shards, not hundreds of thousands; a bigger count is a typo."""
+MAX_FETCH_BYTES = 2**30
+"""The largest CLIPPINGS_MAX_FETCH_BYTES accepted (1 GB): a page is held in memory while it is read."""
+MAX_SEARCH_WORKERS = 64
+MAX_SNOWFLAKE = 2**64 - 1
+"""Discord ids (snowflakes) are unsigned 64-bit numbers."""
+
+_WHOLE = re.compile(r"[0-9]{1,30}")
+"""ASCII digits only: str.isdigit and int() also take '²', '٣' and '1_000'. 30 digits is more than
+any setting needs and keeps int() far from its 4,300-digit limit."""
+_DECIMAL = re.compile(r"[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30}")
 
 
-def _number(values: Mapping[str, str | None], key: str, default: float, kind: type = float) -> float:
+def _shown(raw: str) -> str:
+    """A bad value, quoted for a message; a long one is cut short."""
+    return repr(raw if len(raw) <= 24 else raw[:20] + "…")
+
+
+def flag(values: Mapping[str, str | None], key: str) -> bool:
+    """An on/off setting: 1, true, yes or on; 0, false, no, off or empty (any case)."""
+    raw = (values.get(key) or "").strip()
+    if raw.lower() in FLAG_ON:
+        return True
+    if raw.lower() in FLAG_OFF:
+        return False
+    raise SettingsError(
+        f"{key} must be 1 (or true, yes, on) to turn it on, or 0 (or false, no, off) to leave it off,"
+        f" not {_shown(raw)}; fix it in .env or the environment."
+    )
+
+
+def _whole(values: Mapping[str, str | None], key: str, default: int, low: int, high: int, what: str) -> int:
+    """A whole number from `low` to `high` in ASCII digits; `what` says what it counts, for the message."""
     raw = (values.get(key) or "").strip()
     if not raw:
         return default
-    try:
-        return kind(raw)
-    except ValueError:
+    if not _WHOLE.fullmatch(raw) or not low <= int(raw) <= high:
         raise SettingsError(
-            f"{key} must be a number, not {raw!r}; fix it in .env or the environment."
-        ) from None
+            f"{key} must be {what}, a whole number from {low} to {high}, not {_shown(raw)};"
+            " fix it in .env or the environment."
+        )
+    return int(raw)
+
+
+def _seconds(values: Mapping[str, str | None], key: str, default: float) -> float:
+    """A number of seconds, 0 or more, in ASCII digits with an optional decimal point."""
+    raw = (values.get(key) or "").strip()
+    if not raw:
+        return default
+    if not _DECIMAL.fullmatch(raw):
+        raise SettingsError(
+            f"{key} must be a number of seconds, 0 or more (such as 5 or 2.5), not {_shown(raw)};"
+            " fix it in .env or the environment."
+        )
+    return float(raw)
 
 
 def parse_shards(values: Mapping[str, str | None]) -> tuple[tuple[int, ...] | None, int | None]:
@@ -81,27 +127,29 @@ def parse_shards(values: Mapping[str, str | None]) -> tuple[tuple[int, ...] | No
     raw_count = (values.get("CLIPPINGS_SHARD_COUNT") or "").strip()
     if not raw_ids and not raw_count:
         return None, None
-    if not raw_count.isdigit() or int(raw_count) < 1:
+    if not _WHOLE.fullmatch(raw_count) or not 1 <= int(raw_count) <= MAX_SHARD_COUNT:
         raise SettingsError(
-            f"CLIPPINGS_SHARD_COUNT must be the total number of shards (a whole number, 1 or more), not {raw_count!r}."
+            "CLIPPINGS_SHARD_COUNT must be the total number of shards (a whole number from 1 to"
+            f" {MAX_SHARD_COUNT}), not {_shown(raw_count)}."
         )
     count = int(raw_count)
     if not raw_ids:
         return tuple(range(count)), count
-    ids: list[int] = []
+    ids: set[int] = set()
     for part in raw_ids.split(","):
-        first, _, last = part.strip().partition("-")
-        if not first.isdigit() or (last and not last.isdigit()) or (last and int(last) < int(first)):
+        match = re.fullmatch(r"([0-9]{1,30})(?:-([0-9]{1,30}))?", part.strip())
+        if match is None or (match[2] and int(match[2]) < int(match[1])):
             raise SettingsError(
-                f"CLIPPINGS_SHARDS must list shard ids such as 0-3 or 0,2,5, not {raw_ids!r}."
+                f"CLIPPINGS_SHARDS must list shard ids such as 0-3 or 0,2,5, not {_shown(raw_ids)}."
             )
-        ids.extend(range(int(first), int(last or first) + 1))
-    if max(ids) >= count:
-        raise SettingsError(
-            f"CLIPPINGS_SHARDS names shard {max(ids)}, but shard ids go from 0 to {count - 1}"
-            f" (CLIPPINGS_SHARD_COUNT={count}); fix one of them."
-        )
-    return tuple(sorted(set(ids))), count
+        first, last = int(match[1]), int(match[2] or match[1])
+        if last >= count:  # before the range is made: 0-99999999999 must not fill the memory
+            raise SettingsError(
+                f"CLIPPINGS_SHARDS names shard {last}, but shard ids go from 0 to {count - 1}"
+                f" (CLIPPINGS_SHARD_COUNT={count}); fix one of them."
+            )
+        ids.update(range(first, last + 1))
+    return tuple(sorted(ids)), count
 
 
 def load_settings(
@@ -110,23 +158,39 @@ def load_settings(
     """Settings from a .env file (if present), overridden by the environment. The token may be empty."""
     from_file: dict[str, str | None] = {}
     if env_file and Path(env_file).is_file():
-        from_file = dict(dotenv_values(env_file))
+        # utf-8-sig: Notepad and PowerShell 5 start the file with a byte order mark, which would
+        # otherwise become part of the first key ("\ufeffDISCORD_TOKEN").
+        try:
+            from_file = dict(dotenv_values(env_file, encoding="utf-8-sig"))
+        except UnicodeDecodeError:  # such as UTF-16, what PowerShell 5's `>` writes
+            raise SettingsError(
+                f"{env_file} is not UTF-8 text; save it again as UTF-8 (in Notepad: Save as, Encoding UTF-8)."
+            ) from None
+        except OSError as exc:
+            raise SettingsError(
+                f"Cannot read {env_file} ({exc.strerror}); make it readable or remove it."
+            ) from None
     environ = os.environ if environ is None else environ
     values: dict[str, str | None] = {**from_file, **environ}
     guild = (values.get("CLIPPINGS_DEV_GUILD") or "").strip()
-    if guild and not guild.isdigit():
-        raise SettingsError(f"CLIPPINGS_DEV_GUILD must be a server id (digits), not {guild!r}.")
+    if guild and (not _WHOLE.fullmatch(guild) or int(guild) > MAX_SNOWFLAKE):
+        raise SettingsError(f"CLIPPINGS_DEV_GUILD must be a server id (digits), not {_shown(guild)}.")
     level = (values.get("CLIPPINGS_LOG_LEVEL") or "INFO").strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise SettingsError(f"CLIPPINGS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}.")
-    max_bytes = int(_number(values, "CLIPPINGS_MAX_FETCH_BYTES", DEFAULT_MAX_BYTES, int))
-    if max_bytes <= 0:
-        raise SettingsError("CLIPPINGS_MAX_FETCH_BYTES must be a positive number of bytes; fix it in .env.")
-    workers = int(_number(values, "CLIPPINGS_SEARCH_WORKERS", 0, int))
-    if not 0 <= workers <= 64:
         raise SettingsError(
-            "CLIPPINGS_SEARCH_WORKERS must be 0 (answer in the bot's process) to 64; fix it in .env."
+            f"CLIPPINGS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {_shown(level)}."
         )
+    max_bytes = _whole(
+        values, "CLIPPINGS_MAX_FETCH_BYTES", DEFAULT_MAX_BYTES, 1, MAX_FETCH_BYTES, "a number of bytes"
+    )
+    workers = _whole(
+        values,
+        "CLIPPINGS_SEARCH_WORKERS",
+        0,
+        0,
+        MAX_SEARCH_WORKERS,
+        "the number of worker processes (0 answers in the bot's process)",
+    )
     shard_ids, shard_count = parse_shards(values)
     db_path = (values.get("CLIPPINGS_DB") or "").strip()
     if (environ.get("CLIPPINGS_DB") or "").strip():
@@ -140,12 +204,12 @@ def load_settings(
         db_path=db_path,
         db_source=source,
         dev_guild=int(guild) if guild else None,
-        message_content=flag(values.get("CLIPPINGS_MESSAGE_CONTENT")),
-        learned=flag(values.get("CLIPPINGS_LEARNED")),
-        ask_cooldown=_number(values, "CLIPPINGS_ASK_COOLDOWN", 5.0),
+        message_content=flag(values, "CLIPPINGS_MESSAGE_CONTENT"),
+        learned=flag(values, "CLIPPINGS_LEARNED"),
+        ask_cooldown=_seconds(values, "CLIPPINGS_ASK_COOLDOWN", 5.0),
         fetch=FetchSettings(
             max_bytes=max_bytes,
-            allow_private=flag(values.get("CLIPPINGS_ALLOW_PRIVATE_URLS")),
+            allow_private=flag(values, "CLIPPINGS_ALLOW_PRIVATE_URLS"),
         ),
         log_level=level,
         search_workers=workers,

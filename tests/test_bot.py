@@ -1230,6 +1230,23 @@ async def test_rejected_token_ends_with_one_sentence(tmp_path, capsys, caplog):
     assert secret not in caplog.text
 
 
+def test_token_with_a_control_character_ends_with_one_sentence_and_exit_2(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "CLIPPINGS_"))}
+    (tmp_path / ".env").write_text('DISCORD_TOKEN="SECRETtok\\nabc"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "DISCORD_TOKEN has a space, line break or other character that a bot token never has;"
+        " copy the token again from the developer portal (Bot > Reset Token).\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "sentence"),
     [
@@ -1241,12 +1258,14 @@ async def test_rejected_token_ends_with_one_sentence(tmp_path, capsys, caplog):
         (
             "CLIPPINGS_MAX_FETCH_BYTES",
             "0",
-            "CLIPPINGS_MAX_FETCH_BYTES must be a positive number of bytes; fix it in .env.",
+            "CLIPPINGS_MAX_FETCH_BYTES must be a number of bytes, a whole number from 1 to 1073741824,"
+            " not '0'; fix it in .env or the environment.",
         ),
         (
             "CLIPPINGS_ASK_COOLDOWN",
             "soon",
-            "CLIPPINGS_ASK_COOLDOWN must be a number, not 'soon'; fix it in .env or the environment.",
+            "CLIPPINGS_ASK_COOLDOWN must be a number of seconds, 0 or more (such as 5 or 2.5), not 'soon';"
+            " fix it in .env or the environment.",
         ),
     ],
 )

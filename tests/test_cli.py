@@ -377,7 +377,8 @@ def test_bad_setting_in_the_env_file_is_one_sentence(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["--db", "x.db", "stats"])
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == (
-        "Error: CLIPPINGS_MAX_FETCH_BYTES must be a number, not 'lots'; fix it in .env or the environment."
+        "Error: CLIPPINGS_MAX_FETCH_BYTES must be a number of bytes, a whole number from 1 to 1073741824,"
+        " not 'lots'; fix it in .env or the environment."
     )
 
 
