@@ -124,6 +124,15 @@ async def run(supervisor: Supervisor) -> None:
             loop.remove_signal_handler(signum)
 
 
+def dev_guild_refused(exc: discord.HTTPException, settings: Settings) -> bool:
+    """The command sync to CLIPPINGS_DEV_GUILD failed because the bot is not in that server: Discord
+    answers 404 Unknown Guild (10004) for a server it does not know, 403 Missing Access (50001) for
+    one the bot was not invited to (with the applications.commands scope)."""
+    if not settings.dev_guild or exc.code not in (10004, 50001):
+        return False
+    return f"/guilds/{settings.dev_guild}/commands" in str(exc.response.url)
+
+
 async def serve(settings: Settings, supervisor_ready: asyncio.Future[Supervisor] | None = None) -> int:
     """Open the database, run the bot until it is stopped, and return the exit code.
     `supervisor_ready` receives the supervisor, so a caller (a test) can stop it."""
@@ -157,6 +166,15 @@ async def serve(settings: Settings, supervisor_ready: asyncio.Future[Supervisor]
         else:
             sys.stderr.write(f"Discord closed the connection for good (code {exc.code}: {exc.reason}).\n")
         return 1
+    except discord.HTTPException as exc:
+        if not dev_guild_refused(exc, settings):
+            raise
+        sys.stderr.write(
+            f"The bot is not in server {settings.dev_guild} (CLIPPINGS_DEV_GUILD), so it cannot sync its"
+            " commands there; invite it there with the applications.commands scope, or clear"
+            " CLIPPINGS_DEV_GUILD.\n"
+        )
+        return 2
     finally:
         store.close()
         log.info("database closed")

@@ -1247,6 +1247,40 @@ def test_token_with_a_control_character_ends_with_one_sentence_and_exit_2(tmp_pa
     )
 
 
+DEV_GUILD_REFUSED = (
+    "The bot is not in server {} (CLIPPINGS_DEV_GUILD), so it cannot sync its commands there; invite it"
+    " there with the applications.commands scope, or clear CLIPPINGS_DEV_GUILD.\n"
+)
+
+
+async def test_dev_guild_discord_does_not_know_ends_with_one_sentence_and_exit_2(tmp_path, capsys, caplog):
+    caplog.set_level(logging.DEBUG)
+    unknown = 123456789012345678
+    async with FakeDiscord() as fake:
+        fake.add_guild("Dev")
+        with fake.patch_discord(), fake.expect_errors(10004) as refused:
+            code = await serve(settings_for(fake, tmp_path / "bot.db", dev_guild=unknown))
+    assert code == 2
+    assert [(r.status, r.response["code"]) for r in refused] == [(404, 10004)]
+    assert capsys.readouterr().err == DEV_GUILD_REFUSED.format(unknown)
+    assert "Traceback" not in caplog.text
+
+
+async def test_dev_guild_the_bot_was_not_invited_to_ends_with_one_sentence_and_exit_2(
+    tmp_path, capsys, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    async with FakeDiscord() as fake:
+        elsewhere = fake.add_guild("Someone else's server")
+        del elsewhere.members[fake.bot_user.id]  # the bot was never invited there
+        with fake.patch_discord(), fake.expect_errors(50001) as refused:
+            code = await serve(settings_for(fake, tmp_path / "bot.db", dev_guild=elsewhere.id))
+    assert code == 2
+    assert [(r.status, r.response["code"]) for r in refused] == [(403, 50001)]
+    assert capsys.readouterr().err == DEV_GUILD_REFUSED.format(elsewhere.id)
+    assert "Traceback" not in caplog.text
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "sentence"),
     [

@@ -143,6 +143,9 @@ Behaviour modelled after real Discord
   limits); autocomplete (25 choices, name 1-100); command sync payloads.
   Violations answer ``400 {"code": 50035, "message": "Invalid Form Body",
   "errors": {...}}`` exactly like Discord (discord.py raises HTTPException).
+* Guild command routes answer 404/10004 "Unknown Guild" for a guild the fake
+  does not know, and 403/50001 "Missing Access" for one the bot is not a
+  member of (as Discord does for a server the app was not invited to).
 * Interaction callbacks: only response types valid for the interaction type
   are accepted; a second callback answers ``400`` code 40060 ("Interaction has
   already been acknowledged."); the ack latency is recorded and a callback

@@ -305,7 +305,10 @@ class RestMixin:
         self._check_app(app_id)
         if gid is None:
             return None
-        self._guild_or_404(gid)
+        guild = self._guild_or_404(gid)
+        if self.bot_user.id not in guild.members:
+            # As Discord answers for a server the app was not invited to (applications.commands).
+            raise ApiError(403, 50001, "Missing Access")
         return int(gid)
 
     async def _r_get_commands(
