@@ -40,6 +40,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import random
 import statistics
 import sys
 import tempfile
@@ -56,6 +57,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import quality  # noqa: E402  (benchmarks/quality.py, beside this file)
 
 from index.errors import NoSearchableWords  # noqa: E402
+from index.models import Article  # noqa: E402
 from index.rank import answerable as answerable_module  # noqa: E402
 from index.rank.answerable import (  # noqa: E402
     SIGNAL_NAMES,
@@ -231,6 +233,129 @@ def run_library(
     return records
 
 
+SMALL_SIZES = (1, 3, 7, 15)
+"""--small-libraries: libraries of this many articles (a new server's first ones), in turn."""
+SMALL_PER_WEEK = 8
+"""--small-libraries: own-week questions a week, each asked of its own small library."""
+SMALL_GROUP = "small"
+
+
+def plan_small(args: argparse.Namespace) -> list[tuple[list[Article], list[Ask], str, str]]:
+    """Small libraries, each with what it is asked, its half and its group ("small:WEEK:SIZE"): for up
+    to SMALL_PER_WEEK own-week questions of each week, an article that holds the answer and other
+    articles of that week that do not; asked the question, its three and two rarest words, three
+    general questions of the week's half, two XQuAD questions, and up to two of the next week's
+    questions whose answers no article of the library holds."""
+    planned, weeks = plan(args)
+    xquad = quality.read_jsonl(quality.require(args.data / "xquad_en" / "questions.jsonl"))
+    general = general_questions()
+    small = []
+    for n, (job, asks) in enumerate(planned):
+        if job.group not in weeks:
+            continue
+        half = quality.week_half(job.group, weeks)
+        pool = general[0::2] if half == "first" else general[1::2]
+        rng = random.Random(job.group)
+        texts = [quality.normalize(a.title + "\n" + a.text) for a in job.articles]
+        following = [a for a in asks if a.kind == "next week"]
+        own = [a for a in asks if a.kind == "own week"]
+        for k, ask in enumerate(rng.sample(own, min(SMALL_PER_WEEK, len(own)))):
+            holding = [i for i, t in enumerate(texts) if holds_answer([t], ask.answers)]
+            if not holding:
+                continue
+            size = SMALL_SIZES[(n + k) % len(SMALL_SIZES)]
+            others = [i for i, t in enumerate(texts) if not holds_answer([t], ask.answers)]
+            chosen = [rng.choice(holding), *rng.sample(others, min(size - 1, len(others)))]
+            library = [job.articles[i] for i in chosen]
+            held = [texts[i] for i in chosen]
+            questions = [ask]
+            questions += [Ask("general", q, []) for q in rng.sample(pool, 3)]
+            questions += [Ask("xquad", q["question"], q["answers"]) for q in rng.sample(xquad, 2)]
+            unheld = [a for a in following if not holds_answer(held, a.answers)]
+            questions += rng.sample(unheld, min(2, len(unheld)))
+            small.append((library, questions, half, f"{SMALL_GROUP}:{job.group}:{size}"))
+    return small
+
+
+def collect_small(args: argparse.Namespace) -> list[Record]:
+    records: list[Record] = []
+    planned = plan_small(args)
+    bar = quality.tqdm(total=sum(len(q) + 2 for _, q, _, _ in planned), desc="questions", unit=" q")
+    for articles, asks, half, group in planned:
+        with (
+            tempfile.TemporaryDirectory(prefix="clippings-answerability-") as tmp,
+            Store(Path(tmp) / "small.db") as store,
+        ):
+            for _ in store.add_many(articles, quality.LIBRARY):
+                pass
+            recorder = Recorder(store)
+            for ask in asks:
+                record = ask_one(store, recorder, group, half, ask)
+                records.append(record)
+                if ask.kind == "own week" and record.inputs:
+                    for count, kind in SHORT_FORMS.items():
+                        short = Ask(kind, rarest_words(record.inputs, count), ask.answers)
+                        records.append(ask_one(store, recorder, group, half, short))
+                bar.update(3 if ask.kind == "own week" else 1)
+    bar.close()
+    return records
+
+
+def small_library_rule(records: list[Record]) -> np.ndarray:
+    """The decision for libraries under 200 passages before the model decided there too: one
+    sentence holds half of the question (rareness-weighted) and no name or number is missing."""
+    sentence, names = SIGNAL_NAMES.index("sentence"), SIGNAL_NAMES.index("missing_names")
+    return np.array(
+        [
+            not r.small_talk
+            and r.inputs is not None
+            and bool(r.inputs[6])
+            and (
+                r.signals[sentence] >= 0.5 and r.signals[names] == 0.0
+                if r.inputs[4] < 200
+                else answerable_module.DEFAULT_MODEL.answerable(Signals(*r.signals))
+            )
+            for r in records
+        ]
+    )
+
+
+def _share(rows: list[Record], decided: np.ndarray, kind: str, answerable: bool) -> str:
+    """Of one kind's questions: the share kept (answerable ones whose answer is in the top 3) or
+    held back, with their count."""
+    mask = np.array([r.kind == kind and (r.rank is not None or not answerable) for r in rows])
+    if not mask.any():
+        return "-"
+    value = decided[mask].mean() if answerable else 1 - decided[mask].mean()
+    return f"{value:.3f} ({int(mask.sum())})"
+
+
+def small_table(records: list[Record]) -> str:
+    """Per library size, on the second half of the weeks: kept (as asked, as three and two rarest
+    words) and abstain per kind, for the shipped decision beside the small-library rule it replaced."""
+    second = [r for r in records if r.half == "second"]
+    deciders = [
+        ("the rule for under 200 passages", small_library_rule),
+        ("Clippings", lambda rs: decisions(rs, answerable_module.DEFAULT_MODEL)),
+    ]
+    lines = [
+        "| articles | passages (median) | decision | kept: as asked / 3 words / 2 words | abstain: next week / XQuAD / general |",
+        "|---|---|---|---|---|",
+    ]
+    for size in (*SMALL_SIZES, None):
+        rows = [r for r in second if size is None or r.group.endswith(f":{size}")]
+        passages = [r.inputs[4] for r in rows if r.kind == "own week" and r.inputs]
+        for name, decide in deciders:
+            decided = decide(rows)
+
+            kept = " / ".join(_share(rows, decided, k, True) for k in ("own week", *SHORT_FORMS.values()))
+            abstain = " / ".join(_share(rows, decided, k, False) for k in ("next week", "xquad", "general"))
+            label = "all" if size is None else str(size)
+            median = f"{statistics.median(passages):.0f}" if passages else "-"
+            lines.append(f"| {label} | {median} | {name} | {kept} | {abstain} |")
+    return "\n".join(lines)
+
+
 def ask_one(store: Store, recorder: Recorder, group: str, half: str, ask: Ask) -> Record:
     """One question asked of a library, with the decision's signals and cost."""
     recorder.inputs, recorder.seconds = None, 0.0
@@ -398,7 +523,7 @@ def decisions(records: list[Record], model: Model) -> np.ndarray:
             not r.small_talk
             and r.inputs is not None
             and bool(r.inputs[6])
-            and model.answerable(Signals(*r.signals), r.inputs[4])
+            and model.answerable(Signals(*r.signals), r.inputs[4], len(set(r.inputs[1])))
             for r in records
         ]
     )
@@ -584,7 +709,15 @@ def main(argv: list[str] | None = None) -> int:
         "passages (needs the rerank extra; encodes every question and shown passage, about 20 a second "
         "a thread); the records with cosines go to --out",
     )
+    parser.add_argument(
+        "--small-libraries",
+        action="store_true",
+        help="instead, ask small libraries (1, 3, 7 and 15 articles of a week: a new server's first ones) and "
+        "report the decision there by size",
+    )
     args = parser.parse_args(argv)
+    if args.small_libraries:
+        return main_small(args)
     if args.load:
         records = [Record(**r) for r in json.loads(args.load.read_text(encoding="utf-8"))["records"]]
     else:
@@ -600,6 +733,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Per-question records: {out}")
     recompute(records)
     print(report(records, args))
+    return 0
+
+
+def main_small(args: argparse.Namespace) -> int:
+    if args.load:
+        records = [Record(**r) for r in json.loads(args.load.read_text(encoding="utf-8"))["records"]]
+        recompute(records)
+    else:
+        records = collect_small(args)
+        out = args.out or quality.RESULTS / f"answerability-small-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(
+            json.dumps({"records": [r.__dict__ for r in records]}, ensure_ascii=False), encoding="utf-8"
+        )
+        print(f"Per-question records: {out}")
+    print(small_table(records))
     return 0
 
 

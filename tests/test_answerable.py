@@ -8,15 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE, WEAPONS
 
-from index import Article, is_small_talk
+from index import Article, is_small_talk, read_path
 from index.rank import Stems, signals
 from index.rank.answerable import (
+    KEYWORD_LIBRARY,
     NO_CANDIDATES,
     SIGNAL_NAMES,
     Answerability,
     Candidates,
     Model,
+    Signals,
     name_phrases,
     speaks_of_asker_or_bot,
 )
@@ -243,10 +246,34 @@ def test_store_never_marks_a_greeting_answerable(store):
     assert (response.answerable, len(response.hits)) == (False, 1)
 
 
-def test_a_small_library_needs_one_sentence_holding_most_of_the_question(store):
+def test_a_small_library_answers_what_it_holds_and_not_what_it_lacks(store):
     store.add(Article("Ping", "Someone wrote @everyone come to the town hall meeting tonight."), "global")
     assert store.search("town hall meeting", ["global"]).answerable is True
     assert store.search("which bridge reopened after the flood", ["global"]).answerable is False
+
+
+def test_a_long_question_about_one_article_is_answerable_though_no_sentence_holds_half_of_it(store):
+    for article in read_path(str(SAMPLE)):
+        store.add(article, "global")
+    question = (
+        "What did China's foreign minister Qin Gang say this week about sending weapons to Russia"
+        " amid the war in Ukraine?"
+    )
+    response = store.search(question, ["global"])
+    assert (response.answerable, response.hits[0].passage.text.startswith(WEAPONS)) == (True, True)
+
+
+def test_a_one_word_question_a_small_library_holds_is_answerable(store):
+    store.add(Article("Storm", STORM), "global")
+    assert store.search("floods", ["global"]).answerable is True
+
+
+def test_a_one_word_question_is_left_to_the_model_from_the_keyword_library_size_on():
+    held = Signals(sentence=1.0)
+    refusing = Model(bias=-1.0, **{name: 0.0 for name in SIGNAL_NAMES})
+    assert refusing.answerable(held, passages=KEYWORD_LIBRARY - 1, terms=1) is True
+    assert refusing.answerable(held, passages=KEYWORD_LIBRARY, terms=1) is False
+    assert refusing.answerable(held, passages=KEYWORD_LIBRARY - 1, terms=2) is False
 
 
 def test_the_cosine_model_decides_when_the_search_brings_the_learned_cosine():

@@ -33,9 +33,10 @@ library and any question:
   passages would hold all of its words if they fell independently (a question of words so common
   that hundreds of passages hold them all, "what time is it", asks about no story in particular).
 
-Terms are weighed by their rareness, log((N + 1) / (df + 0.5)) over the N passages searched. In a
-library of fewer than `SMALL_LIBRARY` passages rareness says little, and a simple rule decides
-instead (see `Model.answerable`).
+Terms are weighed by their rareness, log((N + 1) / (df + 0.5)) over the N passages searched. The
+same model decides in a library of any size, a new server's first article included: in libraries of
+3 to 15 articles it keeps far more of the answers than a rule on the share of the question one
+sentence holds, and holds back as much (`benchmarks/answerability.py --small-libraries`).
 
 Greetings and questions about the bot itself ("hello", "what can you do") are never answerable:
 `is_small_talk` recognises them from the phrasings in data/small_talk.txt.
@@ -71,10 +72,8 @@ from .words import (
 
 RAREST = 3
 """The rare-sentence signal looks at the question's this many rarest terms."""
-SMALL_LIBRARY = 200
-"""Libraries of fewer passages than this (a new server's first few articles) are judged by the
-share of the question one sentence holds, not by the fitted model (fitted on libraries of thousands)."""
-SMALL_LIBRARY_SHARE = 0.5
+KEYWORD_LIBRARY = 200
+"""Below this many passages a one-word question held by a shown sentence is answerable (`Model.answerable`)."""
 _DIGIT = re.compile(r"\d")
 
 
@@ -150,12 +149,12 @@ class Model:
             getattr(self, n) * x for n, x in zip(SIGNAL_NAMES, signals.vector(), strict=True)
         )
 
-    def answerable(self, signals: Signals, passages: int = SMALL_LIBRARY) -> bool:
-        """The decision for a question asked of libraries holding `passages` passages. In a small
-        library how rare a word is says little (every word is in a large share of its passages), so
-        there one sentence must hold most of the question, and no name or number may be missing."""
-        if passages < SMALL_LIBRARY:
-            return signals.sentence >= SMALL_LIBRARY_SHARE and signals.missing_names == 0.0
+    def answerable(self, signals: Signals, passages: int = KEYWORD_LIBRARY, terms: int = 0) -> bool:
+        """The decision for a question of `terms` distinct terms asked of `passages` passages. In a
+        library of fewer than `KEYWORD_LIBRARY` passages (a server's first articles), a question of
+        one term that a shown sentence holds ("Qin") asks for the passages that mention it."""
+        if terms == 1 and passages < KEYWORD_LIBRARY and signals.sentence > 0.0:
+            return True
         return self.logit(signals) >= 0.0
 
 
@@ -481,4 +480,4 @@ class Answerability:
             return False
         measured = self.signals(question, terms, idf, df, passages, top_score, shown, found, analyses)
         model = self.model if found.cosine is None else self.cosine_model
-        return model.answerable(measured, passages)
+        return model.answerable(measured, passages, len(set(terms)))
