@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import discord
 from discord.ext import commands
@@ -23,6 +24,11 @@ STORE_THREADS = 2
 """Threads that run store calls (searches, adds) off the event loop. Searches run in parallel, but
 mostly in Python: more threads than cores would only take the interpreter lock from the event
 loop, which must acknowledge every interaction within Discord's 3 seconds."""
+
+
+CLOSE_DRAIN = 5.0
+"""Seconds the bot, closing, waits for the answers and apologies still being sent (its search pool
+fails the questions in flight first), before it closes its connection to Discord."""
 
 
 def store_executor() -> ThreadPoolExecutor:
@@ -68,6 +74,8 @@ class ClippingsBot(commands.Bot):
         self.search_pool: SearchPool | None = None
         """Worker processes answering questions (settings.search_workers > 0)."""
         self.pool_started: asyncio.Future[None] | None = None
+        self.answering: set[asyncio.Task[Any]] = set()
+        """Handlers answering a question (see `track_answer`): `close` lets them finish first."""
 
     async def setup_hook(self) -> None:
         # asyncio.to_thread runs on the loop's default executor: keep it as small as the machine.
@@ -77,9 +85,21 @@ class ClippingsBot(commands.Bot):
             self.search_pool = SearchPool(
                 self.settings.db_path, self.settings.search_workers, self.settings.learned
             )
-            self.pool_started = asyncio.ensure_future(self.search_pool.start())
+            self.pool_started = asyncio.ensure_future(self._start_pool(self.search_pool))
         await self.add_commands()
         await self.sync_commands()
+
+    async def _start_pool(self, pool: SearchPool) -> None:
+        """Start the search workers; if they cannot start, say so at once and answer in this process."""
+        try:
+            await pool.start()
+        except Exception as exc:
+            log.error(
+                "search workers could not start (%s); answering in the bot's process",
+                str(exc) or type(exc).__name__,
+            )
+            if self.search_pool is pool:
+                self.search_pool = None
 
     async def add_commands(self) -> None:
         """The cogs, their commands and the buttons of earlier answers; no network needed."""
@@ -94,13 +114,25 @@ class ClippingsBot(commands.Bot):
         await self.add_cog(HelpCog(self))
         self.add_dynamic_items(*BUTTONS, *LIST_BUTTONS)
 
+    def track_answer(self) -> None:
+        """Called by a handler that answers a question: closing waits (a little) for it to reply."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.answering.add(task)
+            task.add_done_callback(self.answering.discard)
+
     async def close(self) -> None:
-        await super().close()
-        if self.search_pool is not None:
+        # The pool first: its questions in flight fail, and their apologies go out before the
+        # connection to Discord closes (later questions are answered in this process meanwhile).
+        pool, self.search_pool = self.search_pool, None
+        if pool is not None:
             if self.pool_started is not None and not self.pool_started.done():
                 self.pool_started.cancel()
-            await self.search_pool.close()
-            self.search_pool = None
+            await pool.close()
+        answering = self.answering - {asyncio.current_task()}
+        if answering:
+            await asyncio.wait(answering, timeout=CLOSE_DRAIN)
+        await super().close()
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: mentions and newsroom posts are handled by the cogs' listeners."""

@@ -10,6 +10,7 @@ at a time, in order. The bot's pool (bot/pool.py) hands questions over from its 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -58,7 +59,8 @@ def serve(db_path: str, learned: bool, niceness: int, conn: Connection) -> None:
         # One rank thread: the workers already answer on every core between them.
         store = Store(db_path, encoder=load_encoder() if learned else None, rank_threads=1)
     except Exception as exc:  # the parent reports it and stops
-        conn.send(("error", exc))
+        with contextlib.suppress(OSError):  # the parent is gone: nobody to tell
+            conn.send(("error", exc))
         return
     try:
         conn.send(("ready", None))
@@ -83,7 +85,10 @@ def serve(db_path: str, learned: bool, niceness: int, conn: Connection) -> None:
             except (EOFError, OSError):  # the parent stopped listening, or is gone
                 return
             except Exception as exc:  # an error that cannot be sent as it is
-                conn.send(("error", WorkerFailed(f"{type(exc).__name__}: {exc}")))
+                try:
+                    conn.send(("error", WorkerFailed(f"{type(exc).__name__}: {exc}")))
+                except OSError:  # the parent is gone
+                    return
     finally:
         store.close_without_saving()  # the parent's own store saves the index cache
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import signal
+import time
+from collections.abc import Iterable
+from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 import pytest
 from conftest import SAMPLE
@@ -11,10 +17,42 @@ from conftest import SAMPLE
 from bot.client import ClippingsBot
 from bot.pool import WORKER_NICENESS, MemberOrder, SearchPool
 from bot.settings import Settings, SettingsError, load_settings
-from index import NoSearchableWords, Store, read_path
+from index import NoSearchableWords, Store, WorkerFailed, read_path
 from tests.discord_fake import FakeDiscord, run_bot
 
 WEAPONS_QUOTE = "> The foreign minister went on to **say** that China did not provide **weapons** to Russia"
+QUESTION = "what did Qin say about weapons"
+CLOSED = "Sorry, the bot is restarting and could not finish that search; please ask again in a minute."
+
+
+def sample_db(folder: Path) -> Path:
+    db = folder / "a.db"
+    with Store(db) as store:
+        store.add(next(iter(read_path(str(SAMPLE)))), "global")
+    return db
+
+
+def hang(process: BaseProcess) -> None:
+    """Stop a worker process where it stands, as a search that never ends would."""
+    assert process.pid is not None
+    os.kill(process.pid, signal.SIGSTOP)
+
+
+def kill(processes: Iterable[BaseProcess]) -> None:
+    """Test clean-up: no stopped worker outlives its test, whatever the pool did."""
+    for process in processes:
+        if process.pid is not None and process.exitcode is None:
+            os.kill(process.pid, signal.SIGKILL)
+
+
+async def until(condition, within: float) -> bool:
+    """Whether `condition()` came true within `within` seconds (checked every 50 ms)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 async def test_ask_answered_by_worker_processes_quotes_an_article_added_after_they_started(tmp_path):
@@ -107,3 +145,243 @@ async def test_workers_run_below_the_bots_priority(tmp_path):
     finally:
         await pool.close()
     assert niceness == min(os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS, 19)
+
+
+async def test_a_question_a_hung_worker_never_answers_fails_after_the_timeout_and_a_fresh_worker_takes_over(
+    tmp_path,
+):
+    pool = SearchPool(str(sample_db(tmp_path)), 1, question_timeout=1.0)
+    await pool.start()
+    hung = pool._workers[0].process
+    try:
+        expected = await pool.search(QUESTION, ["global"])
+        hang(hung)
+        with pytest.raises(WorkerFailed) as failed:
+            await asyncio.wait_for(pool.search(QUESTION, ["global"]), 10)
+        assert await until(lambda: not hung.is_alive(), 10)
+        assert await until(lambda: pool.ready, 60)
+        again = await asyncio.wait_for(pool.search(QUESTION, ["global"]), 10)
+    finally:
+        kill([hung])
+        await pool.close()
+    assert str(failed.value) == "Sorry, that search took longer than 1 s and was stopped; please try again."
+    assert [(h.article.id, h.passage.index) for h in again.hits] == [
+        (h.article.id, h.passage.index) for h in expected.hits
+    ]
+
+
+async def test_cancelling_a_question_to_a_hung_worker_leaves_the_loop_free_and_close_ends_every_worker(
+    tmp_path,
+):
+    pool = SearchPool(str(sample_db(tmp_path)), 1)
+    await pool.start()
+    hung = pool._workers[0].process
+    stalls: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.05)
+            stalls.append(time.monotonic() - before - 0.05)
+
+    ticking = asyncio.create_task(ticker())
+    started: list[BaseProcess] = [hung]
+    try:
+        hang(hung)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(pool.search(QUESTION, ["global"]), 0.5)
+        started += [worker.process for worker in pool._workers]
+        await asyncio.wait_for(pool.close(), 10)
+        alive = [process for process in started if process.is_alive()]
+    finally:
+        ticking.cancel()
+        kill(started)
+        await pool.close()
+    assert max(stalls) < 1.0  # stopping the hung worker used to hold the loop for 5 s
+    assert alive == []
+    assert len(started) == 2 and hung.exitcode == -signal.SIGKILL
+
+
+async def test_closing_the_pool_fails_the_questions_it_was_answering_and_those_waiting(tmp_path):
+    pool = SearchPool(str(sample_db(tmp_path)), 1)
+    await pool.start()
+    hung = pool._workers[0].process
+    try:
+        hang(hung)
+        answering = asyncio.create_task(pool.search(QUESTION, ["global"]))
+        waiting = asyncio.create_task(pool.search(QUESTION, ["global"]))
+        await asyncio.sleep(0)  # the first question is handed to the worker; the second waits for it
+        await asyncio.wait_for(pool.close(), 10)
+        done, _ = await asyncio.wait({answering, waiting}, timeout=10)
+    finally:
+        kill([hung])
+        await pool.close()
+    assert done == {answering, waiting}
+    for task in (answering, waiting):
+        error = task.exception()
+        assert isinstance(error, WorkerFailed) and str(error) == CLOSED
+    assert not hung.is_alive() and not pool.ready
+    with pytest.raises(WorkerFailed) as after:
+        await pool.search(QUESTION, ["global"])
+    assert str(after.value) == CLOSED
+
+
+async def test_a_worker_that_dies_mid_question_fails_it_and_until_a_replacement_opens_the_database_the_pool_is_not_ready(
+    tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger="bot.pool")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    pool = SearchPool(str(sample_db(folder)), 1)
+    await pool.start()
+    dead = pool._workers[0].process
+    started: list[BaseProcess] = [dead]
+    try:
+        hang(dead)
+        asking = asyncio.create_task(pool.search(QUESTION, ["global"]))
+        await asyncio.sleep(0)  # handed to the worker
+        folder.rename(tmp_path / "away")  # the database is briefly unavailable to new workers
+        assert dead.pid is not None
+        os.kill(dead.pid, signal.SIGKILL)
+        with pytest.raises(WorkerFailed) as failed:
+            await asyncio.wait_for(asking, 10)
+
+        def failures() -> list[str]:
+            return [
+                r.getMessage() for r in caplog.records if r.name == "bot.pool" and r.levelno == logging.ERROR
+            ]
+
+        assert await until(failures, 60)
+        started += [worker.process for worker in pool._workers]
+        not_ready = pool.ready
+        with pytest.raises(WorkerFailed) as unavailable:  # at once: no worker is there to wait for
+            await asyncio.wait_for(pool.search(QUESTION, ["global"]), 10)
+        (tmp_path / "away").rename(folder)
+        assert await until(lambda: pool.ready, 60)
+        started += [worker.process for worker in pool._workers]
+        answer = await asyncio.wait_for(pool.search(QUESTION, ["global"]), 10)
+    finally:
+        kill(started)
+        await pool.close()
+    assert str(failed.value) == "Sorry, the search process answering that question stopped; please try again."
+    assert not_ready is False
+    assert str(unavailable.value) == "No search worker is running; the question was not handed over."
+    assert failures()[0] == (
+        f"a replacement search worker could not start (The folder {folder} does not exist; create it or"
+        " choose another --db.); trying again in 1 s"
+    )
+    assert answer.hits
+
+
+async def test_workers_that_cannot_start_are_reported_at_once_and_the_bot_answers_itself(tmp_path):
+    db = tmp_path / "bot.db"
+    missing = tmp_path / "no-such-folder" / "bot.db"
+    store = Store(db)
+    try:
+        store.add(next(iter(read_path(str(SAMPLE)))), "global")
+        async with FakeDiscord() as fake:
+            guild = fake.add_guild("Daily Planet")
+            general = guild.add_text_channel("general")
+            alice = fake.add_user("alice")
+            guild.add_member(alice)
+            settings = Settings(
+                token=fake.token,
+                db_path=str(missing),  # the workers' database cannot be opened
+                ask_cooldown=0.0,
+                guild_ready_timeout=0.05,
+                search_workers=2,
+            )
+            bot = ClippingsBot(settings, store)
+            async with run_bot(fake, bot, logger_names=("discord", "bot"), fail_on_errors=False) as runner:
+                assert bot.pool_started is not None
+                await asyncio.wait_for(bot.pool_started, 60)
+                errors = runner.take_errors()
+                inter = await fake.invoke_command("ask", {"question": QUESTION}, user=alice, channel=general)
+                message = await inter.wait_followup()
+    finally:
+        store.close()
+    assert errors == [
+        f"[bot.client] search workers could not start (The folder {missing.parent} does not exist; create it"
+        " or choose another --db.); answering in the bot's process"
+    ]
+    assert message["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
+
+
+async def test_a_member_whose_question_a_hung_worker_never_answers_gets_told_so(tmp_path):
+    db = sample_db(tmp_path)
+    store = Store(db)
+    hung: list[BaseProcess] = []
+    try:
+        async with FakeDiscord() as fake:
+            guild = fake.add_guild("Daily Planet")
+            general = guild.add_text_channel("general")
+            alice = fake.add_user("alice")
+            guild.add_member(alice)
+            settings = Settings(
+                token=fake.token,
+                db_path=str(db),
+                ask_cooldown=0.0,
+                guild_ready_timeout=0.05,
+                search_workers=1,
+            )
+            bot = ClippingsBot(settings, store)
+            async with run_bot(fake, bot, logger_names=("discord", "bot")):
+                assert bot.search_pool is not None and bot.pool_started is not None
+                await asyncio.wait_for(bot.pool_started, 120)
+                bot.search_pool.question_timeout = 1.0
+                hung.append(bot.search_pool._workers[0].process)
+                hang(hung[0])
+                inter = await fake.invoke_command("ask", {"question": QUESTION}, user=alice, channel=general)
+                message = await inter.wait_followup(timeout=10)
+                assert await until(lambda: bot.search_pool is not None and bot.search_pool.ready, 60)
+                hung.append(bot.search_pool._workers[0].process)
+                hang(hung[1])
+                posted = await fake.send_user_message(general, alice, f"{fake.bot_user.mention} {QUESTION}")
+                reply = await fake.wait_for_message(
+                    general,
+                    lambda m: (m.get("message_reference") or {}).get("message_id") == posted["id"],
+                    timeout=10,
+                    include_existing=True,
+                )
+    finally:
+        kill(hung)
+        store.close()
+    timed_out = "Sorry, that search took longer than 1 s and was stopped; please try again."
+    assert message["content"] == timed_out and message["flags"] & 64
+    assert reply["content"] == timed_out
+
+
+async def test_a_member_whose_question_is_in_flight_when_the_bot_closes_gets_told_so(tmp_path):
+    db = sample_db(tmp_path)
+    store = Store(db)
+    hung: list[BaseProcess] = []
+    try:
+        async with FakeDiscord() as fake:
+            guild = fake.add_guild("Daily Planet")
+            general = guild.add_text_channel("general")
+            alice = fake.add_user("alice")
+            guild.add_member(alice)
+            settings = Settings(
+                token=fake.token,
+                db_path=str(db),
+                ask_cooldown=0.0,
+                guild_ready_timeout=0.05,
+                search_workers=1,
+            )
+            bot = ClippingsBot(settings, store)
+            async with run_bot(fake, bot, logger_names=("discord", "bot")):
+                pool = bot.search_pool
+                assert pool is not None and bot.pool_started is not None
+                await asyncio.wait_for(bot.pool_started, 120)
+                worker = pool._workers[0]
+                hung.append(worker.process)
+                hang(worker.process)
+                inter = await fake.invoke_command("ask", {"question": QUESTION}, user=alice, channel=general)
+                assert await until(lambda: worker.receiving is not None, 10)  # handed to the worker
+                await asyncio.wait_for(bot.close(), 20)
+                message = await inter.wait_followup(timeout=10)
+    finally:
+        kill(hung)
+        store.close()
+    assert message["content"] == CLOSED and message["flags"] & 64
+    assert not hung[0].is_alive()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import SAMPLE
+from conftest import REPO, SAMPLE
 
 from index import Ask, DatabaseError, NoSearchableWords, SearchWorkers, Store, read_path
 
@@ -63,3 +65,18 @@ def test_a_worker_that_cannot_open_the_database_raises_the_stores_own_error(tmp_
     assert (
         str(raised.value) == f"The folder {missing.parent} does not exist; create it or choose another --db."
     )
+
+
+def test_a_worker_whose_parent_left_before_it_could_report_exits_quietly(tmp_path):
+    missing = tmp_path / "no-such-folder" / "c.db"
+    script = (
+        "from index import start_worker\n"
+        f"process, conn = start_worker({str(missing)!r}, False)\n"
+        "conn.close()  # the parent goes away before the worker says it could not open the database\n"
+        "process.join(60)\n"
+        "print(process.exitcode)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert (done.stdout, done.stderr) == ("0\n", "")

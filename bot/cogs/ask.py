@@ -35,7 +35,7 @@ from ..formatting import (
     question_of_answer,
     question_of_no_answer,
 )
-from ..pool import MemberOrder
+from ..pool import MemberOrder, PoolUnavailable
 from .help import HelpCog
 
 if TYPE_CHECKING:
@@ -283,7 +283,10 @@ class AskCog(commands.Cog):
     async def _search(self, question: str, guild_id: int | None, results: int) -> SearchResponse:
         pool = self.bot.search_pool
         if pool is not None and pool.ready:
-            return await pool.search(question, libraries_for(guild_id), results, 0)
+            try:
+                return await pool.search(question, libraries_for(guild_id), results, 0)
+            except PoolUnavailable:
+                pass  # its last worker ended before taking the question: this process answers it
         return await asyncio.to_thread(self.bot.store.search, question, libraries_for(guild_id), results, 0)
 
     async def _nothing_found(self, response: SearchResponse, guild_id: int | None) -> str:
@@ -326,6 +329,7 @@ class AskCog(commands.Cog):
         if not question_terms(question):
             raise NoSearchableWords()  # before deferring, so the refusal stays private
         self._check_cooldown(interaction.user.id)
+        self.bot.track_answer()
         await interaction.response.defer(ephemeral=private, thinking=True)
         async with self.order.turn(interaction.user.id):
             response = await self._search(question, interaction.guild_id, results)
@@ -377,6 +381,7 @@ class AskCog(commands.Cog):
                 message, f"You're asking quickly! Please wait {retry:.0f} s before the next question."
             )
             return
+        self.bot.track_answer()
         async with self.order.turn(message.author.id):
             try:
                 response = await self._search(question, guild_id, 3)
