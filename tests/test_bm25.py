@@ -94,6 +94,13 @@ def test_two_libraries_score_as_their_union():
     )
 
 
+def test_a_library_named_twice_has_the_idf_of_one():
+    docs = random_corpus(6, 60)
+    index = SearchIndex()
+    add(index, "global", docs, 0, 1)
+    assert index.term_idf(["global", "global"], [1, 2, 9]) == index.term_idf(["global"], [1, 2, 9])
+
+
 def test_search_never_returns_an_unnamed_library():
     docs = random_corpus(5, 60)
     index = SearchIndex()

@@ -209,7 +209,8 @@ class SearchIndex:
     def term_idf(self, libraries: list[str], term_ids: list[int]) -> list[float]:
         """BM25Okapi's idf of each term id over the given libraries (0 for unknown terms)."""
         with self.lock:
-            libs = [self.libraries[n] for n in libraries if n in self.libraries]
+            # A library named twice is one corpus, as in term_stats and the search itself.
+            libs = [self.libraries[n] for n in dict.fromkeys(libraries) if n in self.libraries]
             libs = [lib for lib in libs if lib.docs]
             if not libs:
                 return [0.0] * len(term_ids)
