@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SAMPLE
@@ -55,34 +57,46 @@ async def until(condition, within: float) -> bool:
     return True
 
 
+@contextlib.asynccontextmanager
+async def pooled_bot(
+    store: Store, db_path: str, workers: int, fail_on_errors: bool = True
+) -> AsyncIterator[tuple[FakeDiscord, ClippingsBot, Any, Any, Any]]:
+    """The bot with `workers` search workers on `db_path`, against a fake Discord with one server,
+    its #general and alice: yields the fake, the bot, #general, alice and the bot's runner."""
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild("Daily Planet")
+        general = guild.add_text_channel("general")
+        alice = fake.add_user("alice")
+        guild.add_member(alice)
+        settings = Settings(
+            token=fake.token,
+            db_path=db_path,
+            ask_cooldown=0.0,
+            guild_ready_timeout=0.05,
+            search_workers=workers,
+        )
+        bot = ClippingsBot(settings, store)
+        async with run_bot(
+            fake, bot, logger_names=("discord", "bot"), fail_on_errors=fail_on_errors
+        ) as runner:
+            yield fake, bot, general, alice, runner
+
+
 async def test_ask_answered_by_worker_processes_quotes_an_article_added_after_they_started(tmp_path):
     db = tmp_path / "bot.db"
     store = Store(db)
     try:
-        async with FakeDiscord() as fake:
-            guild = fake.add_guild("Daily Planet")
-            general = guild.add_text_channel("general")
-            alice = fake.add_user("alice")
-            guild.add_member(alice)
-            settings = Settings(
-                token=fake.token,
-                db_path=str(db),
-                ask_cooldown=0.0,
-                guild_ready_timeout=0.05,
-                search_workers=2,
+        async with pooled_bot(store, str(db), 2) as (fake, bot, general, alice, _):
+            assert bot.search_pool is not None and bot.pool_started is not None
+            await asyncio.wait_for(bot.pool_started, 120)
+            assert bot.search_pool.ready and bot.search_pool.size == 2
+            store.add(next(iter(read_path(str(SAMPLE)))), "global")  # the workers follow the change log
+            inter = await fake.invoke_command(
+                "ask", {"question": "what did Qin say about weapons"}, user=alice, channel=general
             )
-            bot = ClippingsBot(settings, store)
-            async with run_bot(fake, bot, logger_names=("discord", "bot")):
-                assert bot.search_pool is not None and bot.pool_started is not None
-                await asyncio.wait_for(bot.pool_started, 120)
-                assert bot.search_pool.ready and bot.search_pool.size == 2
-                store.add(next(iter(read_path(str(SAMPLE)))), "global")  # the workers follow the change log
-                inter = await fake.invoke_command(
-                    "ask", {"question": "what did Qin say about weapons"}, user=alice, channel=general
-                )
-                assert (await inter.wait_response())["type"] == 5
-                message = await inter.wait_followup()
-            assert bot.search_pool is None  # closed with the bot
+            assert (await inter.wait_response())["type"] == 5
+            message = await inter.wait_followup()
+        assert bot.search_pool is None  # closed with the bot
     finally:
         store.close()
     assert message["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
@@ -279,25 +293,19 @@ async def test_workers_that_cannot_start_are_reported_at_once_and_the_bot_answer
     store = Store(db)
     try:
         store.add(next(iter(read_path(str(SAMPLE)))), "global")
-        async with FakeDiscord() as fake:
-            guild = fake.add_guild("Daily Planet")
-            general = guild.add_text_channel("general")
-            alice = fake.add_user("alice")
-            guild.add_member(alice)
-            settings = Settings(
-                token=fake.token,
-                db_path=str(missing),  # the workers' database cannot be opened
-                ask_cooldown=0.0,
-                guild_ready_timeout=0.05,
-                search_workers=2,
-            )
-            bot = ClippingsBot(settings, store)
-            async with run_bot(fake, bot, logger_names=("discord", "bot"), fail_on_errors=False) as runner:
-                assert bot.pool_started is not None
-                await asyncio.wait_for(bot.pool_started, 60)
-                errors = runner.take_errors()
-                inter = await fake.invoke_command("ask", {"question": QUESTION}, user=alice, channel=general)
-                message = await inter.wait_followup()
+        # The workers' database cannot be opened.
+        async with pooled_bot(store, str(missing), 2, fail_on_errors=False) as (
+            fake,
+            bot,
+            general,
+            alice,
+            runner,
+        ):
+            assert bot.pool_started is not None
+            await asyncio.wait_for(bot.pool_started, 60)
+            errors = runner.take_errors()
+            inter = await fake.invoke_command("ask", {"question": QUESTION}, user=alice, channel=general)
+            message = await inter.wait_followup()
     finally:
         store.close()
     assert errors == [
@@ -312,37 +320,24 @@ async def test_a_member_whose_question_a_hung_worker_never_answers_gets_told_so(
     store = Store(db)
     hung: list[BaseProcess] = []
     try:
-        async with FakeDiscord() as fake:
-            guild = fake.add_guild("Daily Planet")
-            general = guild.add_text_channel("general")
-            alice = fake.add_user("alice")
-            guild.add_member(alice)
-            settings = Settings(
-                token=fake.token,
-                db_path=str(db),
-                ask_cooldown=0.0,
-                guild_ready_timeout=0.05,
-                search_workers=1,
+        async with pooled_bot(store, str(db), 1) as (fake, bot, general, alice, _):
+            assert bot.search_pool is not None and bot.pool_started is not None
+            await asyncio.wait_for(bot.pool_started, 120)
+            bot.search_pool.question_timeout = 1.0
+            hung.append(bot.search_pool._workers[0].process)
+            hang(hung[0])
+            inter = await fake.invoke_command("ask", {"question": QUESTION}, user=alice, channel=general)
+            message = await inter.wait_followup(timeout=10)
+            assert await until(lambda: bot.search_pool is not None and bot.search_pool.ready, 60)
+            hung.append(bot.search_pool._workers[0].process)
+            hang(hung[1])
+            posted = await fake.send_user_message(general, alice, f"{fake.bot_user.mention} {QUESTION}")
+            reply = await fake.wait_for_message(
+                general,
+                lambda m: (m.get("message_reference") or {}).get("message_id") == posted["id"],
+                timeout=10,
+                include_existing=True,
             )
-            bot = ClippingsBot(settings, store)
-            async with run_bot(fake, bot, logger_names=("discord", "bot")):
-                assert bot.search_pool is not None and bot.pool_started is not None
-                await asyncio.wait_for(bot.pool_started, 120)
-                bot.search_pool.question_timeout = 1.0
-                hung.append(bot.search_pool._workers[0].process)
-                hang(hung[0])
-                inter = await fake.invoke_command("ask", {"question": QUESTION}, user=alice, channel=general)
-                message = await inter.wait_followup(timeout=10)
-                assert await until(lambda: bot.search_pool is not None and bot.search_pool.ready, 60)
-                hung.append(bot.search_pool._workers[0].process)
-                hang(hung[1])
-                posted = await fake.send_user_message(general, alice, f"{fake.bot_user.mention} {QUESTION}")
-                reply = await fake.wait_for_message(
-                    general,
-                    lambda m: (m.get("message_reference") or {}).get("message_id") == posted["id"],
-                    timeout=10,
-                    include_existing=True,
-                )
     finally:
         kill(hung)
         store.close()
@@ -356,30 +351,17 @@ async def test_a_member_whose_question_is_in_flight_when_the_bot_closes_gets_tol
     store = Store(db)
     hung: list[BaseProcess] = []
     try:
-        async with FakeDiscord() as fake:
-            guild = fake.add_guild("Daily Planet")
-            general = guild.add_text_channel("general")
-            alice = fake.add_user("alice")
-            guild.add_member(alice)
-            settings = Settings(
-                token=fake.token,
-                db_path=str(db),
-                ask_cooldown=0.0,
-                guild_ready_timeout=0.05,
-                search_workers=1,
-            )
-            bot = ClippingsBot(settings, store)
-            async with run_bot(fake, bot, logger_names=("discord", "bot")):
-                pool = bot.search_pool
-                assert pool is not None and bot.pool_started is not None
-                await asyncio.wait_for(bot.pool_started, 120)
-                worker = pool._workers[0]
-                hung.append(worker.process)
-                hang(worker.process)
-                inter = await fake.invoke_command("ask", {"question": QUESTION}, user=alice, channel=general)
-                assert await until(lambda: worker.receiving is not None, 10)  # handed to the worker
-                await asyncio.wait_for(bot.close(), 20)
-                message = await inter.wait_followup(timeout=10)
+        async with pooled_bot(store, str(db), 1) as (fake, bot, general, alice, _):
+            pool = bot.search_pool
+            assert pool is not None and bot.pool_started is not None
+            await asyncio.wait_for(bot.pool_started, 120)
+            worker = pool._workers[0]
+            hung.append(worker.process)
+            hang(worker.process)
+            inter = await fake.invoke_command("ask", {"question": QUESTION}, user=alice, channel=general)
+            assert await until(lambda: worker.receiving is not None, 10)  # handed to the worker
+            await asyncio.wait_for(bot.close(), 20)
+            message = await inter.wait_followup(timeout=10)
     finally:
         kill(hung)
         store.close()
