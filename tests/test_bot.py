@@ -1178,15 +1178,20 @@ async def test_member_cannot_set_the_newsroom(world):
 # -- starting ------------------------------------------------------------------------------
 
 
-def test_missing_token_ends_with_one_sentence(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
-    result = subprocess.run(
+def run_bot_process(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m bot` started in `folder` with `env` (and this checkout on the path)."""
+    return subprocess.run(
         [sys.executable, "-m", "bot"],
-        cwd=tmp_path,
+        cwd=folder,
         env={**env, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
     )
+
+
+def test_missing_token_ends_with_one_sentence(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    result = run_bot_process(tmp_path, env)
     assert result.returncode == 2
     assert (
         result.stderr
@@ -1226,13 +1231,7 @@ async def test_rejected_token_ends_with_one_sentence(tmp_path, capsys, caplog):
 def test_token_with_a_control_character_ends_with_one_sentence_and_exit_2(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "CLIPPINGS_"))}
     (tmp_path / ".env").write_text('DISCORD_TOKEN="SECRETtok\\nabc"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "bot"],
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-    )
+    result = run_bot_process(tmp_path, env)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
         "DISCORD_TOKEN has a space, line break or other character that a bot token never has;"
