@@ -7,6 +7,11 @@ import pytest
 from conftest import SAMPLE
 
 from index import Article, ReadFailure, Store, articles_from_bytes, read_path, sniff_kind
+from index.ingest.readers import article_from_html
+
+
+def one_html(page: str, url: str | None = "https://news.example/story") -> Article:
+    return article_from_html(page, url or "story.html", url=url)
 
 
 def read_one(path: Path) -> Article | ReadFailure:
@@ -311,4 +316,46 @@ def test_a_bad_url_in_a_json_record_names_the_file_and_record(tmp_path):
     assert (
         refused.reason
         == f"{path} record 1: '5' is not an http or https link; give the article's web address."
+    )
+
+
+# -- HTML pages: titles, opening paragraphs, dates, encodings ---------------------------------------
+
+MAYOR_PAGE = (
+    "<html><body><article><p>The mayor resigned on Monday.</p>"
+    "<p>She said the budget dispute with the council had made her position impossible.</p>"
+    "<p>Her deputy will take over until an election in spring.</p></article></body></html>"
+)
+MAYOR_TEXT = (
+    "The mayor resigned on Monday.\n"
+    "She said the budget dispute with the council had made her position impossible.\n"
+    "Her deputy will take over until an election in spring."
+)
+
+
+def test_a_page_without_a_title_keeps_its_opening_paragraph():
+    article = one_html(MAYOR_PAGE)
+    assert (article.title, article.text) == ("The mayor resigned on Monday.", MAYOR_TEXT)
+
+
+def test_a_page_without_a_title_piped_to_stdin_keeps_its_opening_paragraph(tmp_path):
+    with Store(tmp_path / "c.db") as store:
+        results = list(articles_from_bytes(MAYOR_PAGE.encode(), "<stdin>", sniff_kind(MAYOR_PAGE.encode())))
+        store.add(results[0], "global")
+        hit = store.search("when did the mayor resign", ["global"]).hits[0]
+        text = store.article_text("global", hit.article.id)
+    assert text == MAYOR_TEXT
+    assert hit.passage.text == text[hit.passage.start : hit.passage.end]
+    assert hit.passage.text.startswith("The mayor resigned on Monday.")
+
+
+def test_a_headline_the_page_repeats_in_its_text_is_dropped_once():
+    page = (
+        "<html><head><title>Mayor resigns</title></head><body><article><h1>Mayor resigns</h1>"
+        "<p>The mayor resigned on Monday after a long dispute with the council.</p></article></body></html>"
+    )
+    article = one_html(page)
+    assert (article.title, article.text) == (
+        "Mayor resigns",
+        "The mayor resigned on Monday after a long dispute with the council.",
     )

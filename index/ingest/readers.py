@@ -183,9 +183,10 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
         site=doc.sitename or doc.hostname,
     )
     article = finish_article(article, source)
-    # trafilatura repeats the headline as the first line of the text.
+    # trafilatura repeats the page's headline as the first line of the text. A title that
+    # finish_article took from the text itself (the page named none) is that line: keep it.
     first, _, rest = article.text.partition("\n")
-    if first.strip() == article.title and rest.strip():
+    if clean_title(title) and first.strip() == article.title and rest.strip():
         article.text = rest.strip()
     return article
 
