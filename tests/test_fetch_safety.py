@@ -39,6 +39,45 @@ ARTICLE = (
 )
 BOMB_BYTES = 100 * 1024 * 1024
 
+CAFE_TEXT = "The café on Main Street closed on Friday after “forty years” of business, its owner said."
+TOKYO_TEXT = "東京の図書館は金曜日に新しい予算を承認したと市長が述べた。"
+
+
+def page(title: str, text: str, head: str = "") -> str:
+    return (
+        f"<html><head>{head}<title>{title}</title></head><body><article><p>{text}</p></article></body></html>"
+    )
+
+
+PAGES: dict[str, tuple[bytes, str]] = {
+    "/meta-1252": (
+        page("Café closes", CAFE_TEXT, '<meta charset="windows-1252">').encode("cp1252"),
+        "text/html",
+    ),
+    "/meta-shift-jis": (
+        page("図書館の予算", TOKYO_TEXT, '<meta charset="Shift_JIS">').encode("shift_jis"),
+        "text/html",
+    ),
+    "/http-equiv-latin-1": (
+        page(
+            "Café closes",
+            CAFE_TEXT,
+            '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">',
+        ).encode("cp1252"),
+        "text/html",
+    ),
+    "/bom-over-header": (
+        b"\xef\xbb\xbf" + page("Café closes", CAFE_TEXT).encode(),
+        "text/html; charset=iso-8859-1",
+    ),
+    "/header-over-meta": (
+        page("Café closes", CAFE_TEXT, '<meta charset="utf-8">').encode("cp1252"),
+        "text/html; charset=windows-1252",
+    ),
+    "/undeclared-1252": (page("Café closes", CAFE_TEXT).encode("cp1252"), "text/html"),
+    "/no-encoding": (bytes(range(1, 256)) * 8, "text/plain"),
+}
+
 
 def _gzip_bomb() -> bytes:
     """100 MB of zeros, gzip-compressed (about 100 KB), built without holding 100 MB."""
@@ -82,6 +121,9 @@ class Server:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.hits.append(path)
+        if path in PAGES:
+            body, content_type = PAGES[path]
+            return web.Response(body=body, headers={"Content-Type": content_type})
         if path == "/story":
             return web.Response(text=ARTICLE, content_type="text/html")
         if path == "/plain":
@@ -434,7 +476,50 @@ async def test_plain_text_is_allowed(site):
 
 async def test_binary_body_labelled_html_is_refused(site):
     message = await refused(f"{site.origin}/binary-as-html", trusting(site))
-    assert "looks like a binary file" in message
+    assert (
+        message == f"{site.origin}/binary-as-html looks like a binary file, not a web page; try another link."
+    )
+
+
+# -- encodings ------------------------------------------------------------------------------------------
+
+
+async def test_a_page_declaring_windows_1252_in_a_meta_tag_is_decoded_by_it(site):
+    article = await fetch_url(f"{site.origin}/meta-1252", trusting(site))
+    assert (article.title, article.text) == ("Café closes", CAFE_TEXT)
+
+
+async def test_a_page_declaring_shift_jis_in_a_meta_tag_is_decoded_by_it(site):
+    article = await fetch_url(f"{site.origin}/meta-shift-jis", trusting(site))
+    assert (article.title, article.text) == ("図書館の予算", TOKYO_TEXT)
+
+
+async def test_a_page_declaring_latin_1_in_http_equiv_is_read_as_browsers_read_it(site):
+    article = await fetch_url(f"{site.origin}/http-equiv-latin-1", trusting(site))
+    assert article.text == CAFE_TEXT
+
+
+async def test_a_byte_order_mark_outranks_the_header_charset(site):
+    article = await fetch_url(f"{site.origin}/bom-over-header", trusting(site))
+    assert (article.title, article.text) == ("Café closes", CAFE_TEXT)
+
+
+async def test_the_header_charset_outranks_a_meta_tag(site):
+    article = await fetch_url(f"{site.origin}/header-over-meta", trusting(site))
+    assert article.text == CAFE_TEXT
+
+
+async def test_a_page_declaring_no_charset_that_is_not_utf8_is_decoded_by_a_guess(site):
+    article = await fetch_url(f"{site.origin}/undeclared-1252", trusting(site))
+    assert article.text == CAFE_TEXT
+
+
+async def test_a_page_in_no_recognisable_encoding_is_refused_in_one_sentence(site):
+    message = await refused(f"{site.origin}/no-encoding", trusting(site))
+    assert (
+        message
+        == f"{site.origin}/no-encoding is not text in an encoding that could be recognised; try another link."
+    )
 
 
 # -- timeouts ------------------------------------------------------------------------------------------

@@ -359,3 +359,42 @@ def test_a_headline_the_page_repeats_in_its_text_is_dropped_once():
         "Mayor resigns",
         "The mayor resigned on Monday after a long dispute with the council.",
     )
+
+
+CAFE_TEXT = "The café on Main Street closed on Friday after “forty years” of business, its owner said."
+
+
+def cafe_page(head: str = '<meta charset="windows-1252">') -> str:
+    return (
+        f"<html><head>{head}<title>Café closes</title></head>"
+        f"<body><article><p>{CAFE_TEXT}</p></article></body></html>"
+    )
+
+
+def test_an_html_file_declaring_windows_1252_in_a_meta_tag_is_decoded_by_it(tmp_path):
+    path = tmp_path / "cafe.html"
+    path.write_bytes(cafe_page().encode("cp1252"))
+    article = read_one(path)
+    assert (article.title, article.text) == ("Café closes", CAFE_TEXT)
+
+
+def test_an_html_file_declaring_latin_1_in_http_equiv_is_read_as_browsers_read_it(tmp_path):
+    path = tmp_path / "cafe.html"
+    head = '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">'
+    path.write_bytes(cafe_page(head).encode("cp1252"))  # browsers read latin-1 labels as windows-1252
+    assert read_one(path).text == CAFE_TEXT
+
+
+def test_html_piped_in_declaring_its_charset_in_a_meta_tag_is_decoded_by_it():
+    data = cafe_page().encode("cp1252")
+    [article] = articles_from_bytes(data, "<stdin>", sniff_kind(data))
+    assert (article.title, article.text) == ("Café closes", CAFE_TEXT)
+
+
+def test_a_text_file_that_is_not_utf8_is_still_refused_even_if_it_mentions_a_charset(tmp_path):
+    path = tmp_path / "cafe.txt"
+    path.write_bytes(cafe_page().encode("cp1252"))
+    assert (
+        read_one(path).reason
+        == f"{path} is not valid UTF-8 text (byte 51); save it as UTF-8 and add it again."
+    )

@@ -38,7 +38,7 @@ from yarl import URL
 
 from ..errors import BadInput, FetchError
 from ..models import Article
-from .readers import ReadFailure, article_from_html, article_from_text, decode_bytes
+from .readers import ReadFailure, article_from_html, article_from_text, decode_page
 
 log = logging.getLogger(__name__)
 
@@ -298,15 +298,7 @@ async def _read_response(
             raise _too_large(url, settings)
     data = bytes(body)
     del body
-    charset = response.charset
-    if charset and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        try:
-            text = data.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            text = decode_bytes(data, url)
-    else:
-        text = decode_bytes(data, url)
-    return kind, text
+    return kind, decode_page(data, url, response.charset, html=kind == "html")
 
 
 def fetch_url_sync(url: str, settings: FetchSettings | None = None) -> Article | ReadFailure:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AnyStr
 
+import charset_normalizer
 import trafilatura
 
 from ..errors import BadInput
@@ -87,25 +88,103 @@ def _bom_encoding(head: bytes) -> tuple[str, str] | None:
     return None
 
 
-def decode_bytes(data: bytes, source: str) -> str:
-    """Decode text bytes: a BOM decides the encoding, else UTF-8. Binary data is refused."""
+def decode_bytes(data: bytes, source: str, html: bool = False) -> str:
+    """Decode a file's bytes: a BOM decides the encoding, then (for HTML) a charset the page
+    declares in its first 1024 bytes, else UTF-8. Binary data and other encodings are refused."""
+    return _decode(data, source, html=html, link=False)
+
+
+def decode_page(data: bytes, url: str, charset: str | None, html: bool) -> str:
+    """Decode a fetched page in the order browsers follow (the WHATWG encoding sniffing rules):
+    a BOM, the charset of the Content-Type header, a charset the page declares in its first 1024
+    bytes (HTML), UTF-8, then a guess. Binary data and bytes in no recognisable encoding are refused."""
+    return _decode(data, url, html=html, link=True, header=charset)
+
+
+# Labels that name, for browsers, a superset of the encoding Python reads by that name
+# (https://encoding.spec.whatwg.org/#names-and-labels), keyed by Python's codec name.
+_BROWSER_SUPERSETS = {
+    "ascii": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "shift_jis": "cp932",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "euc_kr": "cp949",
+    "big5": "big5hkscs",
+}
+_BROWSER_LABELS = {"windows-31j": "cp932", "x-sjis": "cp932", "x-gbk": "gb18030"}
+# Text codecs that are no charset a page can be written in.
+_NOT_CHARSETS = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "utf-7", "undefined"})
+
+
+def codec_for(label: str | None) -> str | None:
+    """The Python codec for a charset label, read as browsers read it; None for an unknown label."""
+    label = (label or "").strip().strip("\"'").lower()
+    if not label:
+        return None
+    try:
+        name = codecs.lookup(_BROWSER_LABELS.get(label, label)).name
+        b"".decode(name)  # bytes-to-bytes codecs (base64, zlib) are no charsets
+    except (LookupError, ValueError):
+        return None
+    return None if name in _NOT_CHARSETS else _BROWSER_SUPERSETS.get(name, name)
+
+
+_PRESCAN_BYTES = 1024
+_XML_DECLARATION = re.compile(rb"""<\?xml[^>]*?\sencoding\s*=\s*["']([^"']+)["']""")
+_HTML_COMMENT = re.compile(rb"<!--.*?(?:-->|$)", re.DOTALL)
+_META_TAG = re.compile(rb"<meta[\s/][^>]*>", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"""charset\s*=\s*["']?\s*([^\s"';/>]+)""", re.IGNORECASE)
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The codec an HTML page declares in its first 1024 bytes: in an XML declaration, else in
+    the first <meta> that names a known charset (charset="..." or an http-equiv content's charset).
+    A page cannot declare UTF-16 or UTF-32 this way (its ASCII tags would not be ASCII): UTF-8 then."""
+    head = data[:_PRESCAN_BYTES]
+    labels: list[bytes] = []
+    if declaration := _XML_DECLARATION.match(head):
+        labels.append(declaration[1])
+    for tag in _META_TAG.finditer(_HTML_COMMENT.sub(b"", head)):
+        if found := _META_CHARSET.search(tag[0]):
+            labels.append(found[1])
+    for label in labels:
+        if codec := codec_for(label.decode("ascii", "replace")):
+            return "utf-8" if codec.startswith(("utf-16", "utf-32")) else codec
+    return None
+
+
+def _decode(data: bytes, source: str, html: bool, link: bool, header: str | None = None) -> str:
+    next_step = "try another link." if link else "save it as UTF-8 and add it again."
     if declared := _bom_encoding(data):
         encoding, name = declared
         try:
             return data.decode(encoding)
         except UnicodeDecodeError as exc:
             raise BadInput(
-                f"{source} starts like {name} text but is not valid {name} (byte {exc.start});"
-                " save it as UTF-8 and add it again."
+                f"{source} starts like {name} text but is not valid {name} (byte {exc.start}); {next_step}"
             ) from None
     if b"\x00" in data[:8192]:
+        if link:
+            raise BadInput(f"{source} looks like a binary file, not a web page; try another link.")
         raise BadInput(f"{source} looks like a binary file, not text; give a .txt, .md, .html or .json file.")
+    if codec := codec_for(header) or (declared_charset(data) if html else None):
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            pass  # the declaration is wrong: read the bytes as if there were none
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadInput(
-            f"{source} is not valid UTF-8 text (byte {exc.start}); save it as UTF-8 and add it again."
-        ) from None
+        if not link:  # a file can be saved again as UTF-8; a guess could store garbled text
+            raise BadInput(f"{source} is not valid UTF-8 text (byte {exc.start}); {next_step}") from None
+    guess = charset_normalizer.from_bytes(data).best()
+    if guess is None:
+        raise BadInput(f"{source} is not text in an encoding that could be recognised; try another link.")
+    return str(guess)
 
 
 # Lone surrogates (from JSON "\\ud800" escapes) cannot be encoded to store or hash: drop them.
@@ -290,7 +369,7 @@ def articles_from_bytes(
         yield ReadFailure(source, too_large(source, limit))
         return
     try:
-        text = decode_bytes(data, source)
+        text = decode_bytes(data, source, html=kind == "html")
         if kind == "json" or kind == "jsonl":
             yield from articles_from_json(text, source, lines=kind == "jsonl")
         elif kind == "html":
@@ -303,14 +382,15 @@ def articles_from_bytes(
 
 def sniff_kind(data: bytes) -> str:
     """Guess the kind of stdin or an attachment without a suffix from its text, decoded as
-    articles_from_bytes decodes it (a BOM names UTF-16 or UTF-32, else UTF-8).
+    articles_from_bytes decodes it (a BOM names UTF-16 or UTF-32, then a charset declared in a
+    <meta> tag, else UTF-8).
 
     A list is JSON; an object followed by a line starting with "{" is JSON Lines unless the whole
     text is one JSON value (a pretty-printed object). Data that cannot be decoded is "text", and
     articles_from_bytes says why it is refused.
     """
     try:
-        text = decode_bytes(data, "data").lstrip("\ufeff").lstrip()
+        text = decode_bytes(data, "data", html=True).lstrip("\ufeff").lstrip()
     except BadInput:
         return "text"
     head = text[:1024].lower()
