@@ -283,6 +283,16 @@ async def test_only_http_and_https_links_are_fetched(url, reason):
     assert await refused(url, FetchSettings(allow_private=True)) == reason
 
 
+async def test_a_malformed_international_host_name_is_refused_as_an_invalid_link():
+    message = await refused("http://xn--.example/")
+    assert message == "http://xn--.example/ is not a valid link; check it."
+
+
+async def test_a_redirect_to_a_malformed_international_host_name_is_refused_as_an_invalid_link(site):
+    message = await refused(f"{site.origin}/redirect?to=http://xn--.example/", trusting(site))
+    assert message == "http://xn--.example/ is not a valid link; check it."
+
+
 # -- addresses, literal and resolved ----------------------------------------------------------------
 
 

@@ -200,7 +200,9 @@ def _check_url(url: URL, settings: FetchSettings) -> None:
 def _parse_url(url: str | URL, base: URL | None = None) -> URL:
     try:
         parsed = URL(url) if isinstance(url, str) else url
-        return base.join(parsed) if base is not None else parsed
+        joined = base.join(parsed) if base is not None else parsed
+        _ = joined.host  # yarl decodes an international name lazily: a bad one (xn--) fails here
+        return joined
     except (ValueError, TypeError, UnicodeError):
         raise FetchError(f"{url} is not a valid link; check it.") from None
 
