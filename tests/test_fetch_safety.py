@@ -245,6 +245,21 @@ async def test_trusted_origin_by_name_passes_the_resolver_check(site):
     assert (article.title, article.url) == ("Dam opens", url)
 
 
+async def test_a_links_user_name_and_password_are_neither_stored_nor_in_the_site(site):
+    article = await fetch_url(f"http://editor:hunter2@{site.host_port}/story", trusting(site))
+    assert (article.url, article.site) == (f"{site.origin}/story", site.host_port)
+
+
+async def test_a_links_fragment_is_not_stored(site):
+    article = await fetch_url(f"{site.origin}/story#comments", trusting(site))
+    assert article.url == f"{site.origin}/story"
+
+
+async def test_a_refusal_does_not_show_the_links_password(site):
+    message = await refused(f"http://editor:hunter2@{site.host_port}/pdf", trusting(site))
+    assert message == f"{site.origin}/pdf is application/pdf, not a web page or plain text."
+
+
 def test_what_is_not_an_address_is_not_public():
     assert [is_public_address(a) for a in ("not-an-address", "", "8.8.8.8")] == [False, False, True]
 

@@ -398,3 +398,10 @@ def test_a_text_file_that_is_not_utf8_is_still_refused_even_if_it_mentions_a_cha
         read_one(path).reason
         == f"{path} is not valid UTF-8 text (byte 51); save it as UTF-8 and add it again."
     )
+
+
+def test_a_json_records_link_is_stored_without_user_name_password_or_fragment(tmp_path):
+    path = tmp_path / "feed.json"
+    record = {"title": "Dam opens", "text": "The new dam opened on Tuesday after ten years of building."}
+    path.write_text(json.dumps({**record, "url": "https://editor:hunter2@news.example/dam#comments"}))
+    assert read_one(path).url == "https://news.example/dam"

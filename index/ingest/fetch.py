@@ -38,6 +38,7 @@ from yarl import URL
 
 from ..errors import BadInput, FetchError
 from ..models import Article
+from .fields import without_secrets
 from .readers import ReadFailure, article_from_html, article_from_text, decode_page
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ class _GuardedResolver(ThreadedResolver):
 
 def _check_url(url: URL, settings: FetchSettings) -> None:
     if url.scheme not in ("http", "https"):
-        raise FetchError(f"{url} is not an http or https link; only web pages can be added.")
+        raise FetchError(f"{public_url(url)} is not an http or https link; only web pages can be added.")
     if not url.host:
         raise FetchError(f"{url} has no host name; check the link.")
     literal = literal_address(url.host)
@@ -222,9 +223,20 @@ async def fetch_url(url: str, settings: FetchSettings | None = None) -> Article:
         raise FetchError(str(exc)) from None
 
 
+def public_url(url: URL) -> str:
+    """A link as it is stored and shown: without a user name, password or #fragment."""
+    if not url.raw_host:  # no authority (data:, javascript:), so no user name either
+        return str(url)
+    return str(url.with_user(None).with_fragment(None))
+
+
 async def _download(url: str, settings: FetchSettings) -> tuple[str, str, str]:
-    """(kind, text, final url) of a page, following redirects with every check on every hop."""
+    """(kind, text, final url) of a page, following redirects with every check on every hop.
+
+    The final url, and every message, names the link without its user name, password or fragment.
+    """
     current = _parse_url(url)
+    first = public_url(current)
     _check_url(current, settings)
     resolver = _GuardedResolver(settings)
     timeout = aiohttp.ClientTimeout(
@@ -248,17 +260,20 @@ async def _download(url: str, settings: FetchSettings) -> tuple[str, str, str]:
                     if response.status in REDIRECT_STATUSES:
                         location = response.headers.get("Location")
                         if not location:
-                            raise FetchError(f"{current} redirects nowhere; try the final link.")
+                            raise FetchError(f"{public_url(current)} redirects nowhere; try the final link.")
                         current = _parse_url(location, base=current)
                         _check_url(current, settings)
                         continue
-                    kind, text = await _read_response(response, str(current), settings)
-                    return kind, text, str(current)
-            raise FetchError(f"{url} redirects more than {settings.max_redirects} times; try the final link.")
+                    final = public_url(current)
+                    kind, text = await _read_response(response, final, settings)
+                    return kind, text, final
+            raise FetchError(
+                f"{first} redirects more than {settings.max_redirects} times; try the final link."
+            )
     except FetchError:
         raise
     except TimeoutError:
-        raise FetchError(f"{current} took too long to answer; try again later.") from None
+        raise FetchError(f"{public_url(current)} took too long to answer; try again later.") from None
     except aiohttp.ClientConnectorError as exc:
         if resolver.refused:
             raise FetchError(
@@ -268,7 +283,9 @@ async def _download(url: str, settings: FetchSettings) -> tuple[str, str, str]:
             f"{current.host} cannot be reached ({exc.strerror or exc}); check the link."
         ) from None
     except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
-        raise FetchError(f"{current} could not be fetched ({type(exc).__name__}); check the link.") from None
+        raise FetchError(
+            f"{public_url(current)} could not be fetched ({type(exc).__name__}); check the link."
+        ) from None
 
 
 def _too_large(url: str, settings: FetchSettings) -> FetchError:
@@ -308,7 +325,16 @@ def fetch_url_sync(url: str, settings: FetchSettings | None = None) -> Article |
     try:
         return asyncio.run(fetch_url(url, settings))
     except FetchError as exc:
-        return ReadFailure(url, str(exc))
+        return ReadFailure(_shown_link(url), str(exc))
     except Exception as exc:  # a reader bug must not lose the rest of a batch
-        log.exception("unexpected error reading %s", url)
-        return ReadFailure(url, f"{url} could not be read ({type(exc).__name__}); try another link.")
+        shown = _shown_link(url)
+        log.exception("unexpected error reading %s", shown)
+        return ReadFailure(shown, f"{shown} could not be read ({type(exc).__name__}); try another link.")
+
+
+def _shown_link(url: str) -> str:
+    """A link given as text, without its user name, password or fragment when it can be parsed."""
+    try:
+        return without_secrets(url)
+    except ValueError:
+        return url
