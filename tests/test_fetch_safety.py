@@ -342,11 +342,25 @@ async def test_a_redirect_to_a_malformed_international_host_name_is_refused_as_a
         "[fe80::1]",
         "[fc00::1]",
         "[ff02::1]",
+        "[fec0::1]",
+        "[3fff::1]",
     ],
 )
 async def test_non_public_ip_literals_are_refused_before_connecting(host):
     message = await refused(f"http://{host}:8080/latest/meta-data/")
     assert "is a private or local address" in message
+
+
+async def test_an_ipv6_site_local_address_is_refused_before_connecting():
+    started = time.monotonic()
+    message = await refused("http://[fec0::1]/", FetchSettings(connect_timeout=5, total_timeout=10))
+    assert message == "fec0::1 is a private or local address; only public web pages can be added."
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("address", ["fec0::1", "feff::1", "3fff::1"])
+def test_ipv6_site_local_and_documentation_addresses_are_not_public(address):
+    assert not is_public_address(address)
 
 
 @pytest.mark.parametrize("address", ["8.8.8.8", "93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"])

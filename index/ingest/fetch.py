@@ -4,7 +4,8 @@ What is refused (each with one sentence in a FetchError):
 
 - any scheme but http and https, and links without a host;
 - hosts that are, or resolve to, a non-public address: private, loopback, link-local, multicast,
-  reserved, unspecified, shared (100.64/10), and IPv6 forms that embed such an IPv4 address
+  reserved, unspecified, shared (100.64/10), IPv6 site-local (fec0::/10) and documentation
+  (2001:db8::/32, 3fff::/20) addresses, and IPv6 forms that embed such an IPv4 address
   (IPv4-mapped, IPv4-compatible, 6to4, NAT64). IP literals in any spelling that the system resolver
   accepts (``2130706433``, ``0177.0.0.1``, ``127.1``, ``0x7f.1``) are read as the address they name.
   The check runs on the first link and again on every redirect (at most 5), and for names it runs on
@@ -102,6 +103,8 @@ def _origin_key(origin: str) -> str:
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV6_DOCUMENTATION = ipaddress.ip_network("3fff::/20")
+"""RFC 9637's documentation prefix, which Python before 3.13 calls global."""
 
 
 def _plainly_public(ip: IPAddress) -> bool:
@@ -112,6 +115,9 @@ def _plainly_public(ip: IPAddress) -> bool:
         or ip.is_link_local
         or ip.is_reserved
         or ip.is_unspecified
+        # Site-local (fec0::/10), deprecated but still routed inside some networks; Python calls it
+        # neither private nor reserved.
+        or (isinstance(ip, ipaddress.IPv6Address) and (ip.is_site_local or ip in _IPV6_DOCUMENTATION))
     )
 
 
