@@ -405,3 +405,41 @@ def test_a_json_records_link_is_stored_without_user_name_password_or_fragment(tm
     record = {"title": "Dam opens", "text": "The new dam opened on Tuesday after ten years of building."}
     path.write_text(json.dumps({**record, "url": "https://editor:hunter2@news.example/dam#comments"}))
     assert read_one(path).url == "https://news.example/dam"
+
+
+BUDGET = "".join(
+    f"<p>The city council voted on Tuesday to approve a new budget for the library, ending debate {i}.</p>"
+    for i in range(3)
+)
+
+
+def test_a_date_in_a_link_to_another_story_is_not_the_pages_date():
+    page = (
+        f"<html><head><title>Budget vote</title></head><body><article>{BUDGET}</article>"
+        "<aside><a href='/2015/01/02/old'>Library fire, January 2, 2015</a></aside></body></html>"
+    )
+    assert one_html(page).published is None
+
+
+def test_a_copyright_footer_is_not_the_pages_date():
+    page = (
+        f"<html><head><title>Budget vote</title></head><body><article>{BUDGET}</article>"
+        "<footer>© 2019 Daily Bugle. All rights reserved.</footer></body></html>"
+    )
+    assert one_html(page).published is None
+
+
+def test_a_published_time_meta_tag_gives_the_date():
+    page = (
+        '<html><head><title>Budget vote</title><meta property="article:published_time"'
+        f' content="2024-05-01T09:30:00Z"></head><body><article>{BUDGET}</article></body></html>'
+    )
+    assert one_html(page).published == "2024-05-01"
+
+
+def test_a_time_element_gives_the_date():
+    page = (
+        "<html><head><title>Budget vote</title></head><body><article>"
+        f'<p>By Ana Ruiz, <time datetime="2024-05-01">1 May 2024</time></p>{BUDGET}</article></body></html>'
+    )
+    assert one_html(page).published == "2024-05-01"

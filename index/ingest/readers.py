@@ -44,6 +44,8 @@ one over a gigabyte and forty seconds. The same figure caps fetched pages (fetch
 MAX_ARTICLE_CHARS = MAX_DOCUMENT_BYTES
 """No single article (a file, a JSON record, a page) longer than this many characters is read."""
 MIN_ARTICLE_CHARS = 20
+DATE_SEARCH = {"extensive_search": False, "original_date": True}
+"""htmldate's settings for a page's date: its first publication, declared, not guessed from text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +247,14 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
         raise BadInput(too_large(source, MAX_DOCUMENT_BYTES))
     try:
         doc: Any = trafilatura.bare_extraction(
-            html, url=url, with_metadata=True, include_comments=False, include_tables=True
+            html,
+            url=url,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=True,
+            # The page's own date (meta tags, <time>, structured data, its URL), never one found
+            # by searching its text: that finds links to older stories and copyright footers.
+            date_extraction_params=DATE_SEARCH,
         )
     except (ValueError, TypeError, RecursionError) as exc:
         log.info("trafilatura failed on %s: %s", source, exc)
