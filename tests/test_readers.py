@@ -443,3 +443,39 @@ def test_a_time_element_gives_the_date():
         f'<p>By Ana Ruiz, <time datetime="2024-05-01">1 May 2024</time></p>{BUDGET}</article></body></html>'
     )
     assert one_html(page).published == "2024-05-01"
+
+
+def titled(title: str, head: str = "", body: str = "") -> str:
+    return f"<html><head><title>{title}</title>{head}</head><body><article>{body}{BUDGET}</article></body></html>"
+
+
+def test_a_title_with_a_dash_inside_it_is_kept_whole():
+    assert one_html(titled("Q&amp;A - why the library budget matters")).title == (
+        "Q&A - why the library budget matters"
+    )
+
+
+def test_a_title_that_goes_on_after_a_dash_is_kept_whole():
+    assert one_html(titled("Council votes - and the mayor walks out")).title == (
+        "Council votes - and the mayor walks out"
+    )
+
+
+def test_the_host_named_after_the_title_is_dropped():
+    article = one_html(titled("Council approves budget | Bugle"), url="https://www.bugle.com/budget")
+    assert article.title == "Council approves budget"
+
+
+def test_the_site_name_after_the_title_is_dropped():
+    page = titled(
+        "Budget 2024 - what it means for you - BBC News", '<meta property="og:site_name" content="BBC News">'
+    )
+    assert one_html(page).title == "Budget 2024 - what it means for you"
+
+
+def test_an_og_title_is_kept_when_the_title_element_adds_more():
+    page = titled(
+        "Council approves budget | Daily Bugle",
+        '<meta property="og:title" content="Council approves budget">',
+    )
+    assert one_html(page).title == "Council approves budget"

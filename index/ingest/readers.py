@@ -246,8 +246,10 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
     if len(html) > MAX_DOCUMENT_BYTES:
         raise BadInput(too_large(source, MAX_DOCUMENT_BYTES))
     try:
+        tree = trafilatura.load_html(html)  # parsed once: for the <title> here and for trafilatura
+        page_title = _title_element(tree)
         doc: Any = trafilatura.bare_extraction(
-            html,
+            tree if tree is not None else html,
             url=url,
             with_metadata=True,
             include_comments=False,
@@ -261,7 +263,7 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
         doc = None
     if doc is None or not (doc.text or "").strip():
         raise BadInput(f"{source} has no article text that could be extracted from its HTML.")
-    title = meta.pop("title", None) or doc.title or ""
+    title = meta.pop("title", None) or _whole_title(doc, tree, page_title) or ""
     article = Article(
         title=title,
         text=doc.text,
@@ -277,6 +279,34 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
     if clean_title(title) and first.strip() == article.title and rest.strip():
         article.text = rest.strip()
     return article
+
+
+def _title_element(tree: Any) -> str:
+    """The text of a page's <title>, on one line ("" without one)."""
+    if tree is None:
+        return ""
+    return " ".join((tree.findtext(".//head/title") or tree.findtext(".//title") or "").split())
+
+
+def _loose(text: str | None) -> str:
+    """Text compared without case, spaces or punctuation: "BBC News" and "bbc-news" are alike."""
+    return "".join(ch for ch in (text or "").casefold() if ch.isalnum())
+
+
+def _whole_title(doc: Any, tree: Any, page_title: str) -> str | None:
+    """trafilatura's title, unless it cut the page's <title> at a separator (" - ", " | ") in front
+    of more headline: then the whole <title>. Only a last part that names the site (the page's
+    site name or its host) is left off; a headline the page states (og:title, an h1) is kept."""
+    title: str | None = doc.title
+    if not title or not page_title.startswith(title) or page_title == title:
+        return title
+    stated = [_loose(x) for x in tree.xpath('//meta[@property="og:title" or @name="twitter:title"]/@content')]
+    stated += [_loose(h1.text_content()) for h1 in tree.iter("h1")]
+    if _loose(title) in stated:
+        return title
+    host = (doc.hostname or "").removeprefix("www.")
+    site_names = {_loose(doc.sitename), _loose(host), _loose(host.split(".")[0])} - {""}
+    return title if _loose(page_title[len(title) :]) in site_names else page_title
 
 
 def _lenient(check: Callable[[str | None], str | None], value: str | None) -> str | None:
