@@ -76,6 +76,12 @@ PAGES: dict[str, tuple[bytes, str]] = {
     ),
     "/undeclared-1252": (page("Café closes", CAFE_TEXT).encode("cp1252"), "text/html"),
     "/no-encoding": (bytes(range(1, 256)) * 8, "text/plain"),
+    "/app-shell": (
+        b"<html><head><title>Daily Bugle</title></head><body><div id=root></div>"
+        b"<script src=/app.js></script>"
+        b"<noscript>You need to enable JavaScript to run this app.</noscript></body></html>",
+        "text/html",
+    ),
 }
 
 
@@ -611,3 +617,10 @@ def test_bad_max_fetch_bytes_setting_is_one_sentence(tmp_path, value):
 async def test_an_error_page_is_refused_not_stored_as_an_article(site):
     message = await refused(f"{site.origin}/bad-request", trusting(site))
     assert message == f"{site.origin}/bad-request answered HTTP 400; check the link."
+
+
+async def test_a_javascript_app_shell_is_refused_in_one_sentence(site):
+    message = await refused(f"{site.origin}/app-shell", trusting(site))
+    assert message == (
+        f"{site.origin}/app-shell has no article text (the page may need JavaScript); try another link."
+    )

@@ -479,3 +479,26 @@ def test_an_og_title_is_kept_when_the_title_element_adds_more():
         '<meta property="og:title" content="Council approves budget">',
     )
     assert one_html(page).title == "Council approves budget"
+
+
+APP_SHELL = (
+    "<html><head><title>Daily Bugle</title></head><body><div id=root></div><script src=/app.js></script>"
+    "<noscript>You need to enable JavaScript to run this app.</noscript></body></html>"
+)
+
+
+def test_a_javascript_app_shell_file_is_refused_in_one_sentence(tmp_path):
+    path = tmp_path / "bugle.html"
+    path.write_text(APP_SHELL)
+    assert read_one(path).reason == (
+        f"{path} has no article text (the page may need JavaScript); check that it is an article."
+    )
+
+
+def test_noscript_text_is_left_out_of_an_article():
+    page = titled("Budget vote", body="<noscript>Please enable JavaScript to see comments.</noscript>")
+    assert one_html(page).text == (
+        "The city council voted on Tuesday to approve a new budget for the library, ending debate 0.\n"
+        "The city council voted on Tuesday to approve a new budget for the library, ending debate 1.\n"
+        "The city council voted on Tuesday to approve a new budget for the library, ending debate 2."
+    )

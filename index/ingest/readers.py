@@ -248,6 +248,7 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
     try:
         tree = trafilatura.load_html(html)  # parsed once: for the <title> here and for trafilatura
         page_title = _title_element(tree)
+        scripted = tree is not None and _drop_noscript(tree)
         doc: Any = trafilatura.bare_extraction(
             tree if tree is not None else html,
             url=url,
@@ -260,8 +261,15 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
         )
     except (ValueError, TypeError, RecursionError) as exc:
         log.info("trafilatura failed on %s: %s", source, exc)
-        doc = None
+        doc = scripted = None
     if doc is None or not (doc.text or "").strip():
+        if scripted:
+            next_step = (
+                "try another link"
+                if source.startswith(("http://", "https://"))
+                else "check that it is an article"
+            )
+            raise BadInput(f"{source} has no article text (the page may need JavaScript); {next_step}.")
         raise BadInput(f"{source} has no article text that could be extracted from its HTML.")
     title = meta.pop("title", None) or _whole_title(doc, tree, page_title) or ""
     article = Article(
@@ -279,6 +287,15 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
     if clean_title(title) and first.strip() == article.title and rest.strip():
         article.text = rest.strip()
     return article
+
+
+def _drop_noscript(tree: Any) -> bool:
+    """Remove a page's <noscript> elements (what it shows without JavaScript: "enable JavaScript",
+    never the article). True when the page runs scripts or had such elements."""
+    fallbacks = tree.xpath("//noscript")
+    for element in fallbacks:
+        element.drop_tree()
+    return bool(fallbacks or tree.xpath("//script"))
 
 
 def _title_element(tree: Any) -> str:
