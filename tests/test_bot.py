@@ -1040,6 +1040,13 @@ async def test_newsroom_refusal_gets_a_cross_and_a_reason(newsroom):
     assert reply["content"] == f"{url} is application/pdf, not a web page or plain text."
 
 
+async def test_newsroom_link_with_a_malformed_host_name_gets_a_cross_and_a_reason(newsroom):
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, "http://xn--.example/")
+    reply = await newsroom.fake.wait_for_message(newsroom.news, replying_to(posted), include_existing=True)
+    assert newsroom.fake.reactions_on(posted) == {"❌": [newsroom.fake.bot_user.id]}
+    assert reply["content"] == "http://xn--.example/ is not a valid link; check it."
+
+
 BRIDGE_PAGE = (
     "<html><head><title>Bridge closes</title></head><body><article><h1>Bridge closes</h1><p>"
     + "The bridge closes next month for repairs to its deck. " * 4

@@ -257,6 +257,14 @@ def test_add_loopback_url_is_refused_by_default(db_path, site):
     )
 
 
+def test_add_link_with_a_malformed_international_host_name_is_one_sentence(db_path):
+    result = run(db_path, "add", "http://xn--.example/")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: http://xn--.example/ is not a valid link; check it.\n1 failed in library global.\n",
+    )
+
+
 def test_unreachable_url_exits_1(db_path):
     result = run(db_path, "add", "http://127.0.0.1:9/story", env={"CLIPPINGS_ALLOW_PRIVATE_URLS": "1"})
     assert result.exit_code == 1

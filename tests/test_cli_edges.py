@@ -290,6 +290,41 @@ def test_an_edited_page_re_fetched_updates_the_article(tmp_path):
     assert answer["results"][0]["passage"].startswith("The new dam opened on Tuesday after 11 years")
 
 
+def test_a_link_re_added_with_a_password_or_a_fragment_updates_the_same_article(tmp_path):
+    _Edited.version = 1
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Edited)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    origin = f"127.0.0.1:{server.server_address[1]}"
+    env = {"CLIPPINGS_ALLOW_PRIVATE_URLS": "1"}
+    db = tmp_path / "c.db"
+    try:
+        added = run(db, "add", f"http://editor:hunter2@{origin}/dam", env=env)
+        assert added.stdout == "1\tDam opens\t1 passage\tadded\n"
+        _Edited.version = 2
+        assert (
+            run(db, "add", f"http://{origin}/dam#top", env=env).stdout == "1\tDam opens\t1 passage\tupdated\n"
+        )
+    finally:
+        server.shutdown()
+        _Edited.version = 1
+    with Store(db) as store:
+        stored = store.get_article("global", 1)
+        assert (store.count_articles("global"), stored.url, stored.site) == (
+            1,
+            f"http://{origin}/dam",
+            origin,
+        )
+
+
+def test_a_url_given_with_a_password_is_stored_without_it(tmp_path):
+    db = tmp_path / "c.db"
+    story = tmp_path / "dam.txt"
+    story.write_text("Dam opens\n\nThe new dam opened on Tuesday after ten years of building.\n")
+    assert run(db, "add", "--url", "https://editor:hunter2@news.example/dam#top", str(story)).exit_code == 0
+    with Store(db) as store:
+        assert store.get_article("global", 1).url == "https://news.example/dam"
+
+
 # -- issue 15 point 2: dates ----------------------------------------------------------------------------
 
 

@@ -39,6 +39,51 @@ ARTICLE = (
 )
 BOMB_BYTES = 100 * 1024 * 1024
 
+CAFE_TEXT = "The café on Main Street closed on Friday after “forty years” of business, its owner said."
+TOKYO_TEXT = "東京の図書館は金曜日に新しい予算を承認したと市長が述べた。"
+
+
+def page(title: str, text: str, head: str = "") -> str:
+    return (
+        f"<html><head>{head}<title>{title}</title></head><body><article><p>{text}</p></article></body></html>"
+    )
+
+
+PAGES: dict[str, tuple[bytes, str]] = {
+    "/meta-1252": (
+        page("Café closes", CAFE_TEXT, '<meta charset="windows-1252">').encode("cp1252"),
+        "text/html",
+    ),
+    "/meta-shift-jis": (
+        page("図書館の予算", TOKYO_TEXT, '<meta charset="Shift_JIS">').encode("shift_jis"),
+        "text/html",
+    ),
+    "/http-equiv-latin-1": (
+        page(
+            "Café closes",
+            CAFE_TEXT,
+            '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">',
+        ).encode("cp1252"),
+        "text/html",
+    ),
+    "/bom-over-header": (
+        b"\xef\xbb\xbf" + page("Café closes", CAFE_TEXT).encode(),
+        "text/html; charset=iso-8859-1",
+    ),
+    "/header-over-meta": (
+        page("Café closes", CAFE_TEXT, '<meta charset="utf-8">').encode("cp1252"),
+        "text/html; charset=windows-1252",
+    ),
+    "/undeclared-1252": (page("Café closes", CAFE_TEXT).encode("cp1252"), "text/html"),
+    "/no-encoding": (bytes(range(1, 256)) * 8, "text/plain"),
+    "/app-shell": (
+        b"<html><head><title>Daily Bugle</title></head><body><div id=root></div>"
+        b"<script src=/app.js></script>"
+        b"<noscript>You need to enable JavaScript to run this app.</noscript></body></html>",
+        "text/html",
+    ),
+}
+
 
 def _gzip_bomb() -> bytes:
     """100 MB of zeros, gzip-compressed (about 100 KB), built without holding 100 MB."""
@@ -82,6 +127,9 @@ class Server:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.hits.append(path)
+        if path in PAGES:
+            body, content_type = PAGES[path]
+            return web.Response(body=body, headers={"Content-Type": content_type})
         if path == "/story":
             return web.Response(text=ARTICLE, content_type="text/html")
         if path == "/plain":
@@ -203,6 +251,21 @@ async def test_trusted_origin_by_name_passes_the_resolver_check(site):
     assert (article.title, article.url) == ("Dam opens", url)
 
 
+async def test_a_links_user_name_and_password_are_neither_stored_nor_in_the_site(site):
+    article = await fetch_url(f"http://editor:hunter2@{site.host_port}/story", trusting(site))
+    assert (article.url, article.site) == (f"{site.origin}/story", site.host_port)
+
+
+async def test_a_links_fragment_is_not_stored(site):
+    article = await fetch_url(f"{site.origin}/story#comments", trusting(site))
+    assert article.url == f"{site.origin}/story"
+
+
+async def test_a_refusal_does_not_show_the_links_password(site):
+    message = await refused(f"http://editor:hunter2@{site.host_port}/pdf", trusting(site))
+    assert message == f"{site.origin}/pdf is application/pdf, not a web page or plain text."
+
+
 def test_what_is_not_an_address_is_not_public():
     assert [is_public_address(a) for a in ("not-an-address", "", "8.8.8.8")] == [False, False, True]
 
@@ -241,6 +304,16 @@ async def test_only_http_and_https_links_are_fetched(url, reason):
     assert await refused(url, FetchSettings(allow_private=True)) == reason
 
 
+async def test_a_malformed_international_host_name_is_refused_as_an_invalid_link():
+    message = await refused("http://xn--.example/")
+    assert message == "http://xn--.example/ is not a valid link; check it."
+
+
+async def test_a_redirect_to_a_malformed_international_host_name_is_refused_as_an_invalid_link(site):
+    message = await refused(f"{site.origin}/redirect?to=http://xn--.example/", trusting(site))
+    assert message == "http://xn--.example/ is not a valid link; check it."
+
+
 # -- addresses, literal and resolved ----------------------------------------------------------------
 
 
@@ -275,11 +348,25 @@ async def test_only_http_and_https_links_are_fetched(url, reason):
         "[fe80::1]",
         "[fc00::1]",
         "[ff02::1]",
+        "[fec0::1]",
+        "[3fff::1]",
     ],
 )
 async def test_non_public_ip_literals_are_refused_before_connecting(host):
     message = await refused(f"http://{host}:8080/latest/meta-data/")
     assert "is a private or local address" in message
+
+
+async def test_an_ipv6_site_local_address_is_refused_before_connecting():
+    started = time.monotonic()
+    message = await refused("http://[fec0::1]/", FetchSettings(connect_timeout=5, total_timeout=10))
+    assert message == "fec0::1 is a private or local address; only public web pages can be added."
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("address", ["fec0::1", "feff::1", "3fff::1"])
+def test_ipv6_site_local_and_documentation_addresses_are_not_public(address):
+    assert not is_public_address(address)
 
 
 @pytest.mark.parametrize("address", ["8.8.8.8", "93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"])
@@ -434,7 +521,50 @@ async def test_plain_text_is_allowed(site):
 
 async def test_binary_body_labelled_html_is_refused(site):
     message = await refused(f"{site.origin}/binary-as-html", trusting(site))
-    assert "looks like a binary file" in message
+    assert (
+        message == f"{site.origin}/binary-as-html looks like a binary file, not a web page; try another link."
+    )
+
+
+# -- encodings ------------------------------------------------------------------------------------------
+
+
+async def test_a_page_declaring_windows_1252_in_a_meta_tag_is_decoded_by_it(site):
+    article = await fetch_url(f"{site.origin}/meta-1252", trusting(site))
+    assert (article.title, article.text) == ("Café closes", CAFE_TEXT)
+
+
+async def test_a_page_declaring_shift_jis_in_a_meta_tag_is_decoded_by_it(site):
+    article = await fetch_url(f"{site.origin}/meta-shift-jis", trusting(site))
+    assert (article.title, article.text) == ("図書館の予算", TOKYO_TEXT)
+
+
+async def test_a_page_declaring_latin_1_in_http_equiv_is_read_as_browsers_read_it(site):
+    article = await fetch_url(f"{site.origin}/http-equiv-latin-1", trusting(site))
+    assert article.text == CAFE_TEXT
+
+
+async def test_a_byte_order_mark_outranks_the_header_charset(site):
+    article = await fetch_url(f"{site.origin}/bom-over-header", trusting(site))
+    assert (article.title, article.text) == ("Café closes", CAFE_TEXT)
+
+
+async def test_the_header_charset_outranks_a_meta_tag(site):
+    article = await fetch_url(f"{site.origin}/header-over-meta", trusting(site))
+    assert article.text == CAFE_TEXT
+
+
+async def test_a_page_declaring_no_charset_that_is_not_utf8_is_decoded_by_a_guess(site):
+    article = await fetch_url(f"{site.origin}/undeclared-1252", trusting(site))
+    assert article.text == CAFE_TEXT
+
+
+async def test_a_page_in_no_recognisable_encoding_is_refused_in_one_sentence(site):
+    message = await refused(f"{site.origin}/no-encoding", trusting(site))
+    assert (
+        message
+        == f"{site.origin}/no-encoding is not text in an encoding that could be recognised; try another link."
+    )
 
 
 # -- timeouts ------------------------------------------------------------------------------------------
@@ -487,3 +617,10 @@ def test_bad_max_fetch_bytes_setting_is_one_sentence(tmp_path, value):
 async def test_an_error_page_is_refused_not_stored_as_an_article(site):
     message = await refused(f"{site.origin}/bad-request", trusting(site))
     assert message == f"{site.origin}/bad-request answered HTTP 400; check the link."
+
+
+async def test_a_javascript_app_shell_is_refused_in_one_sentence(site):
+    message = await refused(f"{site.origin}/app-shell", trusting(site))
+    assert message == (
+        f"{site.origin}/app-shell has no article text (the page may need JavaScript); try another link."
+    )

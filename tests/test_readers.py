@@ -7,6 +7,11 @@ import pytest
 from conftest import SAMPLE
 
 from index import Article, ReadFailure, Store, articles_from_bytes, read_path, sniff_kind
+from index.ingest.readers import article_from_html
+
+
+def one_html(page: str, url: str | None = "https://news.example/story") -> Article:
+    return article_from_html(page, url or "story.html", url=url)
 
 
 def read_one(path: Path) -> Article | ReadFailure:
@@ -311,4 +316,189 @@ def test_a_bad_url_in_a_json_record_names_the_file_and_record(tmp_path):
     assert (
         refused.reason
         == f"{path} record 1: '5' is not an http or https link; give the article's web address."
+    )
+
+
+# -- HTML pages: titles, opening paragraphs, dates, encodings ---------------------------------------
+
+MAYOR_PAGE = (
+    "<html><body><article><p>The mayor resigned on Monday.</p>"
+    "<p>She said the budget dispute with the council had made her position impossible.</p>"
+    "<p>Her deputy will take over until an election in spring.</p></article></body></html>"
+)
+MAYOR_TEXT = (
+    "The mayor resigned on Monday.\n"
+    "She said the budget dispute with the council had made her position impossible.\n"
+    "Her deputy will take over until an election in spring."
+)
+
+
+def test_a_page_without_a_title_keeps_its_opening_paragraph():
+    article = one_html(MAYOR_PAGE)
+    assert (article.title, article.text) == ("The mayor resigned on Monday.", MAYOR_TEXT)
+
+
+def test_a_page_without_a_title_piped_to_stdin_keeps_its_opening_paragraph(tmp_path):
+    with Store(tmp_path / "c.db") as store:
+        results = list(articles_from_bytes(MAYOR_PAGE.encode(), "<stdin>", sniff_kind(MAYOR_PAGE.encode())))
+        store.add(results[0], "global")
+        hit = store.search("when did the mayor resign", ["global"]).hits[0]
+        text = store.article_text("global", hit.article.id)
+    assert text == MAYOR_TEXT
+    assert hit.passage.text == text[hit.passage.start : hit.passage.end]
+    assert hit.passage.text.startswith("The mayor resigned on Monday.")
+
+
+def test_a_headline_the_page_repeats_in_its_text_is_dropped_once():
+    page = (
+        "<html><head><title>Mayor resigns</title></head><body><article><h1>Mayor resigns</h1>"
+        "<p>The mayor resigned on Monday after a long dispute with the council.</p></article></body></html>"
+    )
+    article = one_html(page)
+    assert (article.title, article.text) == (
+        "Mayor resigns",
+        "The mayor resigned on Monday after a long dispute with the council.",
+    )
+
+
+CAFE_TEXT = "The café on Main Street closed on Friday after “forty years” of business, its owner said."
+
+
+def cafe_page(head: str = '<meta charset="windows-1252">') -> str:
+    return (
+        f"<html><head>{head}<title>Café closes</title></head>"
+        f"<body><article><p>{CAFE_TEXT}</p></article></body></html>"
+    )
+
+
+def test_an_html_file_declaring_windows_1252_in_a_meta_tag_is_decoded_by_it(tmp_path):
+    path = tmp_path / "cafe.html"
+    path.write_bytes(cafe_page().encode("cp1252"))
+    article = read_one(path)
+    assert (article.title, article.text) == ("Café closes", CAFE_TEXT)
+
+
+def test_an_html_file_declaring_latin_1_in_http_equiv_is_read_as_browsers_read_it(tmp_path):
+    path = tmp_path / "cafe.html"
+    head = '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">'
+    path.write_bytes(cafe_page(head).encode("cp1252"))  # browsers read latin-1 labels as windows-1252
+    assert read_one(path).text == CAFE_TEXT
+
+
+def test_html_piped_in_declaring_its_charset_in_a_meta_tag_is_decoded_by_it():
+    data = cafe_page().encode("cp1252")
+    [article] = articles_from_bytes(data, "<stdin>", sniff_kind(data))
+    assert (article.title, article.text) == ("Café closes", CAFE_TEXT)
+
+
+def test_a_text_file_that_is_not_utf8_is_still_refused_even_if_it_mentions_a_charset(tmp_path):
+    path = tmp_path / "cafe.txt"
+    path.write_bytes(cafe_page().encode("cp1252"))
+    assert (
+        read_one(path).reason
+        == f"{path} is not valid UTF-8 text (byte 51); save it as UTF-8 and add it again."
+    )
+
+
+def test_a_json_records_link_is_stored_without_user_name_password_or_fragment(tmp_path):
+    path = tmp_path / "feed.json"
+    record = {"title": "Dam opens", "text": "The new dam opened on Tuesday after ten years of building."}
+    path.write_text(json.dumps({**record, "url": "https://editor:hunter2@news.example/dam#comments"}))
+    assert read_one(path).url == "https://news.example/dam"
+
+
+BUDGET = "".join(
+    f"<p>The city council voted on Tuesday to approve a new budget for the library, ending debate {i}.</p>"
+    for i in range(3)
+)
+
+
+def test_a_date_in_a_link_to_another_story_is_not_the_pages_date():
+    page = (
+        f"<html><head><title>Budget vote</title></head><body><article>{BUDGET}</article>"
+        "<aside><a href='/2015/01/02/old'>Library fire, January 2, 2015</a></aside></body></html>"
+    )
+    assert one_html(page).published is None
+
+
+def test_a_copyright_footer_is_not_the_pages_date():
+    page = (
+        f"<html><head><title>Budget vote</title></head><body><article>{BUDGET}</article>"
+        "<footer>© 2019 Daily Bugle. All rights reserved.</footer></body></html>"
+    )
+    assert one_html(page).published is None
+
+
+def test_a_published_time_meta_tag_gives_the_date():
+    page = (
+        '<html><head><title>Budget vote</title><meta property="article:published_time"'
+        f' content="2024-05-01T09:30:00Z"></head><body><article>{BUDGET}</article></body></html>'
+    )
+    assert one_html(page).published == "2024-05-01"
+
+
+def test_a_time_element_gives_the_date():
+    page = (
+        "<html><head><title>Budget vote</title></head><body><article>"
+        f'<p>By Ana Ruiz, <time datetime="2024-05-01">1 May 2024</time></p>{BUDGET}</article></body></html>'
+    )
+    assert one_html(page).published == "2024-05-01"
+
+
+def titled(title: str, head: str = "", body: str = "") -> str:
+    return f"<html><head><title>{title}</title>{head}</head><body><article>{body}{BUDGET}</article></body></html>"
+
+
+def test_a_title_with_a_dash_inside_it_is_kept_whole():
+    assert one_html(titled("Q&amp;A - why the library budget matters")).title == (
+        "Q&A - why the library budget matters"
+    )
+
+
+def test_a_title_that_goes_on_after_a_dash_is_kept_whole():
+    assert one_html(titled("Council votes - and the mayor walks out")).title == (
+        "Council votes - and the mayor walks out"
+    )
+
+
+def test_the_host_named_after_the_title_is_dropped():
+    article = one_html(titled("Council approves budget | Bugle"), url="https://www.bugle.com/budget")
+    assert article.title == "Council approves budget"
+
+
+def test_the_site_name_after_the_title_is_dropped():
+    page = titled(
+        "Budget 2024 - what it means for you - BBC News", '<meta property="og:site_name" content="BBC News">'
+    )
+    assert one_html(page).title == "Budget 2024 - what it means for you"
+
+
+def test_an_og_title_is_kept_when_the_title_element_adds_more():
+    page = titled(
+        "Council approves budget | Daily Bugle",
+        '<meta property="og:title" content="Council approves budget">',
+    )
+    assert one_html(page).title == "Council approves budget"
+
+
+APP_SHELL = (
+    "<html><head><title>Daily Bugle</title></head><body><div id=root></div><script src=/app.js></script>"
+    "<noscript>You need to enable JavaScript to run this app.</noscript></body></html>"
+)
+
+
+def test_a_javascript_app_shell_file_is_refused_in_one_sentence(tmp_path):
+    path = tmp_path / "bugle.html"
+    path.write_text(APP_SHELL)
+    assert read_one(path).reason == (
+        f"{path} has no article text (the page may need JavaScript); check that it is an article."
+    )
+
+
+def test_noscript_text_is_left_out_of_an_article():
+    page = titled("Budget vote", body="<noscript>Please enable JavaScript to see comments.</noscript>")
+    assert one_html(page).text == (
+        "The city council voted on Tuesday to approve a new budget for the library, ending debate 0.\n"
+        "The city council voted on Tuesday to approve a new budget for the library, ending debate 1.\n"
+        "The city council voted on Tuesday to approve a new budget for the library, ending debate 2."
     )

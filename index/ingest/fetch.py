@@ -4,7 +4,8 @@ What is refused (each with one sentence in a FetchError):
 
 - any scheme but http and https, and links without a host;
 - hosts that are, or resolve to, a non-public address: private, loopback, link-local, multicast,
-  reserved, unspecified, shared (100.64/10), and IPv6 forms that embed such an IPv4 address
+  reserved, unspecified, shared (100.64/10), IPv6 site-local (fec0::/10) and documentation
+  (2001:db8::/32, 3fff::/20) addresses, and IPv6 forms that embed such an IPv4 address
   (IPv4-mapped, IPv4-compatible, 6to4, NAT64). IP literals in any spelling that the system resolver
   accepts (``2130706433``, ``0177.0.0.1``, ``127.1``, ``0x7f.1``) are read as the address they name.
   The check runs on the first link and again on every redirect (at most 5), and for names it runs on
@@ -38,7 +39,8 @@ from yarl import URL
 
 from ..errors import BadInput, FetchError
 from ..models import Article
-from .readers import ReadFailure, article_from_html, article_from_text, decode_bytes
+from .fields import without_secrets
+from .readers import ReadFailure, article_from_html, article_from_text, decode_page
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,8 @@ def _origin_key(origin: str) -> str:
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV6_DOCUMENTATION = ipaddress.ip_network("3fff::/20")
+"""RFC 9637's documentation prefix, which Python before 3.13 calls global."""
 
 
 def _plainly_public(ip: IPAddress) -> bool:
@@ -111,6 +115,9 @@ def _plainly_public(ip: IPAddress) -> bool:
         or ip.is_link_local
         or ip.is_reserved
         or ip.is_unspecified
+        # Site-local (fec0::/10), deprecated but still routed inside some networks; Python calls it
+        # neither private nor reserved.
+        or (isinstance(ip, ipaddress.IPv6Address) and (ip.is_site_local or ip in _IPV6_DOCUMENTATION))
     )
 
 
@@ -187,7 +194,7 @@ class _GuardedResolver(ThreadedResolver):
 
 def _check_url(url: URL, settings: FetchSettings) -> None:
     if url.scheme not in ("http", "https"):
-        raise FetchError(f"{url} is not an http or https link; only web pages can be added.")
+        raise FetchError(f"{public_url(url)} is not an http or https link; only web pages can be added.")
     if not url.host:
         raise FetchError(f"{url} has no host name; check the link.")
     literal = literal_address(url.host)
@@ -200,7 +207,9 @@ def _check_url(url: URL, settings: FetchSettings) -> None:
 def _parse_url(url: str | URL, base: URL | None = None) -> URL:
     try:
         parsed = URL(url) if isinstance(url, str) else url
-        return base.join(parsed) if base is not None else parsed
+        joined = base.join(parsed) if base is not None else parsed
+        _ = joined.host  # yarl decodes an international name lazily: a bad one (xn--) fails here
+        return joined
     except (ValueError, TypeError, UnicodeError):
         raise FetchError(f"{url} is not a valid link; check it.") from None
 
@@ -220,9 +229,20 @@ async def fetch_url(url: str, settings: FetchSettings | None = None) -> Article:
         raise FetchError(str(exc)) from None
 
 
+def public_url(url: URL) -> str:
+    """A link as it is stored and shown: without a user name, password or #fragment."""
+    if not url.raw_host:  # no authority (data:, javascript:), so no user name either
+        return str(url)
+    return str(url.with_user(None).with_fragment(None))
+
+
 async def _download(url: str, settings: FetchSettings) -> tuple[str, str, str]:
-    """(kind, text, final url) of a page, following redirects with every check on every hop."""
+    """(kind, text, final url) of a page, following redirects with every check on every hop.
+
+    The final url, and every message, names the link without its user name, password or fragment.
+    """
     current = _parse_url(url)
+    first = public_url(current)
     _check_url(current, settings)
     resolver = _GuardedResolver(settings)
     timeout = aiohttp.ClientTimeout(
@@ -246,17 +266,20 @@ async def _download(url: str, settings: FetchSettings) -> tuple[str, str, str]:
                     if response.status in REDIRECT_STATUSES:
                         location = response.headers.get("Location")
                         if not location:
-                            raise FetchError(f"{current} redirects nowhere; try the final link.")
+                            raise FetchError(f"{public_url(current)} redirects nowhere; try the final link.")
                         current = _parse_url(location, base=current)
                         _check_url(current, settings)
                         continue
-                    kind, text = await _read_response(response, str(current), settings)
-                    return kind, text, str(current)
-            raise FetchError(f"{url} redirects more than {settings.max_redirects} times; try the final link.")
+                    final = public_url(current)
+                    kind, text = await _read_response(response, final, settings)
+                    return kind, text, final
+            raise FetchError(
+                f"{first} redirects more than {settings.max_redirects} times; try the final link."
+            )
     except FetchError:
         raise
     except TimeoutError:
-        raise FetchError(f"{current} took too long to answer; try again later.") from None
+        raise FetchError(f"{public_url(current)} took too long to answer; try again later.") from None
     except aiohttp.ClientConnectorError as exc:
         if resolver.refused:
             raise FetchError(
@@ -266,7 +289,9 @@ async def _download(url: str, settings: FetchSettings) -> tuple[str, str, str]:
             f"{current.host} cannot be reached ({exc.strerror or exc}); check the link."
         ) from None
     except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
-        raise FetchError(f"{current} could not be fetched ({type(exc).__name__}); check the link.") from None
+        raise FetchError(
+            f"{public_url(current)} could not be fetched ({type(exc).__name__}); check the link."
+        ) from None
 
 
 def _too_large(url: str, settings: FetchSettings) -> FetchError:
@@ -298,15 +323,7 @@ async def _read_response(
             raise _too_large(url, settings)
     data = bytes(body)
     del body
-    charset = response.charset
-    if charset and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        try:
-            text = data.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            text = decode_bytes(data, url)
-    else:
-        text = decode_bytes(data, url)
-    return kind, text
+    return kind, decode_page(data, url, response.charset, html=kind == "html")
 
 
 def fetch_url_sync(url: str, settings: FetchSettings | None = None) -> Article | ReadFailure:
@@ -314,7 +331,16 @@ def fetch_url_sync(url: str, settings: FetchSettings | None = None) -> Article |
     try:
         return asyncio.run(fetch_url(url, settings))
     except FetchError as exc:
-        return ReadFailure(url, str(exc))
+        return ReadFailure(_shown_link(url), str(exc))
     except Exception as exc:  # a reader bug must not lose the rest of a batch
-        log.exception("unexpected error reading %s", url)
-        return ReadFailure(url, f"{url} could not be read ({type(exc).__name__}); try another link.")
+        shown = _shown_link(url)
+        log.exception("unexpected error reading %s", shown)
+        return ReadFailure(shown, f"{shown} could not be read ({type(exc).__name__}); try another link.")
+
+
+def _shown_link(url: str) -> str:
+    """A link given as text, without its user name, password or fragment when it can be parsed."""
+    try:
+        return without_secrets(url)
+    except ValueError:
+        return url

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import BadInput
 
@@ -12,7 +12,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def check_url(url: str | None) -> str | None:
-    """An article's link: http(s) with a host, no spaces or control characters; BadInput otherwise."""
+    """An article's link: http(s) with a host, no spaces or control characters; BadInput otherwise.
+
+    The link is kept without a user name, password or #fragment (see `without_secrets`), so the same
+    page is one article however it was linked, and no password is stored.
+    """
     if url is None or not url.strip():
         return None
     url = url.strip()
@@ -24,7 +28,18 @@ def check_url(url: str | None) -> str | None:
         raise BadInput(f"{shown(url)!r} is not an http or https link; give the article's web address.")
     if _CONTROL.search(url) or any(ch.isspace() for ch in url):
         raise BadInput(f"{shown(url)!r} holds spaces or control characters; give the link as one line.")
-    return url
+    return without_secrets(url)
+
+
+def without_secrets(url: str) -> str:
+    """A link without the user name and password before its host, or the #fragment after its path.
+
+    Left alone otherwise (not re-encoded), so links stored before read the same.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc and "#" not in url:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], fragment=""))
 
 
 def check_library(name: str) -> str:

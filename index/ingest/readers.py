@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AnyStr
 
+import charset_normalizer
 import trafilatura
 
 from ..errors import BadInput
@@ -43,6 +44,8 @@ one over a gigabyte and forty seconds. The same figure caps fetched pages (fetch
 MAX_ARTICLE_CHARS = MAX_DOCUMENT_BYTES
 """No single article (a file, a JSON record, a page) longer than this many characters is read."""
 MIN_ARTICLE_CHARS = 20
+DATE_SEARCH = {"extensive_search": False, "original_date": True}
+"""htmldate's settings for a page's date: its first publication, declared, not guessed from text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,25 +90,103 @@ def _bom_encoding(head: bytes) -> tuple[str, str] | None:
     return None
 
 
-def decode_bytes(data: bytes, source: str) -> str:
-    """Decode text bytes: a BOM decides the encoding, else UTF-8. Binary data is refused."""
+def decode_bytes(data: bytes, source: str, html: bool = False) -> str:
+    """Decode a file's bytes: a BOM decides the encoding, then (for HTML) a charset the page
+    declares in its first 1024 bytes, else UTF-8. Binary data and other encodings are refused."""
+    return _decode(data, source, html=html, link=False)
+
+
+def decode_page(data: bytes, url: str, charset: str | None, html: bool) -> str:
+    """Decode a fetched page in the order browsers follow (the WHATWG encoding sniffing rules):
+    a BOM, the charset of the Content-Type header, a charset the page declares in its first 1024
+    bytes (HTML), UTF-8, then a guess. Binary data and bytes in no recognisable encoding are refused."""
+    return _decode(data, url, html=html, link=True, header=charset)
+
+
+# Labels that name, for browsers, a superset of the encoding Python reads by that name
+# (https://encoding.spec.whatwg.org/#names-and-labels), keyed by Python's codec name.
+_BROWSER_SUPERSETS = {
+    "ascii": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "shift_jis": "cp932",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "euc_kr": "cp949",
+    "big5": "big5hkscs",
+}
+_BROWSER_LABELS = {"windows-31j": "cp932", "x-sjis": "cp932", "x-gbk": "gb18030"}
+# Text codecs that are no charset a page can be written in.
+_NOT_CHARSETS = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "utf-7", "undefined"})
+
+
+def codec_for(label: str | None) -> str | None:
+    """The Python codec for a charset label, read as browsers read it; None for an unknown label."""
+    label = (label or "").strip().strip("\"'").lower()
+    if not label:
+        return None
+    try:
+        name = codecs.lookup(_BROWSER_LABELS.get(label, label)).name
+        b"".decode(name)  # bytes-to-bytes codecs (base64, zlib) are no charsets
+    except (LookupError, ValueError):
+        return None
+    return None if name in _NOT_CHARSETS else _BROWSER_SUPERSETS.get(name, name)
+
+
+_PRESCAN_BYTES = 1024
+_XML_DECLARATION = re.compile(rb"""<\?xml[^>]*?\sencoding\s*=\s*["']([^"']+)["']""")
+_HTML_COMMENT = re.compile(rb"<!--.*?(?:-->|$)", re.DOTALL)
+_META_TAG = re.compile(rb"<meta[\s/][^>]*>", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"""charset\s*=\s*["']?\s*([^\s"';/>]+)""", re.IGNORECASE)
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The codec an HTML page declares in its first 1024 bytes: in an XML declaration, else in
+    the first <meta> that names a known charset (charset="..." or an http-equiv content's charset).
+    A page cannot declare UTF-16 or UTF-32 this way (its ASCII tags would not be ASCII): UTF-8 then."""
+    head = data[:_PRESCAN_BYTES]
+    labels: list[bytes] = []
+    if declaration := _XML_DECLARATION.match(head):
+        labels.append(declaration[1])
+    for tag in _META_TAG.finditer(_HTML_COMMENT.sub(b"", head)):
+        if found := _META_CHARSET.search(tag[0]):
+            labels.append(found[1])
+    for label in labels:
+        if codec := codec_for(label.decode("ascii", "replace")):
+            return "utf-8" if codec.startswith(("utf-16", "utf-32")) else codec
+    return None
+
+
+def _decode(data: bytes, source: str, html: bool, link: bool, header: str | None = None) -> str:
+    next_step = "try another link." if link else "save it as UTF-8 and add it again."
     if declared := _bom_encoding(data):
         encoding, name = declared
         try:
             return data.decode(encoding)
         except UnicodeDecodeError as exc:
             raise BadInput(
-                f"{source} starts like {name} text but is not valid {name} (byte {exc.start});"
-                " save it as UTF-8 and add it again."
+                f"{source} starts like {name} text but is not valid {name} (byte {exc.start}); {next_step}"
             ) from None
     if b"\x00" in data[:8192]:
+        if link:
+            raise BadInput(f"{source} looks like a binary file, not a web page; try another link.")
         raise BadInput(f"{source} looks like a binary file, not text; give a .txt, .md, .html or .json file.")
+    if codec := codec_for(header) or (declared_charset(data) if html else None):
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            pass  # the declaration is wrong: read the bytes as if there were none
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadInput(
-            f"{source} is not valid UTF-8 text (byte {exc.start}); save it as UTF-8 and add it again."
-        ) from None
+        if not link:  # a file can be saved again as UTF-8; a guess could store garbled text
+            raise BadInput(f"{source} is not valid UTF-8 text (byte {exc.start}); {next_step}") from None
+    guess = charset_normalizer.from_bytes(data).best()
+    if guess is None:
+        raise BadInput(f"{source} is not text in an encoding that could be recognised; try another link.")
+    return str(guess)
 
 
 # Lone surrogates (from JSON "\\ud800" escapes) cannot be encoded to store or hash: drop them.
@@ -165,15 +246,32 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
     if len(html) > MAX_DOCUMENT_BYTES:
         raise BadInput(too_large(source, MAX_DOCUMENT_BYTES))
     try:
+        tree = trafilatura.load_html(html)  # parsed once: for the <title> here and for trafilatura
+        page_title = _title_element(tree)
+        scripted = tree is not None and _drop_noscript(tree)
         doc: Any = trafilatura.bare_extraction(
-            html, url=url, with_metadata=True, include_comments=False, include_tables=True
+            tree if tree is not None else html,
+            url=url,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=True,
+            # The page's own date (meta tags, <time>, structured data, its URL), never one found
+            # by searching its text: that finds links to older stories and copyright footers.
+            date_extraction_params=DATE_SEARCH,
         )
     except (ValueError, TypeError, RecursionError) as exc:
         log.info("trafilatura failed on %s: %s", source, exc)
-        doc = None
+        doc = scripted = None
     if doc is None or not (doc.text or "").strip():
+        if scripted:
+            next_step = (
+                "try another link"
+                if source.startswith(("http://", "https://"))
+                else "check that it is an article"
+            )
+            raise BadInput(f"{source} has no article text (the page may need JavaScript); {next_step}.")
         raise BadInput(f"{source} has no article text that could be extracted from its HTML.")
-    title = meta.pop("title", None) or doc.title or ""
+    title = meta.pop("title", None) or _whole_title(doc, tree, page_title) or ""
     article = Article(
         title=title,
         text=doc.text,
@@ -183,11 +281,49 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
         site=doc.sitename or doc.hostname,
     )
     article = finish_article(article, source)
-    # trafilatura repeats the headline as the first line of the text.
+    # trafilatura repeats the page's headline as the first line of the text. A title that
+    # finish_article took from the text itself (the page named none) is that line: keep it.
     first, _, rest = article.text.partition("\n")
-    if first.strip() == article.title and rest.strip():
+    if clean_title(title) and first.strip() == article.title and rest.strip():
         article.text = rest.strip()
     return article
+
+
+def _drop_noscript(tree: Any) -> bool:
+    """Remove a page's <noscript> elements (what it shows without JavaScript: "enable JavaScript",
+    never the article). True when the page runs scripts or had such elements."""
+    fallbacks = tree.xpath("//noscript")
+    for element in fallbacks:
+        element.drop_tree()
+    return bool(fallbacks or tree.xpath("//script"))
+
+
+def _title_element(tree: Any) -> str:
+    """The text of a page's <title>, on one line ("" without one)."""
+    if tree is None:
+        return ""
+    return " ".join((tree.findtext(".//head/title") or tree.findtext(".//title") or "").split())
+
+
+def _loose(text: str | None) -> str:
+    """Text compared without case, spaces or punctuation: "BBC News" and "bbc-news" are alike."""
+    return "".join(ch for ch in (text or "").casefold() if ch.isalnum())
+
+
+def _whole_title(doc: Any, tree: Any, page_title: str) -> str | None:
+    """trafilatura's title, unless it cut the page's <title> at a separator (" - ", " | ") in front
+    of more headline: then the whole <title>. Only a last part that names the site (the page's
+    site name or its host) is left off; a headline the page states (og:title, an h1) is kept."""
+    title: str | None = doc.title
+    if not title or not page_title.startswith(title) or page_title == title:
+        return title
+    stated = [_loose(x) for x in tree.xpath('//meta[@property="og:title" or @name="twitter:title"]/@content')]
+    stated += [_loose(h1.text_content()) for h1 in tree.iter("h1")]
+    if _loose(title) in stated:
+        return title
+    host = (doc.hostname or "").removeprefix("www.")
+    site_names = {_loose(doc.sitename), _loose(host), _loose(host.split(".")[0])} - {""}
+    return title if _loose(page_title[len(title) :]) in site_names else page_title
 
 
 def _lenient(check: Callable[[str | None], str | None], value: str | None) -> str | None:
@@ -289,7 +425,7 @@ def articles_from_bytes(
         yield ReadFailure(source, too_large(source, limit))
         return
     try:
-        text = decode_bytes(data, source)
+        text = decode_bytes(data, source, html=kind == "html")
         if kind == "json" or kind == "jsonl":
             yield from articles_from_json(text, source, lines=kind == "jsonl")
         elif kind == "html":
@@ -302,14 +438,15 @@ def articles_from_bytes(
 
 def sniff_kind(data: bytes) -> str:
     """Guess the kind of stdin or an attachment without a suffix from its text, decoded as
-    articles_from_bytes decodes it (a BOM names UTF-16 or UTF-32, else UTF-8).
+    articles_from_bytes decodes it (a BOM names UTF-16 or UTF-32, then a charset declared in a
+    <meta> tag, else UTF-8).
 
     A list is JSON; an object followed by a line starting with "{" is JSON Lines unless the whole
     text is one JSON value (a pretty-printed object). Data that cannot be decoded is "text", and
     articles_from_bytes says why it is refused.
     """
     try:
-        text = decode_bytes(data, "data").lstrip("\ufeff").lstrip()
+        text = decode_bytes(data, "data", html=True).lstrip("\ufeff").lstrip()
     except BadInput:
         return "text"
     head = text[:1024].lower()
