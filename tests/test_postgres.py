@@ -184,7 +184,7 @@ def test_reopening_migrates_nothing_and_keeps_the_articles(postgres_url):
         store.add(corpus(1)[0], "g1")
     with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
         assert store.count_articles("g1") == 1
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
 
 
 def test_postgresql_gives_sqlite_s_top_10_with_the_same_scores(postgres_url, db_path):
@@ -718,7 +718,7 @@ def test_a_schema_2_database_is_migrated_keeping_its_articles_and_their_identiti
                 )
             conn.commit()
     with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
         assert [a.title for a in store.list_articles("g1", title_contains="ÉLAN")] == ["Élan story Zeta"]
         assert [a.title for a in store.list_articles("g1", title_contains="STRASSE")] == ["Straße closed"]
         by_url = store.add(Article(title="Élan", text="New text.", url="https://news.test/elan"), "g1")
@@ -755,6 +755,16 @@ def test_the_title_filter_matches_by_casefold_alike_on_sqlite_and_postgresql(pos
                 "STRASSE": ["STRASSE open", "Straße closed"],
                 "zeta": ["Élan story Zeta"],
             }
+
+
+def test_an_article_added_without_a_folded_title_by_an_older_process_is_found_by_the_filter(postgres_url):
+    with Store(postgres_url) as pg:
+        add_titles(pg)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        # What a process of the previous schema, still running during an upgrade, inserts.
+        conn.execute("UPDATE articles SET title_folded = NULL WHERE title = 'Élan story Zeta'")
+    with Store(postgres_url) as pg:
+        assert titles_containing(pg, "élan") == ["Élan story Zeta"]
 
 
 def test_the_title_filter_takes_percent_and_underscore_literally_on_sqlite_and_postgresql(

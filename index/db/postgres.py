@@ -644,7 +644,7 @@ class PostgresDatabase:
         sql = f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.library = %s"
         params: list[Any] = [library]
         if title_contains:  # the rule of SqliteDatabase.list_articles: str.casefold, no wildcards
-            sql += " AND strpos(a.title_folded, %s) > 0"
+            sql += " AND strpos(coalesce(a.title_folded, lower(a.title)), %s) > 0"
             params.append(title_contains.casefold())
         sql += " ORDER BY a.id DESC LIMIT %s OFFSET %s"
         params += [limit, offset]

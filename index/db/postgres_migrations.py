@@ -115,6 +115,9 @@ MIGRATIONS: list[str | Callable[[psycopg.Connection], None]] = [
     """,
     # 4: articles.title_folded (see fold_titles).
     fold_titles,
+    # 5: title_folded may be empty: processes of the previous version, still running during an
+    # upgrade, add articles without it (list_articles falls back to lower(title) for those).
+    "ALTER TABLE articles ALTER COLUMN title_folded DROP NOT NULL;",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
