@@ -266,6 +266,11 @@ async def test_a_refusal_does_not_show_the_links_password(site):
     assert message == f"{site.origin}/pdf is application/pdf, not a web page or plain text."
 
 
+async def test_an_invalid_link_with_a_password_is_named_without_it():
+    message = await refused("https://editor:hunter2@xn--zz.com/")
+    assert message == "https://xn--zz.com/ is not a valid link; check it."
+
+
 def test_what_is_not_an_address_is_not_public():
     assert [is_public_address(a) for a in ("not-an-address", "", "8.8.8.8")] == [False, False, True]
 

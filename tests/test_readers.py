@@ -7,6 +7,8 @@ import pytest
 from conftest import SAMPLE
 
 from index import Article, ReadFailure, Store, articles_from_bytes, read_path, sniff_kind
+from index.errors import BadInput
+from index.ingest.fields import check_url
 from index.ingest.readers import article_from_html
 
 
@@ -501,4 +503,13 @@ def test_noscript_text_is_left_out_of_an_article():
         "The city council voted on Tuesday to approve a new budget for the library, ending debate 0.\n"
         "The city council voted on Tuesday to approve a new budget for the library, ending debate 1.\n"
         "The city council voted on Tuesday to approve a new budget for the library, ending debate 2."
+    )
+
+
+def test_a_link_that_is_not_http_is_named_without_its_password():
+    with pytest.raises(BadInput) as refused:
+        check_url("ftp://editor:hunter2@example.com/story")
+    assert (
+        str(refused.value)
+        == "'ftp://example.com/story' is not an http or https link; give the article's web address."
     )

@@ -39,7 +39,7 @@ from yarl import URL
 
 from ..errors import BadInput, FetchError
 from ..models import Article
-from .fields import without_secrets
+from .fields import hide_credentials, without_secrets
 from .readers import ReadFailure, article_from_html, article_from_text, decode_page
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ def _check_url(url: URL, settings: FetchSettings) -> None:
     if url.scheme not in ("http", "https"):
         raise FetchError(f"{public_url(url)} is not an http or https link; only web pages can be added.")
     if not url.host:
-        raise FetchError(f"{url} has no host name; check the link.")
+        raise FetchError(f"{hide_credentials(str(url))} has no host name; check the link.")
     literal = literal_address(url.host)
     if literal is None or settings.allow_private or settings.is_trusted(url.host, url.port):
         return
@@ -211,7 +211,7 @@ def _parse_url(url: str | URL, base: URL | None = None) -> URL:
         _ = joined.host  # yarl decodes an international name lazily: a bad one (xn--) fails here
         return joined
     except (ValueError, TypeError, UnicodeError):
-        raise FetchError(f"{url} is not a valid link; check it.") from None
+        raise FetchError(f"{hide_credentials(str(url))} is not a valid link; check it.") from None
 
 
 async def fetch_url(url: str, settings: FetchSettings | None = None) -> Article:
@@ -343,4 +343,4 @@ def _shown_link(url: str) -> str:
     try:
         return without_secrets(url)
     except ValueError:
-        return url
+        return hide_credentials(url)

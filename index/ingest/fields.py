@@ -25,10 +25,23 @@ def check_url(url: str | None) -> str | None:
     except ValueError:
         parts = None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise BadInput(f"{shown(url)!r} is not an http or https link; give the article's web address.")
+        raise BadInput(
+            f"{shown(hide_credentials(url))!r} is not an http or https link; give the article's web address."
+        )
     if _CONTROL.search(url) or any(ch.isspace() for ch in url):
-        raise BadInput(f"{shown(url)!r} holds spaces or control characters; give the link as one line.")
+        raise BadInput(
+            f"{shown(hide_credentials(url))!r} holds spaces or control characters; give the link as one line."
+        )
     return without_secrets(url)
+
+
+_CREDENTIALS = re.compile(r"(?<=//)[^/?#@\s]*@")
+
+
+def hide_credentials(text: str) -> str:
+    """Text naming a link, without the "user:password@" after its "//", even where the link cannot
+    be parsed (for messages)."""
+    return _CREDENTIALS.sub("", text)
 
 
 def without_secrets(url: str) -> str:
