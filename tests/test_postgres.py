@@ -184,7 +184,7 @@ def test_reopening_migrates_nothing_and_keeps_the_articles(postgres_url):
         store.add(corpus(1)[0], "g1")
     with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
         assert store.count_articles("g1") == 1
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("6",)
 
 
 def test_postgresql_gives_sqlite_s_top_10_with_the_same_scores(postgres_url, db_path):
@@ -718,7 +718,7 @@ def test_a_schema_2_database_is_migrated_keeping_its_articles_and_their_identiti
                 )
             conn.commit()
     with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("6",)
         assert [a.title for a in store.list_articles("g1", title_contains="ÉLAN")] == ["Élan story Zeta"]
         assert [a.title for a in store.list_articles("g1", title_contains="STRASSE")] == ["Straße closed"]
         by_url = store.add(Article(title="Élan", text="New text.", url="https://news.test/elan"), "g1")
@@ -783,3 +783,27 @@ def test_the_title_filter_takes_percent_and_underscore_literally_on_sqlite_and_p
                 "p_r": [],
                 "S%E": [],
             }
+
+
+def test_migration_6_stores_links_without_secrets_so_they_update_in_place(postgres_url):
+    with Store(postgres_url) as pg:
+        pg.add(
+            Article(title="Bridge", text="The river bridge reopens on Monday.", url="https://x.test/a"),
+            "global",
+        )
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        # As schema 5 stored a link given with a password and a fragment.
+        conn.execute("UPDATE articles SET url = 'https://ed:pw@x.test/a#part-2', site = 'ed:pw@x.test'")
+        conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    with Store(postgres_url) as pg:
+        migrated = [(a.url, a.site) for a in pg.list_articles("global")]
+        again = pg.add(
+            Article(
+                title="Bridge",
+                text="The river bridge reopens on Tuesday.",
+                url="https://ed:pw@x.test/a#part-2",
+            ),
+            "global",
+        )
+    assert migrated == [("https://x.test/a", "x.test")]
+    assert (again.status, again.article.url) == ("updated", "https://x.test/a")

@@ -7,13 +7,14 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from ..ingest.fields import without_secrets
 from ..rank.features import analyse, encode_analysis
 from ..rank.stems import Stems
 
 log = logging.getLogger(__name__)
 
 APPLICATION = "clippings"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _migrate_1(db: sqlite_utils.Database) -> None:
@@ -114,5 +115,23 @@ def _migrate_3(db: sqlite_utils.Database) -> None:
         )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, _migrate_2, _migrate_3]
+def _migrate_4(db: sqlite_utils.Database) -> None:
+    # Links are stored without user name, password or #fragment (index.ingest.fields.without_secrets):
+    # links stored before are cleaned the same way, so adding one again still updates its article.
+    rows = db.execute(
+        "SELECT id, url, site FROM articles WHERE url LIKE '%@%' OR url LIKE '%#%' OR site LIKE '%@%'"
+    ).fetchall()
+    db.conn.executemany("UPDATE articles SET url = ?, site = ? WHERE id = ?", cleaned_links(rows))
+
+
+def cleaned_links(rows: list[tuple[int, str | None, str | None]]) -> list[tuple[str | None, str | None, int]]:
+    """(url, site, id) of each (id, url, site) with the link's secrets and fragment removed (also
+    used by the PostgreSQL migration)."""
+    return [
+        (without_secrets(url) if url else url, site.rpartition("@")[2] if site else site, article_id)
+        for article_id, url, site in rows
+    ]
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
 """MIGRATIONS[i] takes a database from schema version i to i + 1."""

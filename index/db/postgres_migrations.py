@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import psycopg
 
+from .migrations import cleaned_links
+
 APPLICATION = "clippings"
 
 FOLD_BATCH = 5000
@@ -31,6 +33,17 @@ def fold_titles(conn: psycopg.Connection) -> None:
             )
         last = rows[-1][0]
     conn.execute("ALTER TABLE articles ALTER COLUMN title_folded SET NOT NULL")
+
+
+def clean_links(conn: psycopg.Connection) -> None:
+    """Migration 6: stored links without user name, password or #fragment, as links are stored now
+    (the SQLite schema's migration 4), so adding one again still updates its article."""
+    rows = conn.execute(
+        "SELECT id, url, site FROM articles WHERE strpos(url, '@') > 0 OR strpos(url, '#') > 0"
+        " OR strpos(site, '@') > 0"
+    ).fetchall()
+    with conn.cursor() as cursor:
+        cursor.executemany("UPDATE articles SET url = %s, site = %s WHERE id = %s", cleaned_links(rows))
 
 
 MIGRATIONS: list[str | Callable[[psycopg.Connection], None]] = [
@@ -118,6 +131,8 @@ MIGRATIONS: list[str | Callable[[psycopg.Connection], None]] = [
     # 5: title_folded may be empty: processes of the previous version, still running during an
     # upgrade, add articles without it (list_articles falls back to lower(title) for those).
     "ALTER TABLE articles ALTER COLUMN title_folded DROP NOT NULL;",
+    # 6: links without user name, password or #fragment (see clean_links).
+    clean_links,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
