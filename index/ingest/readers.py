@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import functools
 import gzip
 import io
 import json
@@ -502,7 +503,11 @@ def _mark_undecodable(exc: UnicodeError) -> tuple[str, int]:
     return "\udfff", exc.end
 
 
-codecs.register_error("clippings-undecodable", _mark_undecodable)
+@functools.cache
+def _undecodable_errors() -> str:
+    """The name of `_mark_undecodable` as an error handler, registered on first use (never at import)."""
+    codecs.register_error("clippings-undecodable", _mark_undecodable)
+    return "clippings-undecodable"
 
 
 def _stream_jsonl(path: Path, source: str) -> Iterator[Article | ReadFailure]:
@@ -520,7 +525,7 @@ def _stream_jsonl(path: Path, source: str) -> Iterator[Article | ReadFailure]:
             lines: Iterator[bytes | str | None]
             if declared and declared[1] != "UTF-8":
                 text = io.TextIOWrapper(
-                    handle, encoding=declared[0], errors="clippings-undecodable", newline="\n"
+                    handle, encoding=declared[0], errors=_undecodable_errors(), newline="\n"
                 )
                 lines = _capped_lines(text.readline, "\n")
             else:
