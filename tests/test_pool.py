@@ -225,7 +225,8 @@ async def test_closing_the_pool_fails_the_questions_it_was_answering_and_those_w
         answering = asyncio.create_task(pool.search(QUESTION, ["global"]))
         waiting = asyncio.create_task(pool.search(QUESTION, ["global"]))
         await asyncio.sleep(0)  # the first question is handed to the worker; the second waits for it
-        await asyncio.wait_for(pool.close(), 10)
+        async with asyncio.timeout(10):  # a guard only: close() runs in this step, as the bot's does
+            await pool.close()
         done, _ = await asyncio.wait({answering, waiting}, timeout=10)
     finally:
         kill([hung])
@@ -238,6 +239,30 @@ async def test_closing_the_pool_fails_the_questions_it_was_answering_and_those_w
     with pytest.raises(WorkerFailed) as after:
         await pool.search(QUESTION, ["global"])
     assert str(after.value) == CLOSED
+
+
+async def test_a_question_sent_in_the_loop_step_before_the_pool_closes_fails_with_the_closed_apology(
+    tmp_path,
+):
+    # The race ClippingsBot.close can hit: search() sends the question, then starts reading the
+    # answer a loop step later; close() runs in between. It raised a bare OSError ("handle is
+    # closed"), which a mention's handler does not catch, so the member got no reply.
+    pool = SearchPool(str(sample_db(tmp_path)), 1)
+    await pool.start()
+    worker = pool._workers[0].process
+    try:
+        asking = asyncio.create_task(pool.search(QUESTION, ["global"]))
+        await asyncio.sleep(0)  # the question is sent; reading its answer has not started
+        await pool.close()
+        done, _ = await asyncio.wait({asking}, timeout=10)
+    finally:
+        kill([worker])
+        await pool.close()
+    assert done == {asking}
+    error = asking.exception()
+    assert type(error) is WorkerFailed
+    assert str(error) == CLOSED
+    assert not worker.is_alive() and not pool.ready
 
 
 async def test_a_worker_that_dies_mid_question_fails_it_and_until_a_replacement_opens_the_database_the_pool_is_not_ready(
@@ -360,7 +385,8 @@ async def test_a_member_whose_question_is_in_flight_when_the_bot_closes_gets_tol
             hang(worker.process)
             inter = await fake.invoke_command("ask", {"question": QUESTION}, user=alice, channel=general)
             assert await until(lambda: worker.receiving is not None, 10)  # handed to the worker
-            await asyncio.wait_for(bot.close(), 20)
+            async with asyncio.timeout(20):  # a guard only: close() runs in this step
+                await bot.close()
             message = await inter.wait_followup(timeout=10)
     finally:
         kill(hung)
