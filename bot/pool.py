@@ -55,6 +55,9 @@ class _Worker:
         self.conn = conn
         self.ready = False
         """Said it opened the database (counted among the pool's live workers until it ends)."""
+        self.busy = False
+        """Taken for a question: from being handed it (before it is sent) until its answer is read.
+        Closing the pool kills a busy worker and fails its question with `WorkerFailed`."""
         self.receiving: asyncio.Future[None] | None = None
         """While the event loop waits for this worker's pipe: woken by it, or failed when it ends."""
 
@@ -131,7 +134,9 @@ class SearchPool:
             raise RuntimeError("the search pool is not started")
         ask = Ask(question, libraries, k, offset)
         while True:
-            worker = await self._take()
+            worker = await self._take()  # marked busy: close() from here on fails this question
+            if worker.conn.closed:  # ended by close() after it was handed over, before this step
+                raise WorkerFailed(CLOSED)
             try:
                 worker.conn.send(ask)
                 break
@@ -139,6 +144,8 @@ class SearchPool:
                 log.warning("a search worker process ended while idle; replacing it")
                 self._replace(worker)
         try:
+            # wait_for starts `_receive` a loop step later: a close() in between ends the (busy)
+            # worker and closes its pipe, which `_receive` reports as WorkerFailed(CLOSED).
             status, value = await asyncio.wait_for(self._receive(worker), self.question_timeout)
         except TimeoutError:
             log.warning(
@@ -165,7 +172,9 @@ class SearchPool:
         if self._closed:
             raise WorkerFailed(CLOSED)
         if self._idle:
-            return self._idle.popleft()
+            worker = self._idle.popleft()
+            worker.busy = True
+            return worker
         if self._live == 0:
             raise PoolUnavailable("No search worker is running; the question was not handed over.")
         waiter: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
@@ -178,14 +187,16 @@ class SearchPool:
             raise
 
     def _hand_over(self, worker: _Worker) -> None:
-        """A ready worker is free: to the first question waiting, or idle."""
+        """A ready worker is free: to the first question waiting (busy from now on), or idle."""
         if worker not in self._workers:
             return
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
+                worker.busy = True
                 waiter.set_result(worker)
                 return
+        worker.busy = False
         self._idle.append(worker)
 
     def _fail_waiters(self, error: WorkerFailed) -> None:
@@ -195,7 +206,12 @@ class SearchPool:
                 waiter.set_exception(error)
 
     async def _receive(self, worker: _Worker) -> tuple[str, object]:
-        """The worker's next message, read once its pipe is readable (the loop stays free)."""
+        """The worker's next message, read once its pipe is readable (the loop stays free).
+
+        `WorkerFailed` (CLOSED) if the pool ended the worker before or while waiting (its pipe
+        closed by close()); `_Stopped` if the process ended."""
+        if worker.conn.closed:
+            raise WorkerFailed(CLOSED) if self._closed else _Stopped()
         loop = asyncio.get_running_loop()
         readable: asyncio.Future[None] = loop.create_future()
         fd = worker.conn.fileno()
@@ -301,8 +317,9 @@ class SearchPool:
         self._closed = True
         self._fail_waiters(WorkerFailed(CLOSED))
         for worker in list(self._workers):
-            # One busy over a question (now failed) would not see the pipe close until it is done.
-            self._end(worker, 0.0 if worker.receiving is not None else STOP_GRACE)
+            # Killed at once: one busy over a question (now failed; perhaps not yet sent) would not
+            # see the pipe close until it is done, and one still starting is no use any more.
+            self._end(worker, 0.0 if worker.busy or worker.receiving is not None else STOP_GRACE)
         for task in self._replacing:
             task.cancel()
         while self._replacing or self._ending:
