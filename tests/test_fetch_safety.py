@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import tracemalloc
 import zlib
 
@@ -444,10 +443,8 @@ async def test_redirect_to_another_local_service_is_refused(site, secret):
     ],
 )
 async def test_redirect_to_metadata_or_private_address_is_refused(site, target):
-    started = time.monotonic()
     message = await refused(f"{site.origin}/redirect?to={target}", trusting(site))
     assert "is a private or local address" in message
-    assert time.monotonic() - started < 2  # refused before any connection attempt
 
 
 async def test_redirect_to_a_name_for_loopback_is_refused_after_resolving(site, secret):
@@ -482,10 +479,8 @@ async def test_redirect_without_location_is_refused(site):
 
 
 async def test_endless_body_stops_at_the_cap(site):
-    started = time.monotonic()
     message = await refused(f"{site.origin}/endless", trusting(site))
     assert message == f"{site.origin}/endless is larger than 5 MB; it was not downloaded."
-    assert time.monotonic() - started < 10
 
 
 async def test_cap_is_a_setting(site):
@@ -494,10 +489,9 @@ async def test_cap_is_a_setting(site):
 
 
 async def test_declared_length_over_the_cap_is_refused_before_reading(site):
-    started = time.monotonic()
+    # The server never sends the body: waiting for it would end in a timeout, not this refusal.
     message = await refused(f"{site.origin}/liar", trusting(site))
     assert message.endswith("is larger than 5 MB; it was not downloaded.")
-    assert time.monotonic() - started < 5  # the server never sends the body; we did not wait for it
 
 
 async def test_gzip_page_is_read(site):
@@ -584,19 +578,18 @@ async def test_a_page_in_no_recognisable_encoding_is_refused_in_one_sentence(sit
 
 
 async def test_slow_drip_is_cut_by_the_total_timeout(site):
+    # Each byte comes within the read timeout, so only the total timeout can end it.
     settings = trusting(site, read_timeout=1.0, total_timeout=1.5)
-    started = time.monotonic()
     message = await refused(f"{site.origin}/drip", settings)
     assert message == f"{site.origin}/drip took too long to answer; try again later."
-    assert time.monotonic() - started < 4
 
 
 async def test_silent_server_is_cut_by_the_read_timeout(site):
-    settings = trusting(site, read_timeout=0.5, total_timeout=20)
-    started = time.monotonic()
-    message = await refused(f"{site.origin}/silent", settings)
+    # No total timeout within the test's own hang guard: only the read timeout can end it.
+    settings = trusting(site, read_timeout=0.5, total_timeout=3600)
+    async with asyncio.timeout(60):
+        message = await refused(f"{site.origin}/silent", settings)
     assert message.endswith("took too long to answer; try again later.")
-    assert time.monotonic() - started < 3
 
 
 # -- the synchronous wrapper the CLI uses --------------------------------------------------------------
