@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from index import Store
+from index import AddResult, Article, Store
 from index.engine import PassageTerms
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,6 +48,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 SAMPLE = REPO / "samples" / "qin-gang-peace-talks.txt"
 WEAPONS = "The foreign minister went on to say that China did not provide weapons to Russia"
+BRIDGE_URL = "https://x.test/a"
+SECRET_LINK = "https://ed:pw@x.test/a#part-2"
+"""A link as versions before the link cleaning stored it when given so: with a password and a fragment."""
+STORE_SECRET_LINK = f"UPDATE articles SET url = '{SECRET_LINK}', site = 'ed:pw@x.test'"
+
+
+def bridge(day: str, url: str = BRIDGE_URL) -> Article:
+    return Article(title="Bridge", text=f"The river bridge reopens on {day}.", url=url)
+
+
+def links_after_upgrade(store: Store) -> tuple[list[tuple[str | None, str | None]], AddResult]:
+    """(url, site) of the global library's articles after an upgrade, then the result of adding the
+    bridge again through its link as given with the password and fragment."""
+    stored = [(a.url, a.site) for a in store.list_articles("global")]
+    return stored, store.add(bridge("Tuesday", SECRET_LINK), "global")
 
 
 def benchmark_module(name: str) -> Iterator[ModuleType]:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import BRIDGE_URL, STORE_SECRET_LINK, bridge, links_after_upgrade
 
 from index import Article, DatabaseError, Store
 from index.db import SCHEMA_VERSION, migrations
@@ -474,25 +475,13 @@ def test_migration_to_schema_3_stores_each_passage_analysis(tmp_path):
 def test_migration_to_schema_4_stores_links_without_secrets_so_they_update_in_place(tmp_path):
     db = tmp_path / "old.db"
     with Store(db) as store:
-        store.add(
-            Article(title="Bridge", text="The river bridge reopens on Monday.", url="https://x.test/a"),
-            "global",
-        )
+        store.add(bridge("Monday"), "global")
     conn = sqlite3.connect(db)
-    # As a schema-3 version stored a link given with a password and a fragment.
-    conn.execute("UPDATE articles SET url = 'https://ed:pw@x.test/a#part-2', site = 'ed:pw@x.test'")
+    conn.execute(STORE_SECRET_LINK)
     conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
     with Store(db) as store:
-        migrated = [(a.url, a.site) for a in store.list_articles("global")]
-        again = store.add(
-            Article(
-                title="Bridge",
-                text="The river bridge reopens on Tuesday.",
-                url="https://ed:pw@x.test/a#part-2",
-            ),
-            "global",
-        )
-    assert migrated == [("https://x.test/a", "x.test")]
-    assert (again.status, again.article.url) == ("updated", "https://x.test/a")
+        migrated, again = links_after_upgrade(store)
+    assert migrated == [(BRIDGE_URL, "x.test")]
+    assert (again.status, again.article.url) == ("updated", BRIDGE_URL)

@@ -20,7 +20,7 @@ import numpy as np
 import psycopg
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, SAMPLE, WEAPONS
+from conftest import BRIDGE_URL, REPO, SAMPLE, STORE_SECRET_LINK, WEAPONS, bridge, links_after_upgrade
 
 from index import AddFailure, Article, ArticleRefused, DatabaseError, Store, StoredArticle, read_path
 from index.cli import cli
@@ -784,23 +784,11 @@ def test_the_title_filter_takes_percent_and_underscore_literally_on_sqlite_and_p
 
 def test_migration_6_stores_links_without_secrets_so_they_update_in_place(postgres_url):
     with Store(postgres_url) as pg:
-        pg.add(
-            Article(title="Bridge", text="The river bridge reopens on Monday.", url="https://x.test/a"),
-            "global",
-        )
+        pg.add(bridge("Monday"), "global")
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        # As schema 5 stored a link given with a password and a fragment.
-        conn.execute("UPDATE articles SET url = 'https://ed:pw@x.test/a#part-2', site = 'ed:pw@x.test'")
+        conn.execute(STORE_SECRET_LINK)
         conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     with Store(postgres_url) as pg:
-        migrated = [(a.url, a.site) for a in pg.list_articles("global")]
-        again = pg.add(
-            Article(
-                title="Bridge",
-                text="The river bridge reopens on Tuesday.",
-                url="https://ed:pw@x.test/a#part-2",
-            ),
-            "global",
-        )
-    assert migrated == [("https://x.test/a", "x.test")]
-    assert (again.status, again.article.url) == ("updated", "https://x.test/a")
+        migrated, again = links_after_upgrade(pg)
+    assert migrated == [(BRIDGE_URL, "x.test")]
+    assert (again.status, again.article.url) == ("updated", BRIDGE_URL)
