@@ -38,6 +38,7 @@ unavailable, say); the last delay repeats while the pool is open. Meanwhile the 
 
 TIMED_OUT = "Sorry, that search took longer than {seconds:g} s and was stopped; please try again."
 STOPPED = "Sorry, the search process answering that question stopped; please try again."
+UNAVAILABLE = "No search worker is running; the question was not handed over."
 CLOSED = "Sorry, the bot is restarting and could not finish that search; please ask again in a minute."
 
 
@@ -176,7 +177,7 @@ class SearchPool:
             worker.busy = True
             return worker
         if self._live == 0:
-            raise PoolUnavailable("No search worker is running; the question was not handed over.")
+            raise PoolUnavailable(UNAVAILABLE)
         waiter: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
@@ -213,14 +214,8 @@ class SearchPool:
         if worker.conn.closed:
             raise WorkerFailed(CLOSED) if self._closed else _Stopped()
         loop = asyncio.get_running_loop()
-        readable: asyncio.Future[None] = loop.create_future()
         fd = worker.conn.fileno()
-
-        def wake() -> None:
-            if not readable.done():
-                readable.set_result(None)
-
-        loop.add_reader(fd, wake)
+        readable = _when_readable(fd)
         worker.receiving = readable
         try:
             await readable
@@ -291,9 +286,7 @@ class SearchPool:
             worker.ready = False
             self._live -= 1
             if self._live == 0 and not self._closed:
-                self._fail_waiters(
-                    PoolUnavailable("No search worker is running; the question was not handed over.")
-                )
+                self._fail_waiters(PoolUnavailable(UNAVAILABLE))
         if worker.receiving is not None and not worker.receiving.done():
             asyncio.get_running_loop().remove_reader(worker.conn.fileno())
             worker.receiving.set_exception(WorkerFailed(CLOSED))
@@ -326,17 +319,24 @@ class SearchPool:
             await asyncio.gather(*self._replacing, *self._ending, return_exceptions=True)
 
 
+def _when_readable(fd: int) -> asyncio.Future[None]:
+    """A future set once `fd` is readable, watched by the event loop (the caller removes the reader)."""
+    loop = asyncio.get_running_loop()
+    readable: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(fd, wake)
+    return readable
+
+
 async def _exits(process: BaseProcess, within: float) -> bool:
     """Whether the process ended within `within` seconds; its sentinel is watched by the event loop
     (no thread, no blocking join), then its exit status collected."""
     loop = asyncio.get_running_loop()
-    ended: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ended.done():
-            ended.set_result(None)
-
-    loop.add_reader(process.sentinel, wake)
+    ended = _when_readable(process.sentinel)
     try:
         await asyncio.wait_for(ended, within)
     except TimeoutError:
