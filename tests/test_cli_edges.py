@@ -387,6 +387,29 @@ def test_a_json_date_is_stored_as_iso_and_a_bad_one_refuses_the_record(tmp_path)
     assert run(db, "list", "--tsv").stdout.split("\t")[1:4] == ["Good", "1 passage", "2025-03-14"]
 
 
+def test_an_ambiguous_date_in_a_record_asks_for_yyyy_mm_dd_not_date_order(tmp_path):
+    # --date-order reads the --date option only, so it cannot settle a record's date.
+    db = tmp_path / "c.db"
+    feed = write(tmp_path / "f.jsonl", json.dumps({"title": "Odd", "text": STORY, "date": "03/04/2025"}))
+    result = run(db, "add", "--date-order", "dmy", str(feed))
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {feed} line 1: '03/04/2025' could be day/month or month/day; write it in the record"
+        " as YYYY-MM-DD, such as 2025-03-14.\n1 failed in library global.\n",
+    )
+
+
+def test_an_unreadable_date_in_a_record_lists_the_forms_without_date_order(tmp_path):
+    db = tmp_path / "c.db"
+    feed = write(tmp_path / "f.jsonl", json.dumps({"title": "Odd", "text": STORY, "date": "last tuesday"}))
+    result = run(db, "add", str(feed))
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {feed} line 1: 'last tuesday' is not a date this can read; write it in the record as"
+        " 2025-03-14, 14 March 2025 or March 14, 2025.\n1 failed in library global.\n",
+    )
+
+
 @pytest.mark.parametrize(
     "byline", ["Published 14 March 2025", "March 14, 2025 — Harbour desk", "By Ana Ruiz | 2025-03-14"]
 )

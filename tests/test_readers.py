@@ -306,8 +306,8 @@ def test_a_bad_date_in_a_jsonl_record_names_the_file_and_line(tmp_path):
     )
     *_stories, refused = list(read_path(str(path)))
     assert refused.reason == (
-        f"{path} line 4: 'nonsense' is not a date this can read; give it as 2025-03-14,"
-        " 14 March 2025 or March 14, 2025 (03/04/2025 with --date-order dmy or mdy)."
+        f"{path} line 4: 'nonsense' is not a date this can read; write it in the record as 2025-03-14,"
+        " 14 March 2025 or March 14, 2025."
     )
 
 

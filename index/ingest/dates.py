@@ -35,27 +35,31 @@ BYLINE_CHARS = 160
 """... each at most this long (a byline, not a sentence of the story)."""
 
 
-def _refused(value: str) -> BadInput:
+def _refused(value: str, record: bool) -> BadInput:
     shown = value if len(value) <= 40 else value[:40] + "…"
+    if record:
+        return BadInput(f"{shown!r} is not a date this can read; write it in the record as {ACCEPTED_FORMS}.")
     return BadInput(
         f"{shown!r} is not a date this can read; give it as {ACCEPTED_FORMS}"
         " (03/04/2025 with --date-order dmy or mdy)."
     )
 
 
-def _checked(year: int, month: int, day: int, value: str) -> str:
+def _checked(year: int, month: int, day: int, value: str, record: bool) -> str:
     try:
         found = date(year, month, day)
     except ValueError:
-        raise _refused(value) from None
+        raise _refused(value, record) from None
     if found.year < 1000:
-        raise _refused(value)
+        raise _refused(value, record)
     return found.isoformat()
 
 
-def parse_date(value: str, order: str | None = None) -> str:
+def parse_date(value: str, order: str | None = None, *, record: bool = False) -> str:
     """A date given as ISO 8601, "14 March 2025", "March 14, 2025" or a numeric day/month/year
-    (ambiguous ones need `order`, "dmy" or "mdy"), as ISO 8601 (YYYY-MM-DD). BadInput otherwise."""
+    (ambiguous ones need `order`, "dmy" or "mdy"), as ISO 8601 (YYYY-MM-DD). BadInput otherwise.
+    The messages advise --date-order, which reads the --date option only; with `record` (the date
+    field of a JSON record or an Article) they say how to write the date in the record instead."""
     text = " ".join(value.split())
     if order is not None and order not in DATE_ORDERS:
         raise BadInput(f"The date order must be dmy or mdy, not {order!r}.")
@@ -63,14 +67,14 @@ def parse_date(value: str, order: str | None = None) -> str:
         try:
             parsed = datetime.fromisoformat(text.replace(" ", "T"))
         except ValueError:
-            raise _refused(value) from None
-        return _checked(parsed.year, parsed.month, parsed.day, value)
+            raise _refused(value, record) from None
+        return _checked(parsed.year, parsed.month, parsed.day, value, record)
     if _WORDS.fullmatch(text):
         try:
             parsed = dateutil_parser.parse(text)
         except (ValueError, OverflowError):
-            raise _refused(value) from None
-        return _checked(parsed.year, parsed.month, parsed.day, value)
+            raise _refused(value, record) from None
+        return _checked(parsed.year, parsed.month, parsed.day, value, record)
     numeric = _NUMERIC.fullmatch(text)
     if numeric:
         first, second, year = int(numeric[1]), int(numeric[3]), int(numeric[4])
@@ -81,21 +85,27 @@ def parse_date(value: str, order: str | None = None) -> str:
                 order = "mdy"
             elif first == second:
                 order = "dmy"
+            elif record:
+                raise BadInput(
+                    f"{value!r} could be day/month or month/day; write it in the record as YYYY-MM-DD,"
+                    " such as 2025-03-14."
+                )
             else:
                 raise BadInput(
                     f"{value!r} could be day/month or month/day; add --date-order dmy or mdy,"
                     f" or give it as {ACCEPTED_FORMS}."
                 )
         day, month = (first, second) if order == "dmy" else (second, first)
-        return _checked(year, month, day, value)
-    raise _refused(value)
+        return _checked(year, month, day, value, record)
+    raise _refused(value, record)
 
 
 def stored_date(value: str | None, order: str | None = None) -> str | None:
-    """A date field as stored: empty stays empty, anything else is parsed (BadInput if unreadable)."""
+    """A date field as stored (a JSON record's, an Article's): empty stays empty, anything else is
+    parsed (BadInput, saying how to write it in the record, if unreadable or ambiguous)."""
     if value is None or not value.strip():
         return None
-    return parse_date(value, order)
+    return parse_date(value, order, record=True)
 
 
 def byline_date(text: str) -> str | None:
