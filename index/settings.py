@@ -67,6 +67,8 @@ the largest bots run thousands of shards, not hundreds of thousands; a bigger co
 MAX_FETCH_BYTES = 2**30
 """The largest CLIPPINGS_MAX_FETCH_BYTES accepted (1 GB): a page is held in memory while it is read."""
 MAX_SEARCH_WORKERS = 64
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""The CLIPPINGS_LOG_LEVEL values accepted (in any case): the names logging.basicConfig takes."""
 MAX_SNOWFLAKE = 2**64 - 1
 """Discord ids (snowflakes) are unsigned 64-bit numbers."""
 
@@ -176,9 +178,10 @@ def load_settings(
     if guild and (not _WHOLE.fullmatch(guild) or int(guild) > MAX_SNOWFLAKE):
         raise SettingsError(f"CLIPPINGS_DEV_GUILD must be a server id (digits), not {_shown(guild)}.")
     level = (values.get("CLIPPINGS_LOG_LEVEL") or "INFO").strip().upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    if level not in LOG_LEVELS:
         raise SettingsError(
-            f"CLIPPINGS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {_shown(level)}."
+            f"CLIPPINGS_LOG_LEVEL must be {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]},"
+            f" not {_shown(level)}; fix it in .env or the environment."
         )
     max_bytes = _whole(
         values, "CLIPPINGS_MAX_FETCH_BYTES", DEFAULT_MAX_BYTES, 1, MAX_FETCH_BYTES, "a number of bytes"

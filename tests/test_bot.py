@@ -1286,7 +1286,8 @@ async def test_dev_guild_the_bot_was_not_invited_to_ends_with_one_sentence_and_e
         (
             "CLIPPINGS_LOG_LEVEL",
             "verbose",
-            "CLIPPINGS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not 'VERBOSE'.",
+            "CLIPPINGS_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not 'VERBOSE';"
+            " fix it in .env or the environment.",
         ),
         (
             "CLIPPINGS_MAX_FETCH_BYTES",

@@ -120,6 +120,23 @@ def test_dev_guild_of_digits_is_read_as_a_number():
     assert settings(CLIPPINGS_DEV_GUILD=" 123456789012345678 ").dev_guild == 123456789012345678
 
 
+# -- log level ----------------------------------------------------------------------------------------
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def test_unknown_log_level_is_refused_with_every_level_accepted():
+    assert refusal(CLIPPINGS_LOG_LEVEL="verbose") == (
+        "CLIPPINGS_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not 'VERBOSE';"
+        " fix it in .env or the environment."
+    )
+
+
+@pytest.mark.parametrize("level", LOG_LEVELS)
+def test_every_log_level_the_refusal_names_is_accepted_in_any_case(level):
+    assert settings(CLIPPINGS_LOG_LEVEL=f" {level.lower()} ").log_level == level
+
+
 # -- on/off flags -------------------------------------------------------------------------------------
 
 
