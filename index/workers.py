@@ -33,6 +33,10 @@ START_TIMEOUT = 120.0
 """Seconds a worker may take to open the database (a large index cache is read at start)."""
 IN_FLIGHT = 2
 """Questions handed to each worker ahead of its answers, so that it never waits for the next."""
+STOP_GRACE = 5.0
+"""Seconds a closing worker has to exit once its pipe is closed, and again once it is terminated."""
+KILL_WAIT = 5.0
+"""Seconds to wait for a killed worker to be gone (SIGKILL cannot be ignored: moments)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,27 +109,45 @@ def start_worker(db_path: str, learned: bool, niceness: int = 0) -> tuple[BasePr
     return process, mine
 
 
-def stop_worker(process: BaseProcess, conn: Connection) -> None:
-    """Close the pipe (the worker closes its store and exits), or end it if it does not."""
+def stop_worker(process: BaseProcess, conn: Connection, grace: float = STOP_GRACE) -> None:
+    """Close the pipe (the worker closes its store and exits). A worker still alive `grace` seconds
+    later is terminated, and one still alive `grace` seconds after that is killed: a stopped
+    (SIGSTOP) process keeps SIGTERM pending, so only SIGKILL ends it."""
     conn.close()
-    process.join(5)
+    process.join(grace)
     if process.is_alive():
         process.terminate()
-        process.join(5)
+        process.join(grace)
+    if process.is_alive():
+        log.warning("search worker process %s did not end when terminated; killing it", process.pid)
+        process.kill()
+        process.join(KILL_WAIT)
+        if process.is_alive():
+            log.error("search worker process %s did not end when killed", process.pid)
 
 
 class SearchWorkers:
     """`size` worker processes answering a stream of questions in order; a context manager. With
     `local`, that store (the caller's own, already open) takes its turn beside them, so N processes
-    answer with N - 1 workers to start, and it answers alone until they have opened the database."""
+    answer with N - 1 workers to start, and it answers alone until they have opened the database.
+    Closing gives each worker `stop_grace` seconds to exit, then as long again once terminated,
+    before it is killed (see `stop_worker`)."""
 
-    def __init__(self, db_path: str, size: int, learned: bool = False, local: Store | None = None) -> None:
+    def __init__(
+        self,
+        db_path: str,
+        size: int,
+        learned: bool = False,
+        local: Store | None = None,
+        stop_grace: float = STOP_GRACE,
+    ) -> None:
         if size < 1:
             raise ValueError("search workers need at least one process")
         self.db_path = db_path
         self.size = size
         self.learned = learned
         self.local = local
+        self.stop_grace = stop_grace
         self._workers: list[tuple[BaseProcess, Connection]] = []
         self._starting: list[tuple[BaseProcess, Connection]] = []
 
@@ -154,7 +176,7 @@ class SearchWorkers:
     def close(self) -> None:
         workers, self._workers, self._starting = self._workers, [], []
         for process, conn in workers:
-            stop_worker(process, conn)
+            stop_worker(process, conn, self.stop_grace)
 
     def _check_ready(self, worker: tuple[BaseProcess, Connection]) -> None:
         """Read a worker's first message: ready, or the error that stopped it opening the database."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -80,3 +82,16 @@ def test_a_worker_whose_parent_left_before_it_could_report_exits_quietly(tmp_pat
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
     )
     assert (done.stdout, done.stderr) == ("0\n", "")
+
+
+def test_a_stopped_worker_is_killed_when_the_workers_close(sample_db):
+    workers = SearchWorkers(str(sample_db), 1, stop_grace=0.2)
+    with workers:
+        process = workers._workers[0][0]
+        assert process.pid is not None
+        os.kill(process.pid, signal.SIGSTOP)  # it can neither see the pipe close nor take SIGTERM
+    try:
+        assert (process.is_alive(), process.exitcode) == (False, -signal.SIGKILL)
+    finally:
+        if process.exitcode is None:  # no stopped process outlives the test, whatever happened
+            os.kill(process.pid, signal.SIGKILL)
