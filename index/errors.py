@@ -29,7 +29,7 @@ class DatabaseError(ClippingsError):
 
 
 class ArticleRefused(ClippingsError):
-    """The database refused to store one article (see index.models.AddFailure)."""
+    """The database refused, or failed, to store one article (see index.models.AddFailure)."""
 
 
 class NotFound(ClippingsError):

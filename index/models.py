@@ -49,13 +49,17 @@ class AddResult:
 @dataclass(frozen=True, slots=True)
 class AddFailure:
     """An article the database refused (a value PostgreSQL cannot hold, a rule its administrator
-    set): nothing of it was stored, and the other articles of its batch were."""
+    set) or failed to store (a statement timeout, a full disk): nothing of it was stored, and the
+    other articles of its batch were."""
 
     title: str
     url: str | None
     cause: str
     """The database's own words, one line."""
     status: str = "failed"
+    refused: bool = True
+    """The database refused the article's own values; False: storing it failed for another reason,
+    which the article may pass once that is fixed."""
 
 
 @dataclass(frozen=True, slots=True)

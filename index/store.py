@@ -251,7 +251,7 @@ class Store:
 
     def add(self, article: Article, library: str, as_new: bool = False) -> AddResult:
         """Store one article whole (or not at all) and return what was stored; ArticleRefused
-        when the database refuses it."""
+        when the database refuses it or fails to store it (see AddFailure)."""
         result = next(iter(self.add_many([article], library, as_new=as_new)))
         if isinstance(result, AddFailure):
             raise ArticleRefused(refusal(result))
@@ -264,7 +264,9 @@ class Store:
         An article of the same identity as a stored one (its URL, else its title from the same
         source) updates it in place ("updated"), unless `as_new`. An article the database refuses
         comes back as an AddFailure, and the others are still stored. A bulk add leaves the index,
-        and its cache, up to date."""
+        and its cache, up to date. On PostgreSQL, any other error of the server's about one article
+        (a statement timeout, a full disk) fails that article alone too; only a lost connection ends
+        the whole add."""
         check_library(library)
         pending: list[PreparedArticle] = []
         if self.encoder is not None:
@@ -910,6 +912,11 @@ class Store:
 
 def refusal(failure: AddFailure) -> str:
     """The sentence that tells why an article was not stored, and what to do."""
+    if not failure.refused:
+        return (
+            f"{shown(failure.title)!r} was not stored: the database failed while storing it"
+            f" ({failure.cause}); fix what it names and add that article again."
+        )
     return (
         f"{shown(failure.title)!r} was not stored: the database refused it ({failure.cause}); fix that"
         " article, or the database rule it names, and add it again."

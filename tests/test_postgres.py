@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -643,17 +644,24 @@ def test_adding_one_article_the_server_refuses_raises_article_refused(postgres_u
     )
 
 
-def test_the_cli_counts_an_article_the_server_refuses_as_failed_and_adds_the_rest(postgres_url, tmp_path):
-    with Store(postgres_url), psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE articles ADD CONSTRAINT no_drafts CHECK (title NOT LIKE 'Draft%%')")
+def feed_of_150_with(tmp_path: Path, title_119: str) -> Path:
+    """A JSON Lines feed of 150 stories whose record 120 has the title `title_119`."""
     records = [
         {"title": f"Story {i}", "text": f"Story {i} about the harbour.", "url": f"https://news.test/{i}"}
         for i in range(150)
     ]
-    records[119]["title"] = "Draft 119"
+    records[119]["title"] = title_119
     feed = tmp_path / "part.jsonl"
     feed.write_text("".join(json.dumps(r) + "\n" for r in records))
-    result = CliRunner().invoke(cli, ["--db", postgres_url, "add", str(feed)])
+    return feed
+
+
+def test_the_cli_counts_an_article_the_server_refuses_as_failed_and_adds_the_rest(postgres_url, tmp_path):
+    with Store(postgres_url), psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE articles ADD CONSTRAINT no_drafts CHECK (title NOT LIKE 'Draft%%')")
+    result = CliRunner().invoke(
+        cli, ["--db", postgres_url, "add", str(feed_of_150_with(tmp_path, "Draft 119"))]
+    )
     assert (result.exit_code, result.stderr) == (
         1,
         "Error: 'Draft 119' was not stored: the database refused it (new row for relation \"articles\""
@@ -662,6 +670,52 @@ def test_the_cli_counts_an_article_the_server_refuses_as_failed_and_adds_the_res
     )
     with Store(postgres_url) as store:
         assert store.count_articles("global") == 149
+
+
+def on_inserting(postgres_url: str, title: str, body: str) -> None:
+    """Run the PL/pgSQL `body` on the server as the article titled `title` is inserted."""
+    with Store(postgres_url), psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE FUNCTION on_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER on_insert BEFORE INSERT ON articles FOR EACH ROW"
+            f" WHEN (NEW.title = '{title}') EXECUTE FUNCTION on_insert()"
+        )
+
+
+def test_the_cli_counts_an_article_whose_statement_times_out_as_failed_and_adds_the_rest(
+    postgres_url, tmp_path
+):
+    on_inserting(postgres_url, "Slow 119", "PERFORM pg_sleep(600);")
+    timed = postgres_url + "%20-cstatement_timeout%3D2000"  # 2 s for each statement of the run
+    result = CliRunner().invoke(cli, ["--db", timed, "add", str(feed_of_150_with(tmp_path, "Slow 119"))])
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: 'Slow 119' was not stored: the database failed while storing it (canceling statement due"
+        " to statement timeout); fix what it names and add that article again.\n149 added, 1 failed in"
+        " library global.\n",
+    )
+    with Store(postgres_url) as store:
+        assert store.count_articles("global") == 149
+
+
+def test_a_connection_lost_while_adding_an_article_still_ends_the_run_as_the_server_stopped_answering(
+    postgres_url, tmp_path
+):
+    on_inserting(
+        postgres_url, "Cut 119", "PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(600);"
+    )
+    result = CliRunner().invoke(
+        cli, ["--db", postgres_url, "add", str(feed_of_150_with(tmp_path, "Cut 119"))]
+    )
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: the PostgreSQL server stopped answering (terminating connection due to administrator"
+        " command); try again when it is back.\n",
+    )
+    with Store(postgres_url) as store:
+        assert store.count_articles("global") == 100  # the first batch was committed before it
 
 
 def test_a_command_the_server_refuses_is_not_told_as_a_lost_server(postgres_url):

@@ -85,6 +85,17 @@ def refuses_article(exc: psycopg.Error) -> bool:
     return exc.sqlstate[:2] in ARTICLE_CLASSES
 
 
+def fails_article_alone(exc: psycopg.Error) -> bool:
+    """True when `exc`, raised while one article was stored, ends that article alone (rolled back
+    to its savepoint) and the others are still stored: the server refused its values
+    (`refuses_article`), or answered another error that leaves the connection usable (a statement
+    timeout, a full disk). False for a lost connection, and for an error psycopg raised before
+    sending anything other than a value it cannot send (a bug, not the article's doing)."""
+    if refuses_article(exc):
+        return True
+    return exc.sqlstate is not None and not connection_lost(exc)
+
+
 def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -423,8 +434,9 @@ class PostgresDatabase:
         self, prepared: list[PreparedArticle], library: str, model: str | None = None
     ) -> list[AddResult | AddFailure]:
         """Store prepared articles in one transaction (see SqliteDatabase.store_articles). An
-        article the server refuses (`refuses_article`) is rolled back alone, to a savepoint, and
-        comes back as an AddFailure; any other error rolls back the whole transaction."""
+        article the server refuses or fails to store (`fails_article_alone`) is rolled back alone,
+        to a savepoint, and comes back as an AddFailure; a lost connection, or any other error,
+        rolls back the whole transaction."""
         with self.write() as conn:
             results: list[AddResult | AddFailure] = []
             for p in prepared:
@@ -433,13 +445,22 @@ class PostgresDatabase:
                 try:
                     results.append(self._store_one(conn, p, library, model))
                 except psycopg.Error as exc:
-                    if not refuses_article(exc):
+                    if conn.broken or not fails_article_alone(exc):
                         raise
                     conn.execute("ROLLBACK TO SAVEPOINT article")
                     for term in list(self._terms_pending)[pending_terms:]:  # their rows are gone
                         del self._terms_pending[term]
-                    log.warning("%s refused the article %r: %s", self.path, p.article.title, exc)
-                    results.append(AddFailure(p.article.title, p.article.url, first_line(exc)))
+                    refused = refuses_article(exc)
+                    log.warning(
+                        "%s %s the article %r: %s",
+                        self.path,
+                        "refused" if refused else "failed to store",
+                        p.article.title,
+                        exc,
+                    )
+                    results.append(
+                        AddFailure(p.article.title, p.article.url, first_line(exc), refused=refused)
+                    )
                     continue
                 conn.execute("RELEASE SAVEPOINT article")
             self._announce(conn)
