@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import sys
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
+from discord import app_commands
 
 from index import ClippingsError, Store, load_encoder
 
@@ -133,6 +136,23 @@ def dev_guild_refused(exc: discord.HTTPException, settings: Settings) -> bool:
     return f"/guilds/{settings.dev_guild}/commands" in str(exc.response.url)
 
 
+COMMANDS_ROUTE = re.compile(r"/applications/\d+(?:/guilds/\d+)?/commands$")
+"""The bulk overwrite of the bot's slash commands (global, or a server's), which the sync PUTs."""
+
+
+def commands_refused(exc: discord.HTTPException) -> str | None:
+    """What Discord said, in one line, when it answered the command sync 400: it refused the
+    commands themselves (50035 Invalid Form Body, say), which no retry or setting can fix. None for
+    any other error."""
+    if exc.status != 400 or not COMMANDS_ROUTE.search(urlsplit(str(exc.response.url)).path):
+        return None
+    # discord.py's CommandSyncFailure names the command at fault where Discord gave only its index.
+    details = str(exc) if isinstance(exc, app_commands.CommandSyncFailure) else exc.text
+    lines = [exc.text.split("\n", 1)[0], *details.splitlines()[1:]]
+    said = "; ".join(line.strip().rstrip(".") for line in lines if line.strip())
+    return f"{exc.status} {exc.response.reason}, error code {exc.code}: {said}"
+
+
 async def serve(settings: Settings, supervisor_ready: asyncio.Future[Supervisor] | None = None) -> int:
     """Open the database, run the bot until it is stopped, and return the exit code.
     `supervisor_ready` receives the supervisor, so a caller (a test) can stop it."""
@@ -167,6 +187,13 @@ async def serve(settings: Settings, supervisor_ready: asyncio.Future[Supervisor]
             sys.stderr.write(f"Discord closed the connection for good (code {exc.code}: {exc.reason}).\n")
         return 1
     except discord.HTTPException as exc:
+        said = commands_refused(exc)
+        if said is not None:
+            sys.stderr.write(
+                f"Discord refused the bot's slash commands ({said}); upgrade Clippings, or report this"
+                " line to its developers.\n"
+            )
+            return 1
         if not dev_guild_refused(exc, settings):
             raise
         sys.stderr.write(

@@ -23,7 +23,7 @@ from bot.client import ClippingsBot
 from bot.ingest import links_in
 from bot.settings import Settings, SettingsError, load_settings
 from index import Article, FetchSettings, Store, read_path
-from tests.discord_fake import BotFailure, FakeClock, FakeDiscord, FakeUser, Perm, run_bot
+from tests.discord_fake import ApiError, BotFailure, FakeClock, FakeDiscord, FakeUser, Perm, run_bot
 
 EPHEMERAL = 64
 WEAPONS_QUOTE = "> The foreign minister went on to **say** that China did not provide **weapons** to Russia"
@@ -1277,6 +1277,41 @@ async def test_dev_guild_the_bot_was_not_invited_to_ends_with_one_sentence_and_e
     assert code == 2
     assert [(r.status, r.response["code"]) for r in refused] == [(403, 50001)]
     assert capsys.readouterr().err == DEV_GUILD_REFUSED.format(elsewhere.id)
+    assert "Traceback" not in caplog.text
+
+
+TOO_LONG = {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 100 or fewer in length."}]}
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (
+            ApiError(400, 50035, "Invalid Form Body", {"0": {"description": TOO_LONG}}),
+            "400 Bad Request, error code 50035: Invalid Form Body; In command 'ask' defined in function"
+            " 'AskCog.ask'; description: Must be 100 or fewer in length",
+        ),
+        (
+            ApiError(400, 30032, "Maximum number of application commands reached (100)"),
+            "400 Bad Request, error code 30032: Maximum number of application commands reached (100)",
+        ),
+    ],
+    ids=["invalid-form-body", "too-many-commands"],
+)
+async def test_commands_discord_refuses_end_with_one_sentence_naming_its_error_and_exit_1(
+    tmp_path, capsys, caplog, error, said
+):
+    caplog.set_level(logging.DEBUG)
+    async with FakeDiscord() as fake:
+        fake.refuse_command_sync(error)
+        with fake.patch_discord(), fake.expect_errors(error.code) as refused:
+            code = await serve(settings_for(fake, tmp_path / "bot.db"))
+    assert code == 1
+    assert [(r.method, r.status) for r in refused] == [("PUT", 400)]
+    assert capsys.readouterr().err == (
+        f"Discord refused the bot's slash commands ({said}); upgrade Clippings, or report this line to"
+        " its developers.\n"
+    )
     assert "Traceback" not in caplog.text
 
 

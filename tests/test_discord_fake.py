@@ -359,6 +359,16 @@ async def test_startup_login_sync_and_guild_cache(env: Env) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_refused_command_sync_is_answered_with_the_error_and_keeps_the_commands(env: Env) -> None:
+    fake = env.fake
+    fake.refuse_command_sync(ApiError(400, 30032, "Maximum number of application commands reached (100)"))
+    with fake.expect_errors(30032), pytest.raises(discord.HTTPException) as refused:
+        await env.bot.tree.sync()
+    assert (refused.value.status, refused.value.code) == (400, 30032)
+    assert (fake.command_syncs[-1].status, [c["name"] for c in fake.registered_commands()]) == (400, ["ping"])
+
+
+@pytest.mark.asyncio
 async def test_heartbeats_keep_flowing_and_resume_after_drop() -> None:
     async with bot_env(heartbeat_interval=0.05) as env:
         fake = env.fake

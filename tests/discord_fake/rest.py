@@ -95,6 +95,12 @@ class RestMixin:
         ]
         return [(m, re.compile(f"^{p}$"), h, a) for m, p, h, a in table]
 
+    def refuse_command_sync(self, error: ApiError) -> None:
+        """Answer the next bulk overwrite of application commands (global or a server's) with
+        ``error`` and keep the commands registered before, as Discord does with a payload it
+        rejects for a rule the fake does not check."""
+        self.command_sync_refusals.append(error)
+
     def refuse_next(self, count: int) -> None:
         """Drop the next ``count`` connections (REST or gateway) without an answer, as a network
         that is down does: discord.py sees the server disconnect."""
@@ -323,6 +329,8 @@ class RestMixin:
         scope = self._command_scope(app_id, gid)
         payload = rec.json if isinstance(rec.json, list) else []
         try:
+            if self.command_sync_refusals:
+                raise self.command_sync_refusals.pop(0)
             validate_commands(rec.json)
         except ApiError as exc:
             self.command_syncs.append(

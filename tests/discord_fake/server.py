@@ -24,6 +24,7 @@ from .constants import (
     Perm,
 )
 from .errors import (
+    ApiError,
     BotFailure,
     FakeDiscordError,
     WaitTimeout,
@@ -146,6 +147,9 @@ class FakeDiscord(RestMixin, MessagesMixin, GatewayMixin, InteractionsMixin):
         self.refusals_left = 0
         #: ``"METHOD path"`` of every dropped connection, in order.
         self.refused: list[str] = []
+        #: Errors the next bulk command overwrites are answered with, in order (see
+        #: :meth:`refuse_command_sync`).
+        self.command_sync_refusals: list[ApiError] = []
 
         self._commands: dict[int | None, dict[tuple[str, int], dict]] = {}
         self._messages: dict[int, dict] = {}
