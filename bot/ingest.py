@@ -16,13 +16,14 @@ from index import (
     article_from_text,
     articles_from_bytes,
     fetch_url,
+    is_web_link,
     max_bytes_for,
 )
 
 log = logging.getLogger(__name__)
 
 ATTACHMENT_KINDS = {".txt": "text", ".md": "text", ".markdown": "text", ".html": "html", ".htm": "html"}
-URL_PATTERN = re.compile(r"https?://[^\s<>]+")
+URL_PATTERN = re.compile(r"https?://[^\s<>]+", re.IGNORECASE)  # "Https://" from a phone keyboard too
 MIN_POST_CHARS = 200
 """A newsroom post without a link or file counts as an article from this length on."""
 
@@ -53,7 +54,7 @@ def links_in(text: str) -> list[str]:
 
 
 async def article_from_url(url: str, settings: FetchSettings) -> Article:
-    if not url.startswith(("http://", "https://")):
+    if not is_web_link(url):
         raise BadInput(f"{url} is not a web link; give a link that starts with https://.")
     return await fetch_url(url, settings)
 

@@ -15,6 +15,7 @@ from .errors import (
     NotFound,
 )
 from .ingest.fetch import FetchSettings, fetch_url
+from .ingest.fields import is_web_link
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.readers import (
     MAX_FILE_BYTES,
@@ -74,6 +75,7 @@ __all__ = [
     "articles_from_bytes",
     "fetch_url",
     "is_small_talk",
+    "is_web_link",
     "kind_for_name",
     "load_encoder",
     "load_settings",

@@ -25,7 +25,7 @@ from . import GLOBAL_LIBRARY
 from .errors import BadInput, ClippingsError, NoSearchableWords, database_error_message, describe_os_error
 from .ingest.dates import DATE_ORDERS, parse_date
 from .ingest.fetch import FetchSettings, fetch_url_sync
-from .ingest.fields import check_library, check_url, shown, shown_path
+from .ingest.fields import check_library, check_url, is_web_link, shown, shown_path
 from .ingest.readers import (
     MAX_FILE_BYTES,
     ReadFailure,
@@ -263,7 +263,7 @@ def _read(item: str, meta: dict[str, str | None], settings: FetchSettings) -> It
         yield ReadFailure(
             item, f"{shown(item)} is a {scheme}: link, which cannot be added; give an http or https link."
         )
-    elif item.startswith(("http://", "https://")):
+    elif is_web_link(item):
         result = fetch_url_sync(item, settings)
         if isinstance(result, Article):
             for key, value in meta.items():
@@ -327,7 +327,7 @@ def add(
     meta = {"title": title, "url": url, "published": published}
     if any(meta.values()) and (len(sources) > 1 or os.path.isdir(sources[0])):
         raise click.UsageError("--title, --url and --date apply to one article; give a single file or URL.")
-    if not sources[0].startswith(("http://", "https://")) and _meta_refused(meta, kind_for_name(sources[0])):
+    if not is_web_link(sources[0]) and _meta_refused(meta, kind_for_name(sources[0])):
         raise click.UsageError(META_FOR_RECORDS)
     store = open_db(ctx, ranks=True)
     settings: FetchSettings = ctx.obj["fetch"]

@@ -1010,6 +1010,19 @@ async def test_newsroom_link_post_is_indexed(newsroom):
     assert newsroom.store.search("bridge repairs", [str(newsroom.guild.id)]).hits[0].article.url == url
 
 
+async def test_newsroom_post_of_a_link_with_a_capitalised_scheme_is_indexed(newsroom):
+    page = (
+        "<html><body><article><h1>Bridge</h1><p>"
+        + "The bridge closed for repairs on Friday. " * 4
+        + "</p></article></body></html>"
+    )
+    url = newsroom.fake.serve_bytes("news/bridge.html", page.encode(), "text/html")
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, "H" + url[1:])
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+    assert newsroom.store.search("bridge repairs", [str(newsroom.guild.id)]).hits[0].article.url == url
+
+
 async def test_newsroom_attachment_post_is_indexed(newsroom):
     attachment = newsroom.fake.add_attachment("qin.txt", SAMPLE.read_bytes(), "text/plain")
     posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, "", attachments=[attachment])

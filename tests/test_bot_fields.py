@@ -52,3 +52,17 @@ async def test_article_add_with_a_title_of_control_characters_stores_it_on_one_l
             "article add", {"url": url, "title": "Dam\topens\x07now"}, user=world.mod, channel=world.general
         )
         assert (await inter.wait_followup())["content"] == "Added **Dam opens now** (article #1, 1 passage)."
+
+
+async def test_article_add_of_a_link_with_a_capitalised_scheme_adds_the_page(tmp_path):
+    # Phone keyboards capitalise the first letter of the field: "Http://..." is still a web link.
+    async with bot_world(tmp_path) as world:
+        url = world.fake.serve_bytes(
+            "news/dam.html", PAGE.format(years=10).encode(), "text/html; charset=utf-8"
+        )
+        assert url.startswith("http://")
+        inter = await world.fake.invoke_command(
+            "article add", {"url": "H" + url[1:]}, user=world.mod, channel=world.general
+        )
+        assert (await inter.wait_followup())["content"] == "Added **Dam opens** (article #1, 1 passage)."
+        assert world.store.list_articles(str(world.guild.id))[0].url == url

@@ -240,6 +240,14 @@ def test_add_url_fetches_and_extracts_the_page(db_path, site):
     assert answer["results"][0]["url"] == f"{site}/story"
 
 
+def test_add_url_with_a_capitalised_scheme_fetches_the_page(db_path, site):
+    # Phone keyboards capitalise the first letter: "Http://..." is the same link as "http://...".
+    result = run(db_path, "add", "H" + site[1:] + "/story", env={"CLIPPINGS_ALLOW_PRIVATE_URLS": "1"})
+    assert (result.exit_code, result.stdout) == (0, "1\tDam opens\t1 passage\tadded\n")
+    answer = json.loads(run(db_path, "ask", "--json", "dam").stdout)
+    assert answer["results"][0]["url"] == f"{site}/story"
+
+
 def test_add_url_of_wrong_content_type_is_refused(db_path, site):
     result = run(db_path, "add", f"{site}/file.pdf", env={"CLIPPINGS_ALLOW_PRIVATE_URLS": "1"})
     assert result.exit_code == 1

@@ -11,6 +11,12 @@ LIBRARY_MAX = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
+def is_web_link(text: str) -> bool:
+    """True for text that starts with http:// or https://, in any case: a scheme is case-insensitive,
+    and a phone keyboard writes "Https://" at the start of a field."""
+    return text[:8].lower().startswith(("http://", "https://"))
+
+
 def check_url(url: str | None) -> str | None:
     """An article's link: http(s) with a host, no spaces or control characters; BadInput otherwise.
 
