@@ -54,7 +54,7 @@ from .errors import ArticleRefused, NoSearchableWords, describe_os_error
 from .ingest.dates import stored_date
 from .ingest.fields import check_library, check_url, clean_title, shown
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
-from .ingest.text import question_terms, tokenize
+from .ingest.text import question_terms, tokenize, without_invisible
 from .models import AddFailure, AddResult, Article, Hit, Passage, SearchResponse, Stages, StoredArticle
 from .rank import CANDIDATES, Answerability, Ranker
 from .rank.answerable import SPREAD, Candidates
@@ -630,6 +630,7 @@ class Store:
         terms = question_terms(question)
         if not terms:
             raise NoSearchableWords()
+        asked = without_invisible(question)  # what the ranker reads; the response keeps the question
         if stages is not None:
             stages.lap("tokenize")
         libraries = list(dict.fromkeys(libraries))
@@ -655,9 +656,9 @@ class Store:
                 # Only BM25's first candidates are reordered, so every page (More) reads one order.
                 first = hits[:candidates]
                 if stages is not None and isinstance(ranker, Ranker):
-                    ordered = ranker(reads, question, libraries, first, stages=stages)
+                    ordered = ranker(reads, asked, libraries, first, stages=stages)
                 else:
-                    ordered = ranker(reads, question, libraries, first)
+                    ordered = ranker(reads, asked, libraries, first)
                 hits = ordered + hits[candidates:]
             shown = []
             for rank, h in enumerate(hits[offset:wanted], start=offset + 1):
@@ -670,7 +671,7 @@ class Store:
             analyses = reads.analyses(hits[:ANSWER_PASSAGES])
         finally:
             reads.release()
-        answerable = self._answerable(question, terms, term_ids, libraries, scores, hits[:SPREAD], analyses)
+        answerable = self._answerable(asked, terms, term_ids, libraries, scores, hits[:SPREAD], analyses)
         if stages is not None:
             stages.lap("answerable")
         return SearchResponse(question, tuple(terms), shown, searched, matched, tuple(libraries), answerable)

@@ -91,6 +91,11 @@ def test_ask_json_puts_the_weapons_passage_first(with_sample):
     assert first["passage"] in text
 
 
+def test_ask_with_a_soft_hyphen_inside_a_word_finds_the_word(with_sample):
+    answer = json.loads(run(with_sample, "ask", "--json", "wea\u00adpons").stdout)
+    assert answer["results"][0]["passage"].startswith(WEAPONS)
+
+
 def test_ask_json_has_exactly_the_documented_keys(with_sample):
     answer = json.loads(run(with_sample, "ask", "--json", "-k", "1", "weapons").stdout)
     assert sorted(answer) == ["answerable", "question", "results", "searched_articles"]

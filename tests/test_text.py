@@ -38,6 +38,15 @@ def test_question_without_words_has_no_terms():
     assert question_terms("?! ...") == []
 
 
+def test_question_terms_drop_invisible_characters_inside_words_as_articles_do():
+    # A soft hyphen, zero-width space or joiner pasted from a web page is not a word break.
+    assert question_terms("Qin wea\u00adpons\u200b, Ukr\u200bai\u200dne\u2060?") == [
+        "qin",
+        "weapons",
+        "ukraine",
+    ]
+
+
 def test_normalize_drops_invisible_and_control_characters():
     assert normalize_text("Qin\u200b Gang\x00 said\u202e so") == "Qin Gang said so"
 

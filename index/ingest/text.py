@@ -147,11 +147,17 @@ QUESTION_WORDS = frozenset(
 )
 
 
+def without_invisible(question: str) -> str:
+    """A question without the invisible characters that articles lose in normalize_text: a soft
+    hyphen or zero-width space pasted inside a word must not split it into two words no passage holds."""
+    return _INVISIBLE.sub("", question)
+
+
 def question_terms(question: str) -> list[str]:
     """Terms of a question that drive ranking: its words without question words.
 
     If a question is made only of question words, all of them are kept.
     """
-    terms = tokenize(unicodedata.normalize("NFKC", question))
+    terms = tokenize(unicodedata.normalize("NFKC", without_invisible(question)))
     content = [t for t in terms if t not in QUESTION_WORDS]
     return content or terms
