@@ -25,7 +25,7 @@ from . import GLOBAL_LIBRARY
 from .errors import BadInput, ClippingsError, NoSearchableWords, database_error_message, describe_os_error
 from .ingest.dates import DATE_ORDERS, parse_date
 from .ingest.fetch import FetchSettings, fetch_url_sync
-from .ingest.fields import check_library, check_url, is_web_link, shown, shown_path
+from .ingest.fields import check_library, check_new_library, check_url, is_web_link, shown, shown_path
 from .ingest.readers import (
     MAX_FILE_BYTES,
     ReadFailure,
@@ -49,10 +49,15 @@ log = logging.getLogger(__name__)
 # Options shared by several commands, declared once (as sqlite-utils' cli.py does).
 
 
-def library_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """-l/--library naming one library, `global` unless given."""
+def library_option(help: str, new: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """-l/--library naming one library, `global` unless given; `new` for a library added to."""
     return click.option(
-        "-l", "--library", default=GLOBAL_LIBRARY, show_default=True, callback=_library, help=help
+        "-l",
+        "--library",
+        default=GLOBAL_LIBRARY,
+        show_default=True,
+        callback=_new_library if new else _library,
+        help=help,
     )
 
 
@@ -126,6 +131,14 @@ def _library(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
             except BadInput as exc:
                 raise click.BadParameter(str(exc)) from None
     return value
+
+
+def _new_library(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A click callback: a library added to has no spaces at its start or end either."""
+    try:
+        return check_new_library(value)
+    except BadInput as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _learned_after_command(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -276,7 +289,7 @@ def _read(item: str, meta: dict[str, str | None], settings: FetchSettings) -> It
 
 @cli.command()
 @click.argument("sources", nargs=-1, required=True)
-@library_option("Library to add to; a server's library is its server id.")
+@library_option("Library to add to; a server's library is its server id.", new=True)
 @click.option("--title", help="Title for the article (one source only).")
 @click.option("--url", help="Link to the article (one source only).")
 @click.option(

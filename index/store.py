@@ -52,7 +52,7 @@ from .engine import (
 )
 from .errors import ArticleRefused, NoSearchableWords, describe_os_error
 from .ingest.dates import stored_date
-from .ingest.fields import check_library, check_url, clean_title, shown
+from .ingest.fields import check_new_library, check_url, clean_title, shown
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.text import question_terms, tokenize, without_invisible
 from .models import AddFailure, AddResult, Article, Hit, Passage, SearchResponse, Stages, StoredArticle
@@ -267,7 +267,7 @@ class Store:
         and its cache, up to date. On PostgreSQL, any other error of the server's about one article
         (a statement timeout, a full disk) fails that article alone too; only a lost connection ends
         the whole add."""
-        check_library(library)
+        check_new_library(library)
         pending: list[PreparedArticle] = []
         if self.encoder is not None:
             batch = min(batch, 10)  # encoding is slow: commit (and show progress) more often

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from index import Article, Store
+from index import Article, BadInput, Store
 from index import cli as cli_module
 from index import store as store_module
 from index.cli import cli
@@ -194,6 +194,22 @@ def test_a_library_name_outside_the_rules_is_refused(tmp_path, library):
     result = run(tmp_path / "c.db", "add", "-l", library, str(write(tmp_path / "s.txt", STORY)))
     assert result.exit_code == 2
     assert "is not a library name; use 1 to 100 printable characters." in result.output
+
+
+def test_add_to_a_library_name_with_a_space_at_its_end_is_refused(tmp_path):
+    # "global " would be a second library beside global that no server and no plain `ask` reads.
+    result = run(tmp_path / "c.db", "add", "-l", "global ", str(write(tmp_path / "s.txt", STORY)))
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        "Error: Invalid value for '-l' / '--library': "
+        "'global ' has spaces at its start or end; give the library name without them."
+    )
+
+
+def test_store_refuses_to_add_to_a_library_name_of_only_spaces(tmp_path):
+    with Store(tmp_path / "c.db", ranker=None) as store, pytest.raises(BadInput) as refused:
+        list(store.add_many([Article(title="Sea wall", text=STORY)], "  "))
+    assert str(refused.value) == "'  ' has spaces at its start or end; give the library name without them."
 
 
 def test_control_characters_in_a_title_are_replaced_when_shown(tmp_path):

@@ -68,6 +68,16 @@ def check_library(name: str) -> str:
     return name
 
 
+def check_new_library(name: str) -> str:
+    """A library to add to: a library name (check_library) without spaces at its start or end,
+    which would make a second library that looks like the first ("global " beside "global").
+    Names stored before this rule can still be read and emptied with check_library."""
+    check_library(name)
+    if name != name.strip():
+        raise BadInput(f"{shown(name)!r} has spaces at its start or end; give the library name without them.")
+    return name
+
+
 def clean_title(title: str) -> str:
     """A title on one line: control characters (newlines too) become spaces, runs of spaces one."""
     return " ".join(_CONTROL.sub(" ", title).split())
