@@ -213,9 +213,13 @@ def cli(ctx: click.Context, db_path: str | None, learned: bool | None, verbose: 
         clippings add samples/
         clippings ask "what did Qin say about weapons"
     """
+    handler = logging.StreamHandler()
+    if not verbose:
+        handler.addFilter(_own_warnings)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
+        handlers=[handler],
     )
     try:
         settings = load_settings()  # .env and the environment, read exactly as the bot reads them
@@ -227,6 +231,12 @@ def cli(ctx: click.Context, db_path: str | None, learned: bool | None, verbose: 
         "learned": settings.learned if learned is None else learned,
         "fetch": settings.fetch,
     }
+
+
+def _own_warnings(record: logging.LogRecord) -> bool:
+    """Without --verbose, warnings are Clippings' own: another library's (trafilatura's "discarding
+    data" beside the one sentence about a page without text) only shows with -v, unless an error."""
+    return record.levelno >= logging.ERROR or record.name.partition(".")[0] in ("index", "__main__")
 
 
 def open_db(ctx: click.Context, ranks: bool = False) -> Store:

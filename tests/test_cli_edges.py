@@ -196,6 +196,16 @@ def test_a_library_name_outside_the_rules_is_refused(tmp_path, library):
     assert "is not a library name; use 1 to 100 printable characters." in result.output
 
 
+def test_html_file_without_article_text_gets_one_sentence_and_no_library_warning(tmp_path):
+    page = write(tmp_path / "empty.html", "<html><body></body></html>")
+    done = run_process("--db", str(tmp_path / "c.db"), "add", str(page))
+    assert (done.returncode, done.stderr.decode()) == (
+        1,
+        f"Error: {page} has no article text that could be extracted from its HTML.\n"
+        "1 failed in library global.\n",
+    )
+
+
 def test_add_to_a_library_name_with_a_space_at_its_end_is_refused(tmp_path):
     # "global " would be a second library beside global that no server and no plain `ask` reads.
     result = run(tmp_path / "c.db", "add", "-l", "global ", str(write(tmp_path / "s.txt", STORY)))
