@@ -139,6 +139,15 @@ def test_empty_file_is_refused(tmp_path):
     )
 
 
+def test_text_too_short_for_an_article_is_refused_saying_so(tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("Rain today.\n")
+    assert (
+        read_one(path).reason
+        == f"{path} is too short for an article (11 characters; at least 20); give the article's whole text."
+    )
+
+
 def test_boilerplate_only_file_is_refused(tmp_path):
     path = tmp_path / "chrome.txt"
     path.write_text("Skip to content\n\nShow Comments\n\nLeave a comment\n\nAdvertisement")

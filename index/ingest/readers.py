@@ -200,7 +200,9 @@ def finish_article(article: Article, source: str) -> Article:
         raise BadInput(
             f"{source} is longer than {MAX_ARTICLE_CHARS:,} characters; split it into articles first."
         )
-    text = strip_chrome(normalize_text(_SURROGATES.sub("", article.text)))
+    normalized = normalize_text(_SURROGATES.sub("", article.text))
+    text = strip_chrome(normalized)
+    chrome_dropped = text != normalized
     title = clean_title(normalize_text(_SURROGATES.sub("", article.title or "")))
     try:
         article.url = check_url(article.url)
@@ -211,8 +213,13 @@ def finish_article(article: Article, source: str) -> Article:
         headline, body = split_headline(text)
         if headline and body:
             title, text = headline, body
-    if len(text) < MIN_ARTICLE_CHARS or not any(ch.isalnum() for ch in text):
+    if not any(ch.isalnum() for ch in text) or (len(text) < MIN_ARTICLE_CHARS and chrome_dropped):
         raise BadInput(f"{source} has no article text left after cleaning; check that it is an article.")
+    if len(text) < MIN_ARTICLE_CHARS:  # short as given: say so, rather than blame the cleaning
+        raise BadInput(
+            f"{source} is too short for an article ({len(text)} characters; at least {MIN_ARTICLE_CHARS});"
+            " give the article's whole text."
+        )
     if not title:
         title = _title_from_source(source) or text[:80].split("\n")[0]
     article.title = title[:300]
