@@ -44,7 +44,13 @@ from .readers import ReadFailure, article_from_html, article_from_text, decode_p
 
 log = logging.getLogger(__name__)
 
-ALLOWED_CONTENT_TYPES = {"text/html": "html", "application/xhtml+xml": "html", "text/plain": "text"}
+ALLOWED_CONTENT_TYPES = {
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "text/plain": "text",
+    "text/markdown": "text",  # a .md file as python -m http.server and static hosts serve it
+    "text/x-markdown": "text",
+}
 USER_AGENT = "Clippings/0.1 (+news quote bot)"
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
