@@ -15,7 +15,7 @@ from pathlib import Path
 from .db import is_postgres_url
 from .db.sqlite import keep_identity, mark_as_copy
 from .engine import CacheRefused, IndexCache
-from .errors import BadInput, DatabaseError
+from .errors import BadInput, DatabaseError, describe_os_error
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,18 @@ def backup(source: str | Path, target: str | Path) -> int:
         )
     if target.exists():
         raise BadInput(f"{target} already exists; give a new file name, or move the old backup away.")
-    if not target.parent.is_dir():
-        raise BadInput(f"The folder {target.parent} does not exist; create it or choose another file.")
     _require_clippings_db(source)
+    if not target.parent.is_dir():
+        if target.parent.exists():
+            raise BadInput(f"{target.parent} is not a folder; choose another file.")
+        try:  # as `mkdir -p`: the README's backups/clippings-2024-05-01.db works in a fresh folder
+            target.parent.mkdir(parents=True)
+        except OSError as exc:
+            raise BadInput(
+                f"The folder {target.parent} could not be made ({describe_os_error(exc)}); "
+                "create it or choose another file."
+            ) from None
+        log.info("made the folder %s for the backup", target.parent)
     handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.close(handle)
     try:

@@ -72,6 +72,17 @@ def test_backup_while_articles_are_added_restores_to_the_source_at_that_moment(t
     assert got == expected
 
 
+def test_backup_into_a_folder_that_does_not_exist_yet_creates_it(tmp_path, db_path):
+    # The README's example, run in a fresh folder: clippings backup backups/clippings-2024-05-01.db
+    with Store(db_path) as store:
+        store.add(article(1), "global")
+    copy = tmp_path / "backups" / "clippings-2024-05-01.db"
+    result = run(db_path, "backup", str(copy))
+    assert result.exit_code == 0, result.output
+    with Store(copy) as restored:
+        assert [a.title for a in restored.list_articles("global")] == ["Story 1 about the storm"]
+
+
 def test_backup_refuses_to_overwrite_a_file(tmp_path, db_path):
     Store(db_path).close()
     existing = tmp_path / "old-backup.db"
