@@ -185,7 +185,7 @@ def test_reopening_migrates_nothing_and_keeps_the_articles(postgres_url):
         store.add(corpus(1)[0], "g1")
     with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
         assert store.count_articles("g1") == 1
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("6",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("7",)
 
 
 def test_postgresql_gives_sqlite_s_top_10_with_the_same_scores(postgres_url, db_path):
@@ -769,12 +769,34 @@ def test_a_schema_2_database_is_migrated_keeping_its_articles_and_their_identiti
                 )
             conn.commit()
     with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("6",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("7",)
         assert [a.title for a in store.list_articles("g1", title_contains="ÉLAN")] == ["Élan story Zeta"]
         assert [a.title for a in store.list_articles("g1", title_contains="STRASSE")] == ["Straße closed"]
         by_url = store.add(Article(title="Élan", text="New text.", url="https://news.test/elan"), "g1")
         by_title = store.add(Article(title="Straße closed", text="New text too.", source="a.txt"), "g1")
         assert [(r.status, r.article.id) for r in (by_url, by_title)] == [("updated", "1"), ("updated", "2")]
+
+
+def test_a_database_of_the_first_postgresql_release_is_migrated_so_articles_can_be_added_and_found(
+    postgres_url, monkeypatch
+):
+    # Schema 1 as the first PostgreSQL release created it: without articles.chars, which was later
+    # written into migration 1 itself, so databases made before never got it.
+    generated = "chars integer GENERATED ALWAYS AS (char_length(text)) STORED,"
+    first_release = str(postgres_migrations.MIGRATIONS[0]).replace(generated, "")
+    assert first_release != postgres_migrations.MIGRATIONS[0]
+    with monkeypatch.context() as patch:
+        patch.setattr(postgres_migrations, "MIGRATIONS", [first_release, postgres_migrations.MIGRATIONS[1]])
+        patch.setattr(postgres_migrations, "SCHEMA_VERSION", 2)
+        PostgresDatabase(postgres_url).close()
+    with Store(postgres_url) as store:
+        added = store.add(next(read_path(str(SAMPLE))), "global")
+        assert added.status == "added"
+        assert (
+            store.search("what did Qin say about weapons", ["global"])
+            .hits[0]
+            .passage.text.startswith(WEAPONS)
+        )
 
 
 # -- the title filter: str.casefold on both backends -------------------------------------------------

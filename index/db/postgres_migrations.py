@@ -133,6 +133,13 @@ MIGRATIONS: list[str | Callable[[psycopg.Connection], None]] = [
     "ALTER TABLE articles ALTER COLUMN title_folded DROP NOT NULL;",
     # 6: links without user name, password or #fragment (see clean_links).
     clean_links,
+    # 7: articles.chars and the uncompressed text, which were written into migration 1 after the
+    # first PostgreSQL release: the databases it made lack them (every add and answer then failed on
+    # "column a.chars does not exist"). A no-op where migration 1 made them.
+    """
+    ALTER TABLE articles ADD COLUMN IF NOT EXISTS chars integer GENERATED ALWAYS AS (char_length(text)) STORED;
+    ALTER TABLE articles ALTER COLUMN text SET STORAGE EXTERNAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
