@@ -88,6 +88,15 @@ def test_jsonl_records_carry_metadata(tmp_path):
     assert (second.title, second.text) == ("Two", "Second article text is here.")
 
 
+def test_a_record_whose_text_is_empty_or_not_a_string_is_told_so(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    path.write_text('{"title": "Empty", "text": ""}\n{"title": "List", "text": ["a", "b"]}\n')
+    assert [failure.reason for failure in read_path(str(path))] == [
+        f"{path} line 1 has an empty 'text' field; put the article's text in it as a string.",
+        f"{path} line 2 has a 'text' field that is not a string; put the article's text in it as a string.",
+    ]
+
+
 def test_json_list_with_a_bad_record_keeps_the_good_one(tmp_path):
     path = tmp_path / "feed.json"
     path.write_text(

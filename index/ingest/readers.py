@@ -346,8 +346,14 @@ def _record_article(record: object, source: str) -> Article:
     if not isinstance(record, dict):
         raise BadInput(f"{source} is not a JSON object; each record needs 'title' and 'text'.")
     text = record.get("text")
-    if not isinstance(text, str) or not text.strip():
+    if text is None:
         raise BadInput(f"{source} has no 'text' field; each record needs 'title' and 'text'.")
+    if not isinstance(text, str):
+        raise BadInput(
+            f"{source} has a 'text' field that is not a string; put the article's text in it as a string."
+        )
+    if not text.strip():
+        raise BadInput(f"{source} has an empty 'text' field; put the article's text in it as a string.")
     title = record.get("title")
 
     def optional(key: str) -> str | None:
