@@ -608,7 +608,14 @@ def list_(ctx: click.Context, library: str, limit: int, offset: int, tsv: bool) 
     store = open_db(ctx)
     articles = store.list_articles(library, offset=offset, limit=limit)
     if not articles:
-        click.echo(f"No articles in library {library}.", err=True)
+        total = store.count_articles(library) if offset else 0
+        if total:  # the library has articles, all of them before the offset
+            click.echo(
+                f"Library {shown(library)} has {plural(total, 'article')}; use an --offset below {total}.",
+                err=True,
+            )
+        else:
+            click.echo(f"No articles in library {library}.", err=True)
     rows = [
         [a.id, shown(a.title), plural(a.passage_count, "passage"), shown(a.published), shown(a.url)]
         for a in articles

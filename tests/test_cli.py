@@ -192,6 +192,15 @@ def test_list_show_remove_and_stats(with_sample):
     assert run(with_sample, "list").stderr == "No articles in library global.\n"
 
 
+def test_list_with_an_offset_past_the_end_says_how_many_articles_the_library_has(with_sample):
+    result = run(with_sample, "list", "--offset", "5")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        "",
+        "Library global has 1 article; use an --offset below 1.\n",
+    )
+
+
 def test_remove_unknown_id_exits_1(with_sample):
     result = run(with_sample, "remove", "99")
     assert (result.exit_code, result.stderr) == (
