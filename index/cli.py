@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from . import GLOBAL_LIBRARY
+from .db import is_postgres_url
 from .errors import BadInput, ClippingsError, NoSearchableWords, database_error_message, describe_os_error
 from .ingest.dates import DATE_ORDERS, parse_date
 from .ingest.fetch import FetchSettings, fetch_url_sync
@@ -239,10 +240,18 @@ def _own_warnings(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.ERROR or record.name.partition(".")[0] in ("index", "__main__")
 
 
-def open_db(ctx: click.Context, ranks: bool = False) -> Store:
-    """The store; with --learned, commands that add or rank (`ranks=True`) also load the encoder."""
+def open_db(ctx: click.Context, ranks: bool = False, creates: bool = False) -> Store:
+    """The store; with --learned, commands that add or rank (`ranks=True`) also load the encoder.
+    Only a command that `creates` one (add) makes a new SQLite file: for the others a missing file
+    is a mistyped path, and an empty database left there would hide it."""
     encoder = load_encoder() if ranks and ctx.obj.get("learned") else None
-    store = Store(ctx.obj["db_path"], encoder=encoder)
+    path = ctx.obj["db_path"]
+    if not creates and not is_postgres_url(path) and path != ":memory:" and not os.path.lexists(path):
+        raise click.ClickException(
+            f"{path} ({ctx.obj['db_source']}) does not exist; add articles to it first with `clippings add`,"
+            " or point --db or CLIPPINGS_DB at the database to use."
+        )
+    store = Store(path, encoder=encoder)
     ctx.call_on_close(store.close)
     return store
 
@@ -352,7 +361,7 @@ def add(
         raise click.UsageError("--title, --url and --date apply to one article; give a single file or URL.")
     if not is_web_link(sources[0]) and _meta_refused(meta, kind_for_name(sources[0])):
         raise click.UsageError(META_FOR_RECORDS)
-    store = open_db(ctx, ranks=True)
+    store = open_db(ctx, ranks=True, creates=True)
     settings: FetchSettings = ctx.obj["fetch"]
     items = _work_items(sources)
     totals: Counter[str] = Counter()

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import RERANK_EXTRA, SAMPLE, WEAPONS
 
+from index import Store
 from index.cli import cli
 
 COMMANDS = sorted(cli.commands)
@@ -374,6 +375,7 @@ def test_database_path_comes_from_the_env_file_as_for_the_bot(tmp_path, monkeypa
 def test_environment_wins_over_the_env_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("CLIPPINGS_DB=shared.db\n")
+    Store("mine.db").close()
     result = CliRunner().invoke(cli, ["stats", "--json"], env={"CLIPPINGS_DB": "mine.db"})
     figures = json.loads(result.stdout)
     assert (figures["path"], figures["path_from"]) == ("mine.db", "CLIPPINGS_DB in the environment")
@@ -382,6 +384,7 @@ def test_environment_wins_over_the_env_file(tmp_path, monkeypatch):
 def test_explicit_db_option_wins_over_env_file_and_environment(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("CLIPPINGS_DB=shared.db\n")
+    Store("own.db").close()
     result = CliRunner().invoke(cli, ["--db", "own.db", "stats"], env={"CLIPPINGS_DB": "mine.db"})
     assert result.stdout.splitlines()[0] == "own.db (from the --db option): 0.1 MB"
 
@@ -389,6 +392,7 @@ def test_explicit_db_option_wins_over_env_file_and_environment(tmp_path, monkeyp
 def test_without_any_setting_the_database_is_the_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CLIPPINGS_DB", raising=False)
+    Store("clippings.db").close()
     result = CliRunner().invoke(cli, ["stats"])
     assert result.stdout.splitlines()[0] == "clippings.db (from the default): 0.1 MB"
 
@@ -397,8 +401,20 @@ def test_learned_setting_in_the_env_file_reaches_the_cli(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CLIPPINGS_LEARNED", raising=False)
     (tmp_path / ".env").write_text("CLIPPINGS_LEARNED=1\n")
+    Store("x.db").close()
     result = CliRunner().invoke(cli, ["--db", "x.db", "embed"])
     assert (result.exit_code, result.stderr.splitlines()[-1]) == (0, "0 passages given vectors.")
+
+
+@pytest.mark.parametrize("command", [["stats"], ["list"], ["ask", "weapons"], ["remove", "1"], ["show", "1"]])
+def test_a_command_on_a_database_that_does_not_exist_refuses_and_creates_nothing(tmp_path, command):
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "typo.db"), *command])
+    assert (result.exit_code, result.stderr, os.listdir(tmp_path)) == (
+        1,
+        f"Error: {tmp_path / 'typo.db'} (the --db option) does not exist; add articles to it first with"
+        " `clippings add`, or point --db or CLIPPINGS_DB at the database to use.\n",
+        [],
+    )
 
 
 def test_bad_setting_in_the_env_file_is_one_sentence(tmp_path, monkeypatch):
