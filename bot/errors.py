@@ -46,7 +46,9 @@ def describe(error: BaseException) -> str | None:
 
 
 async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
-    """Reply privately, whether or not the interaction was already answered or deferred."""
+    """Reply privately, whether or not the interaction was already answered or deferred; a sentence
+    that quotes an over-long value is cut to Discord's 2000 characters rather than refused by it."""
+    text = truncate(text, CONTENT_LIMIT)
     try:
         if interaction.response.type == discord.InteractionResponseType.deferred_channel_message:
             # Errors come before the answer: a public "thinking..." message would carry the error to
