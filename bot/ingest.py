@@ -20,6 +20,8 @@ from index import (
     max_bytes_for,
 )
 
+from .formatting import truncate
+
 log = logging.getLogger(__name__)
 
 ATTACHMENT_KINDS = {".txt": "text", ".md": "text", ".markdown": "text", ".html": "html", ".htm": "html"}
@@ -53,9 +55,23 @@ def links_in(text: str) -> list[str]:
     return [link for link in links if URL_PATTERN.fullmatch(link)]
 
 
+QUOTED_INPUT_CHARS = 100
+"""How much of something that is not a link a refusal quotes."""
+
+
+def clean_link(text: str) -> str:
+    """A link as members paste it, without the spaces around it or the <> that stop Discord's preview."""
+    link = text.strip()
+    if link.startswith("<") and link.endswith(">"):
+        link = link[1:-1].strip()
+    return link
+
+
 async def article_from_url(url: str, settings: FetchSettings) -> Article:
+    url = clean_link(url)
     if not is_web_link(url):
-        raise BadInput(f"{url} is not a web link; give a link that starts with https://.")
+        shown = truncate(url, QUOTED_INPUT_CHARS)
+        raise BadInput(f"{shown} is not a web link; give a link that starts with https://.")
     return await fetch_url(url, settings)
 
 

@@ -17,7 +17,13 @@ from index import AddResult, Article, BadInput
 from ..checks import MODERATOR, is_moderator, require_moderator
 from ..errors import UserError, expired_button, handle_interaction_error, send_ephemeral
 from ..formatting import article_embed, article_list_page, article_summary, choice_name, safe_url
-from ..ingest import article_from_attachment, article_from_message, article_from_post, article_from_url
+from ..ingest import (
+    article_from_attachment,
+    article_from_message,
+    article_from_post,
+    article_from_url,
+    clean_link,
+)
 
 if TYPE_CHECKING:
     from ..client import ClippingsBot
@@ -45,7 +51,7 @@ class PasteArticleModal(discord.ui.Modal, title="Add an article"):
 
     async def on_submit(self, interaction: discord.Interaction, /) -> None:
         require_moderator(interaction)
-        url = self.link.value.strip() or None
+        url = clean_link(self.link.value) or None
         if url and not safe_url(url):
             raise UserError("The link must be a web address that starts with https://; nothing was stored.")
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -205,7 +211,7 @@ class ArticlesCog(
         await interaction.response.defer(ephemeral=True, thinking=True)
         settings = self.bot.settings.fetch
         if url:
-            article = await article_from_url(url.strip(), settings)
+            article = await article_from_url(url, settings)
         else:
             assert file is not None  # neither was answered with the paste form above
             article = await article_from_attachment(file, settings)
