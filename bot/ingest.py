@@ -126,6 +126,14 @@ def article_from_post(text: str, source: str, title: str | None = None, url: str
     return article
 
 
+def looks_like_article(message: discord.Message) -> bool:
+    """Whether `article_from_message` reads the message as an article or refuses it, rather than
+    passing it over as an ordinary short message: it has a file, a link or article-length text."""
+    return bool(message.attachments or links_in(message.content)) or (
+        len(message.content.strip()) >= MIN_POST_CHARS
+    )
+
+
 async def article_from_message(message: discord.Message, settings: FetchSettings) -> Article | None:
     """A message's first .txt/.md/.html file, else its first link, else its text if article-length.
 

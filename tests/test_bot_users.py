@@ -4,7 +4,7 @@ options, links as Discord users paste them, newsroom posts that mention the bot,
 from __future__ import annotations
 
 import pytest
-from test_bot import EPHEMERAL, bot_world
+from test_bot import EPHEMERAL, bot_world, replying_to, sample
 
 
 @pytest.fixture
@@ -59,3 +59,45 @@ async def test_paste_form_takes_a_link_in_angle_brackets(world):
     message = await submit.wait_followup()
     assert message["content"] == "Added **Harbour news** (article #1, 1 passage)."
     assert world.store.list_articles(str(world.guild.id))[0].url == "https://news.example/harbour"
+
+
+@pytest.fixture
+async def newsroom(world):
+    """The world with #news as its newsroom, and the bot without the Message Content intent: so
+    moderators mention the bot in their posts, as /newsroom set tells them."""
+    inter = await world.fake.invoke_command(
+        "newsroom set", {"channel": world.news}, user=world.mod, channel=world.general
+    )
+    await inter.wait_followup()
+    return world
+
+
+async def test_newsroom_link_post_that_mentions_the_bot_is_indexed_and_not_answered(newsroom):
+    url = newsroom.fake.serve_bytes("news/dam.html", DAM_PAGE.encode(), "text/html")
+    posted = await newsroom.fake.send_user_message(
+        newsroom.news, newsroom.mod, f"{newsroom.fake.bot_user.mention} {url}"
+    )
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    await newsroom.runner.wait_idle()
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+    assert [m["id"] for m in newsroom.fake.messages_in(newsroom.news)] == [posted["id"]]
+
+
+async def test_newsroom_file_post_that_mentions_the_bot_is_not_asked_for_a_question(newsroom):
+    story = b"The harbour reopened on Monday after the storm passed. " * 5
+    attachment = newsroom.fake.add_attachment("harbour.txt", story, "text/plain")
+    posted = await newsroom.fake.send_user_message(
+        newsroom.news, newsroom.mod, newsroom.fake.bot_user.mention, attachments=[attachment]
+    )
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    await newsroom.runner.wait_idle()
+    assert [m["id"] for m in newsroom.fake.messages_in(newsroom.news)] == [posted["id"]]
+
+
+async def test_moderators_question_in_the_newsroom_is_answered(newsroom):
+    newsroom.store.add(sample(), "global")
+    posted = await newsroom.fake.send_user_message(
+        newsroom.news, newsroom.mod, f"{newsroom.fake.bot_user.mention} what did Qin say about weapons"
+    )
+    reply = await newsroom.fake.wait_for_message(newsroom.news, replying_to(posted), include_existing=True)
+    assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"

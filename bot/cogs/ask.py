@@ -37,6 +37,7 @@ from ..formatting import (
 )
 from ..pool import MemberOrder, PoolUnavailable
 from .help import HelpCog
+from .newsroom import NewsroomCog
 
 if TYPE_CHECKING:
     from ..client import ClippingsBot
@@ -358,6 +359,9 @@ class AskCog(commands.Cog):
         mention = re.compile(rf"<@!?{me.id}>")
         if not mention.search(message.content):
             return
+        newsroom = self.bot.get_cog("NewsroomCog")
+        if isinstance(newsroom, NewsroomCog) and await newsroom.takes(message):
+            return  # a moderator's article, posted with a mention as /newsroom set asks
         question = mention.sub(" ", message.content).strip()
         guild_id = message.guild.id if message.guild else None
         if not question:

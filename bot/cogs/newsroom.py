@@ -14,7 +14,7 @@ from index import ClippingsError
 
 from ..checks import require_moderator
 from ..errors import UserError, reply_to
-from ..ingest import article_from_message
+from ..ingest import article_from_message, looks_like_article
 
 if TYPE_CHECKING:
     from ..client import ClippingsBot
@@ -84,14 +84,24 @@ class NewsroomCog(
         )
         await interaction.followup.send(text, ephemeral=True)
 
+    async def is_moderators_post(self, message: discord.Message) -> bool:
+        """A moderator's message in the server's newsroom channel (only moderators' posts become articles)."""
+        if message.guild is None or message.author.bot or not isinstance(message.author, discord.Member):
+            return False
+        if await self.newsroom_channel(message.guild.id) != message.channel.id:
+            return False
+        return message.channel.permissions_for(message.author).manage_messages
+
+    async def takes(self, message: discord.Message) -> bool:
+        """Whether this cog answers the message (with ✅ or ❌): a moderator's newsroom post with a file,
+        a link or article-length text; a mention of the bot in such a post is no question."""
+        return await self.is_moderators_post(message) and looks_like_article(message)
+
     @commands.Cog.listener("on_message")
     async def index_newsroom_post(self, message: discord.Message) -> None:
-        if message.guild is None or message.author.bot or not isinstance(message.author, discord.Member):
+        if not await self.is_moderators_post(message):
             return
-        if await self.newsroom_channel(message.guild.id) != message.channel.id:
-            return
-        if not message.channel.permissions_for(message.author).manage_messages:
-            return  # only moderators' posts become articles
+        assert message.guild is not None  # a newsroom post is a server's
         try:
             article = await article_from_message(message, self.bot.settings.fetch)
             if article is None:
