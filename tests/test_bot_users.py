@@ -101,3 +101,11 @@ async def test_moderators_question_in_the_newsroom_is_answered(newsroom):
     )
     reply = await newsroom.fake.wait_for_message(newsroom.news, replying_to(posted), include_existing=True)
     assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"
+
+
+async def test_question_in_direct_messages_is_answered_without_a_mention(world):
+    world.store.add(sample(), "global")
+    dm = world.fake.dm_channel(world.alice)
+    posted = await world.fake.send_user_message(dm, world.alice, "what did Qin say about weapons")
+    reply = await world.fake.wait_for_message(dm, replying_to(posted), include_existing=True)
+    assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"

@@ -352,13 +352,14 @@ class AskCog(commands.Cog):
 
     @commands.Cog.listener("on_message")
     async def answer_mention(self, message: discord.Message) -> None:
-        """ "@Clippings what did Qin say about weapons" gets the same answer as /ask, as a reply."""
+        """ "@Clippings what did Qin say about weapons" gets the same answer as /ask, as a reply; in
+        direct messages, so does the question without the mention."""
         me = self.bot.user
         if me is None or message.author.bot or not message.content:
             return
         mention = re.compile(rf"<@!?{me.id}>")
-        if not mention.search(message.content):
-            return
+        if message.guild is not None and not mention.search(message.content):
+            return  # in direct messages every message is for the bot: the mention is optional
         newsroom = self.bot.get_cog("NewsroomCog")
         if isinstance(newsroom, NewsroomCog) and await newsroom.takes(message):
             return  # a moderator's article, posted with a mention as /newsroom set asks
