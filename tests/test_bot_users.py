@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from test_bot import EPHEMERAL, bot_world, replying_to, sample
 
+from tests.discord_fake import Perm
+
 
 @pytest.fixture
 async def world(tmp_path):
@@ -109,3 +111,16 @@ async def test_question_in_direct_messages_is_answered_without_a_mention(world):
     posted = await world.fake.send_user_message(dm, world.alice, "what did Qin say about weapons")
     reply = await world.fake.wait_for_message(dm, replying_to(posted), include_existing=True)
     assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"
+
+
+async def test_newsroom_refusal_still_says_why_where_the_bot_may_not_react(newsroom):
+    newsroom.news.set_permissions(newsroom.fake.bot_role(newsroom.guild), deny=Perm.ADD_REACTIONS)
+    url = newsroom.fake.serve_bytes("files/report.pdf", b"%PDF-1.4", "application/pdf")
+    with newsroom.fake.expect_errors(50013):
+        posted = await newsroom.fake.send_user_message(
+            newsroom.news, newsroom.mod, f"{newsroom.fake.bot_user.mention} {url}"
+        )
+        reply = await newsroom.fake.wait_for_message(
+            newsroom.news, replying_to(posted), include_existing=True
+        )
+    assert reply["content"] == f"{url} is application/pdf, not a web page or plain text."

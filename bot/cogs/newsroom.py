@@ -114,9 +114,14 @@ class NewsroomCog(
         await self._react(message, "✅")
 
     async def _react(self, message: discord.Message, emoji: str, reason: str | None = None) -> None:
+        """The ✅ or ❌, then the reason; the reason still goes out where the bot may not react."""
         try:
             await message.add_reaction(emoji)
-            if reason:
-                await reply_to(message, reason)
+        except discord.HTTPException:
+            log.warning("could not react %s to newsroom post %s", emoji, message.id, exc_info=True)
+        if not reason:
+            return
+        try:
+            await reply_to(message, reason)
         except discord.HTTPException:
             log.warning("could not answer newsroom post %s", message.id, exc_info=True)
