@@ -55,6 +55,11 @@ def links_in(text: str) -> list[str]:
     return [link for link in links if URL_PATTERN.fullmatch(link)]
 
 
+def shows_anything(text: str) -> bool:
+    """Whether a text has a character Discord shows: not only spaces, zero-width or control characters."""
+    return any(character.isprintable() and not character.isspace() for character in text)
+
+
 QUOTED_INPUT_CHARS = 100
 """How much of something that is not a link a refusal quotes."""
 

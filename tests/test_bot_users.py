@@ -124,3 +124,28 @@ async def test_newsroom_refusal_still_says_why_where_the_bot_may_not_react(newsr
             newsroom.news, replying_to(posted), include_existing=True
         )
     assert reply["content"] == f"{url} is application/pdf, not a web page or plain text."
+
+
+async def test_article_add_with_a_blank_title_is_refused_before_fetching(world):
+    url = world.fake.serve_bytes("news/dam.html", DAM_PAGE.encode(), "text/html")
+    inter = await world.fake.invoke_command(
+        "article add", {"url": url, "title": " \u200b "}, user=world.mod, channel=world.general
+    )
+    response = await inter.wait_response()
+    assert (response["type"], response["data"]["flags"]) == (4, EPHEMERAL)
+    assert response["data"]["content"] == (
+        "The title has nothing to show; give one with letters, or leave it out to keep the article's own."
+    )
+    assert world.fake.file_requests == []
+
+
+async def test_paste_form_with_an_invisible_title_takes_the_texts_opening_words(world):
+    inter = await world.fake.invoke_command("article add", {}, user=world.mod, channel=world.general)
+    await inter.wait_response()
+    ids = [c["components"][0]["custom_id"] for c in inter.modal["components"]]
+    values = ["\u200b", "", "The harbour reopened on Monday after the storm passed."]
+    submit = await world.fake.submit_modal(inter, dict(zip(ids, values, strict=True)), user=world.mod)
+    message = await submit.wait_followup()
+    assert message["content"] == (
+        "Added **The harbour reopened on Monday after the storm passed.** (article #1, 1 passage)."
+    )

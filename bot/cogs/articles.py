@@ -23,6 +23,7 @@ from ..ingest import (
     article_from_post,
     article_from_url,
     clean_link,
+    shows_anything,
 )
 
 if TYPE_CHECKING:
@@ -55,8 +56,9 @@ class PasteArticleModal(discord.ui.Modal, title="Add an article"):
         if url and not safe_url(url):
             raise UserError("The link must be a web address that starts with https://; nothing was stored.")
         await interaction.response.defer(ephemeral=True, thinking=True)
+        headline = self.headline.value.strip()
         article = article_from_post(
-            self.body.value, "The pasted text", title=self.headline.value.strip(), url=url
+            self.body.value, "The pasted text", title=headline if shows_anything(headline) else None, url=url
         )
         await self.cog.store_and_reply(interaction, article)
 
@@ -205,6 +207,10 @@ class ArticlesCog(
         require_moderator(interaction)
         if url and file:
             raise UserError("Give either a link or a file, not both; nothing was stored.")
+        if title is not None and not shows_anything(title):
+            raise UserError(
+                "The title has nothing to show; give one with letters, or leave it out to keep the article's own."
+            )
         if not url and not file:
             await interaction.response.send_modal(PasteArticleModal(self, title))
             return
