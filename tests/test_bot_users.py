@@ -149,3 +149,17 @@ async def test_paste_form_with_an_invisible_title_takes_the_texts_opening_words(
     assert message["content"] == (
         "Added **The harbour reopened on Monday after the storm passed.** (article #1, 1 passage)."
     )
+
+
+async def test_mention_without_searchable_words_does_not_count_against_the_cooldown(tmp_path):
+    async with bot_world(tmp_path, ask_cooldown=60.0) as world:
+        world.store.add(sample(), "global")
+        mention = world.fake.bot_user.mention
+        wordless = await world.fake.send_user_message(world.general, world.alice, f"{mention} ?!")
+        refusal = await world.fake.wait_for_message(
+            world.general, replying_to(wordless), include_existing=True
+        )
+        assert refusal["content"] == "That question has no words to search for; ask with a few key words."
+        posted = await world.fake.send_user_message(world.general, world.alice, f"{mention} weapons")
+        reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+        assert reply["content"] == "Results 1–2 for “weapons”"

@@ -380,6 +380,9 @@ class AskCog(commands.Cog):
         if is_small_talk(question):
             await reply_to(message, await self._help_reply(guild_id))
             return
+        if not question_terms(question):  # before the cooldown, as for /ask: no question was asked
+            await reply_to(message, str(NoSearchableWords()))
+            return
         retry = self.cooldowns.retry_after(message.author.id)
         if retry:
             await reply_to(
