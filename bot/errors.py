@@ -12,7 +12,7 @@ from discord import app_commands
 
 from index import ClippingsError
 
-from .formatting import CONTENT_LIMIT, truncate
+from .formatting import CONTENT_LIMIT, cooldown_sentence, truncate
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def describe(error: BaseException) -> str | None:
     if isinstance(error, ClippingsError):
         return str(error)
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"You're asking quickly! Please wait {error.retry_after:.0f} s before the next question."
+        return cooldown_sentence(error.retry_after)
     if isinstance(error, app_commands.MissingPermissions):
         return "Only moderators (with the Manage Messages permission) can do that."
     if isinstance(error, app_commands.NoPrivateMessage):

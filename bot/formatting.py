@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 from dataclasses import dataclass
 
@@ -204,6 +205,11 @@ def question_of_answer(content: str | None, key: str) -> str | None:
         return None
     question = unescape(found["question"])
     return question if question_key(question) == key else None
+
+
+def cooldown_sentence(retry_after: float) -> str:
+    """The refusal of a question asked within the cooldown; the wait is rounded up, never to 0 s."""
+    return f"You're asking quickly! Please wait {max(1, math.ceil(retry_after))} s before the next question."
 
 
 def help_text(server_articles: int | None, global_articles: int, newsroom_channel: int | None) -> str:

@@ -15,6 +15,7 @@ from bot.formatting import (
     choice_name,
     closest_page,
     context_embed,
+    cooldown_sentence,
     escape,
     help_text,
     highlight,
@@ -289,3 +290,7 @@ def test_help_in_direct_messages_names_only_the_global_library():
     text = help_text(None, 12, None)
     assert "Here in direct messages I read the global library: 12 articles." in text
     assert len(text) <= CONTENT_LIMIT
+
+
+def test_cooldown_sentence_rounds_a_wait_under_half_a_second_up_to_1_s():
+    assert cooldown_sentence(0.3) == "You're asking quickly! Please wait 1 s before the next question."

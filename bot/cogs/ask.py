@@ -29,6 +29,7 @@ from ..formatting import (
     answer_page,
     closest_page,
     context_embed,
+    cooldown_sentence,
     no_answer,
     nothing_found,
     question_key,
@@ -385,9 +386,7 @@ class AskCog(commands.Cog):
             return
         retry = self.cooldowns.retry_after(message.author.id)
         if retry:
-            await reply_to(
-                message, f"You're asking quickly! Please wait {retry:.0f} s before the next question."
-            )
+            await reply_to(message, cooldown_sentence(retry))
             return
         self.bot.track_answer()
         async with self.order.turn(message.author.id):
