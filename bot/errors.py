@@ -94,6 +94,16 @@ async def handle_interaction_error(interaction: discord.Interaction, error: Base
     await send_ephemeral(interaction, sentence)
 
 
+async def handle_message_error(message: discord.Message, error: BaseException) -> None:
+    """The same for a member's message (a mention, a newsroom post): a bug is logged and the member
+    gets the apology, never silence."""
+    log.error("unexpected error answering message %s", message.id, exc_info=error)
+    try:
+        await reply_to(message, APOLOGY)
+    except discord.HTTPException:
+        log.warning("could not send the apology for message %s", message.id, exc_info=True)
+
+
 class ClippingsTree(app_commands.CommandTree):
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError, /

@@ -454,6 +454,48 @@ async def test_a_refused_error_reply_fails_the_test(tmp_path, monkeypatch):
     release.set()
 
 
+async def test_unexpected_error_answering_a_mention_gets_an_apology_and_a_logged_traceback(
+    tmp_path, monkeypatch
+):
+    async with bot_world(tmp_path, fail_on_errors=False) as world:
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr(world.store, "search", broken)
+        asked = await world.fake.send_user_message(
+            world.general, world.alice, f"{world.fake.bot_user.mention} weapons"
+        )
+        reply = await world.fake.wait_for_message(world.general, replying_to(asked), include_existing=True)
+        assert (
+            reply["content"]
+            == "Sorry, something went wrong on my side. It has been logged; please try again later."
+        )
+        assert any("RuntimeError: disk on fire" in e for e in world.runner.take_errors())
+
+
+async def test_unexpected_error_storing_a_newsroom_post_gets_a_cross_and_an_apology(tmp_path, monkeypatch):
+    async with bot_world(tmp_path, message_content=True, fail_on_errors=False) as world:
+        inter = await world.fake.invoke_command(
+            "newsroom set", {"channel": world.news}, user=world.mod, channel=world.general
+        )
+        await inter.wait_followup()
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr(world.store, "add", broken)
+        attachment = world.fake.add_attachment("qin.txt", SAMPLE.read_bytes(), "text/plain")
+        posted = await world.fake.send_user_message(world.news, world.mod, "", attachments=[attachment])
+        reply = await world.fake.wait_for_message(world.news, replying_to(posted), include_existing=True)
+        assert world.fake.reactions_on(posted) == {"❌": [world.fake.bot_user.id]}
+        assert (
+            reply["content"]
+            == "Sorry, something went wrong on my side. It has been logged; please try again later."
+        )
+        assert any("RuntimeError: disk on fire" in e for e in world.runner.take_errors())
+
+
 async def test_unexpected_error_gets_an_apology_and_a_logged_traceback(tmp_path, monkeypatch, caplog):
     async with bot_world(tmp_path, fail_on_errors=False) as world:
 

@@ -23,7 +23,7 @@ from index import (
 )
 
 from ..client import libraries_for
-from ..errors import expired_button, handle_interaction_error, reply_to, send_ephemeral
+from ..errors import expired_button, handle_interaction_error, handle_message_error, reply_to, send_ephemeral
 from ..formatting import (
     AnswerPage,
     answer_page,
@@ -355,6 +355,12 @@ class AskCog(commands.Cog):
     async def answer_mention(self, message: discord.Message) -> None:
         """ "@Clippings what did Qin say about weapons" gets the same answer as /ask, as a reply; in
         direct messages, so does the question without the mention."""
+        try:
+            await self._answer_mention(message)
+        except Exception as error:  # discord.py would only log it: the member would wait in silence
+            await handle_message_error(message, error)
+
+    async def _answer_mention(self, message: discord.Message) -> None:
         me = self.bot.user
         if me is None or message.author.bot or not message.content:
             return

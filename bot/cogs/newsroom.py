@@ -13,7 +13,7 @@ from discord.ext import commands
 from index import ClippingsError
 
 from ..checks import require_moderator
-from ..errors import UserError, reply_to
+from ..errors import APOLOGY, UserError, reply_to
 from ..ingest import article_from_message, looks_like_article
 
 if TYPE_CHECKING:
@@ -109,6 +109,10 @@ class NewsroomCog(
             result = await asyncio.to_thread(self.bot.store.add, article, str(message.guild.id))
         except ClippingsError as exc:
             await self._react(message, "❌", str(exc)[:REASON_LIMIT])
+            return
+        except Exception:  # a bug: discord.py would only log it, and the post would look ignored
+            log.exception("unexpected error storing newsroom post %s", message.id)
+            await self._react(message, "❌", APOLOGY)
             return
         log.info("newsroom post %s stored as article %s (%s)", message.id, result.article.id, result.status)
         await self._react(message, "✅")
