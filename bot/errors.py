@@ -10,7 +10,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from index import ClippingsError
+from index import ClippingsError, NotFound
 
 from .formatting import CONTENT_LIMIT, cooldown_sentence, truncate
 
@@ -27,11 +27,15 @@ def describe(error: BaseException) -> str | None:
     """The sentence to show for an expected error, or None for a bug."""
     if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
         inner = error.__cause__ if isinstance(error, app_commands.TransformerError) else error.original
+        if isinstance(inner, NotFound):
+            return inner.listing("/article list")  # the CLI's sentence names its own `list`
         if isinstance(inner, ClippingsError):
             return str(inner)
         if isinstance(error, app_commands.TransformerError):
             return f"{error.value!r} is not a valid {error.type.name.lower()}; check that option."
         return None
+    if isinstance(error, NotFound):
+        return error.listing("/article list")
     if isinstance(error, ClippingsError):
         return str(error)
     if isinstance(error, app_commands.CommandOnCooldown):

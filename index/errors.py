@@ -33,7 +33,18 @@ class ArticleRefused(ClippingsError):
 
 
 class NotFound(ClippingsError):
-    """No article with that id in the libraries this caller may read."""
+    """No article with that id in the libraries this caller may read. `what` says which; the
+    sentence points at the command that lists the ids (`list` in the CLI; the bot names its own)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+    def listing(self, command: str) -> str:
+        return f"{self.what}; use `{command}` to see the ids."
+
+    def __str__(self) -> str:
+        return self.listing("list")
 
 
 class EncoderUnavailable(ClippingsError):

@@ -1020,7 +1020,7 @@ async def test_servers_never_see_each_others_articles(world):
             command, {"article": stored.id}, user=world.other_mod, channel=world.other_general
         )
         followup = await inter.wait_followup()
-        assert followup["content"] == "There is no article 1 here; use `list` to see the ids."
+        assert followup["content"] == "There is no article 1 here; use `/article list` to see the ids."
     assert world.store.count_articles(str(world.guild.id)) == 1
 
 

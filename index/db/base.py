@@ -74,7 +74,7 @@ def article_number(value: str | int) -> int:
     # ASCII digits only: int() would also take "1_000" and other scripts' digits ("١").
     number = int(digits) if digits.isascii() and digits.isdigit() else 0
     if not 0 < number < 2**63:
-        raise NotFound(f"{value!r} is not an article id; use `list` to see the ids.")
+        raise NotFound(f"{value!r} is not an article id")
     return number
 
 

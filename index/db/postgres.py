@@ -646,7 +646,7 @@ class PostgresDatabase:
                 (number, _as_list(library)),
             ).fetchone()
         if row is None:
-            raise NotFound(f"There is no article {article_id} here; use `list` to see the ids.")
+            raise NotFound(f"There is no article {article_id} here")
         return _stored_article(row)
 
     def article_text(self, library: str | list[str], article_id: str | int) -> str:
@@ -656,7 +656,7 @@ class PostgresDatabase:
                 (article_number(article_id), _as_list(library)),
             ).fetchone()
         if row is None:
-            raise NotFound(f"There is no article {article_id} here; use `list` to see the ids.")
+            raise NotFound(f"There is no article {article_id} here")
         return row[0]
 
     def list_articles(

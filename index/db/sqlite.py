@@ -571,7 +571,7 @@ class SqliteDatabase:
                 (number, *libraries),
             ).fetchone()
         if row is None:
-            raise NotFound(f"There is no article {article_id} here; use `list` to see the ids.")
+            raise NotFound(f"There is no article {article_id} here")
         return stored_article(row)
 
     def article_text(self, library: str | list[str], article_id: str | int) -> str:
@@ -583,7 +583,7 @@ class SqliteDatabase:
                 (article_number(article_id), *libraries),
             ).fetchone()
         if row is None:
-            raise NotFound(f"There is no article {article_id} here; use `list` to see the ids.")
+            raise NotFound(f"There is no article {article_id} here")
         return row[0]
 
     def list_articles(
