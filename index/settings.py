@@ -129,6 +129,11 @@ def parse_shards(values: Mapping[str, str | None]) -> tuple[tuple[int, ...] | No
     raw_count = (values.get("CLIPPINGS_SHARD_COUNT") or "").strip()
     if not raw_ids and not raw_count:
         return None, None
+    if not raw_count:
+        raise SettingsError(
+            f"CLIPPINGS_SHARDS is set to {_shown(raw_ids)} but CLIPPINGS_SHARD_COUNT is not; set it to the"
+            " total number of shards of every bot process."
+        )
     if not _WHOLE.fullmatch(raw_count) or not 1 <= int(raw_count) <= MAX_SHARD_COUNT:
         raise SettingsError(
             "CLIPPINGS_SHARD_COUNT must be the total number of shards (a whole number from 1 to"

@@ -33,8 +33,12 @@ def test_no_shard_settings_keep_one_unsharded_connection():
 
 
 def test_shards_without_a_count_are_refused_with_what_to_set():
-    with pytest.raises(SettingsError, match="CLIPPINGS_SHARD_COUNT must be the total number of shards"):
+    with pytest.raises(SettingsError) as refused:
         settings(CLIPPINGS_SHARDS="0-3")
+    assert str(refused.value) == (
+        "CLIPPINGS_SHARDS is set to '0-3' but CLIPPINGS_SHARD_COUNT is not; set it to the total number of"
+        " shards of every bot process."
+    )
 
 
 def test_a_shard_beyond_the_count_is_refused():
