@@ -589,8 +589,9 @@ def _questions(question: str) -> Iterator[str]:
         yield question
         return
     for line in iter(sys.stdin.readline, ""):
-        if line.strip():
-            yield line.strip()
+        text = line.lstrip("\ufeff").strip()  # a byte order mark, as Windows editors save one, is no word
+        if text:
+            yield text
 
 
 @cli.command("list")

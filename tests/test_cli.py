@@ -111,6 +111,11 @@ def test_ask_dash_answers_one_question_per_line(with_sample):
     assert questions == ["weapons", "invisible hand"]
 
 
+def test_ask_dash_drops_a_byte_order_mark_before_the_first_question(with_sample):
+    result = run(with_sample, "ask", "--json", "-", input="\ufeffweapons\n")
+    assert [json.loads(line)["question"] for line in result.stdout.splitlines()] == ["weapons"]
+
+
 def test_ask_without_searchable_words_exits_1(with_sample):
     result = run(with_sample, "ask", "?!")
     assert (result.exit_code, result.stderr) == (
