@@ -29,7 +29,7 @@ from .ingest.readers import (
     read_path,
     sniff_kind,
 )
-from .ingest.text import question_terms, tokenize, tokenize_spans
+from .ingest.text import question_terms, tokenize, tokenize_spans, without_invisible
 from .models import AddFailure, AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
 from .rank.answerable import is_small_talk
 from .rank.semantic import load_encoder
@@ -89,4 +89,5 @@ __all__ = [
     "stop_worker",
     "tokenize",
     "tokenize_spans",
+    "without_invisible",
 ]

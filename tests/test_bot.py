@@ -454,6 +454,21 @@ async def test_a_refused_error_reply_fails_the_test(tmp_path, monkeypatch):
     release.set()
 
 
+async def test_bidi_controls_in_a_question_are_not_echoed(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "what did Qin say about \u202eweapons\u202c")
+    assert message["content"] == "Results 1–3 for “what did Qin say about weapons”"
+
+
+async def test_bidi_controls_in_a_mention_question_are_not_echoed(world):
+    world.store.add(sample(), "global")
+    asked = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} what did Qin say about \u202eweapons"
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(asked), include_existing=True)
+    assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"
+
+
 async def test_unexpected_error_answering_a_mention_gets_an_apology_and_a_logged_traceback(
     tmp_path, monkeypatch
 ):

@@ -20,6 +20,7 @@ from index import (
     Store,
     is_small_talk,
     question_terms,
+    without_invisible,
 )
 
 from ..client import libraries_for
@@ -324,6 +325,8 @@ class AskCog(commands.Cog):
         results: app_commands.Range[int, 1, 5] = 3,
         private: bool = False,
     ) -> None:
+        # Bidi controls would turn the echoed question around; the search drops them anyway.
+        question = without_invisible(question).strip()
         if is_small_talk(question):  # "hello", "what can you do": the help text, never passages
             await interaction.response.defer(ephemeral=True, thinking=True)
             await interaction.followup.send(await self._help_reply(interaction.guild_id), ephemeral=True)
@@ -370,7 +373,7 @@ class AskCog(commands.Cog):
         newsroom = self.bot.get_cog("NewsroomCog")
         if isinstance(newsroom, NewsroomCog) and await newsroom.takes(message):
             return  # a moderator's article, posted with a mention as /newsroom set asks
-        question = mention.sub(" ", message.content).strip()
+        question = without_invisible(mention.sub(" ", message.content)).strip()
         guild_id = message.guild.id if message.guild else None
         if not question:
             await reply_to(
