@@ -18,7 +18,14 @@ from hypothesis import strategies as st
 from index import Article, BadInput, ReadFailure, Store
 from index.ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from index.ingest.readers import article_from_html, article_from_text, articles_from_bytes
-from index.ingest.text import QUESTION_WORDS, normalize_text, question_terms, tokenize, tokenize_spans
+from index.ingest.text import (
+    QUESTION_WORDS,
+    normalize_text,
+    question_terms,
+    tokenize,
+    tokenize_spans,
+    without_invisible,
+)
 
 # CLIPPINGS_PROPERTY_SCALE=20 runs twenty times as many examples, for a deeper search by hand.
 SCALE = int(os.environ.get("CLIPPINGS_PROPERTY_SCALE", "1"))
@@ -209,9 +216,11 @@ def test_tokenizing_is_deterministic_and_matches_the_spans(text):
         assert term and not re.search(r"\s", term)
         assert tokenize(text[start:end]) == [term], "a term is the tokenization of its own span"
     asked = question_terms(text)
-    all_terms = iter(tokenize(unicodedata.normalize("NFKC", text)))
+    # A question loses its invisible characters first, as a stored article does ("wea\u00adpons").
+    visible = tokenize(unicodedata.normalize("NFKC", without_invisible(text)))
+    all_terms = iter(visible)
     assert all(term in all_terms for term in asked), "the question's terms, in order"
-    assert bool(asked) == bool(tokenize(unicodedata.normalize("NFKC", text)))
+    assert bool(asked) == bool(visible)
     assert set(asked) <= QUESTION_WORDS or not set(asked) & QUESTION_WORDS
 
 
