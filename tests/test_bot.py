@@ -1054,27 +1054,19 @@ async def newsroom(tmp_path):
         yield world
 
 
-async def test_newsroom_link_post_is_indexed(newsroom):
+@pytest.mark.parametrize(
+    "post",
+    [lambda url: f"New story: {url}", lambda url: "H" + url[1:]],
+    ids=["a link in a sentence", "a link with a capitalised scheme"],
+)
+async def test_newsroom_link_post_is_indexed(newsroom, post):
     page = (
         "<html><body><article><h1>Bridge</h1><p>"
         + "The bridge closed for repairs on Friday. " * 4
         + "</p></article></body></html>"
     )
     url = newsroom.fake.serve_bytes("news/bridge.html", page.encode(), "text/html")
-    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, f"New story: {url}")
-    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
-    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
-    assert newsroom.store.search("bridge repairs", [str(newsroom.guild.id)]).hits[0].article.url == url
-
-
-async def test_newsroom_post_of_a_link_with_a_capitalised_scheme_is_indexed(newsroom):
-    page = (
-        "<html><body><article><h1>Bridge</h1><p>"
-        + "The bridge closed for repairs on Friday. " * 4
-        + "</p></article></body></html>"
-    )
-    url = newsroom.fake.serve_bytes("news/bridge.html", page.encode(), "text/html")
-    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, "H" + url[1:])
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, post(url))
     await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
     assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
     assert newsroom.store.search("bridge repairs", [str(newsroom.guild.id)]).hits[0].article.url == url
