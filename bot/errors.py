@@ -23,21 +23,26 @@ class UserError(ClippingsError):
     """A mistake in how a command was used; the message says what to do instead."""
 
 
+def _clippings_sentence(error: BaseException | None) -> str | None:
+    """A Clippings error's sentence as the bot says it; None for any other error."""
+    if isinstance(error, NotFound):
+        return error.listing("/article list")  # the CLI's sentence names its own `list`
+    if isinstance(error, ClippingsError):
+        return str(error)
+    return None
+
+
 def describe(error: BaseException) -> str | None:
     """The sentence to show for an expected error, or None for a bug."""
     if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
         inner = error.__cause__ if isinstance(error, app_commands.TransformerError) else error.original
-        if isinstance(inner, NotFound):
-            return inner.listing("/article list")  # the CLI's sentence names its own `list`
-        if isinstance(inner, ClippingsError):
-            return str(inner)
-        if isinstance(error, app_commands.TransformerError):
-            return f"{error.value!r} is not a valid {error.type.name.lower()}; check that option."
-        return None
-    if isinstance(error, NotFound):
-        return error.listing("/article list")
-    if isinstance(error, ClippingsError):
-        return str(error)
+        said = _clippings_sentence(inner)
+        if said is None and isinstance(error, app_commands.TransformerError):
+            said = f"{error.value!r} is not a valid {error.type.name.lower()}; check that option."
+        return said
+    said = _clippings_sentence(error)
+    if said is not None:
+        return said
     if isinstance(error, app_commands.CommandOnCooldown):
         return cooldown_sentence(error.retry_after)
     if isinstance(error, app_commands.MissingPermissions):
