@@ -93,6 +93,7 @@ class TestBot(commands.Bot):
         self.seen_messages: list[discord.Message] = []
         self.http_errors: list[discord.HTTPException] = []
         self.clipped: list[discord.Message] = []
+        self.raw_events: list[object] = []
         self.article_args: dict = {}
         self.lifecycle: dict = {}
         self.resumed = asyncio.Event()
@@ -108,6 +109,15 @@ class TestBot(commands.Bot):
 
     async def on_resumed(self) -> None:
         self.resumed.set()
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        self.raw_events.append(payload)
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        self.raw_events.append(payload)
+
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        self.raw_events.append(payload)
 
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot:
@@ -707,6 +717,48 @@ async def test_message_content_intent_is_honoured() -> None:
         await fake.wait_for(lambda: len(env.bot.seen_messages) == 2)
         assert env.bot.seen_messages[0].content == ""
         assert env.bot.seen_messages[1].content.endswith(" hi")
+
+
+@pytest.mark.asyncio
+async def test_user_edits_and_link_previews_reach_discord_py_as_message_updates(env: Env) -> None:
+    fake = env.fake
+    msg = await fake.send_user_message(env.general, env.alice, "see https://news.test/a")
+    await fake.wait_for(lambda: env.bot.seen_messages, description="the message")
+    await fake.edit_user_message(msg, "see https://news.test/b")
+    await fake.unfurl_links(msg, [{"type": "link", "url": "https://news.test/b"}])
+    await fake.wait_for(lambda: len(env.bot.raw_events) == 2, description="two updates")
+    edit, unfurl = env.bot.raw_events
+    assert isinstance(edit, discord.RawMessageUpdateEvent)
+    assert edit.cached_message is not None and edit.cached_message.content == "see https://news.test/a"
+    assert edit.message.content == "see https://news.test/b" and edit.message.edited_at is not None
+    assert edit.message.author.id == env.alice.id and isinstance(edit.message.author, discord.Member)
+    assert isinstance(unfurl, discord.RawMessageUpdateEvent)
+    assert unfurl.message.content == "see https://news.test/b"
+    assert [e.url for e in unfurl.message.embeds] == ["https://news.test/b"]
+    assert unfurl.message.edited_at == edit.message.edited_at
+
+
+@pytest.mark.asyncio
+async def test_user_deletes_reach_discord_py_as_raw_deletes(env: Env) -> None:
+    fake = env.fake
+    first, second, third = [
+        await fake.send_user_message(env.general, env.alice, text) for text in ("one", "two", "three")
+    ]
+    await fake.delete_user_message(first)
+    await fake.bulk_delete_user_messages(env.general, [second, third])
+    await fake.wait_for(lambda: len(env.bot.raw_events) == 2, description="two deletes")
+    single, bulk = env.bot.raw_events
+    assert isinstance(single, discord.RawMessageDeleteEvent)
+    assert (single.message_id, single.channel_id, single.guild_id) == (
+        int(first["id"]),
+        env.general.id,
+        env.guild.id,
+    )
+    assert single.cached_message is not None and single.cached_message.content == "one"
+    assert isinstance(bulk, discord.RawBulkMessageDeleteEvent)
+    assert bulk.message_ids == {int(second["id"]), int(third["id"])}
+    assert (bulk.channel_id, bulk.guild_id) == (env.general.id, env.guild.id)
+    assert fake.messages_in(env.general) == []
 
 
 @pytest.mark.asyncio

@@ -110,7 +110,11 @@ the bot show up in dicts you already hold.
   ``followups``, ``edits``, ``deleted_message_ids``; ``await wait_response()``,
   ``wait_followup(i)``, ``wait_edit(i)``, ``wait_original(predicate)``.
 * User activity: ``send_user_message(channel, author, content, reply_to=,
-  attachments=)``, ``add_user_reaction(message, user, emoji)``.
+  attachments=)``, ``edit_user_message(message, content, attachments=)``,
+  ``unfurl_links(message, embeds)`` (Discord's own update adding link
+  previews), ``delete_user_message(message)``,
+  ``bulk_delete_user_messages(channel, messages)``,
+  ``add_user_reaction(message, user, emoji)``.
 * Inspection: ``requests`` (:class:`RecordedRequest`: method, path, query, json,
   files, headers, status, response), ``requests_to(method, path_regex)``,
   ``error_responses``, ``unhandled_requests``, ``command_syncs``

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .constants import (
@@ -310,6 +310,90 @@ class MessagesMixin:
         if session.intents & intent:
             await self.dispatch("MESSAGE_CREATE", self._gateway_message(ch, msg, session), timeout=timeout)
         return msg
+
+    async def _dispatch_user_event(
+        self, channel: FakeChannel, event: str, data: Callable[[_Session], Any], timeout: float | None
+    ) -> None:
+        """Dispatch a user's change to a message (built for the live session's intents) when the
+        bot's intents ask for the channel's messages."""
+        session = await self.wait_for(self._live_session, timeout, "a gateway connection")
+        intent = Intent.GUILD_MESSAGES if channel.guild_id else Intent.DIRECT_MESSAGES
+        if session.intents & intent:
+            await self.dispatch(event, data(session), timeout=timeout)
+
+    def _user_message(self, message: Any) -> dict:
+        msg = self.get_message(_id_of(message))
+        if msg is None:
+            raise FakeDiscordError("unknown message")
+        return msg
+
+    async def edit_user_message(
+        self,
+        message: Any,
+        content: str | None = None,
+        *,
+        attachments: Sequence[dict] | None = None,
+        timeout: float | None = None,
+    ) -> dict:
+        """Its author edits a message: the new ``content`` (None keeps it) and ``attachments`` (only
+        removing is possible on Discord; None keeps them), ``edited_timestamp`` set, and a
+        MESSAGE_UPDATE carrying the whole message, as Discord sends it (discord.py 2.5+ parses it
+        as a full message). Returns the stored message."""
+        msg = self._user_message(message)
+        channel = self.channels[int(msg["channel_id"])]
+        if content is not None:
+            msg["content"] = content
+            mentions, roles, everyone = self._resolve_mentions(channel, content, None, None)
+            msg.update(mentions=mentions, mention_roles=roles, mention_everyone=everyone)
+        if attachments is not None:
+            msg["attachments"] = [copy.deepcopy(a) for a in attachments]
+        msg["edited_timestamp"] = _now_iso()
+        self._notify()
+        await self._dispatch_user_event(
+            channel, "MESSAGE_UPDATE", lambda s: self._gateway_message(channel, msg, s), timeout
+        )
+        return msg
+
+    async def unfurl_links(
+        self, message: Any, embeds: Sequence[dict], *, timeout: float | None = None
+    ) -> dict:
+        """Discord adds link previews (``embeds``, e.g. ``{"type": "link", "url": ...}``) to a
+        message by updating it: a MESSAGE_UPDATE with the whole message whose content and
+        ``edited_timestamp`` are unchanged. Returns the stored message."""
+        msg = self._user_message(message)
+        channel = self.channels[int(msg["channel_id"])]
+        msg["embeds"] = [copy.deepcopy(e) for e in embeds]
+        self._notify()
+        await self._dispatch_user_event(
+            channel, "MESSAGE_UPDATE", lambda s: self._gateway_message(channel, msg, s), timeout
+        )
+        return msg
+
+    async def delete_user_message(self, message: Any, *, timeout: float | None = None) -> None:
+        """A member (its author or a moderator) deletes a message: MESSAGE_DELETE with its id,
+        channel and server only, as Discord sends it."""
+        msg = self._user_message(message)
+        channel = self.channels[int(msg["channel_id"])]
+        self._deleted.add(int(msg["id"]))
+        self._notify()
+        data = {"id": msg["id"], "channel_id": msg["channel_id"]}
+        if channel.guild_id:
+            data["guild_id"] = str(channel.guild_id)
+        await self._dispatch_user_event(channel, "MESSAGE_DELETE", lambda s: data, timeout)
+
+    async def bulk_delete_user_messages(
+        self, channel: Any, messages: Sequence[Any], *, timeout: float | None = None
+    ) -> None:
+        """A moderator (or another bot) deletes several messages of a server's channel at once:
+        MESSAGE_DELETE_BULK with their ids, the channel and the server."""
+        ch = self._channel(channel)
+        if not ch.guild_id:
+            raise FakeDiscordError("bulk deletes happen in a server's channel only")
+        ids = [str(self._user_message(m)["id"]) for m in messages]
+        self._deleted.update(int(i) for i in ids)
+        self._notify()
+        data = {"ids": ids, "channel_id": str(ch.id), "guild_id": str(ch.guild_id)}
+        await self._dispatch_user_event(ch, "MESSAGE_DELETE_BULK", lambda s: data, timeout)
 
     async def add_user_reaction(
         self, message: Any, user: Any, emoji: str, *, timeout: float | None = None
