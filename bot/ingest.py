@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 
@@ -157,4 +158,21 @@ async def article_from_message(message: discord.Message, settings: FetchSettings
         raise BadInput(
             f"{name} is not a .txt, .md or .html file; attach the article as one of those or post its link."
         )
+    return None
+
+
+def post_source(message: discord.Message) -> str | None:
+    """What `article_from_message` reads the message's article from, as a short key: its file,
+    its link or (a digest of) its text; None for an ordinary short message. An edit that leaves
+    the key alone (link previews, a pin, the words around a link) leaves the article alone too."""
+    readable = [attachment for attachment in message.attachments if _attachment_kind(attachment)]
+    if readable:
+        return f"file:{readable[0].id}"
+    links = links_in(message.content)
+    if links:
+        return f"link:{links[0]}"
+    if len(message.content.strip()) >= MIN_POST_CHARS:
+        return "text:" + hashlib.sha256(message.content.encode()).hexdigest()[:32]
+    if message.attachments:
+        return f"file:{message.attachments[0].id}"
     return None

@@ -1222,6 +1222,177 @@ def test_a_bare_scheme_is_no_link():
     assert links_in("Links start with https://) or **http://**") == []
 
 
+# -- newsroom: edits and deletions ---------------------------------------------------------
+
+BUDGET_POST = (
+    "Library budget. The council approved a budget of 12 million pounds for the new library on Tuesday. "
+    + "Work on the building starts in the spring and should end before the winter comes. " * 2
+)
+CORRECTED_POST = BUDGET_POST.replace("12 million", "15 million")
+REACTION = r"/reactions/.+/@me$"
+
+
+async def stored_post(world: World, content: str = BUDGET_POST, channel=None) -> dict:
+    """A moderator's newsroom post, once the bot reacted ✅ to it."""
+    posted = await world.fake.send_user_message(channel or world.news, world.mod, content)
+    await world.fake.wait_for(lambda: world.fake.reactions_on(posted), description="a reaction")
+    assert world.fake.reactions_on(posted) == {"✅": [world.fake.bot_user.id]}
+    return posted
+
+
+async def settled(world: World) -> None:
+    """Wait until the bot handled every event sent so far: a mention's answer comes after them
+    (discord.py reads the gateway in order), and then no handler is left running."""
+    marker = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} weapons"
+    )
+    await world.fake.wait_for_message(world.general, replying_to(marker), include_existing=True)
+    assert await world.runner.wait_idle()
+
+
+def library_texts(world: World) -> list[str]:
+    library = str(world.guild.id)
+    return [world.store.article_text(library, a.id) for a in world.store.list_articles(library)]
+
+
+async def test_newsroom_edit_updates_the_quoted_text(newsroom):
+    posted = await stored_post(newsroom)
+    article = newsroom.store.list_articles(str(newsroom.guild.id))[0]
+    requests = len(newsroom.fake.requests)
+    await newsroom.fake.edit_user_message(posted, CORRECTED_POST)
+    await newsroom.fake.wait_for_request("PUT", REACTION, after=requests)
+    answer = await ask(newsroom, "what budget did the council approve for the library")
+    quotes = [embed["description"] for embed in answer["embeds"]]
+    assert quotes == [
+        "> **Library** **budget**. **The** **council** approved a **budget** of 15 million pounds **for**"
+        " **the** new **library** on Tuesday. Work on **the** building starts in **the** spring and should"
+        " end before **the** winter comes. Work on **the** building starts in **the** spring and should end"
+        " before **the** winter comes."
+    ]
+    assert newsroom.store.search("12 million pounds", [str(newsroom.guild.id)]).hits[0].passage.text == (
+        CORRECTED_POST.strip()
+    )
+    assert [a.id for a in newsroom.store.list_articles(str(newsroom.guild.id))] == [article.id]
+    assert library_texts(newsroom) == [CORRECTED_POST.strip()]
+
+
+async def test_newsroom_edit_of_a_post_older_than_the_message_cache_updates_its_article(newsroom):
+    posted = await stored_post(newsroom)
+    newsroom.bot._connection._messages.clear()  # the post has left discord.py's message cache
+    requests = len(newsroom.fake.requests)
+    await newsroom.fake.edit_user_message(posted, CORRECTED_POST)
+    await newsroom.fake.wait_for_request("PUT", REACTION, after=requests)
+    assert library_texts(newsroom) == [CORRECTED_POST.strip()]
+
+
+async def test_newsroom_delete_removes_the_article(newsroom):
+    posted = await stored_post(newsroom)
+    await newsroom.fake.delete_user_message(posted)
+    await settled(newsroom)
+    assert newsroom.store.count_articles(str(newsroom.guild.id)) == 0
+    assert newsroom.store.get_setting(str(newsroom.guild.id), f"newsroom_post:{posted['id']}") is None
+
+
+async def test_newsroom_bulk_delete_removes_the_articles(newsroom):
+    first = await stored_post(newsroom)
+    second = await stored_post(newsroom, CORRECTED_POST.replace("Library", "Museum"))
+    kept = await stored_post(newsroom, BUDGET_POST.replace("Library", "Bridge"))
+    await newsroom.fake.bulk_delete_user_messages(newsroom.news, [first, second])
+    await settled(newsroom)
+    assert library_texts(newsroom) == [BUDGET_POST.replace("Library", "Bridge").strip()]
+    assert newsroom.fake.reactions_on(kept) == {"✅": [newsroom.fake.bot_user.id]}
+
+
+async def test_newsroom_delete_of_a_link_post_keeps_an_article_the_library_had_before(newsroom):
+    url = newsroom.fake.serve_bytes("news/bridge.html", BRIDGE_PAGE.encode(), "text/html")
+    library = str(newsroom.guild.id)
+    before = newsroom.store.add(read_link_article(url), library).article
+    posted = await stored_post(newsroom, f"Worth a read: {url}")
+    await newsroom.fake.delete_user_message(posted)
+    await settled(newsroom)
+    assert [a.id for a in newsroom.store.list_articles(library)] == [before.id]
+
+
+def read_link_article(url: str) -> Article:
+    return Article("Bridge closes", "The bridge closes next month for repairs to its deck. " * 4, url=url)
+
+
+async def test_newsroom_delete_of_a_link_post_removes_the_article_it_added(newsroom):
+    url = newsroom.fake.serve_bytes("news/bridge.html", BRIDGE_PAGE.encode(), "text/html")
+    posted = await stored_post(newsroom, f"Worth a read: {url}")
+    await newsroom.fake.delete_user_message(posted)
+    await settled(newsroom)
+    assert newsroom.store.count_articles(str(newsroom.guild.id)) == 0
+
+
+async def test_newsroom_edit_by_a_member_does_nothing(newsroom):
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.alice, "Library budget soon.")
+    await newsroom.fake.edit_user_message(posted, BUDGET_POST)
+    await settled(newsroom)
+    assert newsroom.store.count_articles(str(newsroom.guild.id)) == 0
+    assert newsroom.fake.reactions_on(posted) == {}
+
+
+async def test_newsroom_edit_outside_the_newsroom_does_nothing(newsroom):
+    posted = await newsroom.fake.send_user_message(newsroom.general, newsroom.mod, "Library budget soon.")
+    await newsroom.fake.edit_user_message(posted, BUDGET_POST)
+    await settled(newsroom)
+    assert newsroom.store.count_articles(str(newsroom.guild.id)) == 0
+    assert newsroom.fake.reactions_on(posted) == {}
+
+
+async def test_newsroom_link_preview_does_nothing(newsroom):
+    url = newsroom.fake.serve_bytes("news/bridge.html", BRIDGE_PAGE.encode(), "text/html")
+    posted = await stored_post(newsroom, f"Worth a read: {url}")
+    fetches, requests = len(newsroom.fake.file_requests), len(newsroom.fake.requests)
+    await newsroom.fake.unfurl_links(posted, [{"type": "link", "url": url, "title": "Bridge closes"}])
+    await settled(newsroom)
+    assert len(newsroom.fake.file_requests) == fetches
+    assert newsroom.fake.requests_to("PUT", REACTION)[-1] is newsroom.fake.requests[requests - 1]
+    assert newsroom.fake.messages_in(newsroom.news) == [posted]
+
+
+async def test_newsroom_link_preview_of_a_post_older_than_the_message_cache_does_nothing(newsroom):
+    url = newsroom.fake.serve_bytes("news/bridge.html", BRIDGE_PAGE.encode(), "text/html")
+    posted = await stored_post(newsroom, f"Worth a read: {url}")
+    await newsroom.fake.edit_user_message(posted, f"Worth a read, on the bridge: {url}")
+    await settled(newsroom)
+    newsroom.bot._connection._messages.clear()
+    fetches = len(newsroom.fake.file_requests)
+    await newsroom.fake.unfurl_links(posted, [{"type": "link", "url": url, "title": "Bridge closes"}])
+    await settled(newsroom)
+    assert len(newsroom.fake.file_requests) == fetches
+    assert newsroom.fake.messages_in(newsroom.news) == [posted]
+
+
+async def test_newsroom_short_post_edited_into_an_article_is_added(newsroom):
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, "Library budget: story soon.")
+    await newsroom.fake.edit_user_message(posted, BUDGET_POST)
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+    assert library_texts(newsroom) == [BUDGET_POST.strip()]
+
+
+async def test_newsroom_refused_edit_keeps_the_earlier_version_and_says_why(newsroom):
+    posted = await stored_post(newsroom)
+    url = newsroom.fake.serve_bytes("files/report.pdf", b"%PDF-1.4", "application/pdf")
+    await newsroom.fake.edit_user_message(posted, url)
+    reply = await newsroom.fake.wait_for_message(newsroom.news, replying_to(posted), include_existing=True)
+    assert reply["content"] == (
+        f"{url} is application/pdf, not a web page or plain text. The library keeps the post's earlier version."
+    )
+    await newsroom.fake.wait_for(lambda: "✅" not in newsroom.fake.reactions_on(posted), description="no ✅")
+    assert newsroom.fake.reactions_on(posted) == {"❌": [newsroom.fake.bot_user.id]}
+    assert library_texts(newsroom) == [BUDGET_POST.strip()]
+
+
+async def test_newsroom_post_edited_into_a_short_message_loses_its_article(newsroom):
+    posted = await stored_post(newsroom)
+    await newsroom.fake.edit_user_message(posted, "Story withdrawn.")
+    await newsroom.fake.wait_for(lambda: not newsroom.fake.reactions_on(posted), description="no ✅")
+    assert newsroom.store.count_articles(str(newsroom.guild.id)) == 0
+
+
 async def test_newsroom_clear_stops_indexing(newsroom):
     inter = await newsroom.fake.invoke_command(
         "newsroom clear", {}, user=newsroom.mod, channel=newsroom.general

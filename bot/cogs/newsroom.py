@@ -1,20 +1,25 @@
-"""Newsroom channels: articles that moderators post there are added to the server's library."""
+"""Newsroom channels: articles that moderators post there are added to the server's library, and
+follow the posts: an edited post updates its article, a deleted one removes it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import json
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import ClippingsError
+from index import ClippingsError, NotFound
 
 from ..checks import require_moderator
-from ..errors import APOLOGY, UserError, reply_to
-from ..ingest import article_from_message, looks_like_article
+from ..errors import APOLOGY, UserError, handle_message_error, reply_to
+from ..ingest import article_from_message, looks_like_article, post_source
 
 if TYPE_CHECKING:
     from ..client import ClippingsBot
@@ -22,7 +27,40 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NEWSROOM_KEY = "newsroom_channel"
+POST_KEY = "newsroom_post:{}"
+"""The setting (in the server's library) that records what became of one newsroom post."""
 REASON_LIMIT = 300
+KEPT_NOTE = "The library keeps the post's earlier version."
+"""Said after the reason when an edit is refused but the post's article stays as it was."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PostRecord:
+    """What became of a newsroom post, kept so that its edits and its deletion can follow it."""
+
+    source: str | None
+    """What its article was last read from (`post_source`): an edit that keeps it changes nothing."""
+    article: str | None
+    """The article it is stored as; None: it was refused."""
+    owned: bool
+    """The post added the article (rather than finding it in the library): deleting the post, or
+    editing it to another link or file, removes the article."""
+
+    def dumps(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def loads(cls, value: str) -> PostRecord:
+        data = json.loads(value)
+        return cls(data.get("source"), data.get("article"), bool(data.get("owned")))
+
+
+class _PostLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 @app_commands.guild_only()
@@ -33,6 +71,7 @@ class NewsroomCog(
     def __init__(self, bot: ClippingsBot) -> None:
         self.bot = bot
         self._channels: dict[int, int | None] = {}
+        self._post_locks: dict[int, _PostLock] = {}
         super().__init__()
 
     async def newsroom_channel(self, guild_id: int) -> int | None:
@@ -97,35 +136,182 @@ class NewsroomCog(
         a link or article-length text; a mention of the bot in such a post is no question."""
         return await self.is_moderators_post(message) and looks_like_article(message)
 
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, message_id: int) -> AsyncIterator[None]:
+        """The events of one post in turn: an edit or a deletion waits until the post is stored."""
+        entry = self._post_locks.setdefault(message_id, _PostLock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if not entry.users:
+                del self._post_locks[message_id]
+
+    async def _record(self, guild_id: int, message_id: int) -> PostRecord | None:
+        value = await asyncio.to_thread(
+            self.bot.store.get_setting, str(guild_id), POST_KEY.format(message_id)
+        )
+        return PostRecord.loads(value) if value else None
+
+    async def _keep_record(self, guild_id: int, message_id: int, record: PostRecord | None) -> None:
+        await asyncio.to_thread(
+            self.bot.store.set_setting,
+            str(guild_id),
+            POST_KEY.format(message_id),
+            record.dumps() if record else None,
+        )
+
     @commands.Cog.listener("on_message")
     async def index_newsroom_post(self, message: discord.Message) -> None:
         if not await self.is_moderators_post(message):
             return
+        async with self._one_at_a_time(message.id):
+            await self._store_post(message, None)
+
+    @commands.Cog.listener("on_raw_message_edit")
+    async def update_newsroom_post(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """A moderator's edit of a newsroom post: its article is read again and updated in place (a
+        text post keeps its link, so its article keeps its id). A post that was refused, or was an
+        ordinary short message, and now holds an article is added. Updates that leave what the
+        article is read from alone (Discord's link previews, pins, the words around a link) do
+        nothing; so does an edit the bot cannot read (no Message Content intent, no mention)."""
+        message = payload.message
+        if not await self.is_moderators_post(message) or not self._can_read(message):
+            return
         assert message.guild is not None  # a newsroom post is a server's
+        source = post_source(message)
+        async with self._one_at_a_time(message.id):
+            try:
+                record = await self._record(message.guild.id, message.id)
+            except Exception as exc:
+                await handle_message_error(message, exc)
+                return
+            if record is not None:
+                if record.source == source:
+                    return
+            elif source is None:
+                return  # still an ordinary short message
+            elif payload.cached_message is not None:
+                if post_source(payload.cached_message) == source:
+                    return  # stored or refused as it is now, moments ago (its record comes next)
+            elif message.edited_at is None:
+                return  # never edited: Discord's own update (a link preview) of an older message
+            log.info("newsroom post %s was edited; reading it again", message.id)
+            await self._store_post(message, record)
+
+    def _can_read(self, message: discord.Message) -> bool:
+        """Without the Message Content intent Discord blanks a post unless it mentions the bot: an
+        edit of such a post shows nothing, and must not read as the article having gone."""
+        return self.bot.settings.message_content or (
+            self.bot.user is not None and self.bot.user in message.mentions
+        )
+
+    async def _store_post(self, message: discord.Message, record: PostRecord | None) -> None:
+        """Store (or, for an edited post, store again) a newsroom post's article, and say how it went."""
+        assert message.guild is not None
+        guild_id, source = message.guild.id, post_source(message)
         try:
             article = await article_from_message(message, self.bot.settings.fetch)
-            if article is None:
-                return  # an ordinary short message, not an article
-            result = await asyncio.to_thread(self.bot.store.add, article, str(message.guild.id))
+            if article is None:  # an ordinary short message, not (or no longer) an article
+                if record is not None:
+                    await self._drop(message, record)
+                return
+            result = await asyncio.to_thread(self.bot.store.add, article, str(guild_id))
         except ClippingsError as exc:
-            await self._react(message, "❌", str(exc)[:REASON_LIMIT])
+            reason = str(exc)[:REASON_LIMIT]
+            kept = record.article if record else None
+            if kept:
+                reason = f"{reason} {KEPT_NOTE}"
+            try:
+                await self._keep_record(
+                    guild_id, message.id, PostRecord(source, kept, bool(record and record.owned))
+                )
+            except Exception:
+                log.exception("could not record the refusal of newsroom post %s", message.id)
+            await self._react(message, "❌", reason)
             return
         except Exception:  # a bug: discord.py would only log it, and the post would look ignored
             log.exception("unexpected error storing newsroom post %s", message.id)
             await self._react(message, "❌", APOLOGY)
             return
-        log.info("newsroom post %s stored as article %s (%s)", message.id, result.article.id, result.status)
+        stored = result.article.id
+        same = record is not None and record.article == stored
+        owned = result.status == "added" or (same and record is not None and record.owned)
+        try:
+            if record is not None and record.article and record.owned and not same:
+                await self._remove(guild_id, record.article, f"newsroom post {message.id} now gives another")
+            await self._keep_record(guild_id, message.id, PostRecord(source, stored, owned))
+        except Exception:
+            log.exception("unexpected error recording newsroom post %s", message.id)
+        log.info("newsroom post %s stored as article %s (%s)", message.id, stored, result.status)
         await self._react(message, "✅")
 
+    async def _drop(self, message: discord.Message, record: PostRecord) -> None:
+        """An edited post no longer holds an article: its article goes, and so does the ✅."""
+        assert message.guild is not None
+        if record.article and record.owned:
+            await self._remove(
+                message.guild.id, record.article, f"newsroom post {message.id} no longer holds it"
+            )
+        await self._keep_record(message.guild.id, message.id, None)
+        await self._unreact(message, "✅")
+
+    async def _remove(self, guild_id: int, article_id: str, why: str) -> None:
+        try:
+            removed = await asyncio.to_thread(self.bot.store.remove, str(guild_id), article_id)
+        except NotFound:
+            log.info("article %s was already removed (%s)", article_id, why)
+            return
+        log.info("removed article %s %r: %s", removed.id, removed.title, why)
+
+    @commands.Cog.listener("on_raw_message_delete")
+    async def forget_deleted_post(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if payload.guild_id is not None:
+            await self._forget(payload.guild_id, payload.message_id)
+
+    @commands.Cog.listener("on_raw_bulk_message_delete")
+    async def forget_deleted_posts(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        if payload.guild_id is not None:
+            for message_id in sorted(payload.message_ids):
+                await self._forget(payload.guild_id, message_id)
+
+    async def _forget(self, guild_id: int, message_id: int) -> None:
+        """A deleted message: if it was a stored newsroom post (in whichever channel), its article is
+        removed. There is no message left to react to or reply to: the removal is logged."""
+        async with self._one_at_a_time(message_id):
+            try:
+                record = await self._record(guild_id, message_id)
+                if record is None:
+                    return
+                if record.article and record.owned:
+                    await self._remove(guild_id, record.article, f"newsroom post {message_id} was deleted")
+                await self._keep_record(guild_id, message_id, None)
+            except Exception:  # a bug: no one to apologise to, so it is logged with its traceback
+                log.exception("unexpected error following the deletion of newsroom post %s", message_id)
+
     async def _react(self, message: discord.Message, emoji: str, reason: str | None = None) -> None:
-        """The ✅ or ❌, then the reason; the reason still goes out where the bot may not react."""
+        """The ✅ or ❌ (an edited post loses the other one), then the reason; the reason still goes
+        out where the bot may not react."""
         try:
             await message.add_reaction(emoji)
         except discord.HTTPException:
             log.warning("could not react %s to newsroom post %s", emoji, message.id, exc_info=True)
+        await self._unreact(message, "❌" if emoji == "✅" else "✅")
         if not reason:
             return
         try:
             await reply_to(message, reason)
         except discord.HTTPException:
             log.warning("could not answer newsroom post %s", message.id, exc_info=True)
+
+    async def _unreact(self, message: discord.Message, emoji: str) -> None:
+        """Take back the bot's own ✅ or ❌, when the post shows it."""
+        if not any(reaction.me and str(reaction.emoji) == emoji for reaction in message.reactions):
+            return
+        assert self.bot.user is not None
+        try:
+            await message.remove_reaction(emoji, self.bot.user)
+        except discord.HTTPException:
+            log.warning("could not take back %s from newsroom post %s", emoji, message.id, exc_info=True)
