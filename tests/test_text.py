@@ -1,4 +1,11 @@
-from index.ingest.text import normalize_text, question_terms, split_headline, strip_chrome, tokenize
+from index.ingest.text import (
+    normalize_text,
+    question_terms,
+    split_headline,
+    strip_chrome,
+    tokenize,
+    tokenize_spans,
+)
 
 
 def test_tokenize_casefolds_unicode_words():
@@ -24,6 +31,44 @@ def test_tokenize_keeps_numbers():
         "5",
         "million",
     ]
+
+
+def test_tokenize_makes_chinese_characters_and_their_overlapping_pairs_terms():
+    assert tokenize("致命性武器") == ["致", "致命", "命", "命性", "性", "性武", "武", "武器", "器"]
+
+
+def test_tokenize_splits_japanese_kana_and_kanji_into_characters_and_pairs():
+    assert tokenize("東京です") == ["東", "東京", "京", "京で", "で", "です", "す"]
+
+
+def test_tokenize_ends_an_unspaced_run_at_punctuation_and_latin_words():
+    assert tokenize("iPhone手机・新品") == ["iphone", "手", "手机", "机", "新", "新品", "品"]
+
+
+def test_tokenize_keeps_korean_words_whole():
+    assert tokenize("한국어 문장입니다") == ["한국어", "문장입니다"]
+
+
+def test_tokenize_keeps_hindi_words_whole_with_their_vowel_signs_and_virama():
+    assert tokenize("हिन्दी दिवस पर कार्यक्रम") == ["हिन्दी", "दिवस", "पर", "कार्यक्रम"]
+
+
+def test_tokenize_keeps_tamil_and_bengali_words_whole():
+    assert tokenize("தமிழ் மொழி বাংলা ভাষা") == ["தமிழ்", "மொழி", "বাংলা", "ভাষা"]
+
+
+def test_tokenize_spans_of_chinese_overlap_as_the_terms_do():
+    assert list(tokenize_spans("说武器")) == [
+        ("说", 0, 1),
+        ("说武", 0, 2),
+        ("武", 1, 2),
+        ("武器", 1, 3),
+        ("器", 2, 3),
+    ]
+
+
+def test_question_terms_of_a_chinese_question_hold_its_characters_and_pairs():
+    assert question_terms("武器？") == ["武", "武器", "器"]
 
 
 def test_question_words_do_not_drive_ranking():

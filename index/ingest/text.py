@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -101,14 +102,107 @@ def split_headline(text: str) -> tuple[str | None, str]:
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _POSSESSIVE = re.compile(r"['’]s$")
 
+# Scripts written without spaces between words (Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar):
+# a run of their letters is indexed as each character plus each overlapping pair of characters.
+# Pairs find a word of two or more characters inside any run, as Lucene's CJK bigrams do; the single
+# characters keep one-character words ("说", "车") findable, which pairs alone would lose.
+# Hangul is written with spaces, so a Korean word stays one term.
+_UNSPACED_BLOCKS = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x3005, 0x303F),  # ideographic iteration and number marks (々 〆 〇)
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x31F0, 0x31FF),  # Katakana phonetic extensions
+    (0x3400, 0x4DBF),  # CJK ideographs, extension A
+    (0x4E00, 0x9FFF),  # CJK ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+)
+_UNSPACED_ASTRAL = "\U00020000-\U000323af"
+"""CJK ideographs, extensions B to H (all letters, or not assigned yet)."""
+# Combining marks belonging to no one script (accents over Latin letters, variation selectors) still
+# end a word, as before, so text in Latin script keeps exactly the terms it always had.
+_SHARED_MARK_BLOCKS = (
+    (0x0300, 0x036F),
+    (0x1AB0, 0x1AFF),
+    (0x1DC0, 0x1DFF),
+    (0x20D0, 0x20FF),
+    (0xFE00, 0xFE0F),
+    (0xFE20, 0xFE2F),
+)
+
+
+def _char_class(codes: list[int]) -> str:
+    """A regex character class body of these code points (sorted), as ranges."""
+    parts = []
+    start = previous = codes[0]
+    for code in [*codes[1:], -1]:
+        if code != previous + 1:
+            parts.append(re.escape(chr(start)) + ("-" + re.escape(chr(previous)) if previous > start else ""))
+            start = code
+        previous = code
+    return "".join(parts)
+
+
+@functools.cache
+def _wide_tokens() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(a character that `_TOKEN` may split otherwise than `_wide_spans`, the tokens of a text that
+    holds one). Made on first need: it reads the Unicode database (some 20 ms).
+
+    Only marks of the Basic Multilingual Plane count, where every script in daily use has its marks:
+    a class with the many small ranges beyond it is several times slower to match."""
+
+    def letter_or_mark(code: int) -> bool:
+        category = unicodedata.category(chr(code))
+        return category[0] in "LM" or category == "Nl"
+
+    unspaced = [code for lo, hi in _UNSPACED_BLOCKS for code in range(lo, hi + 1) if letter_or_mark(code)]
+    skipped = set(unspaced) | {code for lo, hi in _SHARED_MARK_BLOCKS for code in range(lo, hi + 1)}
+    # Vowel signs and viramas of Indic scripts, Hebrew and Arabic points...: inside a word.
+    marks = [
+        code
+        for code in range(0x0300, 0x10000)
+        if unicodedata.category(chr(code)) in ("Mn", "Mc", "Me") and code not in skipped
+    ]
+    unspaced_class = _char_class(unspaced) + _UNSPACED_ASTRAL
+    mark_class = _char_class(marks)
+    letter = rf"(?![{unspaced_class}])[^\W_]"
+    word = rf"{letter}(?:{letter}|[{mark_class}])*"
+    return (
+        # Any astral character too: few texts hold one, and `_wide_spans` tokenizes others as `_TOKEN`.
+        re.compile(f"[{_char_class(sorted(unspaced + marks))}\U00010000-\U0010ffff]"),
+        re.compile(rf"(?P<run>[{unspaced_class}]+)|{word}(?:['’]{word})*"),
+    )
+
 
 def _term(word: str) -> str:
     term = _POSSESSIVE.sub("", word.casefold()).replace("’", "'")
     return term
 
 
+def _latin_only(text: str) -> bool:
+    """Whether `_TOKEN` alone tokenizes the text: it holds no letter of an unspaced script and no
+    combining mark of a script (always so for English)."""
+    return text.isascii() or _wide_tokens()[0].search(text) is None
+
+
+def _wide_spans(text: str) -> Iterator[tuple[str, int, int]]:
+    for m in _wide_tokens()[1].finditer(text):
+        start, end = m.span()
+        if m.lastgroup == "run":
+            for at in range(start, end):
+                yield text[at], at, at + 1
+                if at + 1 < end:
+                    yield text[at : at + 2], at, at + 2
+        else:
+            word = m.group()
+            yield _term(word) if "'" in word or "’" in word else word.casefold(), start, end
+
+
 def tokenize(text: str) -> list[str]:
     """Terms of a text, in order, repeats kept."""
+    if not _latin_only(text):
+        return [term for term, _, _ in _wide_spans(text)]
     words = _TOKEN.findall(text)
     if "'" in text or "’" in text:  # only words with an apostrophe need more than casefolding
         return [_term(w) if "'" in w or "’" in w else w.casefold() for w in words]
@@ -116,10 +210,20 @@ def tokenize(text: str) -> list[str]:
 
 
 def tokenize_spans(text: str) -> Iterator[tuple[str, int, int]]:
-    """Terms of a text with their character offsets, for highlighting."""
+    """Terms of a text with their character offsets, for highlighting. The terms of an unspaced
+    script overlap (a character and the pair it starts)."""
+    if not _latin_only(text):
+        yield from _wide_spans(text)
+        return
     for m in _TOKEN.finditer(text):
         word = m.group()
         yield _term(word) if "'" in word or "’" in word else word.casefold(), m.start(), m.end()
+
+
+def needs_wide_tokens(text: str) -> bool:
+    """Whether a text holds characters that the tokenizer before schema 5 (SQLite) / 8 (PostgreSQL)
+    split differently: letters of unspaced scripts, or combining marks of a script."""
+    return not _latin_only(text)
 
 
 # Words that only say a sentence is a question. They are dropped from questions, never from passages,
