@@ -89,13 +89,21 @@ def highlight(text: str, terms: tuple[str, ...] | list[str]) -> str:
     """Escape a passage and put its words that match the question's terms in bold."""
     wanted = set(terms)
     links = url_spans(text)
-    pieces: list[str] = []
-    cursor = 0
+    # Matches that overlap or touch are one bold stretch: the terms of Chinese or Japanese overlap
+    # (a character and its pair), and "**a****b**" is not bold in Discord.
+    bold: list[list[int]] = []
     for term, start, end in tokenize_spans(text):
         if term in wanted and not any(a <= start < b for a, b in links):
-            pieces.append(escape(text[cursor:start]))
-            pieces.append(f"**{escape(text[start:end])}**")
-            cursor = end
+            if bold and start <= bold[-1][1]:
+                bold[-1][1] = max(bold[-1][1], end)
+            else:
+                bold.append([start, end])
+    pieces: list[str] = []
+    cursor = 0
+    for start, end in bold:
+        pieces.append(escape(text[cursor:start]))
+        pieces.append(f"**{escape(text[start:end])}**")
+        cursor = end
     pieces.append(escape(text[cursor:]))
     return "".join(pieces)
 

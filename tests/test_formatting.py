@@ -116,6 +116,14 @@ def test_highlight_bolds_possessive_forms_of_a_term():
     assert highlight("China’s weapons", ("china",)) == "**China’s** weapons"
 
 
+def test_highlight_bolds_a_chinese_word_once_where_its_characters_and_pair_overlap():
+    assert highlight("提供致命性武器。", ("武", "武器", "器")) == "提供致命性**武器**。"
+
+
+def test_highlight_bolds_touching_chinese_matches_as_one_stretch():
+    assert highlight("秦刚说武器", ("秦", "刚", "器")) == "**秦刚**说武**器**"
+
+
 def test_highlight_leaves_a_link_as_written():
     text = "The report is at https://news.test/weapons_report_2023 and was read widely."
     assert highlight(text, ("weapons", "report")) == (
