@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+from collections import Counter
 from collections.abc import Callable
 
+import numpy as np
 import sqlite_utils
 
 from ..ingest.fields import without_secrets
+from ..ingest.text import needs_wide_tokens, tokenize
 from ..rank.features import analyse, encode_analysis
 from ..rank.stems import Stems
 
 log = logging.getLogger(__name__)
 
 APPLICATION = "clippings"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+TERM_DTYPE = np.dtype("<u4")
+TF_DTYPE = np.dtype("<u2")
+RETOKENIZE_BATCH = 500
+"""Articles read at a time by the migration that tokenizes passages again (SQLite 5, PostgreSQL 8)."""
 
 
 def _migrate_1(db: sqlite_utils.Database) -> None:
@@ -133,5 +141,122 @@ def cleaned_links(rows: list[tuple[int, str | None, str | None]]) -> list[tuple[
     ]
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
+def _migrate_5(db: sqlite_utils.Database) -> None:
+    # The tokenizer splits Chinese, Japanese, Thai... into characters and pairs and keeps Indic
+    # words whole (index.ingest.text): the passages of articles holding such text are stored again,
+    # as an update of the article stores them (new passage ids, a remove and an add in the change
+    # log), so every index and its cache takes them from the log. Other articles are left as they are.
+    conn = db.conn
+    stems = Stems(irregular=True)
+    updated = last = 0
+    while articles := conn.execute(
+        "SELECT id, library, text FROM articles WHERE id > ? ORDER BY id LIMIT ?", (last, RETOKENIZE_BATCH)
+    ).fetchall():
+        last = articles[-1][0]
+        for article_id, library, text in articles:
+            if not needs_wide_tokens(text):
+                continue
+            old = conn.execute(
+                "SELECT id, seq, start, end, length, terms FROM passages WHERE article_id = ? ORDER BY id",
+                (article_id,),
+            ).fetchall()
+            vectors = conn.execute(
+                "SELECT p.seq, v.model, v.vector FROM passage_vectors v JOIN passages p ON p.id = v.passage_id"
+                " WHERE p.article_id = ?",
+                (article_id,),
+            ).fetchall()
+            conn.execute(
+                "INSERT INTO changes (library, article_id, action, passages, total_len, first_passage,"
+                " last_passage, term_ids, doc_counts) VALUES (?, ?, 'remove', ?, ?, ?, ?, ?, ?)",
+                (
+                    library,
+                    article_id,
+                    *removal([(pid, length, terms) for pid, _, _, _, length, terms in old]),
+                ),
+            )
+            conn.execute(
+                "DELETE FROM passage_vectors WHERE passage_id IN (SELECT id FROM passages WHERE article_id = ?)",
+                (article_id,),
+            )
+            conn.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
+            counts = [Counter(tokenize(text[start:end])) for _, _, start, end, _, _ in old]
+            term_ids = _sqlite_term_ids(conn, {t for c in counts for t in c})
+            conn.executemany(
+                "INSERT INTO passages (article_id, seq, start, end, length, terms, tfs, analysis)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        article_id,
+                        seq,
+                        start,
+                        end,
+                        *stored_terms(count, term_ids),
+                        encode_analysis(analyse(text[start:end], stems)),
+                    )
+                    for (_, seq, start, end, _, _), count in zip(old, counts, strict=True)
+                ],
+            )
+            new_ids = dict(conn.execute("SELECT seq, id FROM passages WHERE article_id = ?", (article_id,)))
+            conn.executemany(
+                "INSERT INTO passage_vectors (passage_id, model, vector) VALUES (?, ?, ?)",
+                [(new_ids[seq], model, vector) for seq, model, vector in vectors],
+            )
+            conn.execute(
+                "INSERT INTO changes (library, article_id, action) VALUES (?, ?, 'add')",
+                (library, article_id),
+            )
+            updated += 1
+    if updated:
+        log.info("tokenized the passages of %d articles again", updated)
+
+
+def _sqlite_term_ids(conn: sqlite3.Connection, terms: set[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    ordered = sorted(terms)
+    for i in range(0, len(ordered), 900):  # below SQLite's limit of variables in one statement
+        chunk = ordered[i : i + 900]
+        conn.executemany("INSERT OR IGNORE INTO terms (term) VALUES (?)", [(t,) for t in chunk])
+        marks = ",".join("?" * len(chunk))
+        ids.update(
+            (term, term_id)
+            for term_id, term in conn.execute(f"SELECT id, term FROM terms WHERE term IN ({marks})", chunk)
+        )
+    return ids
+
+
+def removal(passages: list[tuple[int, int, bytes]]) -> tuple[int, int, int | None, int | None, bytes, bytes]:
+    """What the change log says of an article's removal, from its passages' (id, length, terms) in id
+    order: (passages, total length, first and last passage id, term ids, how many passages held
+    each), as SqliteDatabase._delete and PostgresDatabase._delete log it (also used by the
+    PostgreSQL migration)."""
+    doc_terms = Counter[int]()
+    for _, _, blob in passages:
+        doc_terms.update(np.frombuffer(blob, dtype=TERM_DTYPE).tolist())
+    terms = np.array(sorted(doc_terms), dtype=TERM_DTYPE)
+    return (
+        len(passages),
+        sum(length for _, length, _ in passages),
+        passages[0][0] if passages else None,
+        passages[-1][0] if passages else None,
+        terms.tobytes(),
+        np.array([doc_terms[t] for t in terms.tolist()], dtype=np.int64).tobytes(),
+    )
+
+
+def stored_terms(count: Counter[str], term_ids: dict[str, int]) -> tuple[int, bytes, bytes]:
+    """A passage's (length, term ids, term frequencies) as stored: ids ascending, frequencies
+    capped at 65535 (also used by the PostgreSQL migration)."""
+    ids = np.array([term_ids[t] for t in count], dtype=TERM_DTYPE)
+    tfs = np.minimum(np.array(list(count.values()), dtype=np.int64), 65535).astype(TF_DTYPE)
+    order = np.argsort(ids)
+    return sum(count.values()), ids[order].tobytes(), tfs[order].tobytes()
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _migrate_1,
+    _migrate_2,
+    _migrate_3,
+    _migrate_4,
+    _migrate_5,
+]
 """MIGRATIONS[i] takes a database from schema version i to i + 1."""

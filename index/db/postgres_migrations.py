@@ -5,11 +5,16 @@ connection when it needs Python (as casefolding the stored titles does)."""
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable
 
 import psycopg
 
-from .migrations import cleaned_links
+from ..ingest.text import needs_wide_tokens, tokenize, wide_character_class
+from .migrations import RETOKENIZE_BATCH, cleaned_links, removal, stored_terms
+
+log = logging.getLogger(__name__)
 
 APPLICATION = "clippings"
 
@@ -44,6 +49,86 @@ def clean_links(conn: psycopg.Connection) -> None:
     ).fetchall()
     with conn.cursor() as cursor:
         cursor.executemany("UPDATE articles SET url = %s, site = %s WHERE id = %s", cleaned_links(rows))
+
+
+def retokenize_passages(conn: psycopg.Connection) -> None:
+    """Migration 8: the passages of articles holding Chinese, Japanese, Thai, Indic... text stored
+    again with the tokenizer that splits unspaced scripts into characters and pairs and keeps
+    combining marks in their words (the SQLite schema's migration 5): as an update stores them, with
+    new passage ids and a remove and an add in the change log, which every process's index follows.
+    The server picks the articles by a regular expression, so the text of the others is never read."""
+    pattern = f"[{wide_character_class()}]"
+    updated = last = 0
+    while articles := conn.execute(
+        "SELECT id, library, text FROM articles WHERE id > %s AND text ~ %s ORDER BY id LIMIT %s",
+        (last, pattern, RETOKENIZE_BATCH),
+    ).fetchall():
+        last = articles[-1][0]
+        for article_id, library, text in articles:
+            if not needs_wide_tokens(text):
+                continue
+            old = conn.execute(
+                'SELECT id, seq, start, "end", length, terms FROM passages WHERE article_id = %s ORDER BY id',
+                (article_id,),
+            ).fetchall()
+            vectors = conn.execute(
+                "SELECT p.seq, v.model, v.vector FROM passage_vectors v JOIN passages p ON p.id = v.passage_id"
+                " WHERE p.article_id = %s",
+                (article_id,),
+            ).fetchall()
+            conn.execute(
+                "INSERT INTO changes (library, article_id, action, passages, total_len, first_passage,"
+                " last_passage, term_ids, doc_counts) VALUES (%s, %s, 'remove', %s, %s, %s, %s, %s, %s)",
+                (
+                    library,
+                    article_id,
+                    *removal([(pid, length, terms) for pid, _, _, _, length, terms in old]),
+                ),
+            )
+            conn.execute("DELETE FROM passages WHERE article_id = %s", (article_id,))  # vectors cascade
+            counts = [Counter(tokenize(text[start:end])) for _, _, start, end, _, _ in old]
+            term_ids = _term_ids(conn, {t for c in counts for t in c})
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    'INSERT INTO passages (article_id, seq, start, "end", length, terms, tfs)'
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (article_id, seq, start, end, *stored_terms(count, term_ids))
+                        for (_, seq, start, end, _, _), count in zip(old, counts, strict=True)
+                    ],
+                )
+                new_ids: dict[int, int] = dict(
+                    conn.execute(
+                        "SELECT seq, id FROM passages WHERE article_id = %s", (article_id,)
+                    ).fetchall()
+                )
+                cursor.executemany(
+                    "INSERT INTO passage_vectors (passage_id, model, vector) VALUES (%s, %s, %s)",
+                    [(new_ids[seq], model, vector) for seq, model, vector in vectors],
+                )
+            conn.execute(
+                "INSERT INTO changes (library, article_id, action) VALUES (%s, %s, 'add')",
+                (library, article_id),
+            )
+            updated += 1
+    if updated:
+        log.info("tokenized the passages of %d articles again", updated)
+
+
+def _term_ids(conn: psycopg.Connection, terms: set[str]) -> dict[str, int]:
+    """Ids of terms, created as needed (as PostgresDatabase._term_ids)."""
+    ordered = sorted(terms)
+    ids: dict[str, int] = dict(
+        conn.execute("SELECT term, id FROM terms WHERE term = ANY(%s)", (ordered,)).fetchall()
+    )
+    new = [t for t in ordered if t not in ids]
+    if new:
+        ids.update(
+            conn.execute(
+                "INSERT INTO terms (term) SELECT unnest(%s::text[]) RETURNING term, id", (new,)
+            ).fetchall()
+        )
+    return ids
 
 
 MIGRATIONS: list[str | Callable[[psycopg.Connection], None]] = [
@@ -140,6 +225,8 @@ MIGRATIONS: list[str | Callable[[psycopg.Connection], None]] = [
     ALTER TABLE articles ADD COLUMN IF NOT EXISTS chars integer GENERATED ALWAYS AS (char_length(text)) STORED;
     ALTER TABLE articles ALTER COLUMN text SET STORAGE EXTERNAL;
     """,
+    # 8: passages of unspaced and Indic scripts tokenized again (see retokenize_passages).
+    retokenize_passages,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

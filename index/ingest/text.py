@@ -145,9 +145,9 @@ def _char_class(codes: list[int]) -> str:
 
 
 @functools.cache
-def _wide_tokens() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """(a character that `_TOKEN` may split otherwise than `_wide_spans`, the tokens of a text that
-    holds one). Made on first need: it reads the Unicode database (some 20 ms).
+def _wide_tokens() -> tuple[str, re.Pattern[str], re.Pattern[str]]:
+    """(the characters that `_TOKEN` may split otherwise than `_wide_spans`, as a class and
+    compiled; the tokens of a text that holds one). Made on first need: it reads the Unicode database (some 20 ms).
 
     Only marks of the Basic Multilingual Plane count, where every script in daily use has its marks:
     a class with the many small ranges beyond it is several times slower to match."""
@@ -168,11 +168,10 @@ def _wide_tokens() -> tuple[re.Pattern[str], re.Pattern[str]]:
     mark_class = _char_class(marks)
     letter = rf"(?![{unspaced_class}])[^\W_]"
     word = rf"{letter}(?:{letter}|[{mark_class}])*"
-    return (
-        # Any astral character too: few texts hold one, and `_wide_spans` tokenizes others as `_TOKEN`.
-        re.compile(f"[{_char_class(sorted(unspaced + marks))}\U00010000-\U0010ffff]"),
-        re.compile(rf"(?P<run>[{unspaced_class}]+)|{word}(?:['’]{word})*"),
-    )
+    # Any astral character too: few texts hold one, and `_wide_spans` tokenizes others as `_TOKEN`.
+    wide_class = _char_class(sorted(unspaced + marks)) + "\U00010000-\U0010ffff"
+    tokens = re.compile(rf"(?P<run>[{unspaced_class}]+)|{word}(?:['’]{word})*")
+    return wide_class, re.compile(f"[{wide_class}]"), tokens
 
 
 def _term(word: str) -> str:
@@ -183,11 +182,11 @@ def _term(word: str) -> str:
 def _latin_only(text: str) -> bool:
     """Whether `_TOKEN` alone tokenizes the text: it holds no letter of an unspaced script and no
     combining mark of a script (always so for English)."""
-    return text.isascii() or _wide_tokens()[0].search(text) is None
+    return text.isascii() or _wide_tokens()[1].search(text) is None
 
 
 def _wide_spans(text: str) -> Iterator[tuple[str, int, int]]:
-    for m in _wide_tokens()[1].finditer(text):
+    for m in _wide_tokens()[2].finditer(text):
         start, end = m.span()
         if m.lastgroup == "run":
             for at in range(start, end):
@@ -221,9 +220,15 @@ def tokenize_spans(text: str) -> Iterator[tuple[str, int, int]]:
 
 
 def needs_wide_tokens(text: str) -> bool:
-    """Whether a text holds characters that the tokenizer before schema 5 (SQLite) / 8 (PostgreSQL)
-    split differently: letters of unspaced scripts, or combining marks of a script."""
+    """Whether a text may hold characters that the tokenizer of SQLite schema 4 (PostgreSQL schema
+    7) and before split otherwise: letters of unspaced scripts, combining marks of a script."""
     return not _latin_only(text)
+
+
+def wide_character_class() -> str:
+    """The characters `needs_wide_tokens` looks for, as the inside of a bracket expression that
+    Python's `re` and PostgreSQL's regular expressions read alike."""
+    return _wide_tokens()[0]
 
 
 # Words that only say a sentence is a question. They are dropped from questions, never from passages,
