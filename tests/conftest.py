@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
+import re
 import secrets
 import sys
 from collections.abc import Iterator
@@ -63,6 +65,51 @@ def links_after_upgrade(store: Store) -> tuple[list[tuple[str | None, str | None
     bridge again through its link as given with the password and fragment."""
     stored = [(a.url, a.site) for a in store.list_articles("global")]
     return stored, store.add(bridge("Tuesday", SECRET_LINK), "global")
+
+
+_OLD_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def old_tokenize(text: str) -> list[str]:
+    """The tokenizer of SQLite schema 4 (PostgreSQL 7) and before: a run of Chinese characters was
+    one term, and the vowel signs of Hindi split its words."""
+    return [re.sub(r"['’]s$", "", w.casefold()).replace("’", "'") for w in _OLD_TOKEN.findall(text)]
+
+
+ZH_WEAPONS = Article(
+    title="秦刚谈出口",
+    text="外交部长秦刚周二表示中国从未向冲突任何一方提供致命性武器。",
+    url="https://x.test/zh1",
+)
+ZH_RAIN = Article(
+    title="北京天气", text="气象台预报明天北京有大雨请市民出门携带雨具。", url="https://x.test/zh2"
+)
+HI_DAY = Article(
+    title="हिन्दी दिवस",
+    text="सरकार ने कहा कि हिन्दी दिवस पर देश भर के विद्यालयों में विशेष कार्यक्रम होंगे।",
+    url="https://x.test/hi1",
+)
+HI_RAIN = Article(
+    title="मौसम", text="मौसम विभाग ने अगले सप्ताह भारी वर्षा की चेतावनी दी है।", url="https://x.test/hi2"
+)
+EN_WEAPONS = Article(title="Weapons", text=f"{WEAPONS}, he said on Tuesday.", url="https://x.test/en")
+MULTILINGUAL = [ZH_WEAPONS, ZH_RAIN, HI_DAY, HI_RAIN, EN_WEAPONS]
+
+
+def stored_by_the_old_tokenizer(
+    monkeypatch: pytest.MonkeyPatch, path: str | Path, migrations: ModuleType
+) -> None:
+    """Store MULTILINGUAL as the Clippings of the schema before the tokenizer's migration (the last
+    of `migrations`, SQLite's or PostgreSQL's) stored it: at that schema, with the old terms."""
+    import index.store
+
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:-1])
+        patch.setattr(migrations, "SCHEMA_VERSION", len(migrations.MIGRATIONS) - 1)
+        patch.setattr(index.store, "tokenize", old_tokenize)
+        with Store(path) as store:
+            for article in MULTILINGUAL:
+                store.add(dataclasses.replace(article), "global")
 
 
 def benchmark_module(name: str) -> Iterator[ModuleType]:

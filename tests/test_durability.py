@@ -18,8 +18,18 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BRIDGE_URL, STORE_SECRET_LINK, bridge, links_after_upgrade
+from conftest import (
+    BRIDGE_URL,
+    EN_WEAPONS,
+    HI_DAY,
+    STORE_SECRET_LINK,
+    ZH_WEAPONS,
+    bridge,
+    links_after_upgrade,
+    stored_by_the_old_tokenizer,
+)
 
+import index.store
 from index import Article, DatabaseError, Store
 from index.db import SCHEMA_VERSION, migrations
 from index.ingest.passages import make_passages
@@ -485,3 +495,65 @@ def test_migration_to_schema_4_stores_links_without_secrets_so_they_update_in_pl
         migrated, again = links_after_upgrade(store)
     assert migrated == [(BRIDGE_URL, "x.test")]
     assert (again.status, again.article.url) == ("updated", BRIDGE_URL)
+
+
+def passage_ids_by_title(db: Path) -> dict[str, list[int]]:
+    conn = sqlite3.connect(db)
+    rows = conn.execute(
+        "SELECT a.title, p.id FROM passages p JOIN articles a ON a.id = p.article_id ORDER BY p.id"
+    )
+    found: dict[str, list[int]] = {}
+    for title, passage_id in rows:
+        found.setdefault(title, []).append(passage_id)
+    conn.close()
+    return found
+
+
+def test_migration_to_schema_5_lets_chinese_and_hindi_questions_find_passages_stored_before(
+    tmp_path, monkeypatch
+):
+    db = tmp_path / "old.db"
+    stored_by_the_old_tokenizer(monkeypatch, db, migrations)
+    with Store(db) as store:
+        assert [h.article.title for h in store.search("武器", ["global"]).hits] == [ZH_WEAPONS.title]
+        assert [h.article.title for h in store.search("हिन्दी", ["global"]).hits] == [HI_DAY.title]
+    check_consistent(db)
+
+
+def test_migration_to_schema_5_leaves_english_articles_as_they_were(tmp_path, monkeypatch):
+    db = tmp_path / "old.db"
+    stored_by_the_old_tokenizer(monkeypatch, db, migrations)
+    before = passage_ids_by_title(db)
+    Store(db).close()
+    after = passage_ids_by_title(db)
+    assert after[EN_WEAPONS.title] == before[EN_WEAPONS.title]
+    assert after[ZH_WEAPONS.title] != before[ZH_WEAPONS.title]  # stored again, as an update is
+
+
+def test_migration_to_schema_5_stores_the_analysis_of_the_new_terms(tmp_path, monkeypatch):
+    db = tmp_path / "old.db"
+    stored_by_the_old_tokenizer(monkeypatch, db, migrations)
+    Store(db, ranker=None).close()
+    conn = sqlite3.connect(db)
+    (blob,) = conn.execute(
+        "SELECT p.analysis FROM passages p JOIN articles a ON a.id = p.article_id WHERE a.title = ?",
+        (ZH_WEAPONS.title,),
+    ).fetchone()
+    conn.close()
+    assert decode_analysis(blob) == analyse(ZH_WEAPONS.text, Stems(irregular=True))
+
+
+def test_migration_to_schema_5_brings_the_index_cache_up_to_date_through_the_change_log(
+    tmp_path, monkeypatch
+):
+    db = tmp_path / "old.db"
+    monkeypatch.setattr(index.store, "CACHE_MIN_PASSAGES", 1)
+    stored_by_the_old_tokenizer(monkeypatch, db, migrations)  # its index cached with the old terms
+    assert (tmp_path / "old.db.index" / "manifest.json").exists()
+
+    def rebuilt(self: Store) -> None:
+        raise AssertionError("the index was built again instead of read from the cache")
+
+    monkeypatch.setattr(Store, "_build_index", rebuilt)
+    with Store(db) as store:
+        assert [h.article.title for h in store.search("武器", ["global"]).hits] == [ZH_WEAPONS.title]

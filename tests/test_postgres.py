@@ -21,7 +21,19 @@ import numpy as np
 import psycopg
 import pytest
 from click.testing import CliRunner
-from conftest import BRIDGE_URL, REPO, SAMPLE, STORE_SECRET_LINK, WEAPONS, bridge, links_after_upgrade
+from conftest import (
+    BRIDGE_URL,
+    EN_WEAPONS,
+    HI_DAY,
+    REPO,
+    SAMPLE,
+    STORE_SECRET_LINK,
+    WEAPONS,
+    ZH_WEAPONS,
+    bridge,
+    links_after_upgrade,
+    stored_by_the_old_tokenizer,
+)
 
 from index import AddFailure, Article, ArticleRefused, DatabaseError, Store, StoredArticle, read_path
 from index.cli import cli
@@ -185,7 +197,7 @@ def test_reopening_migrates_nothing_and_keeps_the_articles(postgres_url):
         store.add(corpus(1)[0], "g1")
     with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
         assert store.count_articles("g1") == 1
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("7",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("8",)
 
 
 def test_postgresql_gives_sqlite_s_top_10_with_the_same_scores(postgres_url, db_path):
@@ -769,7 +781,7 @@ def test_a_schema_2_database_is_migrated_keeping_its_articles_and_their_identiti
                 )
             conn.commit()
     with Store(postgres_url) as store, psycopg.connect(postgres_url) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("7",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("8",)
         assert [a.title for a in store.list_articles("g1", title_contains="ÉLAN")] == ["Élan story Zeta"]
         assert [a.title for a in store.list_articles("g1", title_contains="STRASSE")] == ["Straße closed"]
         by_url = store.add(Article(title="Élan", text="New text.", url="https://news.test/elan"), "g1")
@@ -868,3 +880,37 @@ def test_migration_6_stores_links_without_secrets_so_they_update_in_place(postgr
         migrated, again = links_after_upgrade(pg)
     assert migrated == [(BRIDGE_URL, "x.test")]
     assert (again.status, again.article.url) == ("updated", BRIDGE_URL)
+
+
+def passage_ids_of(postgres_url: str, title: str) -> list[int]:
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(
+            "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE a.title = %s ORDER BY p.id",
+            (title,),
+        ).fetchall()
+    return [passage_id for (passage_id,) in rows]
+
+
+def test_migration_8_lets_chinese_and_hindi_questions_find_passages_stored_before(postgres_url, monkeypatch):
+    stored_by_the_old_tokenizer(monkeypatch, postgres_url, postgres_migrations)
+    english = passage_ids_of(postgres_url, EN_WEAPONS.title)
+    with Store(postgres_url) as store:
+        assert [h.article.title for h in store.search("武器", ["global"]).hits] == [ZH_WEAPONS.title]
+        assert [h.article.title for h in store.search("हिन्दी", ["global"]).hits] == [HI_DAY.title]
+    assert passage_ids_of(postgres_url, EN_WEAPONS.title) == english, "English passages are left alone"
+
+
+def test_a_process_that_loaded_the_old_terms_follows_migration_8_through_the_change_log(
+    postgres_url, monkeypatch
+):
+    stored_by_the_old_tokenizer(monkeypatch, postgres_url, postgres_migrations)
+    with monkeypatch.context() as patch:  # a process started before the upgrade, at schema 7
+        patch.setattr(postgres_migrations, "MIGRATIONS", postgres_migrations.MIGRATIONS[:-1])
+        patch.setattr(postgres_migrations, "SCHEMA_VERSION", 7)
+        older = Store(postgres_url)
+    with older:
+        older.ensure_loaded(["global"])
+        assert older.search("武器", ["global"]).hits == []
+        Store(postgres_url).close()  # the upgraded process migrates the database
+        older.refresh()
+        assert [h.article.title for h in older.search("武器", ["global"]).hits] == [ZH_WEAPONS.title]

@@ -12,6 +12,7 @@ import os
 import re
 import unicodedata
 
+from conftest import old_tokenize
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -224,14 +225,6 @@ def test_tokenizing_is_deterministic_and_matches_the_spans(text):
     assert all(term in all_terms for term in asked), "the question's terms, in order"
     assert bool(asked) == bool(visible)
     assert set(asked) <= QUESTION_WORDS or not set(asked) & QUESTION_WORDS
-
-
-# The tokenizer of schema 4 and before, for every script: what text in Latin script must still give.
-_OLD_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-
-
-def old_tokenize(text: str) -> list[str]:
-    return [re.sub(r"['’]s$", "", w.casefold()).replace("’", "'") for w in _OLD_TOKEN.findall(text)]
 
 
 latin_text = st.text(

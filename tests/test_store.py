@@ -2,7 +2,9 @@ import sqlite3
 import threading
 
 import pytest
-from conftest import SAMPLE, WEAPONS
+import dataclasses
+
+from conftest import HI_DAY, MULTILINGUAL, SAMPLE, WEAPONS, ZH_WEAPONS
 
 from index import Article, DatabaseError, NotFound, Store, read_path
 from index.ingest.passages import make_passages
@@ -331,3 +333,30 @@ def test_matched_terms_of_a_passage_updated_between_two_reads_of_a_search(db_pat
             "The vote was delayed until Friday.",
             ("vote", "delayed"),
         )
+
+
+def add_multilingual(store: Store) -> None:
+    for article in MULTILINGUAL:
+        store.add(dataclasses.replace(article), "global")
+
+
+def test_a_chinese_question_ranks_the_passage_holding_its_words_first(store):
+    add_multilingual(store)
+    hits = store.search("中国提供武器了吗", ["global"]).hits
+    assert [h.passage.text for h in hits[:1]] == [ZH_WEAPONS.text]
+
+
+def test_a_chinese_word_inside_a_longer_run_of_characters_is_found(store):
+    add_multilingual(store)
+    assert [h.article.title for h in store.search("武器", ["global"]).hits] == [ZH_WEAPONS.title]
+
+
+def test_a_hindi_word_asked_finds_the_passage_holding_it(store):
+    add_multilingual(store)
+    assert [h.article.title for h in store.search("हिन्दी", ["global"]).hits] == [HI_DAY.title]
+
+
+def test_a_hindi_word_no_passage_holds_finds_nothing_though_its_letters_are_stored(store):
+    add_multilingual(store)
+    # "दिन" (day): the old tokenizer split it into "द" and "न", which "हिन्दी" was split into too.
+    assert store.search("दिन", ["global"]).hits == []
