@@ -1,9 +1,8 @@
+import dataclasses
 import sqlite3
 import threading
 
 import pytest
-import dataclasses
-
 from conftest import HI_DAY, MULTILINGUAL, SAMPLE, WEAPONS, ZH_WEAPONS
 
 from index import Article, DatabaseError, NotFound, Store, read_path
