@@ -234,10 +234,19 @@ def cli(ctx: click.Context, db_path: str | None, learned: bool | None, verbose: 
     }
 
 
+HTML_PARSERS = ("trafilatura", "htmldate", "courlan", "justext")
+"""The libraries that read HTML for Clippings: what they log (even at ERROR, such as trafilatura's
+"lxml parsing failed: Document is empty") is about a page that the one sentence already refuses."""
+
+
 def _own_warnings(record: logging.LogRecord) -> bool:
     """Without --verbose, warnings are Clippings' own: another library's (trafilatura's "discarding
-    data" beside the one sentence about a page without text) only shows with -v, unless an error."""
-    return record.levelno >= logging.ERROR or record.name.partition(".")[0] in ("index", "__main__")
+    data" beside the one sentence about a page without text) only shows with -v, unless an error
+    that is not the HTML parsers' (they log errors about pages the one sentence already refuses)."""
+    package = record.name.partition(".")[0]
+    if package in HTML_PARSERS:
+        return False
+    return record.levelno >= logging.ERROR or package in ("index", "__main__")
 
 
 def open_db(ctx: click.Context, ranks: bool = False, creates: bool = False) -> Store:

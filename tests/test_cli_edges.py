@@ -206,6 +206,17 @@ def test_html_file_without_article_text_gets_one_sentence_and_no_library_warning
     )
 
 
+def test_an_html_file_of_blank_lines_gets_one_sentence_and_no_parser_errors(tmp_path):
+    # trafilatura logs "ERROR trafilatura.utils: lxml parsing failed: Document is empty" for it.
+    page = write(tmp_path / "blank.html", "   \n")
+    done = run_process("--db", str(tmp_path / "c.db"), "add", str(page))
+    assert (done.returncode, done.stderr.decode()) == (
+        1,
+        f"Error: {page} has no article text that could be extracted from its HTML.\n"
+        "1 failed in library global.\n",
+    )
+
+
 def test_add_to_a_library_name_with_a_space_at_its_end_is_refused(tmp_path):
     # "global " would be a second library beside global that no server and no plain `ask` reads.
     result = run(tmp_path / "c.db", "add", "-l", "global ", str(write(tmp_path / "s.txt", STORY)))
