@@ -168,7 +168,8 @@ def _unsupported_scheme(item: str) -> str | None:
 
 
 def _check_libraries_exist(store: Store, libraries: tuple[str, ...]) -> None:
-    """A library named in a question must hold articles (the default one may be empty)."""
+    """A library named in a question, or to show or remove from, must hold articles (the default one
+    may be empty)."""
     known = store.libraries()
     for name in libraries:
         if name not in known and name != GLOBAL_LIBRARY:
@@ -660,6 +661,7 @@ def show(ctx: click.Context, article_id: str, library: str) -> None:
         clippings show 1
     """
     store = open_db(ctx)
+    _check_libraries_exist(store, (library,))
     a = store.get_article(library, article_id)
     click.echo(
         f"{shown(a.title)}\nid {a.id} · {plural(a.passage_count, 'passage')} · {plural(a.chars, 'character')}"
@@ -688,6 +690,7 @@ def remove(ctx: click.Context, article_ids: tuple[str, ...], library: str) -> No
         clippings remove 3 4
     """
     store = open_db(ctx)
+    _check_libraries_exist(store, (library,))
     failed = False
     for article_id in article_ids:
         try:

@@ -505,6 +505,15 @@ def test_an_unknown_library_is_named_with_the_libraries_there(with_story):
     )
 
 
+@pytest.mark.parametrize("command", ["show", "remove"])
+def test_show_or_remove_in_an_unknown_library_names_it_with_the_libraries_there(with_story, command):
+    result = run(with_story, command, "-l", "nosuch", "1")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: no library named 'nosuch'; libraries here: global.\n",
+    )
+
+
 def test_list_on_a_terminal_has_a_header_and_aligned_columns(with_story, monkeypatch):
     monkeypatch.setattr(cli_module, "_terminal_width", lambda: 100)
     assert run(with_story, "list").stdout.splitlines() == [
