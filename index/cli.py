@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import sqlite3
 import sys
@@ -23,7 +24,14 @@ import click
 
 from . import GLOBAL_LIBRARY
 from .db import is_postgres_url
-from .errors import BadInput, ClippingsError, NoSearchableWords, database_error_message, describe_os_error
+from .errors import (
+    BadInput,
+    ClippingsError,
+    NoSearchableWords,
+    NotFound,
+    database_error_message,
+    describe_os_error,
+)
 from .ingest.dates import DATE_ORDERS, parse_date
 from .ingest.fetch import FetchSettings, fetch_url_sync
 from .ingest.fields import check_library, check_new_library, check_url, is_web_link, shown, shown_path
@@ -175,6 +183,11 @@ def _check_libraries_exist(store: Store, libraries: tuple[str, ...]) -> None:
         if name not in known and name != GLOBAL_LIBRARY:
             here = ", ".join(shown(k) for k in known) if known else "none yet (add articles first)"
             raise click.ClickException(f"no library named {shown(name)!r}; libraries here: {here}.")
+
+
+def _not_found(exc: NotFound, library: str) -> str:
+    """The sentence for an id not in `library`, pointing at the command that lists that library's ids."""
+    return exc.listing("list" if library == GLOBAL_LIBRARY else f"list -l {shlex.quote(library)}")
 
 
 def _terminal_width() -> int | None:
@@ -662,7 +675,10 @@ def show(ctx: click.Context, article_id: str, library: str) -> None:
     """
     store = open_db(ctx)
     _check_libraries_exist(store, (library,))
-    a = store.get_article(library, article_id)
+    try:
+        a = store.get_article(library, article_id)
+    except NotFound as exc:
+        raise ClippingsError(_not_found(exc, library)) from None
     click.echo(
         f"{shown(a.title)}\nid {a.id} · {plural(a.passage_count, 'passage')} · {plural(a.chars, 'character')}"
     )
@@ -695,6 +711,10 @@ def remove(ctx: click.Context, article_ids: tuple[str, ...], library: str) -> No
     for article_id in article_ids:
         try:
             a = store.remove(library, article_id)
+        except NotFound as exc:
+            click.echo(f"Error: {_not_found(exc, library)}", err=True)
+            failed = True
+            continue
         except ClippingsError as exc:
             click.echo(f"Error: {exc}", err=True)
             failed = True

@@ -514,6 +514,21 @@ def test_show_or_remove_in_an_unknown_library_names_it_with_the_libraries_there(
     )
 
 
+def test_an_id_missing_from_another_library_points_at_listing_that_library(with_story, tmp_path):
+    run(
+        with_story,
+        "add",
+        "-l",
+        "123456789012345678",
+        str(write(tmp_path / "other.txt", STORY.replace("sea", "harbour"))),
+    )
+    result = run(with_story, "show", "-l", "123456789012345678", "1")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: There is no article 1 here; use `list -l 123456789012345678` to see the ids.\n",
+    )
+
+
 def test_list_on_a_terminal_has_a_header_and_aligned_columns(with_story, monkeypatch):
     monkeypatch.setattr(cli_module, "_terminal_width", lambda: 100)
     assert run(with_story, "list").stdout.splitlines() == [
