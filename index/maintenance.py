@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -77,7 +78,10 @@ def backup(source: str | Path, target: str | Path) -> int:
                 "create it or choose another file."
             ) from None
         log.info("made the folder %s for the backup", target.parent)
-    handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    try:
+        handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    except OSError as exc:  # a read-only or full disk, a folder this user may not write in
+        raise _unwritable(target, exc) from None
     os.close(handle)
     try:
         src = _connect_read_only(source)
@@ -97,10 +101,22 @@ def backup(source: str | Path, target: str | Path) -> int:
         os.replace(partial, target)
     except sqlite3.Error as exc:
         raise DatabaseError(f"{source} could not be backed up ({exc}); nothing was written.") from None
+    except OSError as exc:
+        raise _unwritable(target, exc) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)
     return target.stat().st_size
+
+
+def _unwritable(target: Path, exc: OSError) -> BadInput:
+    """One sentence for a backup file that could not be made or renamed into place."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+        return BadInput(f"The backup {target} could not be written: {describe_os_error(exc)}.")
+    return BadInput(
+        f"The backup {target} could not be written in {target.parent} ({exc.strerror or exc});"
+        " choose a folder you can write to."
+    )
 
 
 @dataclass

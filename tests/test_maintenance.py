@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 import sqlite3
+import tempfile
 import threading
 from pathlib import Path
 
@@ -103,6 +105,24 @@ def test_backup_refuses_a_name_the_database_uses_beside_itself(tmp_path, db_path
     assert (result.exit_code, result.stderr, target.exists()) == (
         1,
         f"Error: {target} is a name the database itself uses beside {db_path}; choose another file name.\n",
+        False,
+    )
+
+
+def test_backup_into_a_folder_that_cannot_be_written_is_one_sentence(tmp_path, db_path, monkeypatch):
+    # A read-only disk or another user's folder (chmod does not stop root, so the refusal is made here).
+    Store(db_path).close()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    target = tmp_path / "copy.db"
+    result = run(db_path, "backup", str(target))
+    assert (result.exit_code, result.stderr, target.exists()) == (
+        1,
+        f"Error: The backup {target} could not be written in {tmp_path} (Permission denied);"
+        " choose a folder you can write to.\n",
         False,
     )
 
