@@ -37,13 +37,23 @@ def _require_clippings_db(path: Path) -> None:
     try:
         conn = _connect_read_only(path)
         try:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'application'").fetchone()
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            row = (
+                conn.execute("SELECT value FROM meta WHERE key = 'application'").fetchone()
+                if "meta" in tables
+                else None
+            )
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(
             f"{path} could not be read ({exc}); run clippings check, or restore it from a backup."
         ) from None
+    if not tables:  # an empty file (`touch`), or a database nothing was ever put in
+        raise BadInput(
+            f"{path} is empty, not a Clippings database yet; add articles to it with `clippings add`,"
+            " or point --db at the database to use."
+        )
     if not row or row[0] != APPLICATION:
         raise BadInput(f"{path} is not a Clippings database; point --db at the database to use.")
 

@@ -127,6 +127,29 @@ def test_backup_into_a_folder_that_cannot_be_written_is_one_sentence(tmp_path, d
     )
 
 
+@pytest.mark.parametrize("command", ["check", "backup"])
+def test_a_database_of_another_program_is_named_as_such_not_as_unreadable(tmp_path, command):
+    other = tmp_path / "notes.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (text)")
+    result = run(other, command, *([str(tmp_path / "copy.db")] if command == "backup" else []))
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {other} is not a Clippings database; point --db at the database to use.\n",
+    )
+
+
+def test_check_of_an_empty_file_says_it_is_empty(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    result = run(empty, "check")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {empty} is empty, not a Clippings database yet; add articles to it with `clippings add`,"
+        " or point --db at the database to use.\n",
+    )
+
+
 def test_check_passes_a_sound_database(db_path):
     with Store(db_path) as store:
         store.add(article(1), "global")
