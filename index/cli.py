@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import collections
 import contextlib
 import errno
 import functools
+import itertools
 import json
 import logging
 import os
@@ -544,13 +546,14 @@ def ask(
     _check_libraries_exist(store, libraries)
     many = question == "-"
     width = _terminal_width()
+    bad_lines: list[int] = []
     failed = False
     if jobs is None:
         jobs = min(DEFAULT_JOBS, os.cpu_count() or 1) if many else 1
     answers = (
-        _answers_in_workers(ctx, store, _questions(question), list(libraries), count, jobs)
+        _answers_in_workers(ctx, store, _questions(question, bad_lines), list(libraries), count, jobs)
         if many and jobs > 1
-        else _answers(store, _questions(question), list(libraries), count)
+        else _answers(store, _questions(question, bad_lines), list(libraries), count)
     )
     for number, (text, response) in enumerate(answers):
         if isinstance(response, NoSearchableWords):
@@ -567,7 +570,7 @@ def ask(
             if many:
                 click.echo(("\n" if number else "") + f"Q: {text}")
             click.echo(format_response(response, width))
-    if failed:
+    if failed or bad_lines:
         sys.exit(1)
 
 
@@ -606,15 +609,56 @@ def _answers_in_workers(
             yield asked.popleft(), response
 
 
-def _questions(question: str) -> Iterator[str]:
-    """The question, or with "-" each line of stdin as it arrives (so `ask -` can end a pipe)."""
+def _questions(question: str, bad_lines: list[int]) -> Iterator[str]:
+    """The question, or with "-" each line of stdin as it arrives (so `ask -` can end a pipe). A line
+    that is not text is told on stderr and its number added to `bad_lines`; the others are asked."""
     if question != "-":
         yield question
         return
-    for line in iter(sys.stdin.readline, ""):
+    for number, line in enumerate(_stdin_lines(), 1):
+        if isinstance(line, UnicodeDecodeError):
+            bad_lines.append(number)
+            which = f"line {number} of the questions is" if line.encoding == "utf-8" else "the questions are"
+            click.echo(
+                f"Error: {which} not {line.encoding.upper()} text; save them as UTF-8 and ask again.",
+                err=True,
+            )
+            continue
         text = line.lstrip("\ufeff").strip()  # a byte order mark, as Windows editors save one, is no word
         if text:
             yield text
+
+
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+"""The byte order marks of the encodings whose line ends are not the byte 0x0A (checked in order:
+UTF-32 LE's mark starts with UTF-16 LE's)."""
+
+
+def _stdin_lines() -> Iterator[str | UnicodeDecodeError]:
+    """Each line of stdin, read as bytes (not through the locale's decoding, which is strict under
+    most UTF-8 locales) and decoded as UTF-8 as it arrives; the error for a line that is not UTF-8.
+    After a UTF-16 or UTF-32 byte order mark (a file saved by a Windows editor) the whole input is
+    read and decoded at once."""
+    raw = sys.stdin.buffer
+    first = raw.readline()
+    wide = next((encoding for bom, encoding in _WIDE_BOMS if first.startswith(bom)), None)
+    if wide:
+        try:
+            yield from (first + raw.read()).decode(wide).splitlines()
+        except UnicodeDecodeError as exc:
+            yield exc
+        return
+    for line in itertools.chain([first], iter(raw.readline, b"")):
+        if line:
+            try:
+                yield line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield exc
 
 
 @cli.command("list")

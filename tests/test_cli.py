@@ -116,6 +116,28 @@ def test_ask_dash_drops_a_byte_order_mark_before_the_first_question(with_sample)
     assert [json.loads(line)["question"] for line in result.stdout.splitlines()] == ["weapons"]
 
 
+def test_ask_dash_with_a_line_that_is_not_utf8_answers_the_others_and_names_it(with_sample):
+    # Python reads stdin strictly under most UTF-8 locales (en_US.UTF-8), as CliRunner does.
+    result = run(with_sample, "ask", "--json", "-", input=b"weapons\ncaf\xe9 weapons\ninvisible hand\n")
+    assert [json.loads(line)["question"] for line in result.stdout.splitlines()] == [
+        "weapons",
+        "invisible hand",
+    ]
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: line 2 of the questions is not UTF-8 text; save them as UTF-8 and ask again.\n",
+    )
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_ask_dash_reads_questions_in_utf16_or_utf32_with_a_bom(with_sample, encoding):
+    result = run(with_sample, "ask", "--json", "-", input="weapons\r\ninvisible hand\r\n".encode(encoding))
+    assert [json.loads(line)["question"] for line in result.stdout.splitlines()] == [
+        "weapons",
+        "invisible hand",
+    ]
+
+
 def test_ask_without_searchable_words_exits_1(with_sample):
     result = run(with_sample, "ask", "?!")
     assert (result.exit_code, result.stderr) == (
