@@ -187,6 +187,16 @@ def _check_libraries_exist(store: Store, libraries: tuple[str, ...]) -> None:
             raise click.ClickException(f"no library named {shown(name)!r}; libraries here: {here}.")
 
 
+def _is_utf8(text: str) -> bool:
+    """False for a command-line argument whose bytes were not UTF-8 (Python keeps them as surrogates,
+    which cannot be printed or stored)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _not_found(exc: NotFound, library: str) -> str:
     """The sentence for an id not in `library`, pointing at the command that lists that library's ids."""
     return exc.listing("list" if library == GLOBAL_LIBRARY else f"list -l {shlex.quote(library)}")
@@ -542,6 +552,8 @@ def ask(
     """
     if question != "-" and not question.strip():
         raise NoSearchableWords()
+    if not _is_utf8(question):  # bytes of another encoding, kept by Python as surrogates
+        raise BadInput("That question is not UTF-8 text; set the terminal to UTF-8 and ask again.")
     store = open_db(ctx, ranks=True)
     _check_libraries_exist(store, libraries)
     many = question == "-"

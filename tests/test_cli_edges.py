@@ -79,6 +79,23 @@ def test_a_library_name_that_is_not_utf8_is_refused_in_one_sentence(tmp_path):
     assert "Traceback" not in stderr
 
 
+def test_a_question_that_is_not_utf8_is_refused_in_one_sentence(with_story):
+    # A Latin-1 terminal; strict standard output, as Python sets it under en_US.UTF-8.
+    done = run_process(
+        "--db",
+        str(with_story),
+        "ask",
+        "--json",
+        b"caf\xe9 sea wall",
+        env={"PYTHONIOENCODING": "utf-8:strict"},
+    )
+    assert (done.returncode, done.stdout, done.stderr.decode()) == (
+        1,
+        b"",
+        "Error: That question is not UTF-8 text; set the terminal to UTF-8 and ask again.\n",
+    )
+
+
 # -- issue 12 case 7: standard output on a full device --------------------------------------------------
 
 
