@@ -804,6 +804,8 @@ def embed(ctx: click.Context, library: str | None) -> None:
             "embed makes vectors for the learned stage: run it as clippings --learned embed."
         )
     store = open_db(ctx, ranks=True)
+    if library is not None:
+        _check_libraries_exist(store, (library,))
     total = store.count_missing_vectors(library)
     done = 0
     with click.progressbar(length=total, label="Embedding passages", file=sys.stderr, show_pos=True) as bar:

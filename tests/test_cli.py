@@ -375,6 +375,15 @@ def test_embed_gives_passages_added_without_the_learned_stage_their_vectors(with
     )
 
 
+def test_embed_of_an_unknown_library_names_it_with_the_libraries_there(with_sample):
+    pytest.importorskip("onnxruntime", reason=RERANK_EXTRA)
+    result = run(with_sample, "--learned", "embed", "-l", "nosuch")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: no library named 'nosuch'; libraries here: global.\n",
+    )
+
+
 def test_learned_flag_does_not_need_the_extra_for_commands_that_do_not_rank(with_sample, monkeypatch):
     from index.rank import semantic
 
