@@ -840,8 +840,17 @@ def stats(ctx: click.Context, as_json: bool) -> None:
         )
 
 
+def _backup_file(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A click callback: an empty FILE (an unset shell variable) is no file name; Path("") is "."."""
+    if not value.strip():
+        raise click.BadParameter(
+            "the file name is empty; give the backup a name, such as backups/clippings-2024-05-01.db."
+        )
+    return value
+
+
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False), callback=_backup_file)
 @click.pass_context
 @handle_errors
 def backup(ctx: click.Context, file: str) -> None:

@@ -150,6 +150,17 @@ def test_check_of_an_empty_file_says_it_is_empty(tmp_path):
     )
 
 
+def test_backup_to_an_empty_file_name_asks_for_one(db_path):
+    # `clippings backup "$FILE"` with FILE unset: not ". already exists".
+    Store(db_path).close()
+    result = run(db_path, "backup", "")
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+        2,
+        "Error: Invalid value for 'FILE': the file name is empty; give the backup a name, such as"
+        " backups/clippings-2024-05-01.db.",
+    )
+
+
 def test_check_passes_a_sound_database(db_path):
     with Store(db_path) as store:
         store.add(article(1), "global")
