@@ -6,6 +6,7 @@ Never a crash, a hang or unbounded memory. Cases that could hang run in a subpro
 from __future__ import annotations
 
 import codecs
+import gzip
 import json
 import os
 import random
@@ -208,6 +209,16 @@ def test_binary_file_renamed_txt_is_refused(tmp_path, name):
     path.write_bytes(BINARIES[name])
     reason = refusal(one(read_path(str(path))))
     assert "looks like a binary file" in reason or "is not valid UTF-8 text" in reason
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_binary_file_renamed_jsonl_is_refused_once_not_line_by_line(tmp_path, suffix):
+    data = BINARIES["random"] * 4  # about 60 "lines" between its newline bytes
+    path = tmp_path / f"random{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    assert refusal(one(read_path(str(path)))) == (
+        f"{path} looks like a binary file, not text; give a .txt, .md, .html or .json file."
+    )
 
 
 @pytest.mark.parametrize(

@@ -160,6 +160,9 @@ def declared_charset(data: bytes) -> str | None:
     return None
 
 
+BINARY_FILE = "{source} looks like a binary file, not text; give a .txt, .md, .html or .json file."
+
+
 def _decode(data: bytes, source: str, html: bool, link: bool, header: str | None = None) -> str:
     next_step = "try another link." if link else "save it as UTF-8 and add it again."
     if declared := _bom_encoding(data):
@@ -173,7 +176,7 @@ def _decode(data: bytes, source: str, html: bool, link: bool, header: str | None
     if b"\x00" in data[:8192]:
         if link:
             raise BadInput(f"{source} looks like a binary file, not a web page; try another link.")
-        raise BadInput(f"{source} looks like a binary file, not text; give a .txt, .md, .html or .json file.")
+        raise BadInput(BINARY_FILE.format(source=source))
     if codec := codec_for(header) or (declared_charset(data) if html else None):
         try:
             return data.decode(codec)
@@ -533,7 +536,11 @@ def _stream_jsonl(path: Path, source: str) -> Iterator[Article | ReadFailure]:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
-            declared = _bom_encoding(handle.read(4))
+            head = handle.read(8192)
+            declared = _bom_encoding(head)
+            if not declared and b"\x00" in head:  # one refusal, not one per "line" of a binary file
+                yield ReadFailure(source, BINARY_FILE.format(source=source))
+                return
             handle.seek(0)
             lines: Iterator[bytes | str | None]
             if declared and declared[1] != "UTF-8":
