@@ -185,6 +185,16 @@ def test_no_server_at_the_url_is_one_sentence_naming_it_without_its_password():
     assert "secret" not in str(caught.value)
 
 
+def test_a_search_path_naming_no_schema_is_one_line_without_the_servers_sql_excerpt(postgres_database):
+    url = f"{postgres_database}?options=-csearch_path%3Dno_such_schema"
+    result = CliRunner().invoke(cli, ["--db", url, "stats"])
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {postgres_database} could not be prepared (no schema has been selected to create in);"
+        " check the user's rights, and that a schema named in the URL's search_path exists.\n",
+    )
+
+
 def test_a_database_of_another_program_is_refused(postgres_url):
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE invoices (id integer)")

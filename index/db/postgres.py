@@ -213,7 +213,8 @@ class PostgresDatabase:
         except psycopg.Error as exc:
             self.pool.close()
             raise DatabaseError(
-                f"{self.path} could not be prepared ({exc}); check the user's rights."
+                f"{self.path} could not be prepared ({first_line(exc)}); check the user's rights, and that"
+                " a schema named in the URL's search_path exists."
             ) from None
         except BaseException:
             self.pool.close()
