@@ -65,6 +65,7 @@ from index.rank.answerable import (  # noqa: E402
     Candidates,
     Model,
     Signals,
+    is_keyword_search,
     is_small_talk,
 )
 from index.store import Store  # noqa: E402
@@ -82,6 +83,10 @@ SHORT_FORMS = {3: "own week, three rarest words", 2: "own week, two rarest words
 weapons russia", "qin weapons"), answerable when its answer is still in the top 3. Reported as kept,
 never fitted on: the evaluation's answerable questions are long quiz questions, so a signal that
 only measures length looks useful on them and holds back the short questions people ask."""
+SHORT_UNANSWERABLE = {"next week": "next week, two rarest words", "general": "general, two rarest words"}
+"""With --short-forms: the next week's and the general questions cut to their two rarest terms too, as
+a keyword search of things the library does not answer would be typed. Reported as abstain, never
+fitted on."""
 SEEDS = ("seeds alone", "seeds among 150")
 
 
@@ -217,7 +222,8 @@ def run_library(
     job: quality.Job, asks: list[Ask], cache: Path | None, half: str, short_forms: bool = False
 ) -> list[Record]:
     """The records of one library's questions; with `short_forms`, each own-week question is also
-    asked as its three and its two rarest words (the kinds of SHORT_FORMS: reported, never fitted on)."""
+    asked as its three and its two rarest words, and each next week's and general question as its
+    two (the kinds of SHORT_FORMS and SHORT_UNANSWERABLE: reported, never fitted on)."""
     records = []
     with tempfile.TemporaryDirectory(prefix="clippings-answerability-") as tmp:
         path = quality.library_path(job, cache, Path(tmp))
@@ -230,6 +236,9 @@ def run_library(
                     for count, kind in SHORT_FORMS.items():
                         short = Ask(kind, rarest_words(record.inputs, count), ask.answers)
                         records.append(ask_one(store, recorder, job.group, half, short))
+                if short_forms and ask.kind in SHORT_UNANSWERABLE and record.inputs:
+                    short = Ask(SHORT_UNANSWERABLE[ask.kind], rarest_words(record.inputs, 2), ask.answers)
+                    records.append(ask_one(store, recorder, job.group, half, short))
     return records
 
 
@@ -418,6 +427,7 @@ def collect(args: argparse.Namespace) -> list[Record]:
     total = sum(len(a) for _, a in planned)
     if args.short_forms:
         total += len(SHORT_FORMS) * sum(1 for _, asks in planned for a in asks if a.kind == "own week")
+        total += sum(1 for _, asks in planned for a in asks if a.kind in SHORT_UNANSWERABLE)
     bar = quality.tqdm(total=total, desc="questions", unit=" q")
     for job, asks in planned:
         half = quality.week_half(job.group, weeks) if job.group in weeks else ""
@@ -523,7 +533,9 @@ def decisions(records: list[Record], model: Model) -> np.ndarray:
             not r.small_talk
             and r.inputs is not None
             and bool(r.inputs[6])
-            and model.answerable(Signals(*r.signals), r.inputs[4], len(set(r.inputs[1])))
+            and model.answerable(
+                Signals(*r.signals), r.inputs[4], len(set(r.inputs[1])), is_keyword_search(r.question)
+            )
             for r in records
         ]
     )
@@ -554,6 +566,10 @@ def cells(records: list[Record], decided: np.ndarray) -> dict[str, str]:
         short = second & np.array([r.kind == kind and r.rank is not None for r in records])
         if short.any():
             out[f"kept, as its {kind.removeprefix('own week, ')}"] = f"{decided[short].mean():.3f}"
+    for kind in SHORT_UNANSWERABLE.values():
+        mask = second & np.array([r.kind == kind for r in records])
+        if mask.any():
+            out[f"abstain, {kind}"] = f"{1 - decided[mask].mean():.3f}"
     ranks = [r.rank for r, m in zip(records, own, strict=True) if m]
     shown = [d for d, m in zip(decided, own, strict=True) if m]
     n = max(len(ranks), 1)

@@ -15,11 +15,13 @@ from index.rank import Stems, signals
 from index.rank.answerable import (
     KEYWORD_LIBRARY,
     NO_CANDIDATES,
+    SEARCH_TERMS,
     SIGNAL_NAMES,
     Answerability,
     Candidates,
     Model,
     Signals,
+    is_keyword_search,
     name_phrases,
     speaks_of_asker_or_bot,
 )
@@ -282,3 +284,67 @@ def test_the_cosine_model_decides_when_the_search_brings_the_learned_cosine():
     question = ("storm floods", ["storm", "floods"], {"storm": 2.0}, {"storm": 2}, 500, 5.0, [STORM])
     assert judge(*question) is False
     assert judge(*question, Candidates(cosine=0.5)) is True
+
+
+@pytest.mark.parametrize(
+    "line", ["qin weapons", "Ukraine grain deal", "Qin Gang, weapons.", "news about Qin"]
+)
+def test_a_few_words_typed_as_a_search_are_a_keyword_search(line):
+    assert is_keyword_search(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "qin weapons?",
+        "what did Qin say",
+        "Qin said what",
+        "what's the weather like",
+        "did Qin visit Moscow",
+        "didn't Qin visit Moscow",
+        "is it raining",
+    ],
+)
+def test_a_question_is_not_a_keyword_search(line):
+    assert not is_keyword_search(line)
+
+
+def test_a_keyword_search_one_sentence_holds_is_answerable_in_a_library_of_any_size():
+    refusing = Model(bias=-1.0, **{name: 0.0 for name in SIGNAL_NAMES})
+    held = Signals(sentence=1.0)
+    assert refusing.answerable(held, passages=100 * KEYWORD_LIBRARY, terms=2, search=True) is True
+    assert refusing.answerable(held, passages=100 * KEYWORD_LIBRARY, terms=SEARCH_TERMS, search=True) is True
+    assert refusing.answerable(held, passages=100 * KEYWORD_LIBRARY, terms=2, search=False) is False
+
+
+def test_a_keyword_search_is_left_to_the_model_when_no_sentence_holds_all_its_words():
+    refusing = Model(bias=-1.0, **{name: 0.0 for name in SIGNAL_NAMES})
+    assert refusing.answerable(Signals(sentence=0.6), passages=1000, terms=2, search=True) is False
+
+
+def test_a_keyword_search_of_more_than_the_search_terms_is_left_to_the_model():
+    refusing = Model(bias=-1.0, **{name: 0.0 for name in SIGNAL_NAMES})
+    held = Signals(sentence=1.0)
+    assert refusing.answerable(held, passages=1000, terms=SEARCH_TERMS + 1, search=True) is False
+
+
+def test_a_keyword_search_missing_a_name_or_speaking_of_the_asker_is_left_to_the_model():
+    refusing = Model(bias=-1.0, **{name: 0.0 for name in SIGNAL_NAMES})
+    assert refusing.answerable(Signals(sentence=1.0, missing_names=0.5), 1000, 2, search=True) is False
+    assert refusing.answerable(Signals(sentence=1.0, personal=1.0), 1000, 2, search=True) is False
+
+
+def test_the_decision_treats_words_one_shown_sentence_holds_as_a_search_and_a_question_not():
+    judge = Answerability(model=Model(bias=-1.0, **{name: 0.0 for name in SIGNAL_NAMES}))
+    df = {"rescued": 3, "floods": 3}
+    found = ("rescued floods", ["rescued", "floods"], {"rescued": 2.0, "floods": 2.0}, df, 500, 5.0, [STORM])
+    asked = (
+        "who rescued floods",
+        ["rescued", "floods"],
+        {"rescued": 2.0, "floods": 2.0},
+        df,
+        500,
+        5.0,
+        [STORM],
+    )
+    assert (judge(*found), judge(*asked)) == (True, False)

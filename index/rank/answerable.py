@@ -62,6 +62,8 @@ from .features import (
 )
 from .stems import Stems
 from .words import (
+    auxiliary_openers,
+    interrogatives,
     number_words,
     personal_words,
     sentence_capitals,
@@ -74,6 +76,10 @@ RAREST = 3
 """The rare-sentence signal looks at the question's this many rarest terms."""
 KEYWORD_LIBRARY = 200
 """Below this many passages a one-word question held by a shown sentence is answerable (`Model.answerable`)."""
+SEARCH_TERMS = 3
+"""A keyword search of two to this many terms that one shown sentence holds is answerable (`Model.answerable`)."""
+_WHOLE = 1.0 - 1e-9
+"""A share of the question that is all of it (the shares are float sums)."""
 _DIGIT = re.compile(r"\d")
 
 
@@ -149,11 +155,23 @@ class Model:
             getattr(self, n) * x for n, x in zip(SIGNAL_NAMES, signals.vector(), strict=True)
         )
 
-    def answerable(self, signals: Signals, passages: int = KEYWORD_LIBRARY, terms: int = 0) -> bool:
+    def answerable(
+        self, signals: Signals, passages: int = KEYWORD_LIBRARY, terms: int = 0, search: bool = False
+    ) -> bool:
         """The decision for a question of `terms` distinct terms asked of `passages` passages. In a
         library of fewer than `KEYWORD_LIBRARY` passages (a server's first articles), a question of
-        one term that a shown sentence holds ("Qin") asks for the passages that mention it."""
+        one term that a shown sentence holds ("Qin") asks for the passages that mention it. So does
+        a `search` (`is_keyword_search`: "qin weapons") of up to `SEARCH_TERMS` terms, in a library of
+        any size, when one shown sentence holds every one of them and no name or number is missing."""
         if terms == 1 and passages < KEYWORD_LIBRARY and signals.sentence > 0.0:
+            return True
+        if (
+            search
+            and 2 <= terms <= SEARCH_TERMS
+            and signals.sentence >= _WHOLE
+            and not signals.missing_names
+            and not signals.personal
+        ):
             return True
         return self.logit(signals) >= 0.0
 
@@ -430,6 +448,19 @@ def _words(text: str) -> list[str]:
     return _NOT_WORD.sub(" ", text).split()
 
 
+def is_keyword_search(question: str) -> bool:
+    """Whether the line is a few words typed as a search ("qin weapons", "ukraine grain deal") rather
+    than a question: no question mark, no interrogative ("what", "how"), and no auxiliary verb
+    opening it ("is", "did"). Such a line asks for the passages that hold its words."""
+    words = _words(question)
+    return (
+        bool(words)
+        and "?" not in question
+        and words[0] not in auxiliary_openers()
+        and not any(w.split("'", 1)[0] in interrogatives() for w in words)  # "what's", "who'd"
+    )
+
+
 def is_small_talk(question: str) -> bool:
     """True for a greeting, thanks, or a question about the bot itself ("hello", "help",
     "what can you do"), in the phrasings of data/small_talk.txt, with or without filler words
@@ -480,4 +511,4 @@ class Answerability:
             return False
         measured = self.signals(question, terms, idf, df, passages, top_score, shown, found, analyses)
         model = self.model if found.cosine is None else self.cosine_model
-        return model.answerable(measured, passages, len(set(terms)))
+        return model.answerable(measured, passages, len(set(terms)), is_keyword_search(question))

@@ -70,3 +70,15 @@ def small_talk_phrases() -> frozenset[str]:
     return frozenset(
         " ".join(w for w in line.split() if w not in fillers) for line in _lines("small_talk.txt")
     )
+
+
+@cache
+def interrogatives() -> frozenset[str]:
+    """Words that make a line a question wherever they stand ("what", "how"), lowercase."""
+    return frozenset(_lines("interrogatives.txt"))
+
+
+@cache
+def auxiliary_openers() -> frozenset[str]:
+    """Auxiliary verbs that make a line a question when it opens with one ("is", "did"), lowercase."""
+    return frozenset(_lines("auxiliary_openers.txt"))
