@@ -206,6 +206,12 @@ def question_key(question: str) -> str:
     return hashlib.sha256(question.encode()).hexdigest()[:10]
 
 
+def passage_key(text: str) -> str:
+    """A short fingerprint of a passage's text, carried by a Context button: an article updated in
+    place keeps its id and passage numbers, but not the text the answer quoted."""
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def question_of_answer(content: str | None, key: str) -> str | None:
     """The question an answer's content shows, if it reads back whole and matches `key`; else None."""
     found = _ANSWER_CONTENT.fullmatch(content or "")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import discord
 import pytest
-from conftest import REPO, RERANK_EXTRA, SAMPLE, WEAPONS
+from conftest import BRIDGE_URL, REPO, RERANK_EXTRA, SAMPLE, WEAPONS
 
 from bot.__main__ import Supervisor, serve
 from bot.client import ClippingsBot
@@ -365,6 +365,39 @@ async def test_context_of_a_removed_article_has_expired(tmp_path):
         "This answer has expired; ask again with /ask.",
         EPHEMERAL,
     )
+
+
+COUNCIL = "\n\n".join(f"Paragraph {i} is about the town council and its budget line {i}." for i in range(8))
+
+
+async def test_context_of_an_article_updated_in_place_has_expired(world):
+    world.store.add(
+        Article("Bridge", f"The bridge reopens on Monday.\n\n{COUNCIL}", url=BRIDGE_URL), "global"
+    )
+    message = await ask(world, "when does the bridge reopen", results=1)
+    assert message["embeds"][0]["description"].startswith("> **The** **bridge** reopens on Monday.")
+    updated = world.store.add(
+        Article("Bridge", f"{COUNCIL}\n\nThe bridge reopens on Friday.", url=BRIDGE_URL), "global"
+    )
+    assert (updated.status, updated.article.id) == ("updated", "1")  # same id, other passages
+    click = await world.fake.click_button(message, buttons(message)["Context 1"], user=world.alice)
+    followup = await click.wait_followup()
+    assert (followup["content"], followup["flags"] & EPHEMERAL) == (
+        "This answer has expired; ask again with /ask.",
+        EPHEMERAL,
+    )
+
+
+async def test_context_button_from_before_it_carried_its_passage_still_shows_the_passages(world):
+    world.store.add(sample(), "global")
+    message = await ask(world, "what did Qin say about weapons", results=1)
+    button = next(c for row in message["components"] for c in row["components"] if c["label"] == "Context 1")
+    button["custom_id"] = button["custom_id"].rsplit(":", 1)[
+        0
+    ]  # ask:ctx:<asker>:1:1:4, as older answers carry
+    click = await world.fake.click_button(message, button["custom_id"], user=world.alice)
+    followup = await click.wait_followup()
+    assert "▶ *passage 5*\n> The foreign minister went on to say" in followup["embeds"][0]["description"]
 
 
 async def test_more_on_an_answer_it_cannot_read_back_has_expired(world):

@@ -33,6 +33,7 @@ from ..formatting import (
     cooldown_sentence,
     no_answer,
     nothing_found,
+    passage_key,
     question_key,
     question_of_answer,
     question_of_no_answer,
@@ -149,26 +150,33 @@ class MoreButton(
 
 class ContextButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"ask:ctx:(?P<asker>[0-9]+):(?P<rank>[0-9]+):(?P<article>[0-9]+):(?P<passage>[0-9]+)",
+    template=(
+        r"ask:ctx:(?P<asker>[0-9]+):(?P<rank>[0-9]+):(?P<article>[0-9]+):(?P<passage>[0-9]+)"
+        r"(?::(?P<key>[0-9a-f]{8}))?"
+    ),
 ):
-    """The passages around one quoted passage, shown privately."""
+    """The passages around one quoted passage, shown privately. `key` is the quoted passage's
+    fingerprint (`passage_key`); buttons made before it was carried have none."""
 
-    def __init__(self, asker_id: int, rank: int, article_id: str, passage: int) -> None:
+    def __init__(self, asker_id: int, rank: int, article_id: str, passage: int, key: str | None) -> None:
+        suffix = f":{key}" if key else ""
         super().__init__(
             discord.ui.Button(
                 label=f"Context {rank}",
                 style=discord.ButtonStyle.secondary,
                 row=1,
-                custom_id=f"ask:ctx:{asker_id}:{rank}:{article_id}:{passage}",
+                custom_id=f"ask:ctx:{asker_id}:{rank}:{article_id}:{passage}{suffix}",
             )
         )
-        self.asker_id, self.article_id, self.passage = asker_id, article_id, passage
+        self.asker_id, self.article_id, self.passage, self.key = asker_id, article_id, passage, key
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> ContextButton:
-        return cls(int(match["asker"]), int(match["rank"]), match["article"], int(match["passage"]))
+        return cls(
+            int(match["asker"]), int(match["rank"]), match["article"], int(match["passage"]), match["key"]
+        )
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         return await only_the_asker(interaction, self.asker_id)
@@ -190,7 +198,9 @@ class ContextButton(
         passages = await asyncio.to_thread(
             store.passages, libraries, self.article_id, self.passage - 1, self.passage + 1
         )
-        if not any(p.index == self.passage for p in passages):
+        focus = next((p for p in passages if p.index == self.passage), None)
+        if focus is None or (self.key is not None and passage_key(focus.text) != self.key):
+            # Removed, or updated in place since the answer: its passage is no longer the quote.
             await interaction.followup.send(EXPIRED, ephemeral=True)
             return
         await interaction.followup.send(embed=context_embed(article, passages, self.passage), ephemeral=True)
@@ -263,7 +273,15 @@ def answer_message(
         view.add_item(MoreButton(asker_id, offset + page.shown, per_page, question_key(response.question)))
     for position, hit in enumerate(response.hits[: page.shown]):
         if hit.article.passage_count > 1:
-            view.add_item(ContextButton(asker_id, offset + position + 1, hit.article.id, hit.passage.index))
+            view.add_item(
+                ContextButton(
+                    asker_id,
+                    offset + position + 1,
+                    hit.article.id,
+                    hit.passage.index,
+                    passage_key(hit.passage.text),
+                )
+            )
     return page, view
 
 
