@@ -105,7 +105,16 @@ async def handle_interaction_error(interaction: discord.Interaction, error: Base
 
 async def handle_message_error(message: discord.Message, error: BaseException) -> None:
     """The same for a member's message (a mention, a newsroom post): a bug is logged and the member
-    gets the apology, never silence."""
+    gets the apology, never silence. Discord refusing the answer (the bot may not send messages
+    in that channel) is no bug: one warning, and no apology, which Discord would refuse too."""
+    if isinstance(error, discord.Forbidden):
+        log.warning(
+            "cannot answer message %s in channel %s: the bot may not send messages there (%s)",
+            message.id,
+            message.channel.id,
+            error,
+        )
+        return
     log.error("unexpected error answering message %s", message.id, exc_info=error)
     try:
         await reply_to(message, APOLOGY)

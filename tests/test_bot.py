@@ -701,6 +701,23 @@ async def test_more_works_on_an_answer_sent_to_the_channel_instead_of_a_reply(wo
     assert (await click.wait_response())["type"] == 6  # the next page, in place
 
 
+async def test_mention_where_the_bot_may_not_send_is_a_warning_not_an_unexpected_error(world, caplog):
+    world.store.add(sample(), "global")
+    world.general.set_permissions(world.fake.bot_role(world.guild), deny=Perm.SEND_MESSAGES)
+    with world.fake.expect_errors(403):
+        posted = await world.fake.send_user_message(
+            world.general, world.alice, f"{world.fake.bot_user.mention} what did Qin say about weapons"
+        )
+        assert await world.runner.wait_idle()
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("bot.")]
+    assert logged[-1] == (
+        "WARNING",
+        f"cannot answer message {posted['id']} in channel {world.general.id}: the bot may not send"
+        " messages there (403 Forbidden (error code: 50013): Missing Permissions)",
+    )
+    assert [level for level, _ in logged] == ["WARNING", "WARNING"]  # the reply, then the answer
+
+
 async def test_over_long_mention_question_is_refused_with_the_limit(world):
     world.store.add(sample(), "global")
     question = "what did Qin say " * 20  # 340 characters: /ask would not take it either
