@@ -709,6 +709,20 @@ async def test_message_create_with_mention_gets_reply(env: Env) -> None:
 
 
 @pytest.mark.asyncio
+async def test_messages_of_a_channel_the_bot_cannot_view_never_reach_it() -> None:
+    async with bot_env() as env:
+        fake = env.fake
+        env.general.set_permissions(fake.bot_role(env.guild), deny=Perm.VIEW_CHANNEL)
+        hidden = await fake.send_user_message(env.general, env.alice, f"{fake.bot_user.mention} hidden")
+        await fake.edit_user_message(hidden, f"{fake.bot_user.mention} still hidden")
+        await fake.delete_user_message(hidden)
+        env.general.set_permissions(fake.bot_role(env.guild), allow=Perm.VIEW_CHANNEL)
+        await fake.send_user_message(env.general, env.alice, "seen")
+        await fake.wait_for(lambda: env.bot.seen_messages)
+        assert [m.content for m in env.bot.seen_messages] == ["seen"]
+
+
+@pytest.mark.asyncio
 async def test_message_content_intent_is_honoured() -> None:
     async with bot_env(message_content=False) as env:
         fake = env.fake

@@ -176,6 +176,9 @@ Behaviour modelled after real Discord
   gateway (MESSAGE_CREATE/UPDATE/DELETE, MESSAGE_REACTION_ADD) when the bot's
   intents ask for them; ephemeral messages are never echoed.
 
+* Users' message events (create, edit, delete, bulk delete) reach the bot only from channels
+  it may view (VIEW_CHANNEL), as on Discord.
+
 * ``mentions`` of a stored bot message list only users that would actually be
   pinged under its ``allowed_mentions`` (replies ping by default only when no
   ``allowed_mentions`` was sent) -- assert on ``requests`` for exact bodies.

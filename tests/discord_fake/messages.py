@@ -16,6 +16,7 @@ from .constants import (
     SUPPRESS_NOTIFICATIONS,
     Intent,
     InteractionType,
+    Perm,
 )
 from .errors import (
     ApiError,
@@ -291,9 +292,9 @@ class MessagesMixin:
         timeout: float | None = None,
     ) -> dict:
         """A user posts a message: stores it and dispatches MESSAGE_CREATE
-        (if the bot's intents include GUILD_MESSAGES / DIRECT_MESSAGES; content
-        is blanked without MESSAGE_CONTENT unless the bot is mentioned or it's
-        a DM). ``<@id>``, ``<@&id>`` and ``@everyone`` in ``content`` become
+        (if the bot's intents include GUILD_MESSAGES / DIRECT_MESSAGES and it
+        may view the channel; content is blanked without MESSAGE_CONTENT
+        unless the bot is mentioned or it's a DM). ``<@id>``, ``<@&id>`` and ``@everyone`` in ``content`` become
         mentions. Returns the stored message once the event was written."""
         ch = self._channel(channel)
         user = self._user(author)
@@ -307,9 +308,13 @@ class MessagesMixin:
         msg["attachments"] = [copy.deepcopy(a) for a in attachments]
         session = await self.wait_for(self._live_session, timeout, "a gateway connection")
         intent = Intent.GUILD_MESSAGES if guild else Intent.DIRECT_MESSAGES
-        if session.intents & intent:
+        if session.intents & intent and self._bot_sees(ch):
             await self.dispatch("MESSAGE_CREATE", self._gateway_message(ch, msg, session), timeout=timeout)
         return msg
+
+    def _bot_sees(self, channel: FakeChannel) -> bool:
+        """Discord sends the bot a channel's message events only if it may view the channel."""
+        return bool(self._bot_perms(channel) & Perm.VIEW_CHANNEL)
 
     async def _dispatch_user_event(
         self, channel: FakeChannel, event: str, data: Callable[[_Session], Any], timeout: float | None
@@ -318,7 +323,7 @@ class MessagesMixin:
         bot's intents ask for the channel's messages."""
         session = await self.wait_for(self._live_session, timeout, "a gateway connection")
         intent = Intent.GUILD_MESSAGES if channel.guild_id else Intent.DIRECT_MESSAGES
-        if session.intents & intent:
+        if session.intents & intent and self._bot_sees(channel):
             await self.dispatch(event, data(session), timeout=timeout)
 
     def _user_message(self, message: Any) -> dict:
