@@ -1452,6 +1452,21 @@ async def test_newsroom_clear_stops_indexing(newsroom):
     assert newsroom.store.get_setting(str(newsroom.guild.id), "newsroom_channel") is None
 
 
+async def test_newsroom_set_to_a_channel_the_bot_cannot_see_is_refused(world):
+    world.news.set_permissions(world.fake.bot_role(world.guild), deny=Perm.VIEW_CHANNEL)
+    await world.fake.dispatch("CHANNEL_UPDATE", world.news.to_payload())
+    inter = await world.fake.invoke_command(
+        "newsroom set", {"channel": world.news}, user=world.mod, channel=world.general
+    )
+    response = await inter.wait_response()
+    assert (response["data"]["content"], response["data"]["flags"]) == (
+        f"I need View Channel, Send Messages and Add Reactions in <#{world.news.id}> to follow its posts;"
+        " allow them for my role there, then run /newsroom set again.",
+        EPHEMERAL,
+    )
+    assert world.store.get_setting(str(world.guild.id), "newsroom_channel") is None
+
+
 async def test_member_cannot_set_the_newsroom(world):
     inter = await world.fake.invoke_command(
         "newsroom set",

@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 NEWSROOM_KEY = "newsroom_channel"
 POST_KEY = "newsroom_post:{}"
 """The setting (in the server's library) that records what became of one newsroom post."""
+NEWSROOM_PERMISSIONS = (
+    ("view_channel", "View Channel"),
+    ("send_messages", "Send Messages"),
+    ("add_reactions", "Add Reactions"),
+)
+"""What the bot needs in the newsroom channel: to see its posts, and to answer them (✅, ❌ and a reason)."""
 REASON_LIMIT = 300
 KEPT_NOTE = "The library keeps the post's earlier version."
 """Said after the reason when an edit is refused but the post's article stays as it was."""
@@ -92,6 +98,16 @@ class NewsroomCog(
         require_moderator(interaction)
         if channel.guild.id != interaction.guild_id:
             raise UserError("Pick a channel of this server.")
+        granted = channel.permissions_for(channel.guild.me)
+        missing = [name for flag, name in NEWSROOM_PERMISSIONS if not getattr(granted, flag)]
+        if missing:
+            # Discord sends no events of a channel the bot may not view; without reactions and
+            # messages, moderators would never hear whether their posts were added.
+            names = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+            raise UserError(
+                f"I need {names} in {channel.mention} to follow its posts; allow"
+                f" {'them' if len(missing) > 1 else 'it'} for my role there, then run /newsroom set again."
+            )
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self._set(interaction.guild_id, channel.id)
         note = (
