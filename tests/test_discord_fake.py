@@ -776,6 +776,18 @@ async def test_user_deletes_reach_discord_py_as_raw_deletes(env: Env) -> None:
 
 
 @pytest.mark.asyncio
+async def test_embeds_without_embed_links_are_dropped_or_refused(env: Env) -> None:
+    fake = env.fake
+    env.general.set_permissions(fake.bot_role(env.guild), deny=Perm.EMBED_LINKS)
+    channel = env.bot.get_channel(env.general.id)
+    sent = await channel.send("quotes:", embed=discord.Embed(description="a quote"))
+    assert (sent.content, sent.embeds) == ("quotes:", [])
+    with fake.expect_errors(50013), pytest.raises(discord.Forbidden):
+        await channel.send(embed=discord.Embed(description="a quote"))
+    assert [m["embeds"] for m in fake.messages_in(env.general)] == [[]]
+
+
+@pytest.mark.asyncio
 async def test_file_upload_reaction_and_fetch_via_rest(env: Env) -> None:
     fake = env.fake
     inter = await fake.invoke_command("announce", {"channel": env.general}, user=env.mod, channel=env.general)

@@ -176,6 +176,9 @@ Behaviour modelled after real Discord
   gateway (MESSAGE_CREATE/UPDATE/DELETE, MESSAGE_REACTION_ADD) when the bot's
   intents ask for them; ephemeral messages are never echoed.
 
+* Without EMBED_LINKS in a channel, the bot's message with content is sent with its embeds
+  dropped (no error), and one with only embeds is refused with 403/50013, as Discord does.
+
 * Users' message events (create, edit, delete, bulk delete) reach the bot only from channels
   it may view (VIEW_CHANNEL), as on Discord.
 
