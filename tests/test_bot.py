@@ -718,6 +718,21 @@ async def test_mention_where_the_bot_may_not_send_is_a_warning_not_an_unexpected
     assert [level for level, _ in logged] == ["WARNING", "WARNING"]  # the reply, then the answer
 
 
+async def test_mention_where_the_bot_may_not_embed_says_so_instead_of_an_answer_without_quotes(world):
+    world.store.add(sample(), "global")
+    world.general.set_permissions(world.guild.everyone_role, deny=Perm.EMBED_LINKS)  # as many servers do
+    await world.fake.dispatch("CHANNEL_UPDATE", world.general.to_payload())
+    posted = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} what did Qin say about weapons"
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    assert (reply["content"], reply["embeds"]) == (
+        "I can't show quotes in this channel without the Embed Links permission; a moderator can allow"
+        " it for my role here.",
+        [],
+    )
+
+
 async def test_over_long_mention_question_is_refused_with_the_limit(world):
     world.store.add(sample(), "global")
     question = "what did Qin say " * 20  # 340 characters: /ask would not take it either

@@ -55,6 +55,24 @@ EXPIRED = "This answer has expired; ask again with /ask."
 NOT_YOURS = "Only the person who asked can use these buttons; ask your own question with /ask."
 
 
+NO_EMBEDS = (
+    "I can't show quotes in this channel without the Embed Links permission; a moderator can allow it"
+    " for my role here."
+)
+
+
+def may_embed(message: discord.Message) -> bool:
+    """Whether the bot's reply to `message` can show embeds: Discord drops them from a message,
+    without an error, where the bot lacks Embed Links (servers often deny it to @everyone)."""
+    channel, guild = message.channel, message.guild
+    if guild is None or not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+        return True
+    try:
+        return channel.permissions_for(guild.me).embed_links
+    except discord.ClientException:  # a thread whose parent channel is not cached
+        return True
+
+
 def scope_of(guild_id: int | None) -> str:
     return "this server's articles and the global library" if guild_id else "the global library"
 
@@ -428,6 +446,9 @@ class AskCog(commands.Cog):
             if not response.answerable:
                 content, closest = no_answer_message(message.author.id, response, 3, scope_of(guild_id))
                 await reply_to(message, content, view=closest)
+                return
+            if not may_embed(message):
+                await reply_to(message, NO_EMBEDS)
                 return
             page, view = answer_message(message.author.id, response, 3)
             await reply_to(message, content=page.content, embeds=page.embeds, view=view)
