@@ -334,6 +334,11 @@ def test_a_keyword_search_missing_a_name_or_speaking_of_the_asker_is_left_to_the
     assert refusing.answerable(Signals(sentence=1.0, personal=1.0), 1000, 2, search=True) is False
 
 
+def test_a_keyword_search_of_common_words_is_left_to_the_model():
+    refusing = Model(bias=-1.0, **{name: 0.0 for name in SIGNAL_NAMES})
+    assert refusing.answerable(Signals(sentence=1.0, generic=0.4), 1000, 2, search=True) is False
+
+
 def test_the_decision_treats_words_one_shown_sentence_holds_as_a_search_and_a_question_not():
     judge = Answerability(model=Model(bias=-1.0, **{name: 0.0 for name in SIGNAL_NAMES}))
     df = {"rescued": 3, "floods": 3}

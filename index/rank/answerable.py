@@ -162,7 +162,9 @@ class Model:
         library of fewer than `KEYWORD_LIBRARY` passages (a server's first articles), a question of
         one term that a shown sentence holds ("Qin") asks for the passages that mention it. So does
         a `search` (`is_keyword_search`: "qin weapons") of up to `SEARCH_TERMS` terms, in a library of
-        any size, when one shown sentence holds every one of them and no name or number is missing."""
+        any size, when one shown sentence holds every one of them, no name or number is missing, and
+        its words are rare enough that, falling independently, under one passage would hold them all
+        (not generic: "time it" is no search for anything in particular)."""
         if terms == 1 and passages < KEYWORD_LIBRARY and signals.sentence > 0.0:
             return True
         if (
@@ -171,6 +173,7 @@ class Model:
             and signals.sentence >= _WHOLE
             and not signals.missing_names
             and not signals.personal
+            and not signals.generic
         ):
             return True
         return self.logit(signals) >= 0.0
