@@ -46,11 +46,11 @@ def describe(error: BaseException) -> str | None:
     if isinstance(error, app_commands.CommandOnCooldown):
         return cooldown_sentence(error.retry_after)
     if isinstance(error, app_commands.MissingPermissions):
-        return "Only moderators (with the Manage Messages permission) can do that."
+        return "Only moderators (with the Manage Messages permission) can do that; ask one of them to do it."
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "That command works in a server, not in direct messages."
+        return "That command works in a server, not in direct messages; use it in a channel of your server."
     if isinstance(error, app_commands.CheckFailure):
-        return "You can't use that here."
+        return "You can't use that here; ask a moderator of this server if you need it."
     return None
 
 

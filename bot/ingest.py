@@ -86,7 +86,9 @@ def _first_article(results: list[Article | ReadFailure], name: str) -> Article:
         if isinstance(result, Article):
             return result
     failures = [result for result in results if isinstance(result, ReadFailure)]
-    reason = failures[0].reason if failures else f"{name} holds no article."
+    reason = (
+        failures[0].reason if failures else f"{name} holds no article; attach a file with the article's text."
+    )
     raise BadInput(reason)
 
 

@@ -183,8 +183,12 @@ def _check_libraries_exist(store: Store, libraries: tuple[str, ...]) -> None:
     known = store.libraries()
     for name in libraries:
         if name not in known and name != GLOBAL_LIBRARY:
-            here = ", ".join(shown(k) for k in known) if known else "none yet (add articles first)"
-            raise click.ClickException(f"no library named {shown(name)!r}; libraries here: {here}.")
+            here = (
+                f"use one of the libraries here: {', '.join(shown(k) for k in known)}"
+                if known
+                else "there are none yet, so add articles first"
+            )
+            raise click.ClickException(f"no library named {shown(name)!r}; {here}.")
 
 
 def _is_utf8(text: str) -> bool:
@@ -924,5 +928,8 @@ def _output_failed(exc: OSError) -> None:
     if exc.errno == errno.EPIPE:
         sys.exit(1)
     with contextlib.suppress(OSError):
-        click.echo(f"Error: the output could not be written: {describe_os_error(exc)}.", err=True)
+        reason = describe_os_error(exc)
+        if reason == str(exc.strerror or exc):  # no advice of its own, such as EBADF
+            reason += "; check where the output goes and try again"
+        click.echo(f"Error: the output could not be written: {reason}.", err=True)
     sys.exit(1)

@@ -107,10 +107,15 @@ def backup(source: str | Path, target: str | Path) -> int:
             dst.close()
             src.close()
         if result != "ok":
-            raise DatabaseError(f"the copy of {source} failed its check ({result}); nothing was written.")
+            raise DatabaseError(
+                f"the copy of {source} failed its check ({result}), so nothing was written; run clippings"
+                " check, then try again."
+            )
         os.replace(partial, target)
     except sqlite3.Error as exc:
-        raise DatabaseError(f"{source} could not be backed up ({exc}); nothing was written.") from None
+        raise DatabaseError(
+            f"{source} could not be backed up ({exc}), so nothing was written; fix what it names and try again."
+        ) from None
     except OSError as exc:
         raise _unwritable(target, exc) from None
     finally:
@@ -231,8 +236,8 @@ def check(path: str | Path, repair: bool = True) -> CheckReport:
     with `repair`, rebuilt from the database."""
     if is_postgres_url(str(path)):
         raise BadInput(
-            "clippings check reads SQLite files and their index cache; a PostgreSQL database has no"
-            " cache, and PostgreSQL checks its own tables (amcheck, pg_dump)."
+            "clippings check reads SQLite files and their index cache; check a PostgreSQL database with"
+            " its own tools (amcheck, pg_dump) instead."
         )
     path = Path(path)
     report = CheckReport()

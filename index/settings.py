@@ -137,7 +137,7 @@ def parse_shards(values: Mapping[str, str | None]) -> tuple[tuple[int, ...] | No
     if not _WHOLE.fullmatch(raw_count) or not 1 <= int(raw_count) <= MAX_SHARD_COUNT:
         raise SettingsError(
             "CLIPPINGS_SHARD_COUNT must be the total number of shards (a whole number from 1 to"
-            f" {MAX_SHARD_COUNT}), not {_shown(raw_count)}."
+            f" {MAX_SHARD_COUNT}), not {_shown(raw_count)}; fix it in .env or the environment."
         )
     count = int(raw_count)
     if not raw_ids:
@@ -147,7 +147,8 @@ def parse_shards(values: Mapping[str, str | None]) -> tuple[tuple[int, ...] | No
         match = re.fullmatch(r"([0-9]{1,30})(?:-([0-9]{1,30}))?", part.strip())
         if match is None or (match[2] and int(match[2]) < int(match[1])):
             raise SettingsError(
-                f"CLIPPINGS_SHARDS must list shard ids such as 0-3 or 0,2,5, not {_shown(raw_ids)}."
+                f"CLIPPINGS_SHARDS must list shard ids such as 0-3 or 0,2,5, not {_shown(raw_ids)};"
+                " fix it in .env or the environment."
             )
         first, last = int(match[1]), int(match[2] or match[1])
         if last >= count:  # before the range is made: 0-99999999999 must not fill the memory
@@ -181,7 +182,10 @@ def load_settings(
     values: dict[str, str | None] = {**from_file, **environ}
     guild = (values.get("CLIPPINGS_DEV_GUILD") or "").strip()
     if guild and (not _WHOLE.fullmatch(guild) or int(guild) > MAX_SNOWFLAKE):
-        raise SettingsError(f"CLIPPINGS_DEV_GUILD must be a server id (digits), not {_shown(guild)}.")
+        raise SettingsError(
+            f"CLIPPINGS_DEV_GUILD must be a server id (digits), not {_shown(guild)}; fix it in .env or the"
+            " environment."
+        )
     level = (values.get("CLIPPINGS_LOG_LEVEL") or "INFO").strip().upper()
     if level not in LOG_LEVELS:
         raise SettingsError(

@@ -880,7 +880,10 @@ async def test_member_cannot_add_even_if_the_server_exposes_the_command(world):
     )
     response = await inter.wait_response()
     assert response["data"]["flags"] == EPHEMERAL
-    assert response["data"]["content"] == "Only moderators (with the Manage Messages permission) can do that."
+    assert (
+        response["data"]["content"]
+        == "Only moderators (with the Manage Messages permission) can do that; ask one of them to do it."
+    )
     assert world.store.count_articles(str(world.guild.id)) == 0
 
 
@@ -914,7 +917,10 @@ async def test_member_cannot_remove(world):
         check_permissions=False,
     )
     response = await inter.wait_response()
-    assert response["data"]["content"] == "Only moderators (with the Manage Messages permission) can do that."
+    assert (
+        response["data"]["content"]
+        == "Only moderators (with the Manage Messages permission) can do that; ask one of them to do it."
+    )
     assert world.store.count_articles(str(world.guild.id)) == 1
 
 
@@ -1027,7 +1033,10 @@ async def test_article_list_page_is_refused_to_another_member(world):
     payload = world.fake.build_component_payload(message, buttons(message)["Next"], user=world.mod)
     payload["member"] = world.guild.member(world.alice).to_payload()
     response = await (await world.fake.send_interaction(payload)).wait_response()
-    assert private_reply(response) == "Only the moderator who asked for this list can page through it."
+    assert (
+        private_reply(response)
+        == "Only the moderator who asked for this list can page through it; run /article list for your own."
+    )
     assert footer(message) == "page 1 of 2"
 
 
@@ -1037,7 +1046,10 @@ async def test_article_list_page_is_refused_to_its_moderator_once_no_longer_one(
     world.guild.member(world.mod).role_ids.clear()
     click = await world.fake.click_button(message, buttons(message)["Next"], user=world.mod)
     response = await click.wait_response()
-    assert private_reply(response) == "Only moderators (with the Manage Messages permission) can do that."
+    assert (
+        private_reply(response)
+        == "Only moderators (with the Manage Messages permission) can do that; ask one of them to do it."
+    )
     assert footer(message) == "page 1 of 2"
 
 
@@ -1080,7 +1092,10 @@ async def test_add_as_article_is_refused_to_members(world):
     )
     inter = await world.fake.send_interaction(payload)
     response = await inter.wait_response()
-    assert response["data"]["content"] == "Only moderators (with the Manage Messages permission) can do that."
+    assert (
+        response["data"]["content"]
+        == "Only moderators (with the Manage Messages permission) can do that; ask one of them to do it."
+    )
 
 
 # -- isolation ------------------------------------------------------------------------------
@@ -1164,7 +1179,10 @@ async def test_newsroom_refusal_gets_a_cross_and_a_reason(newsroom):
     posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, url)
     reply = await newsroom.fake.wait_for_message(newsroom.news, replying_to(posted), include_existing=True)
     assert newsroom.fake.reactions_on(posted) == {"❌": [newsroom.fake.bot_user.id]}
-    assert reply["content"] == f"{url} is application/pdf, not a web page or plain text."
+    assert (
+        reply["content"]
+        == f"{url} is application/pdf, not a web page or plain text; save the article's text as a .txt file and add that instead."
+    )
 
 
 async def test_newsroom_link_with_a_malformed_host_name_gets_a_cross_and_a_reason(newsroom):
@@ -1444,7 +1462,7 @@ async def test_newsroom_refused_edit_keeps_the_earlier_version_and_says_why(news
     await newsroom.fake.edit_user_message(posted, url)
     reply = await newsroom.fake.wait_for_message(newsroom.news, replying_to(posted), include_existing=True)
     assert reply["content"] == (
-        f"{url} is application/pdf, not a web page or plain text. The library keeps the post's earlier version."
+        f"{url} is application/pdf, not a web page or plain text; save the article's text as a .txt file and add that instead. The library keeps the post's earlier version."
     )
     await newsroom.fake.wait_for(lambda: "✅" not in newsroom.fake.reactions_on(posted), description="no ✅")
     assert newsroom.fake.reactions_on(posted) == {"❌": [newsroom.fake.bot_user.id]}
@@ -1491,7 +1509,10 @@ async def test_member_cannot_set_the_newsroom(world):
         check_permissions=False,
     )
     response = await inter.wait_response()
-    assert response["data"]["content"] == "Only moderators (with the Manage Messages permission) can do that."
+    assert (
+        response["data"]["content"]
+        == "Only moderators (with the Manage Messages permission) can do that; ask one of them to do it."
+    )
     assert world.store.get_setting(str(world.guild.id), "newsroom_channel") is None
 
 

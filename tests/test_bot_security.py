@@ -17,7 +17,9 @@ from test_bot import EPHEMERAL, bot_world, sample
 from index import Article
 from tests.discord_fake import FakeDiscord
 
-MODERATORS_ONLY = "Only moderators (with the Manage Messages permission) can do that."
+MODERATORS_ONLY = (
+    "Only moderators (with the Manage Messages permission) can do that; ask one of them to do it."
+)
 
 
 @pytest.fixture

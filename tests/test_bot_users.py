@@ -123,7 +123,10 @@ async def test_newsroom_refusal_still_says_why_where_the_bot_may_not_react(newsr
         reply = await newsroom.fake.wait_for_message(
             newsroom.news, replying_to(posted), include_existing=True
         )
-    assert reply["content"] == f"{url} is application/pdf, not a web page or plain text."
+    assert (
+        reply["content"]
+        == f"{url} is application/pdf, not a web page or plain text; save the article's text as a .txt file and add that instead."
+    )
 
 
 async def test_article_add_with_a_blank_title_is_refused_before_fetching(world):

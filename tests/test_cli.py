@@ -295,7 +295,7 @@ def test_add_url_of_wrong_content_type_is_refused(db_path, site):
     assert result.exit_code == 1
     assert (
         result.stderr.splitlines()[0]
-        == f"Error: {site}/file.pdf is application/pdf, not a web page or plain text."
+        == f"Error: {site}/file.pdf is application/pdf, not a web page or plain text; save the article's text as a .txt file and add that instead."
     )
 
 
@@ -380,7 +380,7 @@ def test_embed_of_an_unknown_library_names_it_with_the_libraries_there(with_samp
     result = run(with_sample, "--learned", "embed", "-l", "nosuch")
     assert (result.exit_code, result.stderr) == (
         1,
-        "Error: no library named 'nosuch'; libraries here: global.\n",
+        "Error: no library named 'nosuch'; use one of the libraries here: global.\n",
     )
 
 

@@ -218,7 +218,7 @@ def test_html_file_without_article_text_gets_one_sentence_and_no_library_warning
     done = run_process("--db", str(tmp_path / "c.db"), "add", str(page))
     assert (done.returncode, done.stderr.decode()) == (
         1,
-        f"Error: {page} has no article text that could be extracted from its HTML.\n"
+        f"Error: {page} has no article text that could be extracted from its HTML; save the article's text as a .txt file and add that instead.\n"
         "1 failed in library global.\n",
     )
 
@@ -229,7 +229,7 @@ def test_an_html_file_of_blank_lines_gets_one_sentence_and_no_parser_errors(tmp_
     done = run_process("--db", str(tmp_path / "c.db"), "add", str(page))
     assert (done.returncode, done.stderr.decode()) == (
         1,
-        f"Error: {page} has no article text that could be extracted from its HTML.\n"
+        f"Error: {page} has no article text that could be extracted from its HTML; save the article's text as a .txt file and add that instead.\n"
         "1 failed in library global.\n",
     )
 
@@ -518,7 +518,7 @@ def test_an_unknown_library_is_named_with_the_libraries_there(with_story):
     result = run(with_story, "ask", "-l", "nosuch", "sea wall")
     assert (result.exit_code, result.stderr) == (
         1,
-        "Error: no library named 'nosuch'; libraries here: global.\n",
+        "Error: no library named 'nosuch'; use one of the libraries here: global.\n",
     )
 
 
@@ -527,7 +527,7 @@ def test_show_or_remove_in_an_unknown_library_names_it_with_the_libraries_there(
     result = run(with_story, command, "-l", "nosuch", "1")
     assert (result.exit_code, result.stderr) == (
         1,
-        "Error: no library named 'nosuch'; libraries here: global.\n",
+        "Error: no library named 'nosuch'; use one of the libraries here: global.\n",
     )
 
 

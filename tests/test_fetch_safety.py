@@ -266,7 +266,10 @@ async def test_a_links_fragment_is_not_stored(site):
 
 async def test_a_refusal_does_not_show_the_links_password(site):
     message = await refused(f"http://editor:hunter2@{site.host_port}/pdf", trusting(site))
-    assert message == f"{site.origin}/pdf is application/pdf, not a web page or plain text."
+    assert (
+        message
+        == f"{site.origin}/pdf is application/pdf, not a web page or plain text; save the article's text as a .txt file and add that instead."
+    )
 
 
 async def test_an_invalid_link_with_a_password_is_named_without_it():
@@ -483,18 +486,25 @@ async def test_redirect_without_location_is_refused(site):
 
 async def test_endless_body_stops_at_the_cap(site):
     message = await refused(f"{site.origin}/endless", trusting(site))
-    assert message == f"{site.origin}/endless is larger than 5 MB; it was not downloaded."
+    assert (
+        message
+        == f"{site.origin}/endless is larger than 5 MB, so it was not downloaded; save the article's text as a .txt file and add that instead."
+    )
 
 
 async def test_cap_is_a_setting(site):
     message = await refused(f"{site.origin}/endless", trusting(site, max_bytes=64 * 1024))
-    assert message.endswith("is larger than 64 KB; it was not downloaded.")
+    assert message.endswith(
+        "is larger than 64 KB, so it was not downloaded; save the article's text as a .txt file and add that instead."
+    )
 
 
 async def test_declared_length_over_the_cap_is_refused_before_reading(site):
     # The server never sends the body: waiting for it would end in a timeout, not this refusal.
     message = await refused(f"{site.origin}/liar", trusting(site))
-    assert message.endswith("is larger than 5 MB; it was not downloaded.")
+    assert message.endswith(
+        "is larger than 5 MB, so it was not downloaded; save the article's text as a .txt file and add that instead."
+    )
 
 
 async def test_gzip_page_is_read(site):
@@ -511,7 +521,9 @@ async def test_gzip_bomb_is_refused_at_the_cap_counted_after_decompression(site)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert message.endswith("is larger than 5 MB; it was not downloaded.")
+    assert message.endswith(
+        "is larger than 5 MB, so it was not downloaded; save the article's text as a .txt file and add that instead."
+    )
     assert peak < 4 * DEFAULT_MAX_BYTES, f"peak {peak / 2**20:.0f} MB while refusing a gzip bomb"
 
 
@@ -521,7 +533,10 @@ async def test_gzip_bomb_is_refused_at_the_cap_counted_after_decompression(site)
 )
 async def test_wrong_content_type_is_refused(site, path, kind):
     message = await refused(f"{site.origin}{path}", trusting(site))
-    assert message == f"{site.origin}{path} is {kind}, not a web page or plain text."
+    assert (
+        message
+        == f"{site.origin}{path} is {kind}, not a web page or plain text; save the article's text as a .txt file and add that instead."
+    )
 
 
 async def test_plain_text_is_allowed(site):

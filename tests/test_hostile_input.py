@@ -94,7 +94,10 @@ def one_sentence_error(stderr: str) -> str:
 def test_html_nested_100k_deep_is_refused_quickly(html):
     started = time.monotonic()
     reason = refusal(one(articles_from_bytes(html.encode(), "deep.html", "html")))
-    assert reason == "deep.html has no article text that could be extracted from its HTML."
+    assert (
+        reason
+        == "deep.html has no article text that could be extracted from its HTML; save the article's text as a .txt file and add that instead."
+    )
     assert time.monotonic() - started < 10
 
 
@@ -117,7 +120,9 @@ def test_article_followed_by_100k_deep_nesting_is_read_cleanly():
 @pytest.mark.parametrize("kind", ["json", "jsonl"])
 def test_json_nested_100k_deep_is_refused(kind):
     reason = refusal(one(articles_from_bytes(b"[" * 100_000 + b"]" * 100_000, "deep." + kind, kind)))
-    assert reason.endswith("is JSON nested too deeply to be an article record.")
+    assert reason.endswith(
+        "is JSON nested too deeply to be an article record; give each record as one object with 'title' and 'text'."
+    )
 
 
 def test_json_with_a_5000_digit_number_is_refused():

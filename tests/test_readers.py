@@ -104,7 +104,7 @@ def test_json_list_with_a_bad_record_keeps_the_good_one(tmp_path):
     )
     good, bad = list(read_path(str(path)))
     assert good.title == "Good"
-    assert bad.reason == f"{path} record 2 has no 'text' field; each record needs 'title' and 'text'."
+    assert bad.reason == f"{path} record 2 has no 'text' field; give each record 'title' and 'text' fields."
 
 
 def test_folder_is_read_recursively_in_order(tmp_path):

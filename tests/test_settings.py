@@ -112,7 +112,7 @@ def test_dev_guild_must_be_a_snowflake_in_ascii_digits(value):
     shown = repr(value if len(value) <= 24 else value[:20] + "…")
     assert (
         refusal(CLIPPINGS_DEV_GUILD=value)
-        == f"CLIPPINGS_DEV_GUILD must be a server id (digits), not {shown}."
+        == f"CLIPPINGS_DEV_GUILD must be a server id (digits), not {shown}; fix it in .env or the environment."
     )
 
 
@@ -173,9 +173,7 @@ def test_flag_words_accepted_today_keep_their_meaning(value, on):
 
 # -- shards -------------------------------------------------------------------------------------------
 
-SHARD_COUNT_SENTENCE = (
-    "CLIPPINGS_SHARD_COUNT must be the total number of shards (a whole number from 1 to 100000), not {}."
-)
+SHARD_COUNT_SENTENCE = "CLIPPINGS_SHARD_COUNT must be the total number of shards (a whole number from 1 to 100000), not {}; fix it in .env or the environment."
 
 
 @pytest.mark.parametrize("count", ["²", "0", "4000000000", "100001", "1_0"])
@@ -194,7 +192,10 @@ def test_shard_count_at_the_cap_serves_every_shard():
 def test_malformed_shard_list_is_refused(shards):
     with pytest.raises(SettingsError) as refused:
         parse_shards({"CLIPPINGS_SHARDS": shards, "CLIPPINGS_SHARD_COUNT": "4"})
-    assert str(refused.value) == f"CLIPPINGS_SHARDS must list shard ids such as 0-3 or 0,2,5, not {shards!r}."
+    assert (
+        str(refused.value)
+        == f"CLIPPINGS_SHARDS must list shard ids such as 0-3 or 0,2,5, not {shards!r}; fix it in .env or the environment."
+    )
 
 
 def test_huge_shard_range_is_refused_before_it_is_made():

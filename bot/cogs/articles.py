@@ -68,7 +68,9 @@ class PasteArticleModal(discord.ui.Modal, title="Add an article"):
         await handle_interaction_error(interaction, error)
 
 
-LIST_NOT_YOURS = "Only the moderator who asked for this list can page through it."
+LIST_NOT_YOURS = (
+    "Only the moderator who asked for this list can page through it; run /article list for your own."
+)
 LIST_EXPIRED = "This list has expired; run /article list again."
 
 

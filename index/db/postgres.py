@@ -302,7 +302,7 @@ class PostgresDatabase:
             yield conn
             return
         if self._closed:
-            raise DatabaseError(f"{self.path} is closed.")
+            raise DatabaseError(f"{self.path} is closed (Clippings is stopping); try again in a moment.")
         with self.pool.connection() as conn:
             if transaction:
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

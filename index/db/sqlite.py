@@ -263,7 +263,7 @@ class SqliteDatabase:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             if self._closed:
-                raise DatabaseError(f"{self.path} is closed.")
+                raise DatabaseError(f"{self.path} is closed (Clippings is stopping); try again in a moment.")
             conn = self._connect()
             conn.execute("PRAGMA query_only = ON")
             conn.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")

@@ -40,7 +40,7 @@ from yarl import URL
 from ..errors import BadInput, FetchError
 from ..models import Article
 from .fields import hide_credentials, without_secrets
-from .readers import ReadFailure, article_from_html, article_from_text, decode_page
+from .readers import AS_TEXT_FILE, ReadFailure, article_from_html, article_from_text, decode_page
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +306,7 @@ def _too_large(url: str, settings: FetchSettings) -> FetchError:
         if settings.max_bytes < 2**20
         else f"{settings.max_bytes / 2**20:g} MB"
     )
-    return FetchError(f"{url} is larger than {size}; it was not downloaded.")
+    return FetchError(f"{url} is larger than {size}, so it was not downloaded; {AS_TEXT_FILE}.")
 
 
 async def _read_response(
@@ -317,7 +317,9 @@ async def _read_response(
     content_type = response.content_type.lower()
     kind = ALLOWED_CONTENT_TYPES.get(content_type)
     if kind is None:
-        raise FetchError(f"{url} is {content_type or 'of unknown type'}, not a web page or plain text.")
+        raise FetchError(
+            f"{url} is {content_type or 'of unknown type'}, not a web page or plain text; {AS_TEXT_FILE}."
+        )
     declared = response.content_length
     if declared is not None and declared > settings.max_bytes:
         raise _too_large(url, settings)

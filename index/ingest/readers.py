@@ -160,6 +160,9 @@ def declared_charset(data: bytes) -> str | None:
     return None
 
 
+AS_TEXT_FILE = "save the article's text as a .txt file and add that instead"
+"""The next step when a page or a file holds no text that can be read as an article."""
+
 BINARY_FILE = "{source} looks like a binary file, not text; give a .txt, .md, .html or .json file."
 
 
@@ -281,7 +284,7 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
                 else "check that it is an article"
             )
             raise BadInput(f"{source} has no article text (the page may need JavaScript); {next_step}.")
-        raise BadInput(f"{source} has no article text that could be extracted from its HTML.")
+        raise BadInput(f"{source} has no article text that could be extracted from its HTML; {AS_TEXT_FILE}.")
     title = meta.pop("title", None) or _whole_title(doc, tree, page_title) or ""
     article = Article(
         title=title,
@@ -347,10 +350,12 @@ def _lenient(check: Callable[[str | None], str | None], value: str | None) -> st
 
 def _record_article(record: object, source: str) -> Article:
     if not isinstance(record, dict):
-        raise BadInput(f"{source} is not a JSON object; each record needs 'title' and 'text'.")
+        raise BadInput(
+            f"{source} is not a JSON object; give each record as an object with 'title' and 'text'."
+        )
     text = record.get("text")
     if text is None:
-        raise BadInput(f"{source} has no 'text' field; each record needs 'title' and 'text'.")
+        raise BadInput(f"{source} has no 'text' field; give each record 'title' and 'text' fields.")
     if not isinstance(text, str):
         raise BadInput(
             f"{source} has a 'text' field that is not a string; put the article's text in it as a string."
@@ -389,11 +394,16 @@ def _load_json(text: str, source: str) -> object:
     try:
         return json.loads(text)
     except RecursionError:
-        raise BadInput(f"{source} is JSON nested too deeply to be an article record.") from None
+        raise BadInput(
+            f"{source} is JSON nested too deeply to be an article record; give each record as one object"
+            " with 'title' and 'text'."
+        ) from None
     except json.JSONDecodeError:
         raise
     except ValueError as exc:  # such as an integer of more than 4300 digits
-        raise BadInput(f"{source} is not usable JSON ({str(exc).split(';')[0]}).") from None
+        raise BadInput(
+            f"{source} is not usable JSON ({str(exc).split(';')[0]}); fix that value and add it again."
+        ) from None
 
 
 def _jsonl_record(line: str, where: str) -> Article | ReadFailure:
@@ -419,7 +429,9 @@ def articles_from_json(text: str, source: str, lines: bool) -> Iterator[Article 
     try:
         data = _load_json(text, source)
     except json.JSONDecodeError as exc:
-        yield ReadFailure(source, f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}).")
+        yield ReadFailure(
+            source, f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}); fix it and add it again."
+        )
         return
     except BadInput as exc:
         yield ReadFailure(source, str(exc))
@@ -629,7 +641,10 @@ def read_path(source: str, **meta: str | None) -> Iterator[Article | ReadFailure
     if path.is_dir():
         files = list(iter_folder(path))
         if not files:
-            yield ReadFailure(source, f"{source} holds no .txt, .md, .html or .json files.")
+            yield ReadFailure(
+                source,
+                f"{source} holds no .txt, .md, .html or .json files; give a folder or file that holds articles.",
+            )
         for file in files:
             yield from read_file(file)
     elif path.exists():
