@@ -13,6 +13,7 @@ from .errors import (
     FetchError,
     NoSearchableWords,
     NotFound,
+    QuestionTooLong,
 )
 from .ingest.fetch import FetchSettings, fetch_url
 from .ingest.fields import is_web_link
@@ -33,7 +34,7 @@ from .ingest.text import question_terms, tokenize, tokenize_spans, without_invis
 from .models import AddFailure, AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
 from .rank.answerable import is_small_talk
 from .rank.semantic import load_encoder
-from .settings import Settings, SettingsError, load_settings
+from .settings import MAX_QUESTION_CHARS, Settings, SettingsError, check_question_length, load_settings
 from .store import Store, open_store
 from .workers import START_TIMEOUT as WORKER_START_TIMEOUT
 from .workers import Ask, SearchWorkers, WorkerFailed, start_worker, stop_worker
@@ -43,6 +44,7 @@ GLOBAL_LIBRARY = "global"
 __all__ = [
     "GLOBAL_LIBRARY",
     "MAX_FILE_BYTES",
+    "MAX_QUESTION_CHARS",
     "PASSAGE_BUDGET",
     "PASSAGE_CAP",
     "SUPPORTED_SUFFIXES",
@@ -62,6 +64,7 @@ __all__ = [
     "NoSearchableWords",
     "NotFound",
     "Passage",
+    "QuestionTooLong",
     "ReadFailure",
     "SearchResponse",
     "SearchWorkers",
@@ -73,6 +76,7 @@ __all__ = [
     "article_from_html",
     "article_from_text",
     "articles_from_bytes",
+    "check_question_length",
     "fetch_url",
     "is_small_talk",
     "is_web_link",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import codecs
 import collections
 import contextlib
+import dataclasses
 import errno
 import functools
-import itertools
 import json
 import logging
 import os
@@ -20,7 +20,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
@@ -31,6 +31,7 @@ from .errors import (
     ClippingsError,
     NoSearchableWords,
     NotFound,
+    QuestionTooLong,
     database_error_message,
     describe_os_error,
 )
@@ -50,7 +51,7 @@ from .maintenance import backup as backup_database
 from .maintenance import check as check_database
 from .models import AddFailure, Article, Hit, SearchResponse
 from .rank.semantic import load_encoder
-from .settings import SettingsError, load_settings
+from .settings import MAX_QUESTION_CHARS, SettingsError, check_question_length, load_settings
 from .store import Store, refusal
 from .workers import Ask, SearchWorkers
 
@@ -558,6 +559,8 @@ def ask(
         raise NoSearchableWords()
     if not _is_utf8(question):  # bytes of another encoding, kept by Python as surrogates
         raise BadInput("That question is not UTF-8 text; set the terminal to UTF-8 and ask again.")
+    if question != "-":
+        check_question_length(question.strip())  # before the database is opened: nothing is asked
     store = open_db(ctx, ranks=True)
     _check_libraries_exist(store, libraries)
     many = question == "-"
@@ -627,7 +630,8 @@ def _answers_in_workers(
 
 def _questions(question: str, bad_lines: list[int]) -> Iterator[str]:
     """The question, or with "-" each line of stdin as it arrives (so `ask -` can end a pipe). A line
-    that is not text is told on stderr and its number added to `bad_lines`; the others are asked."""
+    that is not text, or is longer than MAX_QUESTION_CHARS, is told on stderr and its number added to
+    `bad_lines`; the others are asked."""
     if question != "-":
         yield question
         return
@@ -640,7 +644,16 @@ def _questions(question: str, bad_lines: list[int]) -> Iterator[str]:
                 err=True,
             )
             continue
-        text = line.lstrip("\ufeff").strip()  # a byte order mark, as Windows editors save one, is no word
+        if isinstance(line, _LongLine):
+            text, length = "", line.chars
+        else:
+            text = line.lstrip("\ufeff").strip()  # a byte order mark, as Windows editors save one, is no word
+            length = len(text)
+        if length > MAX_QUESTION_CHARS:
+            bad_lines.append(number)
+            too_long = QuestionTooLong(length, MAX_QUESTION_CHARS, f"line {number} of the questions")
+            click.echo(f"Error: {too_long}", err=True)
+            continue
         if text:
             yield text
 
@@ -655,13 +668,39 @@ _WIDE_BOMS = (
 UTF-32 LE's mark starts with UTF-16 LE's)."""
 
 
-def _stdin_lines() -> Iterator[str | UnicodeDecodeError]:
+LINE_READ_BYTES = 65536
+"""The most of one line of `ask -` kept in memory: a longer line cannot be a question (at most
+MAX_QUESTION_CHARS characters), so the rest of it is only counted, never held or asked."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _LongLine:
+    """A line of stdin longer than LINE_READ_BYTES: only its length in characters is kept."""
+
+    chars: int
+
+
+def _counted_rest(raw: BinaryIO, start: bytes) -> _LongLine:
+    """Read the rest of a line that began with `start`, keeping only its length in characters (as
+    UTF-8, each invalid byte one character), without its line end."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    chars, chunk = 0, start
+    while chunk:
+        ends = chunk.endswith(b"\n")
+        chars += len(decoder.decode(chunk.rstrip(b"\r\n") if ends else chunk))
+        if ends:
+            break
+        chunk = raw.readline(LINE_READ_BYTES)
+    return _LongLine(chars + len(decoder.decode(b"", final=True)))
+
+
+def _stdin_lines() -> Iterator[str | UnicodeDecodeError | _LongLine]:
     """Each line of stdin, read as bytes (not through the locale's decoding, which is strict under
-    most UTF-8 locales) and decoded as UTF-8 as it arrives; the error for a line that is not UTF-8.
-    After a UTF-16 or UTF-32 byte order mark (a file saved by a Windows editor) the whole input is
-    read and decoded at once."""
+    most UTF-8 locales) and decoded as UTF-8 as it arrives; the error for a line that is not UTF-8,
+    and only the length of one longer than LINE_READ_BYTES. After a UTF-16 or UTF-32 byte order mark
+    (a file saved by a Windows editor) the whole input is read and decoded at once."""
     raw = sys.stdin.buffer
-    first = raw.readline()
+    first = raw.readline(LINE_READ_BYTES)
     wide = next((encoding for bom, encoding in _WIDE_BOMS if first.startswith(bom)), None)
     if wide:
         try:
@@ -669,12 +708,16 @@ def _stdin_lines() -> Iterator[str | UnicodeDecodeError]:
         except UnicodeDecodeError as exc:
             yield exc
         return
-    for line in itertools.chain([first], iter(raw.readline, b"")):
-        if line:
+    line = first
+    while line:
+        if len(line) == LINE_READ_BYTES and not line.endswith(b"\n"):
+            yield _counted_rest(raw, line)
+        else:
             try:
                 yield line.decode("utf-8")
             except UnicodeDecodeError as exc:
                 yield exc
+        line = raw.readline(LINE_READ_BYTES)
 
 
 @cli.command("list")

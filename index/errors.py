@@ -24,6 +24,18 @@ class NoSearchableWords(ClippingsError):
         super().__init__(message)
 
 
+class QuestionTooLong(BadInput):
+    """A question longer than the limit both front ends share (index.settings.MAX_QUESTION_CHARS).
+    `subject` names the question: a line of `ask -` says which line it is."""
+
+    def __init__(self, length: int, limit: int, subject: str = "That question") -> None:
+        super().__init__(
+            f"{subject} is {length:,} characters long; ask it again in at most {limit:,} characters."
+        )
+        self.length = length
+        self.limit = limit
+
+
 class DatabaseError(ClippingsError):
     """The database file is corrupt, foreign, or from a newer version."""
 

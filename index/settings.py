@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from .errors import ClippingsError
+from .errors import ClippingsError, QuestionTooLong
 from .ingest.fetch import DEFAULT_MAX_BYTES, FetchSettings
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,11 @@ the largest bots run thousands of shards, not hundreds of thousands; a bigger co
 MAX_FETCH_BYTES = 2**30
 """The largest CLIPPINGS_MAX_FETCH_BYTES accepted (1 GB): a page is held in memory while it is read."""
 MAX_SEARCH_WORKERS = 64
+MAX_QUESTION_CHARS = 300
+"""The longest question, in characters, that the CLI (`ask`, each line of `ask -`) and the bot (/ask's
+option, a mention) answer. The bot's answer echoes the question whole in its content (escaped, at most
+twice as long), so its More and Closest passages buttons can read it back; and no real question needs
+more, while a pasted page would be searched for half a minute and echoed back whole."""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """The CLIPPINGS_LOG_LEVEL values accepted (in any case): the names logging.basicConfig takes."""
 MAX_SNOWFLAKE = 2**64 - 1
@@ -120,6 +125,13 @@ def _seconds(values: Mapping[str, str | None], key: str, default: float) -> floa
             " fix it in .env or the environment."
         )
     return float(raw)
+
+
+def check_question_length(question: str, subject: str = "That question") -> None:
+    """Refuse a question longer than MAX_QUESTION_CHARS, as the caller will ask it (stripped), with
+    QuestionTooLong; `subject` names it in the sentence."""
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionTooLong(len(question), MAX_QUESTION_CHARS, subject)
 
 
 def parse_shards(values: Mapping[str, str | None]) -> tuple[tuple[int, ...] | None, int | None]:

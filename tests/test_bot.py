@@ -22,8 +22,17 @@ from bot.__main__ import Supervisor, serve
 from bot.client import ClippingsBot
 from bot.ingest import links_in
 from bot.settings import Settings, SettingsError, load_settings
-from index import Article, FetchSettings, Store, read_path
-from tests.discord_fake import ApiError, BotFailure, FakeClock, FakeDiscord, FakeUser, Perm, run_bot
+from index import MAX_QUESTION_CHARS, Article, FetchSettings, Store, read_path
+from tests.discord_fake import (
+    ApiError,
+    BotFailure,
+    FakeClock,
+    FakeDiscord,
+    FakeUser,
+    InteractionNotAllowed,
+    Perm,
+    run_bot,
+)
 
 EPHEMERAL = 64
 WEAPONS_QUOTE = "> The foreign minister went on to **say** that China did not provide **weapons** to Russia"
@@ -742,6 +751,17 @@ async def test_over_long_mention_question_is_refused_with_the_limit(world):
     reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
     assert reply["content"] == "That question is 339 characters long; ask it again in at most 300 characters."
     assert reply["embeds"] == []
+
+
+async def test_ask_option_takes_the_shared_longest_question_and_discord_refuses_a_longer_one(world):
+    world.store.add(sample(), "global")
+    question = ("what did Qin say about weapons " * 10)[:MAX_QUESTION_CHARS]
+    answer = await ask(world, question)
+    assert question.strip() in answer["content"]  # answered (or told there is no answer), not refused
+    with pytest.raises(InteractionNotAllowed):
+        await world.fake.invoke_command(
+            "ask", {"question": "w" * (MAX_QUESTION_CHARS + 1)}, user=world.alice, channel=world.general
+        )
 
 
 async def test_more_reads_back_a_mention_question_of_the_longest_length_full_of_markdown(world):

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import RERANK_EXTRA, SAMPLE, WEAPONS
 
-from index import Store
+from index import MAX_QUESTION_CHARS, Store
 from index.cli import cli
 
 COMMANDS = sorted(cli.commands)
@@ -126,6 +126,45 @@ def test_ask_dash_with_a_line_that_is_not_utf8_answers_the_others_and_names_it(w
     assert (result.exit_code, result.stderr) == (
         1,
         "Error: line 2 of the questions is not UTF-8 text; save them as UTF-8 and ask again.\n",
+    )
+
+
+def test_ask_with_a_question_over_the_limit_exits_1_and_says_its_length(with_sample):
+    result = run(with_sample, "ask", "weapons " * 125)  # 999 characters once stripped
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        "Error: That question is 999 characters long; ask it again in at most 300 characters.\n",
+    )
+
+
+def test_ask_with_a_question_at_the_limit_is_answered(with_sample):
+    question = ("weapons " * 40)[:MAX_QUESTION_CHARS]
+    result = run(with_sample, "ask", "--json", question)
+    assert (result.exit_code, json.loads(result.stdout)["question"]) == (0, question)
+
+
+def test_ask_dash_with_an_over_long_line_answers_the_others_and_names_it(with_sample):
+    lines = f"weapons\n{'weapons ' * 125}\ninvisible hand\n"
+    result = run(with_sample, "ask", "--json", "-", input=lines)
+    assert [json.loads(line)["question"] for line in result.stdout.splitlines()] == [
+        "weapons",
+        "invisible hand",
+    ]
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: line 2 of the questions is 999 characters long; ask it again in at most 300 characters.\n",
+    )
+
+
+def test_ask_dash_counts_a_line_longer_than_it_reads_without_holding_or_echoing_it(with_sample):
+    huge = "é" * 200_000  # 400,000 bytes: past the 64 KB read at once, and é split across reads
+    result = run(with_sample, "ask", "--json", "-", input=f"{huge}\nweapons\n".encode())
+    assert [json.loads(line)["question"] for line in result.stdout.splitlines()] == ["weapons"]
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: line 1 of the questions is 200,000 characters long; ask it again in at most 300"
+        " characters.\n",
     )
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bot.settings import Settings, SettingsError, load_settings
-from index.settings import parse_shards
+from index import QuestionTooLong
+from index.settings import MAX_QUESTION_CHARS, check_question_length, parse_shards
 
 TOKEN = "RECOGNISABLE.fake.TOKEN-for-tests"
 
@@ -209,3 +210,19 @@ def test_huge_shard_range_is_refused_before_it_is_made():
 
 def test_overlapping_shard_ranges_give_each_shard_once():
     assert parse_shards({"CLIPPINGS_SHARDS": "2-3, 0-2", "CLIPPINGS_SHARD_COUNT": "4"}) == ((0, 1, 2, 3), 4)
+
+
+# -- the question length ------------------------------------------------------------------------------
+
+
+def test_a_question_of_the_longest_length_is_taken():
+    check_question_length("q" * MAX_QUESTION_CHARS)
+
+
+def test_a_question_over_the_longest_length_is_refused_with_its_length():
+    with pytest.raises(QuestionTooLong) as refused:
+        check_question_length("q" * 1234)
+    assert (
+        str(refused.value)
+        == "That question is 1,234 characters long; ask it again in at most 300 characters."
+    )

@@ -13,11 +13,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from index import (
+    MAX_QUESTION_CHARS,
     ClippingsError,
     NoSearchableWords,
     NotFound,
+    QuestionTooLong,
     SearchResponse,
     Store,
+    check_question_length,
     is_small_talk,
     question_terms,
     without_invisible,
@@ -48,9 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECENT_TITLES = 3
-QUESTION_LIMIT = 300
-"""The longest question, in characters, by /ask or by mention: its answer's content always holds
-it whole (escaped, at most twice as long), so More and Closest passages can read it back."""
 EXPIRED = "This answer has expired; ask again with /ask."
 NOT_YOURS = "Only the person who asked can use these buttons; ask your own question with /ask."
 
@@ -357,12 +357,13 @@ class AskCog(commands.Cog):
     async def ask(
         self,
         interaction: discord.Interaction,
-        question: app_commands.Range[str, 1, QUESTION_LIMIT],
+        question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
         results: app_commands.Range[int, 1, 5] = 3,
         private: bool = False,
     ) -> None:
         # Bidi controls would turn the echoed question around; the search drops them anyway.
         question = without_invisible(question).strip()
+        check_question_length(question)  # Discord holds the option to the same limit
         if is_small_talk(question):  # "hello", "what can you do": the help text, never passages
             await interaction.response.defer(ephemeral=True, thinking=True)
             await interaction.followup.send(await self._help_reply(interaction.guild_id), ephemeral=True)
@@ -416,12 +417,10 @@ class AskCog(commands.Cog):
                 message, "Ask me a question after the mention, for example: what did Qin say about weapons"
             )
             return
-        if len(question) > QUESTION_LIMIT:
-            await reply_to(
-                message,
-                f"That question is {len(question)} characters long; ask it again in at most"
-                f" {QUESTION_LIMIT} characters.",
-            )
+        try:
+            check_question_length(question)
+        except QuestionTooLong as exc:
+            await reply_to(message, str(exc))
             return
         if is_small_talk(question):
             await reply_to(message, await self._help_reply(guild_id))
