@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -471,6 +472,100 @@ def test_a_date_in_a_byline_is_found(tmp_path, byline):
     db = tmp_path / "c.db"
     run(db, "add", str(write(tmp_path / "s.md", f"# Sea wall vote\n\n{byline}\n\n{STORY}")))
     assert run(db, "list", "--tsv").stdout.split("\t")[3] == "2025-03-14"
+
+
+def in_days(days: int) -> date:
+    """A day counted from today by the later of the local and UTC calendars, as the date rule counts."""
+    return max(date.today(), datetime.now(UTC).date()) + timedelta(days=days)
+
+
+@pytest.mark.parametrize("given", ["9999-12-31", "31 December 9999"])
+def test_a_date_in_the_future_is_refused_and_nothing_added(tmp_path, given):
+    db = tmp_path / "c.db"
+    result = run(db, "add", "--date", given, str(write(tmp_path / "s.txt", STORY)))
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {given!r} is in the future; give the date the article was published, as YYYY-MM-DD.\n",
+    )
+    assert titles(db) == []
+
+
+def test_the_day_after_tomorrow_is_in_the_future(tmp_path):
+    db = tmp_path / "c.db"
+    given = in_days(2).isoformat()
+    result = run(db, "add", "--date", given, str(write(tmp_path / "s.txt", STORY)))
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {given!r} is in the future; give the date the article was published, as YYYY-MM-DD.\n",
+    )
+
+
+def test_tomorrow_is_taken_since_it_is_already_today_somewhere(tmp_path):
+    db = tmp_path / "c.db"
+    run(db, "add", "--date", in_days(1).isoformat(), str(write(tmp_path / "s.txt", STORY)))
+    assert run(db, "list", "--tsv").stdout.split("\t")[3] == in_days(1).isoformat()
+
+
+@pytest.mark.parametrize("given", ["0001-01-01", "0999-12-31", "1 January 0500"])
+def test_a_date_before_the_year_1000_is_refused_as_such(tmp_path, given):
+    db = tmp_path / "c.db"
+    result = run(db, "add", "--date", given, str(write(tmp_path / "s.txt", STORY)))
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {given!r} is before the year 1000; give the date the article was published, as YYYY-MM-DD.\n",
+    )
+
+
+def test_the_year_1000_is_taken(tmp_path):
+    db = tmp_path / "c.db"
+    run(db, "add", "--date", "1000-01-01", str(write(tmp_path / "s.txt", STORY)))
+    assert run(db, "list", "--tsv").stdout.split("\t")[3] == "1000-01-01"
+
+
+def test_a_future_date_in_a_record_refuses_that_record_only(tmp_path):
+    db = tmp_path / "c.db"
+    records = [
+        {"title": "Late", "text": STORY, "date": "9999-12-31"},
+        {"title": "Good", "text": STORY.replace("Tuesday", "Friday"), "date": "2025-03-14"},
+    ]
+    feed = write(tmp_path / "f.jsonl", "\n".join(json.dumps(r) for r in records))
+    result = run(db, "add", str(feed))
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {feed} line 1: '9999-12-31' is in the future; write the date the article was published"
+        " in the record, as YYYY-MM-DD.\n1 added, 1 failed in library global.\n",
+    )
+    assert titles(db) == ["Good"]
+
+
+def test_a_future_date_in_a_byline_is_dropped_and_the_article_kept(tmp_path):
+    db = tmp_path / "c.db"
+    byline = f"Published {in_days(5):%d %B %Y}"
+    result = run(db, "add", str(write(tmp_path / "s.md", f"# Sea wall vote\n\n{byline}\n\n{STORY}")))
+    assert result.exit_code == 0
+    assert run(db, "list", "--tsv").stdout.split("\t")[1:4] == ["Sea wall vote", "1 passage", ""]
+
+
+def test_a_future_date_a_page_declares_is_dropped_and_the_page_kept(tmp_path):
+    db = tmp_path / "c.db"
+    page = (
+        f'<html><head><title>Sea wall vote</title><meta property="article:published_time" content="{in_days(5)}">'
+        f"</head><body><article><h1>Sea wall vote</h1><p>{STORY * 3}</p></article></body></html>"
+    )
+    result = run(db, "add", str(write(tmp_path / "s.html", page)))
+    assert result.exit_code == 0
+    assert run(db, "list", "--tsv").stdout.split("\t")[1:4] == ["Sea wall vote", "1 passage", ""]
+
+
+def test_a_date_a_page_declares_for_tomorrow_is_kept_exactly(tmp_path):
+    # htmldate on its own limit (today) made such a date the first of its month.
+    db = tmp_path / "c.db"
+    page = (
+        f'<html><head><title>Sea wall vote</title><meta property="article:published_time" content="{in_days(1)}">'
+        f"</head><body><article><h1>Sea wall vote</h1><p>{STORY * 3}</p></article></body></html>"
+    )
+    run(db, "add", str(write(tmp_path / "s.html", page)))
+    assert run(db, "list", "--tsv").stdout.split("\t")[3] == in_days(1).isoformat()
 
 
 # -- issue 15 point 3: --title replaces the headline ---------------------------------------------------

@@ -5,7 +5,7 @@ import threading
 import pytest
 from conftest import HI_DAY, MULTILINGUAL, SAMPLE, WEAPONS, ZH_WEAPONS
 
-from index import Article, DatabaseError, NotFound, Store, read_path
+from index import Article, BadInput, DatabaseError, NotFound, Store, read_path
 from index.ingest.passages import make_passages
 
 
@@ -58,6 +58,16 @@ def test_same_text_twice_is_stored_once(store):
         first.article.id,
     )
     assert store.count_articles("global") == 1
+
+
+def test_an_article_dated_in_the_future_is_refused_and_not_stored(store):
+    late = Article(title="Late", text="The council approved the budget on Monday.", published="9999-12-31")
+    with pytest.raises(BadInput) as refused:
+        store.add(late, "global")
+    assert str(refused.value) == (
+        "'9999-12-31' is in the future; write the date the article was published in the record, as YYYY-MM-DD."
+    )
+    assert store.count_articles("global") == 0
 
 
 def test_same_url_with_new_text_updates_the_article(store):

@@ -4,7 +4,7 @@ date in a plain-text or Markdown byline (found by htmldate, which trafilatura us
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from dateutil import parser as dateutil_parser
 from htmldate import find_date
@@ -29,6 +29,14 @@ _IN_LINE = re.compile(
     rf"\b(?:\d{{4}}-\d{{2}}-\d{{2}}|{_DAY}\s+{_MONTH},?\s+\d{{4}}|{_MONTH}\s+{_DAY},?\s+\d{{4}})\b",
     re.IGNORECASE,
 )
+EARLIEST_YEAR = 1000
+"""Dates before this year are refused (a typo, such as 0224 for 2024, not a news article's date)."""
+FUTURE_DAYS = 1
+"""Dates up to this many days after today are taken (tomorrow somewhere on Earth is today's date
+there); later ones are refused, since a wrong future date would look like the freshest news."""
+HTMLDATE_MAX_DATE = "9999-12-31"
+"""htmldate is asked for any date, however late, and a future one is dropped here: left to its own
+limit (today), it turns a date a few days ahead into the first of its month or year instead."""
 BYLINE_LINES = 4
 """A byline date is looked for in this many first lines of a text article ..."""
 BYLINE_CHARS = 160
@@ -45,14 +53,42 @@ def _refused(value: str, record: bool) -> BadInput:
     )
 
 
+def latest_date() -> date:
+    """The latest publication date taken now: tomorrow, by the local or UTC calendar, whichever is later."""
+    return max(date.today(), datetime.now(UTC).date()) + timedelta(days=FUTURE_DAYS)
+
+
+def _out_of_range(found: date, value: str, record: bool) -> BadInput | None:
+    """Why a real calendar date cannot be an article's publication date, or None if it can."""
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    if found.year < EARLIEST_YEAR:
+        problem = f"is before the year {EARLIEST_YEAR}"
+    elif found > latest_date():
+        problem = "is in the future"
+    else:
+        return None
+    if record:
+        return BadInput(
+            f"{shown!r} {problem}; write the date the article was published in the record, as YYYY-MM-DD."
+        )
+    return BadInput(f"{shown!r} {problem}; give the date the article was published, as YYYY-MM-DD.")
+
+
 def _checked(year: int, month: int, day: int, value: str, record: bool) -> str:
     try:
-        found = date(year, month, day)
+        found = date(max(year, 1), month, day)  # the year 0 is before the earliest year too
     except ValueError:
         raise _refused(value, record) from None
-    if found.year < 1000:
-        raise _refused(value, record)
+    problem = _out_of_range(found, value, record)
+    if problem is not None:
+        raise problem
     return found.isoformat()
+
+
+def plausible(found: date) -> bool:
+    """Whether a date found in a page or a byline can be its publication date (not before the year
+    EARLIEST_YEAR, nor after tomorrow)."""
+    return found.year >= EARLIEST_YEAR and found <= latest_date()
 
 
 def parse_date(value: str, order: str | None = None, *, record: bool = False) -> str:
@@ -110,7 +146,8 @@ def stored_date(value: str | None, order: str | None = None) -> str | None:
 
 def byline_date(text: str) -> str | None:
     """The date of a byline ("Published 14 March 2025", "March 14, 2025 — ...") in the first lines
-    of a plain-text or Markdown article, as ISO 8601; None when there is none."""
+    of a plain-text or Markdown article, as ISO 8601; None when there is none. A date in the future
+    (or before EARLIEST_YEAR) is passed over: it is no publication date, and the article is kept."""
     lines = [line.strip() for line in text.split("\n") if line.strip()][:BYLINE_LINES]
     for line in lines:
         if len(line) > BYLINE_CHARS or not _IN_LINE.search(line):
@@ -120,7 +157,8 @@ def byline_date(text: str) -> str | None:
             f"<html><body><p>{escaped}</p></body></html>",
             extensive_search=True,
             outputformat="%Y-%m-%d",
+            max_date=HTMLDATE_MAX_DATE,
         )
-        if found:
+        if found and plausible(date.fromisoformat(str(found))):
             return str(found)
     return None

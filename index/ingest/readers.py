@@ -22,7 +22,7 @@ import trafilatura
 
 from ..errors import BadInput
 from ..models import INDEX_MARKER, Article
-from .dates import byline_date, stored_date
+from .dates import HTMLDATE_MAX_DATE, byline_date, stored_date
 from .fields import check_url, clean_title, shown_path
 from .text import normalize_text, split_headline, strip_chrome
 
@@ -45,8 +45,9 @@ one over a gigabyte and forty seconds. The same figure caps fetched pages (fetch
 MAX_ARTICLE_CHARS = MAX_DOCUMENT_BYTES
 """No single article (a file, a JSON record, a page) longer than this many characters is read."""
 MIN_ARTICLE_CHARS = 20
-DATE_SEARCH = {"extensive_search": False, "original_date": True}
-"""htmldate's settings for a page's date: its first publication, declared, not guessed from text."""
+DATE_SEARCH = {"extensive_search": False, "original_date": True, "max_date": HTMLDATE_MAX_DATE}
+"""htmldate's settings for a page's date: its first publication, declared, not guessed from text;
+one in the future is then dropped (`stored_date` refuses it), and the page is kept without a date."""
 
 
 @dataclass(frozen=True, slots=True)
