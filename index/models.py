@@ -43,7 +43,8 @@ class StoredArticle:
 class AddResult:
     article: StoredArticle
     status: str
-    """"added", "updated" (same URL, new text) or "unchanged" (the same text was already stored)."""
+    """"added", "updated" (the same article with new text, or with the same text and a corrected
+    title, link, date, author or site) or "unchanged" (the same text was already stored)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,7 +262,9 @@ class Store:
     ) -> Iterator[AddResult | AddFailure]:
         """Store many articles, committing every `batch` articles. Each article is whole or absent.
         An article of the same identity as a stored one (its URL, else its title from the same
-        source) updates it in place ("updated"), unless `as_new`. An article the database refuses
+        source) updates it in place ("updated"), unless `as_new`; one whose text is stored already
+        is "unchanged", or "updated" when it corrects that article's title, link, date, author or
+        site (`index.db.base.corrections`: its passages stay as they are). An article the database refuses
         comes back as an AddFailure, and the others are still stored. A bulk add leaves the index,
         and its cache, up to date. On PostgreSQL, any other error of the server's about one article
         (a statement timeout, a full disk) fails that article alone too; only a lost connection ends

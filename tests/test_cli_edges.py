@@ -294,20 +294,106 @@ def test_as_new_keeps_both_versions(tmp_path):
     assert titles(db) == ["Budget vote", "Budget vote"]
 
 
-def test_an_exact_duplicate_under_another_title_stays_deduplicated(tmp_path):
+def test_an_exact_duplicate_from_another_file_under_another_title_stays_deduplicated(tmp_path):
+    db = tmp_path / "c.db"
+    run(db, "add", "--title", "First", "--date", "2024-01-01", str(write(tmp_path / "s.txt", STORY)))
+    copy = run(
+        db, "add", "--title", "Second", "--date", "2024-05-02", str(write(tmp_path / "copy.txt", STORY))
+    )
+    assert copy.stdout == "1\tFirst\t1 passage\tunchanged\n"
+    assert run(db, "list", "--tsv").stdout.split("\t")[1:4] == ["First", "1 passage", "2024-01-01"]
+
+
+def test_re_adding_a_file_under_another_title_corrects_its_title_in_place(tmp_path):
     db = tmp_path / "c.db"
     story = write(tmp_path / "s.txt", STORY)
     run(db, "add", "--title", "First", str(story))
-    assert run(db, "add", "--title", "Second", str(story)).stdout.endswith("\tunchanged\n")
-    assert titles(db) == ["First"]
+    result = run(db, "add", "--title", "Fixed title", str(story))
+    assert (result.stdout, result.stderr) == (
+        "1\tFixed title\t1 passage\tupdated\n",
+        "1 updated in library global.\n",
+    )
+    assert titles(db) == ["Fixed title"]
 
 
 def test_re_adding_a_markdown_file_with_title_stores_no_second_copy(tmp_path):
     db = tmp_path / "c.db"
     story = write(tmp_path / "s.md", "# Sea wall vote\n\n" + STORY)
     run(db, "add", str(story))
-    assert run(db, "add", "--title", "Sea wall", str(story)).stdout.endswith("\tunchanged\n")
-    assert titles(db) == ["Sea wall vote"]
+    assert run(db, "add", "--title", "Sea wall", str(story)).stdout == "1\tSea wall\t1 passage\tupdated\n"
+    assert titles(db) == ["Sea wall"]
+
+
+def test_re_adding_a_file_with_another_date_updates_the_date_in_place(tmp_path):
+    db = tmp_path / "c.db"
+    story = write(tmp_path / "s.txt", STORY)
+    run(db, "add", "--date", "2024-01-01", str(story))
+    result = run(db, "add", "--date", "2024-05-02", str(story))
+    assert (result.stdout, result.stderr) == ("1\tS\t1 passage\tupdated\n", "1 updated in library global.\n")
+    assert run(db, "list", "--tsv").stdout.split("\t")[:4] == ["1", "S", "1 passage", "2024-05-02"]
+
+
+def test_re_adding_a_file_with_the_same_date_is_unchanged(tmp_path):
+    db = tmp_path / "c.db"
+    story = write(tmp_path / "s.txt", STORY)
+    run(db, "add", "--date", "2024-01-01", str(story))
+    result = run(db, "add", "--date", "1 January 2024", str(story))
+    assert (result.stdout, result.stderr) == (
+        "1\tS\t1 passage\tunchanged\n",
+        "1 unchanged in library global.\n",
+    )
+
+
+def test_re_adding_a_file_without_its_date_keeps_the_date(tmp_path):
+    db = tmp_path / "c.db"
+    story = write(tmp_path / "s.txt", STORY)
+    run(db, "add", "--date", "2024-01-01", str(story))
+    assert run(db, "add", str(story)).stdout == "1\tS\t1 passage\tunchanged\n"
+    assert run(db, "list", "--tsv").stdout.split("\t")[3] == "2024-01-01"
+
+
+def test_re_adding_a_file_with_a_link_gives_its_article_that_link(tmp_path):
+    db = tmp_path / "c.db"
+    story = write(tmp_path / "s.txt", STORY)
+    run(db, "add", str(story))
+    assert run(db, "add", "--url", "https://news.test/sea-wall", str(story)).stdout.endswith("\tupdated\n")
+    assert run(db, "list", "--tsv").stdout.rstrip("\n").split("\t")[4] == "https://news.test/sea-wall"
+
+
+def test_a_record_added_again_with_another_date_updates_it_in_place(tmp_path):
+    db = tmp_path / "c.db"
+    feed = tmp_path / "f.jsonl"
+    write(feed, json.dumps({"id": "sw-1", "title": "Sea wall", "text": STORY, "date": "2024-01-01"}))
+    run(db, "add", str(feed))
+    write(feed, json.dumps({"id": "sw-1", "title": "Sea wall vote", "text": STORY, "date": "2024-05-02"}))
+    assert run(db, "add", str(feed)).stdout == "1\tSea wall vote\t1 passage\tupdated\n"
+    assert run(db, "list", "--tsv").stdout.split("\t")[:4] == [
+        "1",
+        "Sea wall vote",
+        "1 passage",
+        "2024-05-02",
+    ]
+
+
+def test_an_answer_after_a_correction_shows_the_corrected_title_and_date(tmp_path):
+    db = tmp_path / "c.db"
+    story = write(tmp_path / "s.txt", STORY)
+    run(db, "add", "--title", "Sea wall", "--date", "2024-01-01", str(story))
+    run(db, "ask", "sea wall")  # as a running bot would have, before the correction
+    run(db, "add", "--title", "Sea wall vote", "--date", "2024-05-02", str(story))
+    result = json.loads(run(db, "ask", "--json", "sea wall").stdout)["results"][0]
+    assert (result["title"], result["published"]) == ("Sea wall vote", "2024-05-02")
+
+
+def test_as_new_with_the_same_text_corrects_nothing(tmp_path):
+    db = tmp_path / "c.db"
+    story = write(tmp_path / "s.txt", STORY)
+    run(db, "add", "--date", "2024-01-01", str(story))
+    assert (
+        run(db, "add", "--as-new", "--date", "2024-05-02", str(story)).stdout
+        == "1\tS\t1 passage\tunchanged\n"
+    )
+    assert run(db, "list", "--tsv").stdout.split("\t")[3] == "2024-01-01"
 
 
 class _Edited(BaseHTTPRequestHandler):

@@ -528,6 +528,62 @@ def test_postgresql_tells_new_versions_of_an_article_as_sqlite_does(postgres_url
         assert undated(lite.list_articles("g1")) == undated(pg.list_articles("g1"))
 
 
+def test_postgresql_corrects_the_fields_of_an_article_added_again_as_sqlite_does(postgres_url, db_path):
+    vote = "The council approved the budget on Monday after a long debate about the harbour."
+    versions = [
+        Article(title="Vote", text=vote, url="https://news.test/vote", published="2024-01-01"),
+        Article(
+            title="Budget vote", text=vote, url="https://news.test/vote", published="2024-05-02", author="Ana"
+        ),
+        Article(title="Budget vote", text=vote, url="https://news.test/vote"),  # nothing new: unchanged
+        Article(
+            title="Copy", text=vote, url="https://news.test/copy", published="2023-01-01"
+        ),  # another link
+        Article(title="Ferry", text="The ferry strike ended on Friday.", source="f.txt"),
+        Article(title="Ferry strike ends", text="The ferry strike ended on Friday.", source="f.txt"),
+        Article(title="Ferry copy", text="The ferry strike ended on Friday.", source="g.txt"),
+        Article(title="Vote", text=vote, url="https://news.test/vote", published="2024-06-01"),
+    ]
+    with Store(db_path) as lite, Store(postgres_url) as pg:
+        outcomes = [
+            [(r.status, r.article.id) for r in (store.add(dataclasses.replace(v), "g1") for v in versions)]
+            for store in (lite, pg)
+        ]
+        assert outcomes[0] == outcomes[1]
+        assert [status for status, _ in outcomes[1]] == [
+            "added",
+            "updated",
+            "unchanged",
+            "unchanged",
+            "added",
+            "updated",
+            "unchanged",
+            "updated",
+        ]
+        assert undated(lite.list_articles("g1")) == undated(pg.list_articles("g1"))
+        stored = {(a.title, a.url, a.published, a.author) for a in pg.list_articles("g1")}
+        assert stored == {
+            ("Vote", "https://news.test/vote", "2024-06-01", "Ana"),
+            ("Ferry strike ends", None, None, None),
+        }
+
+
+def test_a_title_corrected_in_place_reaches_another_process_s_search_and_title_filter(postgres_url):
+    vote = "The council approved the budget on Monday after a long debate about the harbour."
+    with Store(postgres_url) as bot, Store(postgres_url) as cli:
+        cli.add(Article(title="Vote", text=vote, url="https://news.test/vote", published="2024-01-01"), "g1")
+        before = bot.search("budget harbour", ["g1"]).hits[0].article
+        changes = cli.db.latest_change()
+        cli.add(
+            Article(title="Élan vote", text=vote, url="https://news.test/vote", published="2024-05-02"), "g1"
+        )
+        after = bot.search("budget harbour", ["g1"]).hits[0].article
+        assert (before.title, before.published) == ("Vote", "2024-01-01")
+        assert (after.id, after.title, after.published) == (before.id, "Élan vote", "2024-05-02")
+        assert cli.db.latest_change() == changes  # the passages, and so every index, stay as they were
+        assert titles_containing(bot, "ÉLAN") == ["Élan vote"]
+
+
 def test_a_json_record_with_nul_in_its_fields_is_stored_without_it(postgres_url, tmp_path):
     path = tmp_path / "feed.json"
     path.write_text(

@@ -431,3 +431,22 @@ def test_fast_casefold_is_casefold_of_a_lone_surrogate():
 def test_fast_casefold_is_casefold_beside_every_character():
     every = "".join(chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c < 0xE000)
     assert casefold("The “Straße”, ΣΑΣ: " + every) == ("The “Straße”, ΣΑΣ: " + every).casefold()
+
+
+def test_the_article_cache_takes_a_title_corrected_in_place_by_another_store(tmp_path):
+    text = "The council approved the budget on Monday after a long debate about the harbour."
+    with Store(tmp_path / "c.db") as bot, Store(tmp_path / "c.db") as cli:
+        cli.add(Article(title="Vote", text=text, url="https://x.test/v"), "global")
+        cli.add(
+            Article(
+                title="Ferry", text="The harbour ferry budget was cut on Friday.", url="https://x.test/f"
+            ),
+            "global",
+        )
+        bot.search("budget harbour", ["global"])  # the bot's ranker keeps both articles' titles
+        cli.add(Article(title="Budget vote", text=text, url="https://x.test/v"), "global")
+        hit = next(
+            h for h in bot.search("budget harbour", ["global"]).hits if h.article.url == "https://x.test/v"
+        )
+        assert isinstance(bot.ranker, Ranker)
+        assert bot.ranker.articles.get(bot, ["global"], hit).title == frozenset({"budget", "vote"})

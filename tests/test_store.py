@@ -70,6 +70,133 @@ def test_an_article_dated_in_the_future_is_refused_and_not_stored(store):
     assert store.count_articles("global") == 0
 
 
+VOTE = "The council approved the budget on Monday after a long debate about the harbour."
+
+
+def passage_rows(store: Store) -> list[tuple]:
+    return store.db.conn.execute("SELECT id, article_id, seq, start, end, terms FROM passages").fetchall()
+
+
+def test_same_link_and_text_with_another_date_updates_the_date_in_place(store):
+    first = store.add(
+        Article(title="Vote", text=VOTE, url="https://x.test/v", published="2024-01-01"), "global"
+    )
+    passages, changes = passage_rows(store), store.db.latest_change()
+    again = store.add(
+        Article(title="Vote", text=VOTE, url="https://x.test/v", published="2024-05-02"), "global"
+    )
+    assert (again.status, again.article.id, again.article.published) == (
+        "updated",
+        first.article.id,
+        "2024-05-02",
+    )
+    # Only the fields change: the passages (their ids too) and the change log stay as they were.
+    assert (passage_rows(store), store.db.latest_change()) == (passages, changes)
+
+
+def test_same_link_and_text_with_another_title_author_and_site_updates_them(store):
+    store.add(Article(title="Vote", text=VOTE, url="https://x.test/v"), "global")
+    again = store.add(
+        Article(
+            title="Budget vote", text=VOTE, url="https://x.test/v", author="Ana Ruiz", site="Harbour News"
+        ),
+        "global",
+    )
+    got = again.article
+    assert (again.status, got.title, got.author, got.site) == (
+        "updated",
+        "Budget vote",
+        "Ana Ruiz",
+        "Harbour News",
+    )
+
+
+def test_same_link_text_and_fields_is_unchanged(store):
+    given = Article(title="Vote", text=VOTE, url="https://x.test/v", published="2024-01-01", author="Ana")
+    store.add(dataclasses.replace(given), "global")
+    assert store.add(dataclasses.replace(given), "global").status == "unchanged"
+
+
+def test_a_field_left_out_when_added_again_keeps_its_stored_value(store):
+    store.add(
+        Article(title="Vote", text=VOTE, source="v.txt", published="2024-01-01", author="Ana"), "global"
+    )
+    again = store.add(Article(title="Vote", text=VOTE, source="v.txt"), "global")
+    assert (again.status, again.article.published, again.article.author) == ("unchanged", "2024-01-01", "Ana")
+
+
+def test_same_text_from_the_same_source_with_another_title_corrects_the_title(store):
+    first = store.add(Article(title="Vote", text=VOTE, source="v.txt"), "global")
+    again = store.add(Article(title="Budget vote", text=VOTE, source="v.txt"), "global")
+    assert (again.status, again.article.id, again.article.title) == (
+        "updated",
+        first.article.id,
+        "Budget vote",
+    )
+    assert store.count_articles("global") == 1
+
+
+def test_same_text_from_the_same_source_with_a_link_gives_it_that_link(store):
+    store.add(Article(title="Vote", text=VOTE, source="v.txt"), "global")
+    again = store.add(Article(title="Vote", text=VOTE, source="v.txt", url="https://x.test/v"), "global")
+    assert (again.status, again.article.url) == ("updated", "https://x.test/v")
+
+
+def test_same_text_from_another_source_under_another_title_is_stored_once_as_it_was(store):
+    first = store.add(Article(title="Vote", text=VOTE, source="v.txt", published="2024-01-01"), "global")
+    copy = store.add(Article(title="Copy", text=VOTE, source="copy.txt", published="2024-05-02"), "global")
+    assert (copy.status, copy.article) == ("unchanged", first.article)
+
+
+def test_same_text_under_another_link_is_stored_once_as_it_was(store):
+    first = store.add(Article(title="Vote", text=VOTE, url="https://x.test/v", source="v.txt"), "global")
+    copy = store.add(Article(title="Copy", text=VOTE, url="https://y.test/copy", source="v.txt"), "global")
+    assert (copy.status, copy.article) == ("unchanged", first.article)
+
+
+def test_same_text_with_the_link_of_another_article_changes_neither(store):
+    vote = store.add(Article(title="Vote", text=VOTE, source="v.txt"), "global")
+    other = store.add(
+        Article(title="Other", text="The ferry strike ended on Friday.", url="https://x.test/o"), "global"
+    )
+    again = store.add(Article(title="Vote", text=VOTE, source="v.txt", url="https://x.test/o"), "global")
+    assert (again.status, again.article) == ("unchanged", vote.article)
+    assert store.get_article("global", other.article.id) == other.article
+
+
+def test_same_text_as_new_corrects_nothing(store):
+    first = store.add(
+        Article(title="Vote", text=VOTE, url="https://x.test/v", published="2024-01-01"), "global"
+    )
+    again = store.add(
+        Article(title="Vote", text=VOTE, url="https://x.test/v", published="2024-05-02"),
+        "global",
+        as_new=True,
+    )
+    assert (again.status, again.article) == ("unchanged", first.article)
+
+
+def test_a_second_store_on_the_same_file_sees_the_corrected_title_and_date(db_path):
+    with Store(db_path) as bot, Store(db_path) as cli:
+        cli.add(Article(title="Vote", text=VOTE, url="https://x.test/v", published="2024-01-01"), "global")
+        before = bot.search("budget harbour", ["global"]).hits[0].article
+        cli.add(
+            Article(title="Budget vote", text=VOTE, url="https://x.test/v", published="2024-05-02"), "global"
+        )
+        after = bot.search("budget harbour", ["global"]).hits[0].article
+        assert (before.title, before.published) == ("Vote", "2024-01-01")
+        assert (after.id, after.title, after.published) == (before.id, "Budget vote", "2024-05-02")
+        assert [a.title for a in bot.list_articles("global")] == ["Budget vote"]
+
+
+def test_a_store_opened_after_the_correction_reads_the_corrected_title(db_path):
+    with Store(db_path) as cli:
+        cli.add(Article(title="Vote", text=VOTE, url="https://x.test/v"), "global")
+        cli.add(Article(title="Budget vote", text=VOTE, url="https://x.test/v"), "global")
+    with Store(db_path) as bot:
+        assert bot.search("budget harbour", ["global"]).hits[0].article.title == "Budget vote"
+
+
 def test_same_url_with_new_text_updates_the_article(store):
     old = store.add(article("Vote", "The vote was delayed until Friday.", "https://x.test/v"), "global")
     new = store.add(

@@ -6,6 +6,7 @@ import sqlite3
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -313,6 +314,16 @@ def test_re_adding_an_unchanged_article_encodes_nothing(tmp_path):
         encoder.calls.clear()
         status = store.add(DAM, "global").status
     assert (status, encoder.calls) == ("unchanged", [])
+
+
+def test_correcting_an_articles_date_encodes_nothing_and_keeps_its_vectors(tmp_path):
+    encoder = WordEncoder()
+    with Store(tmp_path / "c.db", encoder=encoder) as store:
+        store.add(replace(DAM, url="https://x.test/dam", published="2024-01-01"), "global")
+        encoder.calls.clear()
+        result = store.add(replace(DAM, url="https://x.test/dam", published="2024-05-02"), "global")
+    assert (result.status, result.article.published, encoder.calls) == ("updated", "2024-05-02", [])
+    assert vector_rows(tmp_path / "c.db") == result.article.passage_count
 
 
 def test_the_answerability_step_reuses_the_question_vector_of_the_learned_stage(tmp_path):

@@ -62,6 +62,51 @@ class HitRows:
     """By article id: the article and its text."""
 
 
+CORRECTABLE = ("title", "url", "published", "author", "site")
+"""The fields an article added again with the same text corrects in place (see `corrections`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFields:
+    """What `corrections` compares of the stored article that holds an added article's text."""
+
+    title: str
+    url: str | None
+    published: str | None
+    author: str | None
+    site: str | None
+    source: str | None
+
+
+def corrections(stored: StoredFields, article: Article, link_taken: bool) -> dict[str, str | None] | None:
+    """The fields to change in place when `article` brings the text of the `stored` one again:
+    {} when nothing differs ("unchanged"), None when it is another article with that text (stored
+    once, left as it is: "unchanged").
+
+    It is the same article when the stored one has the link given, or when it was read from the same
+    source (the same file, record id or line) and does not have another link than the one given,
+    nor does another stored article have that one (`link_taken`). Then its title, link, date,
+    author and site are corrected: a field left out (no date, no link) keeps its stored value, so
+    adding a folder again never drops a date once given with --date."""
+    same_link = stored.url is not None and stored.url == article.url
+    same_source = (
+        stored.source == article.source
+        and (stored.source is not None or stored.title == article.title)  # else the title is its identity
+        and (stored.url is None or article.url in (None, stored.url))
+        and not (article.url and stored.url is None and link_taken)
+    )
+    if not same_link and not same_source:
+        return None
+    given = {
+        "title": article.title or stored.title,
+        "url": article.url or stored.url,
+        "published": article.published or stored.published,
+        "author": article.author or stored.author,
+        "site": article.site or stored.site,
+    }
+    return {name: value for name, value in given.items() if value != getattr(stored, name)}
+
+
 def content_hash(text: str) -> str:
     """A hash of the text that ignores case and spacing, for finding duplicates."""
     folded = " ".join(text.casefold().split())  # the same as re.sub(r"\s+", " ", ...).strip()

@@ -28,7 +28,16 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..errors import DatabaseError, NotFound
 from ..models import AddFailure, AddResult, Article, Passage, StoredArticle
 from . import postgres_migrations as migrations
-from .base import Busy, Change, HitRows, PassageRow, PreparedArticle, article_number
+from .base import (
+    Busy,
+    Change,
+    HitRows,
+    PassageRow,
+    PreparedArticle,
+    StoredFields,
+    article_number,
+    corrections,
+)
 
 log = logging.getLogger(__name__)
 
@@ -476,11 +485,12 @@ class PostgresDatabase:
     ) -> AddResult:
         article, spans, counts = prepared.article, prepared.spans, prepared.counts
         same = conn.execute(
-            "SELECT id FROM articles WHERE library = %s AND content_hash = %s",
+            "SELECT id, title, url, published, author, site, source FROM articles"
+            " WHERE library = %s AND content_hash = %s",
             (library, prepared.content_hash),
         ).fetchone()
         if same:
-            return AddResult(self._article(conn, same[0]), "unchanged")
+            return self._correct(conn, same, prepared, library)
         previous = None if prepared.as_new else self._same_identity(conn, article, library)
         if previous:
             self._delete(conn, previous[0], library)
@@ -552,6 +562,27 @@ class PostgresDatabase:
             "INSERT INTO changes (library, article_id, action) VALUES (%s, %s, 'add')", (library, article_id)
         )
         return AddResult(self._article(conn, article_id), "updated" if previous else "added")
+
+    def _correct(
+        self, conn: psycopg.Connection, same: tuple, prepared: PreparedArticle, library: str
+    ) -> AddResult:
+        """An article whose text the library holds already: "unchanged", or "updated" in place with
+        corrected fields (as SqliteDatabase._correct: no passage changes, nothing is logged)."""
+        stored = StoredFields(*same[1:])
+        article = prepared.article
+        changed = None
+        if not prepared.as_new:
+            taken = bool(article.url and stored.url is None and self._same_identity(conn, article, library))
+            changed = corrections(stored, article, taken)
+        if not changed:
+            return AddResult(self._article(conn, same[0]), "unchanged")
+        if "title" in changed:
+            changed["title_folded"] = str(changed["title"]).casefold()
+        conn.execute(
+            f"UPDATE articles SET {', '.join(f'{name} = %s' for name in changed)} WHERE id = %s",
+            (*changed.values(), same[0]),
+        )
+        return AddResult(self._article(conn, same[0]), "updated")
 
     def _same_identity(self, conn: psycopg.Connection, article: Article, library: str) -> tuple | None:
         """The stored article this one is a new version of (as SqliteDatabase._same_identity): the

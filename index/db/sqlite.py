@@ -25,7 +25,15 @@ import sqlite_utils
 from ..errors import DatabaseError, NotFound, database_error_message
 from ..models import AddFailure, AddResult, Article, Passage, StoredArticle
 from . import migrations
-from .base import Change, HitRows, PassageRow, PreparedArticle, article_number
+from .base import (
+    Change,
+    HitRows,
+    PassageRow,
+    PreparedArticle,
+    StoredFields,
+    article_number,
+    corrections,
+)
 
 log = logging.getLogger(__name__)
 
@@ -398,17 +406,20 @@ class SqliteDatabase:
         self, prepared: list[PreparedArticle], library: str, model: str | None = None
     ) -> list[AddResult | AddFailure]:
         """Store prepared articles in one transaction: each is added, updates the article of the
-        same URL, or is "unchanged" when the library holds its text already."""
+        same identity, or is "unchanged" when the library holds its text already (or "updated" when
+        that is the same article with corrected fields, see `corrections`)."""
         with self.write():
             return [self._store_one(p, library, model) for p in prepared]
 
     def _store_one(self, prepared: PreparedArticle, library: str, model: str | None) -> AddResult:
         article, spans, counts = prepared.article, prepared.spans, prepared.counts
         same = self.conn.execute(
-            "SELECT id FROM articles WHERE library = ? AND content_hash = ?", (library, prepared.content_hash)
+            "SELECT id, title, url, published, author, site, source FROM articles"
+            " WHERE library = ? AND content_hash = ?",
+            (library, prepared.content_hash),
         ).fetchone()
         if same:
-            return AddResult(self._article(same[0]), "unchanged")
+            return self._correct(same, prepared, library)
         previous = None if prepared.as_new else self._same_identity(article, library)
         if previous:
             self._delete(previous[0], library)
@@ -463,6 +474,25 @@ class SqliteDatabase:
             "INSERT INTO changes (library, article_id, action) VALUES (?, ?, 'add')", (library, article_id)
         )
         return AddResult(self._article(article_id), "updated" if previous else "added")
+
+    def _correct(self, same: tuple, prepared: PreparedArticle, library: str) -> AddResult:
+        """An article whose text the library holds already: "unchanged", or "updated" when it is the
+        same article with another title, link, date, author or site (see `corrections`). Those are
+        changed in place: its passages, their ids and vectors, and so the index, stay as they are,
+        and nothing is logged; every process reads titles and dates from the database per search."""
+        stored = StoredFields(*same[1:])
+        article = prepared.article
+        changed = None
+        if not prepared.as_new:
+            taken = bool(article.url and stored.url is None and self._same_identity(article, library))
+            changed = corrections(stored, article, taken)
+        if not changed:
+            return AddResult(self._article(same[0]), "unchanged")
+        self.conn.execute(
+            f"UPDATE articles SET {', '.join(f'{name} = ?' for name in changed)} WHERE id = ?",
+            (*changed.values(), same[0]),
+        )
+        return AddResult(self._article(same[0]), "updated")
 
     def _same_identity(self, article: Article, library: str) -> tuple[int] | None:
         """The stored article this one is a new version of: the same URL, or with no URL the same

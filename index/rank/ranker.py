@@ -105,7 +105,8 @@ class ArticleCache:
             except NotFound:  # removed since the search read it: rank it on its passage alone
                 return ""
 
-        key = (source.path, a.id, a.added_at, a.chars)
+        # The title too: adding an article again with the same text corrects its title in place.
+        key = (source.path, a.id, a.added_at, a.chars, a.title)
         with self._lock:
             cached = self._items.get(key)
             if cached is not None:
