@@ -392,7 +392,8 @@ def add(
         clippings add --title "Budget vote" --date 2024-05-01 - < story.txt
 
     An article with the link of a stored one (or, without a link, its title and
-    file) updates it in place; --as-new keeps both.
+    file) updates it in place; --as-new keeps both. The same text again from that
+    link or file with another title, date or link corrects those in place.
     """
     url = check_url(url)
     published = parse_date(published, date_order) if published else None
