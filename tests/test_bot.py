@@ -1496,6 +1496,28 @@ async def test_newsroom_post_edited_into_a_short_message_loses_its_article(newsr
     assert newsroom.store.count_articles(str(newsroom.guild.id)) == 0
 
 
+async def test_newsroom_post_deleted_while_the_newsroom_setting_is_read_leaves_no_article(
+    tmp_path, monkeypatch
+):
+    # The bot has just started: the newsroom channel is read from the database on the first post,
+    # slowly (a PostgreSQL server across a network), and the post is deleted meanwhile.
+    async with bot_world(tmp_path, message_content=True) as world:
+        world.store.set_setting(str(world.guild.id), "newsroom_channel", str(world.news.id))
+        get_setting = world.store.get_setting
+
+        def slow_get_setting(library: str, key: str) -> str | None:
+            if key == "newsroom_channel":
+                threading.Event().wait(0.3)
+            return get_setting(library, key)
+
+        monkeypatch.setattr(world.store, "get_setting", slow_get_setting)
+        with world.fake.expect_errors(10008):  # the ✅ of a post deleted already
+            posted = await world.fake.send_user_message(world.news, world.mod, BUDGET_POST)
+            await world.fake.delete_user_message(posted)
+            await settled(world)
+        assert world.store.count_articles(str(world.guild.id)) == 0
+
+
 async def test_newsroom_clear_stops_indexing(newsroom):
     inter = await newsroom.fake.invoke_command(
         "newsroom clear", {}, user=newsroom.mod, channel=newsroom.general

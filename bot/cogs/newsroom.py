@@ -181,10 +181,11 @@ class NewsroomCog(
 
     @commands.Cog.listener("on_message")
     async def index_newsroom_post(self, message: discord.Message) -> None:
-        if not await self.is_moderators_post(message):
-            return
+        # The post's turn is taken before anything is awaited: an edit or a deletion dispatched
+        # while the newsroom channel is read from the database must wait for the post to be stored.
         async with self._one_at_a_time(message.id):
-            await self._store_post(message, None)
+            if await self.is_moderators_post(message):
+                await self._store_post(message, None)
 
     @commands.Cog.listener("on_raw_message_edit")
     async def update_newsroom_post(self, payload: discord.RawMessageUpdateEvent) -> None:
