@@ -103,9 +103,10 @@ def stored_by_the_old_tokenizer(
     of `migrations`, SQLite's or PostgreSQL's) stored it: at that schema, with the old terms."""
     import index.store
 
+    before = len(migrations.MIGRATIONS) - 1
     with monkeypatch.context() as patch:
-        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:-1])
-        patch.setattr(migrations, "SCHEMA_VERSION", len(migrations.MIGRATIONS) - 1)
+        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:before])
+        patch.setattr(migrations, "SCHEMA_VERSION", before)
         patch.setattr(index.store, "tokenize", old_tokenize)
         with Store(path) as store:
             for article in MULTILINGUAL:

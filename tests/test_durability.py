@@ -557,3 +557,12 @@ def test_migration_to_schema_5_brings_the_index_cache_up_to_date_through_the_cha
     monkeypatch.setattr(Store, "_build_index", rebuilt)
     with Store(db) as store:
         assert [h.article.title for h in store.search("武器", ["global"]).hits] == [ZH_WEAPONS.title]
+
+
+def test_a_database_stored_by_the_old_tokenizer_is_at_the_schema_before_its_migration(tmp_path, monkeypatch):
+    db = tmp_path / "old.db"
+    stored_by_the_old_tokenizer(monkeypatch, db, migrations)
+    conn = sqlite3.connect(db)
+    (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    conn.close()
+    assert int(version) == SCHEMA_VERSION - 1
