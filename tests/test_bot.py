@@ -1482,7 +1482,8 @@ async def test_newsroom_refused_edit_keeps_the_earlier_version_and_says_why(news
     await newsroom.fake.edit_user_message(posted, url)
     reply = await newsroom.fake.wait_for_message(newsroom.news, replying_to(posted), include_existing=True)
     assert reply["content"] == (
-        f"{url} is application/pdf, not a web page or plain text; save the article's text as a .txt file and add that instead. The library keeps the post's earlier version."
+        f"The library keeps this post's earlier version: {url} is application/pdf, not a web page or"
+        " plain text; save the article's text as a .txt file and add that instead."
     )
     await newsroom.fake.wait_for(lambda: "✅" not in newsroom.fake.reactions_on(posted), description="no ✅")
     assert newsroom.fake.reactions_on(posted) == {"❌": [newsroom.fake.bot_user.id]}

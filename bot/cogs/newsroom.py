@@ -36,8 +36,9 @@ NEWSROOM_PERMISSIONS = (
 )
 """What the bot needs in the newsroom channel: to see its posts, and to answer them (✅, ❌ and a reason)."""
 REASON_LIMIT = 300
-KEPT_NOTE = "The library keeps the post's earlier version."
-"""Said after the reason when an edit is refused but the post's article stays as it was."""
+KEPT_NOTE = "The library keeps this post's earlier version: {reason}"
+"""The reply to a refused edit whose post's article stays as it was: one sentence, the reason's next
+step last."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -240,7 +241,7 @@ class NewsroomCog(
             reason = str(exc)[:REASON_LIMIT]
             kept = record.article if record else None
             if kept:
-                reason = f"{reason} {KEPT_NOTE}"
+                reason = KEPT_NOTE.format(reason=reason)
             try:
                 await self._keep_record(
                     guild_id, message.id, PostRecord(source, kept, bool(record and record.owned))
