@@ -227,8 +227,7 @@ def _sqlite_term_ids(conn: sqlite3.Connection, terms: set[str]) -> dict[str, int
 def removal(passages: list[tuple[int, int, bytes]]) -> tuple[int, int, int | None, int | None, bytes, bytes]:
     """What the change log says of an article's removal, from its passages' (id, length, terms) in id
     order: (passages, total length, first and last passage id, term ids, how many passages held
-    each), as SqliteDatabase._delete and PostgresDatabase._delete log it (also used by the
-    PostgreSQL migration)."""
+    each), as SqliteDatabase._delete, PostgresDatabase._delete and the PostgreSQL migration log it."""
     doc_terms = Counter[int]()
     for _, _, blob in passages:
         doc_terms.update(np.frombuffer(blob, dtype=TERM_DTYPE).tolist())
@@ -245,7 +244,7 @@ def removal(passages: list[tuple[int, int, bytes]]) -> tuple[int, int, int | Non
 
 def stored_terms(count: Counter[str], term_ids: dict[str, int]) -> tuple[int, bytes, bytes]:
     """A passage's (length, term ids, term frequencies) as stored: ids ascending, frequencies
-    capped at 65535 (also used by the PostgreSQL migration)."""
+    capped at 65535 (as both databases and the PostgreSQL migration store them)."""
     ids = np.array([term_ids[t] for t in count], dtype=TERM_DTYPE)
     tfs = np.minimum(np.array(list(count.values()), dtype=np.int64), 65535).astype(TF_DTYPE)
     order = np.argsort(ids)

@@ -14,7 +14,6 @@ import hashlib
 import logging
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from .base import (
     article_number,
     corrections,
 )
+from .migrations import removal, stored_terms
 
 log = logging.getLogger(__name__)
 
@@ -533,20 +533,7 @@ class PostgresDatabase:
             )
         passage_rows = []
         for seq, (span, count) in enumerate(zip(spans, counts, strict=True)):
-            ids = np.array([term_ids[t] for t in count], dtype=TERM_DTYPE)
-            tfs = np.minimum(np.array(list(count.values()), dtype=np.int64), 65535).astype(TF_DTYPE)
-            order = np.argsort(ids)
-            passage_rows.append(
-                (
-                    article_id,
-                    seq,
-                    span.start,
-                    span.end,
-                    sum(count.values()),
-                    ids[order].tobytes(),
-                    tfs[order].tobytes(),
-                )
-            )
+            passage_rows.append((article_id, seq, span.start, span.end, *stored_terms(count, term_ids)))
         with conn.cursor() as cursor:
             cursor.executemany(
                 'INSERT INTO passages (article_id, seq, start, "end", length, terms, tfs)'
@@ -633,23 +620,10 @@ class PostgresDatabase:
         rows = conn.execute(
             "SELECT id, length, terms FROM passages WHERE article_id = %s ORDER BY id", (article_id,)
         ).fetchall()
-        doc_terms = Counter[int]()
-        for _, _, blob in rows:
-            doc_terms.update(np.frombuffer(blob, dtype=TERM_DTYPE).tolist())
-        terms = np.array(sorted(doc_terms), dtype=TERM_DTYPE)
         conn.execute(
             "INSERT INTO changes (library, article_id, action, passages, total_len, first_passage,"
             " last_passage, term_ids, doc_counts) VALUES (%s, %s, 'remove', %s, %s, %s, %s, %s, %s)",
-            (
-                library,
-                article_id,
-                len(rows),
-                sum(r[1] for r in rows),
-                rows[0][0] if rows else None,
-                rows[-1][0] if rows else None,
-                terms.tobytes(),
-                np.array([doc_terms[t] for t in terms.tolist()], dtype=np.int64).tobytes(),
-            ),
+            (library, article_id, *removal(rows)),
         )
         conn.execute("DELETE FROM passages WHERE article_id = %s", (article_id,))  # vectors cascade
         conn.execute("DELETE FROM articles WHERE id = %s", (article_id,))

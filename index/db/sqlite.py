@@ -13,7 +13,6 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -445,20 +444,8 @@ class SqliteDatabase:
         if prepared.analyses is not None:
             analyses = list(prepared.analyses)
         for seq, (span, count, analysis) in enumerate(zip(spans, counts, analyses, strict=True)):
-            ids = np.array([term_ids[t] for t in count], dtype=TERM_DTYPE)
-            tfs = np.minimum(np.array(list(count.values()), dtype=np.int64), 65535).astype(TF_DTYPE)
-            order = np.argsort(ids)
             passage_rows.append(
-                (
-                    article_id,
-                    seq,
-                    span.start,
-                    span.end,
-                    sum(count.values()),
-                    ids[order].tobytes(),
-                    tfs[order].tobytes(),
-                    analysis,
-                )
+                (article_id, seq, span.start, span.end, *migrations.stored_terms(count, term_ids), analysis)
             )
         self.conn.executemany(
             "INSERT INTO passages (article_id, seq, start, end, length, terms, tfs, analysis)"
@@ -550,23 +537,10 @@ class SqliteDatabase:
         rows = self.conn.execute(
             "SELECT id, length, terms FROM passages WHERE article_id = ? ORDER BY id", (article_id,)
         ).fetchall()
-        doc_terms = Counter[int]()
-        for _, _, blob in rows:
-            doc_terms.update(np.frombuffer(blob, dtype=TERM_DTYPE).tolist())
-        terms = np.array(sorted(doc_terms), dtype=TERM_DTYPE)
         self.conn.execute(
             "INSERT INTO changes (library, article_id, action, passages, total_len, first_passage,"
             " last_passage, term_ids, doc_counts) VALUES (?, ?, 'remove', ?, ?, ?, ?, ?, ?)",
-            (
-                library,
-                article_id,
-                len(rows),
-                sum(r[1] for r in rows),
-                rows[0][0] if rows else None,
-                rows[-1][0] if rows else None,
-                terms.tobytes(),
-                np.array([doc_terms[t] for t in terms.tolist()], dtype=np.int64).tobytes(),
-            ),
+            (library, article_id, *migrations.removal(rows)),
         )
         self.conn.execute(
             "DELETE FROM passage_vectors WHERE passage_id IN (SELECT id FROM passages WHERE article_id = ?)",
