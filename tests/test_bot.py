@@ -1528,6 +1528,84 @@ async def test_newsroom_clear_stops_indexing(newsroom):
     assert newsroom.store.get_setting(str(newsroom.guild.id), "newsroom_channel") is None
 
 
+NEWSROOM_HINT = (
+    " A moderator can also pick a newsroom channel with `/newsroom set`, whose posts become articles."
+)
+
+
+async def help_reply(world: World) -> str:
+    inter = await world.fake.invoke_command("help", {}, user=world.alice, channel=world.general)
+    return (await inter.wait_followup())["content"]
+
+
+async def test_deleting_the_newsroom_channel_clears_the_setting(newsroom):
+    newsroom.guild.delete_channel(newsroom.news)
+    await settled(newsroom)
+    assert newsroom.store.get_setting(str(newsroom.guild.id), "newsroom_channel") is None
+    text = await help_reply(newsroom)
+    assert NEWSROOM_HINT in text
+    assert f"<#{newsroom.news.id}>" not in text
+
+
+async def test_deleting_the_newsroom_channel_is_logged(newsroom, caplog):
+    caplog.set_level(logging.INFO, logger="bot.cogs.newsroom")
+    newsroom.guild.delete_channel(newsroom.news)
+    await settled(newsroom)
+    assert (
+        f"newsroom channel {newsroom.news.id} (#news) of server {newsroom.guild.id} was deleted;"
+        " the newsroom setting is cleared"
+    ) in [r.getMessage() for r in caplog.records if r.name == "bot.cogs.newsroom"]
+
+
+async def test_deleting_the_newsroom_channel_keeps_its_articles(newsroom):
+    await stored_post(newsroom)
+    newsroom.guild.delete_channel(newsroom.news)
+    await settled(newsroom)
+    assert library_texts(newsroom) == [BUDGET_POST.strip()]
+
+
+async def test_deleting_another_channel_keeps_the_newsroom(newsroom):
+    sports = newsroom.guild.add_text_channel("sports")
+    newsroom.guild.delete_channel(sports)
+    await settled(newsroom)
+    assert newsroom.store.get_setting(str(newsroom.guild.id), "newsroom_channel") == str(newsroom.news.id)
+    assert f" Articles that moderators post in <#{newsroom.news.id}> are added too." in await help_reply(
+        newsroom
+    )
+
+
+async def test_help_shows_a_newsroom_channel_the_server_does_not_have_as_none(world):
+    world.store.set_setting(str(world.guild.id), "newsroom_channel", str(world.other_general.id))
+    text = await help_reply(world)
+    assert NEWSROOM_HINT in text
+    assert f"<#{world.other_general.id}>" not in text
+
+
+async def test_help_shows_a_newsroom_channel_deleted_while_the_bot_was_offline_as_none(tmp_path):
+    async with restartable(tmp_path) as (fake, store, general, alice):
+        guild = fake.guilds[general.guild_id]
+        news = guild.add_text_channel("news")
+        store.set_setting(str(guild.id), "newsroom_channel", str(news.id))
+        async with start_bot(fake, store, tmp_path):
+            inter = await fake.invoke_command("help", {}, user=alice, channel=general)
+            before = (await inter.wait_followup())["content"]
+        guild.delete_channel(news)
+        async with start_bot(fake, store, tmp_path):
+            inter = await fake.invoke_command("help", {}, user=alice, channel=general)
+            after = (await inter.wait_followup())["content"]
+    assert f" Articles that moderators post in <#{news.id}> are added too." in before
+    assert NEWSROOM_HINT in after
+    assert f"<#{news.id}>" not in after
+
+
+async def test_newsroom_clear_of_a_deleted_channel_says_none_was_set_and_drops_its_id(world):
+    world.store.set_setting(str(world.guild.id), "newsroom_channel", str(world.other_general.id))
+    inter = await world.fake.invoke_command("newsroom clear", {}, user=world.mod, channel=world.general)
+    message = await inter.wait_followup()
+    assert message["content"] == "No newsroom channel was set."
+    assert world.store.get_setting(str(world.guild.id), "newsroom_channel") is None
+
+
 async def test_newsroom_set_to_a_channel_the_bot_cannot_see_is_refused(world):
     world.news.set_permissions(world.fake.bot_role(world.guild), deny=Perm.VIEW_CHANNEL)
     await world.fake.dispatch("CHANNEL_UPDATE", world.news.to_payload())

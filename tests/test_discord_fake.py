@@ -901,6 +901,20 @@ async def test_user_context_menu(env: Env) -> None:
 
 
 @pytest.mark.asyncio
+async def test_deleted_channel_leaves_the_bots_cache_and_rest_answers_unknown_channel(env: Env) -> None:
+    doomed = env.guild.add_text_channel("doomed")
+    posted = await env.fake.send_user_message(doomed, env.alice, "soon gone")
+    dguild = env.bot.get_guild(env.guild.id)
+    await env.fake.wait_for(lambda: dguild.get_channel(doomed.id))
+    env.guild.delete_channel(doomed)
+    await env.fake.wait_for(lambda: dguild.get_channel(doomed.id) is None)
+    assert env.fake.get_message(posted["id"]) is None
+    with env.fake.expect_errors(10003) as seen, pytest.raises(discord.NotFound):
+        await env.bot.get_partial_messageable(doomed.id).send("hi")
+    assert [r.status for r in seen] == [404]
+
+
+@pytest.mark.asyncio
 async def test_world_changes_and_raw_dispatch_after_connect(env: Env) -> None:
     fake = env.fake
     carol = fake.add_user("carol")

@@ -37,7 +37,7 @@ class HelpCog(commands.Cog):
         everyone = await asyncio.to_thread(store.count_articles, GLOBAL_LIBRARY)
         newsroom = self.bot.get_cog("NewsroomCog")
         channel = (
-            await newsroom.newsroom_channel(guild_id)
+            await newsroom.shown_newsroom_channel(guild_id)
             if guild_id and isinstance(newsroom, NewsroomCog)
             else None
         )

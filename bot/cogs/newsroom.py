@@ -79,13 +79,27 @@ class NewsroomCog(
         self.bot = bot
         self._channels: dict[int, int | None] = {}
         self._post_locks: dict[int, _PostLock] = {}
+        # Held while the newsroom setting is read and changed, so that clearing a deleted channel
+        # cannot undo a /newsroom set that came in between.
+        self._setting_lock = asyncio.Lock()
         super().__init__()
 
     async def newsroom_channel(self, guild_id: int) -> int | None:
+        """The stored newsroom channel id (which may name a channel deleted while the bot was away)."""
         if guild_id not in self._channels:
             value = await asyncio.to_thread(self.bot.store.get_setting, str(guild_id), NEWSROOM_KEY)
             self._channels[guild_id] = int(value) if value else None
         return self._channels[guild_id]
+
+    async def shown_newsroom_channel(self, guild_id: int) -> int | None:
+        """The newsroom channel as members see it: None also when the stored id names no channel of
+        the server any more (deleted while the bot was offline), which Discord would show as
+        #unknown. A server the bot has no data of yet keeps the stored id."""
+        channel_id = await self.newsroom_channel(guild_id)
+        guild = self.bot.get_guild(guild_id)
+        if channel_id is None or guild is None or guild.unavailable:
+            return channel_id
+        return channel_id if guild.get_channel(channel_id) is not None else None
 
     async def _set(self, guild_id: int, channel_id: int | None) -> None:
         await asyncio.to_thread(
@@ -110,7 +124,8 @@ class NewsroomCog(
                 f" {'them' if len(missing) > 1 else 'it'} for my role there, then run /newsroom set again."
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self._set(interaction.guild_id, channel.id)
+        async with self._setting_lock:
+            await self._set(interaction.guild_id, channel.id)
         note = (
             ""
             if self.bot.settings.message_content
@@ -131,14 +146,35 @@ class NewsroomCog(
         if guild_id is None:  # guild_only, but Discord's settings are only hints
             raise app_commands.NoPrivateMessage()
         await interaction.response.defer(ephemeral=True, thinking=True)
-        had = await self.newsroom_channel(guild_id)
-        await self._set(guild_id, None)
+        async with self._setting_lock:
+            had = await self.shown_newsroom_channel(guild_id)
+            await self._set(guild_id, None)  # a deleted channel's id goes too
         text = (
             "The newsroom channel is cleared; posts are no longer indexed."
             if had
             else "No newsroom channel was set."
         )
         await interaction.followup.send(text, ephemeral=True)
+
+    @commands.Cog.listener("on_guild_channel_delete")
+    async def clear_deleted_newsroom(self, channel: discord.abc.GuildChannel) -> None:
+        """The newsroom channel was deleted: the setting is cleared (and logged; there is no one to
+        answer), so /help offers /newsroom set again. Its articles stay in the server's library."""
+        guild_id = channel.guild.id
+        try:
+            async with self._setting_lock:
+                if await self.newsroom_channel(guild_id) != channel.id:
+                    return
+                await self._set(guild_id, None)
+        except Exception:  # a bug: no one to apologise to, so it is logged with its traceback
+            log.exception("unexpected error clearing the deleted newsroom channel %s", channel.id)
+            return
+        log.info(
+            "newsroom channel %s (#%s) of server %s was deleted; the newsroom setting is cleared",
+            channel.id,
+            channel.name,
+            guild_id,
+        )
 
     async def is_moderators_post(self, message: discord.Message) -> bool:
         """A moderator's message in the server's newsroom channel (only moderators' posts become articles)."""

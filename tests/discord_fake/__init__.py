@@ -84,7 +84,7 @@ expected. Messages are Discord JSON dicts (ids are strings), kept live: edits by
 the bot show up in dicts you already hold.
 
 * :class:`FakeDiscord` -- server + world. ``add_user``, ``add_guild`` ->
-  :class:`FakeGuild` (``add_role``, ``add_text_channel``, ``add_channel``,
+  :class:`FakeGuild` (``add_role``, ``add_text_channel``, ``add_channel``, ``delete_channel``,
   ``add_member``, ``member``, ``permissions_for``), ``FakeChannel.set_permissions``
   (overwrites), ``bot_role(guild)``, ``dm_channel(user)``,
   ``add_attachment(filename, bytes)`` / ``serve_bytes`` (served over HTTP, so

@@ -232,7 +232,7 @@ class FakeGuild:
 
     Adding roles/channels/members after the bot connected dispatches the
     matching gateway events (GUILD_ROLE_CREATE, CHANNEL_CREATE,
-    GUILD_MEMBER_ADD) like Discord would.
+    GUILD_MEMBER_ADD) like Discord would; so does deleting a channel (CHANNEL_DELETE).
     """
 
     def __init__(self, fake: FakeDiscord, guild_id: int, name: str, owner_id: int) -> None:
@@ -301,6 +301,18 @@ class FakeGuild:
         self, name: str, *, category: FakeChannel | None = None, topic: str | None = None
     ) -> FakeChannel:
         return self.add_channel(name, ChannelType.GUILD_TEXT, category=category, topic=topic)
+
+    def delete_channel(self, channel: Any) -> None:
+        """Delete a channel as a member with Manage Channels would: it leaves the world with its
+        messages (REST on it answers 404 Unknown Channel) and CHANNEL_DELETE is dispatched (Discord
+        sends no MESSAGE_DELETE for its messages). A bot that is not running then never hears of
+        it; one that is disconnected gets the event when it RESUMEs."""
+        deleted = self.channels.pop(_id_of(channel))
+        self._fake.channels.pop(deleted.id, None)
+        self._fake._deleted.update(
+            mid for mid, msg in self._fake._messages.items() if int(msg["channel_id"]) == deleted.id
+        )
+        self._fake._echo("CHANNEL_DELETE", deleted.to_payload(), Intent.GUILDS)
 
     def add_member(
         self,
