@@ -297,6 +297,8 @@ def test_a_few_words_typed_as_a_search_are_a_keyword_search(line):
     "line",
     [
         "qin weapons?",
+        "秦刚 武器？",
+        "qin weapons ؟",
         "what did Qin say",
         "Qin said what",
         "what's the weather like",

@@ -215,8 +215,10 @@ def test_overlapping_shard_ranges_give_each_shard_once():
 # -- the question length ------------------------------------------------------------------------------
 
 
-def test_a_question_of_the_longest_length_is_taken():
+def test_the_longest_question_is_taken_and_one_character_more_is_refused():
     check_question_length("q" * MAX_QUESTION_CHARS)
+    with pytest.raises(QuestionTooLong):
+        check_question_length("q" * (MAX_QUESTION_CHARS + 1))
 
 
 def test_a_question_over_the_longest_length_is_refused_with_its_length():

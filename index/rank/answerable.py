@@ -443,6 +443,8 @@ def _holds_answer_type(text: str, words: set[str], kinds: frozenset[str], asked:
 # -- small talk --------------------------------------------------------------------------------
 
 _NOT_WORD = re.compile(r"[^\w\s']+")
+_QUESTION_MARK = re.compile("[?\u037e\u061f\u2047-\u2049]")
+"""Question marks: Latin (and the full-width one, after NFKC), Greek, Arabic, and the doubled ones."""
 _MENTION = re.compile(r"<[@#][!&]?\d+>")
 
 
@@ -458,7 +460,7 @@ def is_keyword_search(question: str) -> bool:
     words = _words(question)
     return (
         bool(words)
-        and "?" not in question
+        and not _QUESTION_MARK.search(unicodedata.normalize("NFKC", question))
         and words[0] not in auxiliary_openers()
         and not any(w.split("'", 1)[0] in interrogatives() for w in words)  # "what's", "who'd"
     )
