@@ -733,6 +733,71 @@ async def test_message_content_intent_is_honoured() -> None:
         assert env.bot.seen_messages[1].content.endswith(" hi")
 
 
+async def bots_reply(env: Env) -> dict:
+    """The bot's reply to alice's mention in #general."""
+    fake = env.fake
+    msg = await fake.send_user_message(env.general, env.alice, f"{fake.bot_user.mention} hi")
+    return await fake.wait_for_message(
+        env.general, lambda m: m.get("referenced_message", {}).get("id") == msg["id"], include_existing=True
+    )
+
+
+@pytest.mark.asyncio
+async def test_reply_with_the_ping_on_lists_the_replied_to_bot_in_mentions() -> None:
+    async with bot_env(message_content=False) as env:
+        fake = env.fake
+        answer = await bots_reply(env)
+        reply = await fake.send_user_message(env.general, env.alice, "and then?", reply_to=answer)
+        assert (reply["type"], [int(m["id"]) for m in reply["mentions"]]) == (19, [fake.bot_user.id])
+        assert reply["message_reference"]["message_id"] == answer["id"]
+        await fake.wait_for(lambda: len(env.bot.seen_messages) == 2)
+        seen = env.bot.seen_messages[1]
+        assert (seen.content, seen.mentions) == ("and then?", [env.bot.user])  # no <@id>, yet pinged
+        assert isinstance(seen.reference.resolved, discord.Message)
+        assert (seen.reference.resolved.id, seen.reference.resolved.author) == (
+            int(answer["id"]),
+            env.bot.user,
+        )
+
+
+@pytest.mark.asyncio
+async def test_reply_with_the_ping_off_mentions_nobody_and_comes_without_content() -> None:
+    async with bot_env(message_content=False) as env:
+        fake = env.fake
+        answer = await bots_reply(env)
+        reply = await fake.send_user_message(
+            env.general, env.alice, "and then?", reply_to=answer, mention_author=False
+        )
+        assert reply["mentions"] == []
+        await fake.wait_for(lambda: len(env.bot.seen_messages) == 2)
+        seen = env.bot.seen_messages[1]
+        assert (seen.content, seen.mentions, seen.reference.message_id) == ("", [], int(answer["id"]))
+        assert seen.reference.resolved.content == f"Hi <@{env.alice.id}>!"  # the bot's own words
+
+
+@pytest.mark.asyncio
+async def test_reply_to_a_members_message_pings_that_member_and_carries_it_without_content() -> None:
+    async with bot_env(message_content=False) as env:
+        fake = env.fake
+        first = await fake.send_user_message(env.general, env.mod, "lunch?")
+        reply = await fake.send_user_message(
+            env.general, env.alice, f"{fake.bot_user.mention} yes", reply_to=first
+        )
+        assert [int(m["id"]) for m in reply["mentions"]] == [fake.bot_user.id, env.mod.id]
+        await fake.wait_for(lambda: len(env.bot.seen_messages) == 2)
+        seen = env.bot.seen_messages[1]
+        assert seen.content.endswith(" yes")
+        assert (seen.reference.resolved.author.id, seen.reference.resolved.content) == (env.mod.id, "")
+
+
+@pytest.mark.asyncio
+async def test_reply_to_ones_own_message_pings_nobody(env: Env) -> None:
+    fake = env.fake
+    first = await fake.send_user_message(env.general, env.alice, "lunch?")
+    reply = await fake.send_user_message(env.general, env.alice, "anyone?", reply_to=first)
+    assert reply["mentions"] == []
+
+
 @pytest.mark.asyncio
 async def test_user_edits_and_link_previews_reach_discord_py_as_message_updates(env: Env) -> None:
     fake = env.fake

@@ -109,7 +109,7 @@ the bot show up in dicts you already hold.
   ``is_ephemeral``, ``modal``, ``choices``, ``original_message``,
   ``followups``, ``edits``, ``deleted_message_ids``; ``await wait_response()``,
   ``wait_followup(i)``, ``wait_edit(i)``, ``wait_original(predicate)``.
-* User activity: ``send_user_message(channel, author, content, reply_to=,
+* User activity: ``send_user_message(channel, author, content, reply_to=, mention_author=,
   attachments=)``, ``edit_user_message(message, content, attachments=)``,
   ``unfurl_links(message, embeds)`` (Discord's own update adding link
   previews), ``delete_user_message(message)``,

@@ -46,8 +46,11 @@ class MessagesMixin:
         content: str,
         allowed: dict | None,
         referenced: dict | None,
+        author_id: int | None = None,
     ) -> tuple[list[dict], list[str], bool]:
-        """Users/roles/everyone that this content actually pings."""
+        """Users/roles/everyone that this content actually pings. A reply pings the replied-to
+        message's author too (``replied_user``), unless that is the replying author themself: so a
+        member's reply to the bot lists the bot in ``mentions`` although the content names nobody."""
         guild = self._guild_of(channel)
         user_ids = [int(x) for x in re.findall(r"<@!?(\d+)>", content)]
         role_ids = [int(x) for x in re.findall(r"<@&(\d+)>", content)]
@@ -68,7 +71,7 @@ class MessagesMixin:
             everyone = False
         if referenced is not None and allowed.get("replied_user", False):
             ref_author = int(referenced["author"]["id"])
-            if ref_author not in user_ids and ref_author != self.bot_user.id:
+            if ref_author not in user_ids and ref_author != author_id:
                 user_ids.append(ref_author)
         mentions = []
         for uid in dict.fromkeys(user_ids):
@@ -154,7 +157,7 @@ class MessagesMixin:
                 )
         content = body.get("content") or ""
         mentions, role_mentions, everyone = self._resolve_mentions(
-            channel, content, body.get("allowed_mentions"), referenced
+            channel, content, body.get("allowed_mentions"), referenced, author.id
         )
         flags = (
             int(body.get("flags") or 0)
@@ -267,12 +270,20 @@ class MessagesMixin:
             if not msg.get("webhook_id") and author_id in guild.members:
                 data["member"] = guild.members[author_id].to_payload(with_user=False)
         intents = session.intents if session else 0
-        if not intents & Intent.MESSAGE_CONTENT:
-            author_id = int(msg["author"]["id"])
-            mentioned = any(int(m["id"]) == self.bot_user.id for m in msg.get("mentions", []))
-            if guild is not None and author_id != self.bot_user.id and not mentioned:
-                data.update(content="", embeds=[], attachments=[], components=[])
+        if guild is not None and not intents & Intent.MESSAGE_CONTENT:
+            self._blank_content(data)
+            if data.get("referenced_message"):  # the replied-to message follows the same rule
+                self._blank_content(data["referenced_message"])
         return data
+
+    def _blank_content(self, data: dict) -> None:
+        """Without the Message Content intent a server's message reaches the bot without its
+        content, unless the bot wrote it or is in its ``mentions`` (a ``<@id>`` in the content, or
+        a reply to the bot's message with the ping on)."""
+        author_id = int(data["author"]["id"])
+        mentioned = any(int(m["id"]) == self.bot_user.id for m in data.get("mentions", []))
+        if author_id != self.bot_user.id and not mentioned:
+            data.update(content="", embeds=[], attachments=[], components=[])
 
     def _echo_message(self, event: str, channel: FakeChannel, msg: dict) -> None:
         intent = Intent.GUILD_MESSAGES if channel.guild_id else Intent.DIRECT_MESSAGES
@@ -287,6 +298,7 @@ class MessagesMixin:
         content: str = "",
         *,
         reply_to: Any = None,
+        mention_author: bool = True,
         attachments: Sequence[dict] = (),
         embeds: Sequence[dict] = (),
         timeout: float | None = None,
@@ -295,7 +307,10 @@ class MessagesMixin:
         (if the bot's intents include GUILD_MESSAGES / DIRECT_MESSAGES and it
         may view the channel; content is blanked without MESSAGE_CONTENT
         unless the bot is mentioned or it's a DM). ``<@id>``, ``<@&id>`` and ``@everyone`` in ``content`` become
-        mentions. Returns the stored message once the event was written."""
+        mentions. ``reply_to`` makes it a reply (``message_reference`` and ``referenced_message``);
+        ``mention_author`` is the client's "@ON" switch (on by default, as in Discord's client): on,
+        the replied-to author is pinged and listed in ``mentions``, bot included.
+        Returns the stored message once the event was written."""
         ch = self._channel(channel)
         user = self._user(author)
         guild = self._guild_of(ch)
@@ -304,6 +319,10 @@ class MessagesMixin:
         body: dict[str, Any] = {"content": content, "embeds": list(embeds)}
         if reply_to is not None:
             body["message_reference"] = {"message_id": str(_id_of(reply_to)), "channel_id": str(ch.id)}
+            body["allowed_mentions"] = {
+                "parse": ["users", "roles", "everyone"],
+                "replied_user": mention_author,
+            }
         msg = self._create_message(ch, user, body, echo=False)
         msg["attachments"] = [copy.deepcopy(a) for a in attachments]
         session = await self.wait_for(self._live_session, timeout, "a gateway connection")
