@@ -686,6 +686,82 @@ async def test_mention_gets_the_same_answer_as_a_reply(world):
     assert world.fake.intents & (1 << 15) == 0  # no message-content intent needed
 
 
+@pytest.fixture
+async def reading(tmp_path):
+    """A bot with the Message Content intent: it reads every message, so one it leaves unanswered
+    was left by its own rule, not because Discord sent it without content."""
+    async with bot_world(tmp_path, message_content=True) as world:
+        yield world
+
+
+def replies_to(world: World, posted: dict) -> list[dict]:
+    return [m for m in world.fake.messages_in(world.general) if replying_to(posted)(m)]
+
+
+async def test_reply_pinging_the_bot_under_its_answer_is_answered_with_the_passage(world):
+    world.store.add(sample(), "global")
+    answer = await ask(world, "Qin peace")
+    posted = await world.fake.send_user_message(
+        world.general, world.alice, "what did Qin say about weapons", reply_to=answer
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"
+    assert reply["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
+
+
+async def test_reply_to_the_bot_without_the_ping_is_ignored(reading):
+    reading.store.add(sample(), "global")
+    answer = await ask(reading, "Qin peace")
+    posted = await reading.fake.send_user_message(
+        reading.general,
+        reading.alice,
+        "what did Qin say about weapons",
+        reply_to=answer,
+        mention_author=False,
+    )
+    await settled(reading)
+    assert replies_to(reading, posted) == []
+
+
+async def test_reply_pinging_the_bot_with_thanks_gets_the_help_text_as_a_mention_does(world):
+    mentioned = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} thanks"
+    )
+    help_text = await world.fake.wait_for_message(
+        world.general, replying_to(mentioned), include_existing=True
+    )
+    posted = await world.fake.send_user_message(world.general, world.alice, "thanks", reply_to=help_text)
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    assert reply["content"] == help_text["content"]
+    assert reply["content"].startswith("**What I answer**: questions about the news articles added here.")
+    assert reply["embeds"] == []
+
+
+async def test_reply_to_another_members_message_without_mentioning_the_bot_is_ignored(reading):
+    reading.store.add(sample(), "global")
+    question = await reading.fake.send_user_message(
+        reading.general, reading.mod, "anyone read the Qin story?"
+    )
+    posted = await reading.fake.send_user_message(
+        reading.general, reading.alice, "what did Qin say about weapons", reply_to=question
+    )
+    await settled(reading)
+    assert replies_to(reading, posted) == []
+
+
+async def test_reply_to_another_members_message_mentioning_the_bot_is_answered(world):
+    world.store.add(sample(), "global")
+    question = await world.fake.send_user_message(world.general, world.mod, "anyone read the Qin story?")
+    posted = await world.fake.send_user_message(
+        world.general,
+        world.alice,
+        f"{world.fake.bot_user.mention} what did Qin say about weapons",
+        reply_to=question,
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    assert reply["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
+
+
 async def mention_where_replies_are_refused(world: World, question: str) -> dict:
     """The bot's answer to a mention in #general, where it may send but not read the history
     (which a reply needs)."""

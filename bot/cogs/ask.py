@@ -73,6 +73,17 @@ def may_embed(message: discord.Message) -> bool:
         return True
 
 
+def addresses_bot(message: discord.Message, bot_id: int) -> bool:
+    """Whether a server message asks the bot: Discord lists the bot in its `mentions`. A mention in
+    the text puts it there, and so does a reply to one of the bot's messages with the ping on,
+    whose content has no `<@id>`; a reply with the ping off, or a reply to a member's message that
+    does not mention the bot, leaves it out. The replied-to message itself is not looked at:
+    Discord decided the ping when the member sent the reply, so a reply to an answer that was
+    deleted since or is not in the cache (`reference.resolved` a DeletedReferencedMessage or None)
+    counts the same."""
+    return any(user.id == bot_id for user in message.mentions)
+
+
 def scope_of(guild_id: int | None) -> str:
     return "this server's articles and the global library" if guild_id else "the global library"
 
@@ -393,8 +404,9 @@ class AskCog(commands.Cog):
 
     @commands.Cog.listener("on_message")
     async def answer_mention(self, message: discord.Message) -> None:
-        """ "@Clippings what did Qin say about weapons" gets the same answer as /ask, as a reply; in
-        direct messages, so does the question without the mention."""
+        """ "@Clippings what did Qin say about weapons" gets the same answer as /ask, as a reply, and
+        so does a reply to one of the bot's messages that pings it (`addresses_bot`); in direct
+        messages, so does the question without the mention."""
         try:
             await self._answer_mention(message)
         except Exception as error:  # discord.py would only log it: the member would wait in silence
@@ -404,9 +416,9 @@ class AskCog(commands.Cog):
         me = self.bot.user
         if me is None or message.author.bot or not message.content:
             return
-        mention = re.compile(rf"<@!?{me.id}>")
-        if message.guild is not None and not mention.search(message.content):
+        if message.guild is not None and not addresses_bot(message, me.id):
             return  # in direct messages every message is for the bot: the mention is optional
+        mention = re.compile(rf"<@!?{me.id}>")
         newsroom = self.bot.get_cog("NewsroomCog")
         if isinstance(newsroom, NewsroomCog) and await newsroom.takes(message):
             return  # a moderator's article, posted with a mention as /newsroom set asks
