@@ -107,6 +107,25 @@ def test_an_earlier_cache_folder_without_a_marker_is_adopted(db_path, cache_smal
     assert not list(folder.glob("*.tmp"))
 
 
+def test_a_cache_folder_left_with_only_the_marker_s_temporary_by_a_kill_is_adopted(
+    db_path, cache_small_indexes, caplog
+):
+    # What a process killed between making the folder and renaming its marker into place leaves.
+    expected = fill(db_path)
+    folder = cache_of(db_path)
+    shutil.rmtree(folder)
+    folder.mkdir(mode=0o700)
+    (folder / "CLIPPINGS-INDEX.tmp").write_text("This folder is the se")
+    with Store(db_path, ranker=None) as store:
+        store.add(article(52), "global")
+    with Store(db_path, ranker=None) as store:
+        assert answers(store) == expected
+        assert store.search("item52", ["global"]).hits[0].article.title == "Story 52"
+    assert not [r for r in caplog.records if "not a Clippings index folder" in r.getMessage()]
+    assert (folder / "CLIPPINGS-INDEX").is_file() and (folder / "manifest.json").is_file()
+    assert not list(folder.glob("*.tmp"))
+
+
 # -- case 2: a cache belongs to one database state --------------------------------------------------
 
 

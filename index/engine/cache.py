@@ -36,8 +36,12 @@ CACHE_FORMAT = 5
 MARKER = INDEX_MARKER
 """The file that marks a folder as a Clippings index cache (made with the folder)."""
 MARKER_TEXT = "This folder is the search index cache of a Clippings database; it can be deleted.\n"
-OWN_FILE = re.compile(r"(?:seg-[0-9a-f]{32}\.bin|state-[0-9a-f]{32}\.npz|manifest\.json)(?:\.tmp)?")
-"""Names of the files the cache writes: the only ones it ever deletes."""
+OWN_FILE = re.compile(
+    r"(?:seg-[0-9a-f]{32}\.bin|state-[0-9a-f]{32}\.npz|manifest\.json)(?:\.tmp)?"
+    rf"|{re.escape(MARKER)}(?:\.[0-9a-f]{{32}})?\.tmp"
+)
+"""Names of the files the cache writes: the only ones it ever deletes. The marker's temporary is
+one of them: a process killed while making the folder leaves it there, alone."""
 FIXED_FILES = frozenset({MARKER, "lock", "manifest.json"})
 
 SEGMENT_ARRAYS = (
@@ -363,10 +367,15 @@ class IndexCache:
         raise refused
 
     def _mark(self) -> None:
-        tmp = self.directory / (MARKER + ".tmp")
+        # A name of its own, so that two processes making the folder at once never share one.
+        tmp = self.directory / f"{MARKER}.{uuid.uuid4().hex}.tmp"
         with _removed_on_failure(tmp):
             tmp.write_text(MARKER_TEXT)
-            os.replace(tmp, self.directory / MARKER)
+            try:
+                os.replace(tmp, self.directory / MARKER)
+            except FileNotFoundError:  # another process took it for a crash's leftover and removed it
+                if not (self.directory / MARKER).is_file():
+                    raise
 
     @contextlib.contextmanager
     def locked(self, exclusive: bool, create: bool = True) -> Iterator[None]:
