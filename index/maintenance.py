@@ -9,6 +9,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,11 +89,14 @@ def backup(source: str | Path, target: str | Path) -> int:
                 "create it or choose another file."
             ) from None
         log.info("made the folder %s for the backup", target.parent)
+    _remove_abandoned_partials(target.parent)
     try:
-        handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+        handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=PARTIAL, dir=target.parent)
     except OSError as exc:  # a read-only or full disk, a folder this user may not write in
         raise _unwritable(target, exc) from None
-    os.close(handle)
+    # Held until the copy is renamed or removed: a later backup removes only partial copies whose
+    # writer is gone (killed, or the machine stopped), never one that is being written.
+    _lock(handle, blocking=True)
     try:
         src = _connect_read_only(source)
         dst = sqlite3.connect(partial)
@@ -121,7 +125,54 @@ def backup(source: str | Path, target: str | Path) -> int:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)
+        os.close(handle)
     return target.stat().st_size
+
+
+PARTIAL = ".partial"
+"""The suffix of a backup being written (`.<name>.<random>.partial`, beside the backup)."""
+PARTIAL_GRACE = 60.0
+"""Seconds a partial copy is left alone after it was last written, whoever holds it."""
+
+
+def _lock(handle: int, blocking: bool) -> bool:
+    """An exclusive advisory lock on an open file; False when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # no flock here: partial copies of killed backups are left for the operator
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def _remove_abandoned_partials(folder: Path) -> None:
+    """Remove the partial copies (and their journals) that backups killed mid-copy left in `folder`:
+    each is as large as the database, and nothing else would ever remove them."""
+    try:
+        names = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(PARTIAL)]
+    except OSError:
+        return
+    for path in names:
+        try:
+            if time.time() - path.stat().st_mtime < PARTIAL_GRACE:
+                continue  # just made: its writer may not hold its lock yet
+            handle = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if not _lock(handle, blocking=False):
+                continue  # a backup running now is writing it
+            for leftover in (path, Path(f"{path}-journal")):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+            log.info("removed %s, left by a backup that was stopped before it finished", path)
+        except OSError as exc:
+            log.warning("could not remove %s, left by a stopped backup (%s)", path, describe_os_error(exc))
+        finally:
+            os.close(handle)
 
 
 def _unwritable(target: Path, exc: OSError) -> BadInput:

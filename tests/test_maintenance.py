@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import errno
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 import tempfile
+import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +78,98 @@ def test_backup_while_articles_are_added_restores_to_the_source_at_that_moment(t
         expected = answers(reference)
     assert 5 <= taken <= count
     assert got == expected
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A `clippings backup` stopped while its copy is written: it says "inside" once the partial copy is
+# made, then waits for a line on stdin before it goes on.
+STOPPED_BACKUP = textwrap.dedent(
+    """
+    import sys
+    import index.maintenance as m
+
+    original = m.mark_as_copy
+
+    def mark_as_copy(conn):
+        print("inside", flush=True)
+        sys.stdin.readline()
+        original(conn)
+
+    m.mark_as_copy = mark_as_copy
+    m.backup(sys.argv[1], sys.argv[2])
+    """
+)
+
+
+def stopped_backup(db: Path, target: Path) -> subprocess.Popen:
+    with Store(db) as store:
+        list(store.add_many([article(i) for i in range(30)], "global"))
+    child = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_BACKUP, str(db), str(target)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert child.stdout.readline().strip() == "inside"
+    return child
+
+
+def partials(folder: Path) -> list[Path]:
+    return sorted(folder.glob(".*.partial"))
+
+
+def age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def backup_cli(db: Path, target: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "index", "--db", str(db), "backup", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+
+
+def test_the_partial_copy_of_a_killed_backup_is_removed_by_the_next_backup(tmp_path, db_path):
+    folder = tmp_path / "backups"
+    child = stopped_backup(db_path, folder / "monday.db")
+    try:
+        [left] = partials(folder)
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(10) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert left.exists() and left.stat().st_size > 0
+    age(left, 3600)
+    result = backup_cli(db_path, folder / "tuesday.db")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["tuesday.db"]
+
+
+def test_the_partial_copy_of_a_backup_still_running_is_left_to_it(tmp_path, db_path):
+    folder = tmp_path / "backups"
+    child = stopped_backup(db_path, folder / "monday.db")
+    try:
+        [running] = partials(folder)
+        age(running, 3600)
+        result = backup_cli(db_path, folder / "tuesday.db")
+        assert result.returncode == 0, result.stderr
+        assert running.exists()
+        child.stdin.write("go on\n")
+        child.stdin.close()
+        assert child.wait(30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert sorted(p.name for p in folder.iterdir()) == ["monday.db", "tuesday.db"]
+    for name in ("monday.db", "tuesday.db"):
+        assert run(folder / name, "check").exit_code == 0
 
 
 def test_backup_into_a_folder_that_does_not_exist_yet_creates_it(tmp_path, db_path):
