@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import sqlite3
 import sys
 import textwrap
@@ -936,7 +937,18 @@ def check(ctx: click.Context, no_repair: bool) -> None:
         sys.exit(1)
 
 
+class _Terminated(SystemExit):
+    """SIGTERM, raised in the main thread so that every `finally` runs (a partial backup, the
+    check's copies in the temporary folder, an open transaction) before the exit."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    raise _Terminated(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli(prog_name="clippings", standalone_mode=False)
         sys.stdout.flush()
@@ -951,6 +963,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except OSError as exc:
         _output_failed(exc)
+    except _Terminated:
+        log.info("stopped by SIGTERM")
+        raise
     except SystemExit:
         _flush_or_exit()
         raise

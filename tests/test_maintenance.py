@@ -172,6 +172,75 @@ def test_the_partial_copy_of_a_backup_still_running_is_left_to_it(tmp_path, db_p
         assert run(folder / name, "check").exit_code == 0
 
 
+# The `clippings` command itself (its SIGTERM handling included), stopped inside a backup's copy or a
+# check's comparison until it is signalled.
+STOPPED_COMMAND = textwrap.dedent(
+    """
+    import sys, time
+    import index.maintenance as m
+    import index.store
+
+    index.store.CACHE_MIN_PASSAGES = 1
+
+    def stop_inside(original):
+        def stopped(*args, **kwargs):
+            print("inside", flush=True)
+            time.sleep(60)
+            return original(*args, **kwargs)
+        return stopped
+
+    m.mark_as_copy = stop_inside(m.mark_as_copy)
+    m._fingerprint = stop_inside(m._fingerprint)
+    from index.cli import main
+    sys.argv = ["clippings", *sys.argv[1:]]
+    main()
+    """
+)
+
+
+def terminated_inside(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    child = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_COMMAND, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
+    )
+    try:
+        assert child.stdout.readline().strip() == "inside"
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+
+
+def test_a_backup_stopped_with_sigterm_leaves_no_partial_copy(tmp_path, db_path):
+    with Store(db_path) as store:
+        list(store.add_many([article(i) for i in range(30)], "global"))
+    folder = tmp_path / "backups"
+    (tmp_path / "tmp").mkdir()
+    result = terminated_inside(tmp_path, "--db", str(db_path), "backup", str(folder / "monday.db"))
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(folder.iterdir()) == []
+
+
+def test_a_check_stopped_with_sigterm_leaves_no_copy_in_the_temporary_folder(
+    tmp_path, db_path, cache_small_indexes
+):
+    with Store(db_path) as store:
+        list(store.add_many([article(i) for i in range(30)], "global"))
+    assert (Path(str(db_path) + ".index") / "manifest.json").exists()
+    (tmp_path / "tmp").mkdir()
+    result = terminated_inside(tmp_path, "--db", str(db_path), "check")
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr
+    assert "Traceback" not in result.stderr
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 def test_backup_into_a_folder_that_does_not_exist_yet_creates_it(tmp_path, db_path):
     # The README's example, run in a fresh folder: clippings backup backups/clippings-2024-05-01.db
     with Store(db_path) as store:
