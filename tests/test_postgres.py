@@ -479,6 +479,19 @@ def test_a_store_keeps_answering_and_following_after_its_connections_are_cut(pos
         assert store.search("zeppelin lighthouse", ["g1"]).hits[0].article.title == "Zeppelin"
 
 
+def test_a_cut_listening_connection_is_logged_as_one_line(postgres_url, caplog):
+    with Store(postgres_url) as store:
+        store.search("harbour", ["g1"])
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        wait_until(lambda: any("lost the change notifications" in r.getMessage() for r in caplog.records))
+    [lost] = [r.getMessage() for r in caplog.records if "lost the change notifications" in r.getMessage()]
+    assert "\n" not in lost and lost.endswith("; reconnecting")
+
+
 def test_the_cli_adds_and_asks_on_a_postgresql_url(postgres_url):
     runner = CliRunner()
     added = runner.invoke(cli, ["--db", postgres_url, "add", str(SAMPLE)], catch_exceptions=False)

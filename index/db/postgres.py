@@ -145,7 +145,9 @@ class ChangeWatch:
             self.conn.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error as exc:
             level = logging.DEBUG if self._failing else logging.WARNING
-            log.log(level, "cannot listen for changes on %s (%s); polling", display_url(self.url), exc)
+            log.log(
+                level, "cannot listen for changes on %s (%s); polling", display_url(self.url), first_line(exc)
+            )
             self._failing = True
             self.conn = None
             return
@@ -164,7 +166,10 @@ class ChangeWatch:
         except psycopg.Error as exc:
             level = logging.DEBUG if self._failing else logging.WARNING
             log.log(
-                level, "lost the change notifications of %s (%s); reconnecting", display_url(self.url), exc
+                level,
+                "lost the change notifications of %s (%s); reconnecting",
+                display_url(self.url),
+                first_line(exc),
             )
             self._failing = True
             with suppress(psycopg.Error):
