@@ -309,7 +309,14 @@ class Store:
             for p in todo:
                 p.vectors = encoded[at : at + len(p.spans)]
                 at += len(p.spans)
-        return self.db.store_articles(pending, library, model)
+        results = self.db.store_articles(pending, library, model)
+        # A text skipped above as stored may have been replaced by an earlier article of the batch
+        # (an update to new text) and so stored afresh without vectors: it gets them now.
+        late = [p for p in pending if p.unembedded]
+        if late and model is not None:
+            texts = [p.article.text[s.start : s.end] for p in late for s in p.spans]
+            self.db.put_vectors([pid for p in late for pid in p.unembedded or ()], self._encode(texts), model)
+        return results
 
     def _catch_up(self) -> None:
         """After a bulk add: apply it to the index now and save the cache, so that the next

@@ -994,3 +994,15 @@ def test_a_process_that_loaded_the_old_terms_follows_migration_8_through_the_cha
         Store(postgres_url).close()  # the upgraded process migrates the database
         older.refresh()
         assert [h.article.title for h in older.search("武器", ["global"]).hits] == [ZH_WEAPONS.title]
+
+
+def test_postgresql_gives_vectors_to_a_text_replaced_earlier_in_its_batch_as_sqlite_does(postgres_url):
+    from test_vectors import DAM, WordEncoder
+
+    with Store(postgres_url, encoder=WordEncoder()) as store:
+        store.add(DAM, "global")
+        changed = dataclasses.replace(DAM, text="The dam closed for repairs.")
+        copy = dataclasses.replace(DAM, title="Dam (copy)", url="https://y.test/dam")
+        results = list(store.add_many([changed, copy], "global"))
+        missing = store.count_missing_vectors()
+    assert ([r.status for r in results], missing) == (["updated", "added"], 0)

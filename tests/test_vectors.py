@@ -326,6 +326,20 @@ def test_correcting_an_articles_date_encodes_nothing_and_keeps_its_vectors(tmp_p
     assert vector_rows(tmp_path / "c.db") == result.article.passage_count
 
 
+def test_a_text_stored_when_its_batch_was_encoded_but_replaced_earlier_in_that_batch_gets_vectors(tmp_path):
+    # The first record updates the Dam article to new text; the second brings Dam's old text under
+    # another link. That text was stored when the batch was encoded (so it was not encoded), and is
+    # gone by the time the second record is stored, as a new article.
+    path = tmp_path / "c.db"
+    with Store(path, encoder=WordEncoder()) as store:
+        store.add(DAM, "global")
+        changed = replace(DAM, text="The dam closed for repairs.")
+        copy = replace(DAM, title="Dam (copy)", url="https://y.test/dam")
+        results = list(store.add_many([changed, copy], "global"))
+        missing = store.count_missing_vectors()
+    assert ([r.status for r in results], missing) == (["updated", "added"], 0)
+
+
 def test_the_answerability_step_reuses_the_question_vector_of_the_learned_stage(tmp_path):
     encoder = WordEncoder()
     with Store(tmp_path / "c.db", encoder=encoder) as store:

@@ -48,6 +48,10 @@ class PreparedArticle:
     """Store it beside an article of the same identity (URL, else title) instead of updating that."""
     analyses: list[bytes] | None = None
     """Each passage's ranker analysis (`index.rank.features.encode_analysis`), stored with it."""
+    unembedded: list[int] | None = None
+    """Set by `store_articles` when a model was given but the passages it stored came without
+    vectors (the text was stored already when the batch was encoded, and was replaced earlier in the
+    same batch): their ids in passage order, for the store to give vectors after the transaction."""
 
 
 @dataclass(slots=True)

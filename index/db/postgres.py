@@ -545,11 +545,17 @@ class PostgresDatabase:
                 " VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 passage_rows,
             )
-        if prepared.vectors is not None and model is not None:
-            passage_ids = conn.execute(
-                "SELECT id FROM passages WHERE article_id = %s ORDER BY seq", (article_id,)
-            ).fetchall()
-            self._put_vectors(conn, [pid for (pid,) in passage_ids], prepared.vectors, model)
+        if model is not None:
+            passage_ids = [
+                int(pid)
+                for (pid,) in conn.execute(
+                    "SELECT id FROM passages WHERE article_id = %s ORDER BY seq", (article_id,)
+                ).fetchall()
+            ]
+            if prepared.vectors is not None:
+                self._put_vectors(conn, passage_ids, prepared.vectors, model)
+            else:
+                prepared.unembedded = passage_ids
         conn.execute(
             "INSERT INTO changes (library, article_id, action) VALUES (%s, %s, 'add')", (library, article_id)
         )

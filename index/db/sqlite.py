@@ -452,11 +452,17 @@ class SqliteDatabase:
             " VALUES (?,?,?,?,?,?,?,?)",
             passage_rows,
         )
-        if prepared.vectors is not None and model is not None:
-            passage_ids = self.conn.execute(
-                "SELECT id FROM passages WHERE article_id = ? ORDER BY seq", (article_id,)
-            ).fetchall()
-            self._put_vectors([pid for (pid,) in passage_ids], prepared.vectors, model)
+        if model is not None:
+            passage_ids = [
+                pid
+                for (pid,) in self.conn.execute(
+                    "SELECT id FROM passages WHERE article_id = ? ORDER BY seq", (article_id,)
+                )
+            ]
+            if prepared.vectors is not None:
+                self._put_vectors(passage_ids, prepared.vectors, model)
+            else:
+                prepared.unembedded = passage_ids
         self.conn.execute(
             "INSERT INTO changes (library, article_id, action) VALUES (?, ?, 'add')", (library, article_id)
         )
