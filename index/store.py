@@ -866,12 +866,17 @@ class Store:
         """Give every stored passage (of one library, or all) its vector, `batch` at a time, each
         batch committed; yields how many each batch did. Searches go on meanwhile."""
         model = self._require_encoder("embed_missing").model_name
+        # Each batch starts after the last one's passages: read from the first passage every time,
+        # the query walked past every passage given a vector so far (quadratic in the library).
+        # Passages stored meanwhile get higher ids, so none is skipped.
+        last = 0
         while True:
-            rows = self.db.passages_missing_vectors(model, library, batch)
+            rows = self.db.passages_missing_vectors(model, library, batch, after=last)
             if not rows:
                 return
             vectors = self._encode([text for _, text in rows])  # outside any lock: it is slow
             self.db.put_vectors([pid for pid, _ in rows], vectors, model)
+            last = rows[-1][0]
             yield len(rows)
 
     def encode_questions(self, questions: list[str]) -> np.ndarray:

@@ -849,14 +849,16 @@ class PostgresDatabase:
         with self.read() as conn:
             return _value(conn.execute("SELECT count(*)" + sql, params))
 
-    def passages_missing_vectors(self, model: str, library: str | None, limit: int) -> list[tuple[int, str]]:
+    def passages_missing_vectors(
+        self, model: str, library: str | None, limit: int, after: int = 0
+    ) -> list[tuple[int, str]]:
         sql, params = self._missing_vectors_sql(model, library)
         with self.read() as conn:
             return conn.execute(
                 'SELECT p.id, substr(a.text, p.start + 1, p."end" - p.start)'
                 + sql
-                + " ORDER BY p.id LIMIT %s",
-                [*params, limit],
+                + " AND p.id > %s ORDER BY p.id LIMIT %s",
+                [*params, after, limit],
             ).fetchall()
 
     # -- statistics --------------------------------------------------------------------------

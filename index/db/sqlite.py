@@ -786,13 +786,18 @@ class SqliteDatabase:
         with self.read() as conn:
             return conn.execute("SELECT count(*)" + sql, params).fetchone()[0]
 
-    def passages_missing_vectors(self, model: str, library: str | None, limit: int) -> list[tuple[int, str]]:
-        """Up to `limit` (passage id, text) of passages with no vector of `model`, by passage id."""
+    def passages_missing_vectors(
+        self, model: str, library: str | None, limit: int, after: int = 0
+    ) -> list[tuple[int, str]]:
+        """Up to `limit` (passage id, text) of passages with no vector of `model` and an id above
+        `after`, by passage id."""
         sql, params = self._missing_vectors_sql(model, library)
         with self.read() as conn:
             return conn.execute(
-                "SELECT p.id, substr(a.text, p.start + 1, p.end - p.start)" + sql + " ORDER BY p.id LIMIT ?",
-                [*params, limit],
+                "SELECT p.id, substr(a.text, p.start + 1, p.end - p.start)"
+                + sql
+                + " AND p.id > ? ORDER BY p.id LIMIT ?",
+                [*params, after, limit],
             ).fetchall()
 
     # -- statistics --------------------------------------------------------------------------
