@@ -69,7 +69,8 @@ ANSWER_PASSAGES = 3
 """Whether a question has an answer is judged on the passages shown first (the bot shows 3)."""
 UNSAVED_VECTORS = 20_000
 """Passage vectors made for a question but not saved (a read-only file, or another process
-writing) are kept in memory, up to this many (float16, about 15 MB), and saved by a later question."""
+writing) are kept in memory, up to this many (float16, about 15 MB), and saved when a later question
+has them among its candidates."""
 QUESTION_VECTORS = 64
 """The last this many questions' vectors are kept (see `encode_questions`)."""
 LOAD_CHUNK = 200_000
