@@ -246,14 +246,7 @@ def cli(ctx: click.Context, db_path: str | None, learned: bool | None, verbose: 
         clippings add samples/
         clippings ask "what did Qin say about weapons"
     """
-    handler = logging.StreamHandler()
-    if not verbose:
-        handler.addFilter(_own_warnings)
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        handlers=[handler],
-    )
+    configure_logging(verbose)
     try:
         settings = load_settings()  # .env and the environment, read exactly as the bot reads them
     except SettingsError as exc:
@@ -263,7 +256,21 @@ def cli(ctx: click.Context, db_path: str | None, learned: bool | None, verbose: 
         "db_source": "the --db option" if db_path else settings.db_source,
         "learned": settings.learned if learned is None else learned,
         "fetch": settings.fetch,
+        "verbose": verbose,
     }
+
+
+def configure_logging(verbose: bool) -> None:
+    """The CLI's logging on stderr; search worker processes (`ask --jobs`) call it too, so that
+    their warnings read as this process's do."""
+    handler = logging.StreamHandler()
+    if not verbose:
+        handler.addFilter(_own_warnings)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        handlers=[handler],
+    )
 
 
 HTML_PARSERS = ("trafilatura", "htmldate", "courlan", "justext")
@@ -625,7 +632,10 @@ def _answers_in_workers(
 
     learned = bool(ctx.obj.get("learned"))
     store.rank_threads = 1  # every process answers: each on its own core
-    with SearchWorkers(ctx.obj["db_path"], jobs - 1, learned=learned, local=store) as workers:
+    log_setup = functools.partial(configure_logging, bool(ctx.obj.get("verbose")))
+    with SearchWorkers(
+        ctx.obj["db_path"], jobs - 1, learned=learned, local=store, log_setup=log_setup
+    ) as workers:
         for response in workers.answers(asks()):
             yield asked.popleft(), response
 

@@ -17,7 +17,7 @@ import os
 import queue
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -53,8 +53,13 @@ class WorkerFailed(ClippingsError):
     """A worker process stopped without answering, or could not start."""
 
 
-def serve(db_path: str, learned: bool, niceness: int, conn: Connection) -> None:
-    """A worker's life: open the database, say so, then answer until the pipe closes."""
+def serve(
+    db_path: str, learned: bool, niceness: int, conn: Connection, log_setup: Callable[[], None] | None = None
+) -> None:
+    """A worker's life: open the database, say so, then answer until the pipe closes. A spawned
+    process starts with no logging set up: `log_setup` (picklable) sets it up as the parent's."""
+    if log_setup is not None:
+        log_setup()
     # Ctrl-C reaches the whole process group: the parent handles it and closes the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if niceness:
@@ -97,12 +102,18 @@ def serve(db_path: str, learned: bool, niceness: int, conn: Connection) -> None:
         store.close_without_saving()  # the parent's own store saves the index cache
 
 
-def start_worker(db_path: str, learned: bool, niceness: int = 0) -> tuple[BaseProcess, Connection]:
-    """A started worker process (spawned: no copy of the parent's threads) and its end of the pipe."""
+def start_worker(
+    db_path: str, learned: bool, niceness: int = 0, log_setup: Callable[[], None] | None = None
+) -> tuple[BaseProcess, Connection]:
+    """A started worker process (spawned: no copy of the parent's threads) and its end of the pipe;
+    it calls `log_setup` first (see `serve`)."""
     context = multiprocessing.get_context("spawn")
     mine, theirs = context.Pipe()
     process = context.Process(
-        target=serve, args=(db_path, learned, niceness, theirs), daemon=True, name="clippings-search"
+        target=serve,
+        args=(db_path, learned, niceness, theirs, log_setup),
+        daemon=True,
+        name="clippings-search",
     )
     process.start()
     theirs.close()
@@ -131,7 +142,7 @@ class SearchWorkers:
     `local`, that store (the caller's own, already open) takes its turn beside them, so N processes
     answer with N - 1 workers to start, and it answers alone until they have opened the database.
     Closing gives each worker `stop_grace` seconds to exit, then as long again once terminated,
-    before it is killed (see `stop_worker`)."""
+    before it is killed (see `stop_worker`). Each worker calls `log_setup` first (see `serve`)."""
 
     def __init__(
         self,
@@ -140,6 +151,7 @@ class SearchWorkers:
         learned: bool = False,
         local: Store | None = None,
         stop_grace: float = STOP_GRACE,
+        log_setup: Callable[[], None] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("search workers need at least one process")
@@ -148,11 +160,14 @@ class SearchWorkers:
         self.learned = learned
         self.local = local
         self.stop_grace = stop_grace
+        self.log_setup = log_setup
         self._workers: list[tuple[BaseProcess, Connection]] = []
         self._starting: list[tuple[BaseProcess, Connection]] = []
 
     def __enter__(self) -> SearchWorkers:
-        self._workers = [start_worker(self.db_path, self.learned) for _ in range(self.size)]
+        self._workers = [
+            start_worker(self.db_path, self.learned, log_setup=self.log_setup) for _ in range(self.size)
+        ]
         self._starting = list(self._workers)
         if self.local is None:
             try:

@@ -803,6 +803,22 @@ def test_ctrl_c_during_ask_dash_in_two_processes_stops_both_without_a_traceback(
         process.wait()
 
 
+def test_ask_dash_worker_processes_log_as_the_main_process_does(with_story):
+    # A cache folder holding someone's file: every process that opens the database warns about it.
+    folder = Path(f"{with_story}.index")
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    process = ask_dash(with_story, "--jobs", "2")
+    try:
+        _, err = process.communicate("sea wall\nharbour council\nsea wall\n", timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    warnings = [line for line in err.splitlines() if "is not a Clippings index folder" in line]
+    assert len(warnings) == 2, err  # this process's and the worker's
+    assert all(line.startswith("WARNING index.engine.cache: ") for line in warnings), err
+
+
 def test_title_with_a_json_lines_file_is_refused_and_nothing_added(tmp_path):
     db = tmp_path / "c.db"
     records = write(tmp_path / "r.jsonl", json.dumps({"title": "Wall", "text": STORY}) + "\n")
