@@ -6,6 +6,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -129,8 +130,11 @@ def backup(source: str | Path, target: str | Path) -> int:
     return target.stat().st_size
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
 PARTIAL = ".partial"
 """The suffix of a backup being written (`.<name>.<random>.partial`, beside the backup)."""
+PARTIAL_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.partial")
+"""A partial copy's whole name, as `tempfile.mkstemp` makes it (8 random characters)."""
 PARTIAL_GRACE = 60.0
 """Seconds a partial copy is left alone after it was last written, whoever holds it."""
 
@@ -152,7 +156,7 @@ def _remove_abandoned_partials(folder: Path) -> None:
     """Remove the partial copies (and their journals) that backups killed mid-copy left in `folder`:
     each is as large as the database, and nothing else would ever remove them."""
     try:
-        names = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(PARTIAL)]
+        names = [p for p in folder.iterdir() if PARTIAL_NAME.fullmatch(p.name)]
     except OSError:
         return
     for path in names:
@@ -165,6 +169,8 @@ def _remove_abandoned_partials(folder: Path) -> None:
         try:
             if not _lock(handle, blocking=False):
                 continue  # a backup running now is writing it
+            if os.read(handle, len(SQLITE_HEADER)) not in (SQLITE_HEADER, b""):
+                continue  # someone else's file: a partial copy is a database, or empty if killed at once
             for leftover in (path, Path(f"{path}-journal")):
                 with contextlib.suppress(FileNotFoundError):
                     leftover.unlink()

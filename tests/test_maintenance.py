@@ -152,6 +152,22 @@ def test_the_partial_copy_of_a_killed_backup_is_removed_by_the_next_backup(tmp_p
     assert sorted(p.name for p in folder.iterdir()) == ["tuesday.db"]
 
 
+def test_a_backup_leaves_a_users_own_dot_partial_file_in_its_folder(tmp_path, db_path):
+    # The folder may be one the user keeps other things in: only the backup's own partial copies
+    # (.<name>.<8 random characters>.partial, an SQLite file or empty) are its to remove.
+    with Store(db_path) as store:
+        store.add(article(1), "global")
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    mine = [folder / ".draft.partial", folder / ".notes.abcdefgh.partial"]
+    for path in mine:
+        path.write_text("the user's own words")
+        age(path, 3600)
+    result = backup_cli(db_path, folder / "tuesday.db")
+    assert result.returncode == 0, result.stderr
+    assert [path.exists() for path in mine] == [True, True]
+
+
 def test_the_partial_copy_of_a_backup_still_running_is_left_to_it(tmp_path, db_path):
     folder = tmp_path / "backups"
     child = stopped_backup(db_path, folder / "monday.db")
