@@ -869,7 +869,8 @@ class Store:
         model = self._require_encoder("embed_missing").model_name
         # Each batch starts after the last one's passages: read from the first passage every time,
         # the query walked past every passage given a vector so far (quadratic in the library).
-        # Passages stored meanwhile get higher ids, so none is skipped.
+        # Passages stored meanwhile get higher ids (writes are serialised: SQLite's one writer,
+        # PostgreSQL's write lock held to commit), so none is skipped.
         last = 0
         while True:
             rows = self.db.passages_missing_vectors(model, library, batch, after=last)
