@@ -17,31 +17,10 @@ from discord import app_commands
 from index import ClippingsError, Store, load_encoder
 
 from .client import ClippingsBot, make_bot, store_executor
+from .logs import configure_logging
 from .settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bot")
-
-
-class RedactToken(logging.Filter):
-    """Belt and braces: no log line may ever contain the token."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token and self.token in message:
-            record.msg = message.replace(self.token, "[token]")
-            record.args = None
-        return True
-
-
-def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactToken(settings.token))
-    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
 
 
 NETWORK_ERRORS = (
@@ -214,7 +193,7 @@ def main() -> int:
     except SettingsError as exc:
         sys.stderr.write(f"{exc}\n")
         return 2
-    configure_logging(settings)
+    configure_logging(settings.log_level, settings.token)
     return asyncio.run(serve(settings))
 
 

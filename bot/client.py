@@ -15,6 +15,7 @@ from discord.ext import commands
 from index import GLOBAL_LIBRARY, Store
 
 from .errors import ClippingsTree
+from .logs import worker_log_setup
 from .pool import SearchPool
 from .settings import Settings
 
@@ -83,7 +84,10 @@ class ClippingsBot(commands.Bot):
         if self.settings.search_workers and self.search_pool is None:
             # Started beside the login: until the workers are ready the bot answers itself.
             self.search_pool = SearchPool(
-                self.settings.db_path, self.settings.search_workers, self.settings.learned
+                self.settings.db_path,
+                self.settings.search_workers,
+                self.settings.learned,
+                log_setup=worker_log_setup(self.settings.log_level, self.settings.token),
             )
             self.pool_started = asyncio.ensure_future(self._start_pool(self.search_pool))
         await self.add_commands()

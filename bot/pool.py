@@ -15,7 +15,7 @@ import asyncio
 import collections
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -71,7 +71,12 @@ class SearchPool:
     itself) and a replacement that cannot start is tried again after `RESTART_DELAYS`."""
 
     def __init__(
-        self, db_path: str, size: int, learned: bool = False, question_timeout: float = QUESTION_TIMEOUT
+        self,
+        db_path: str,
+        size: int,
+        learned: bool = False,
+        question_timeout: float = QUESTION_TIMEOUT,
+        log_setup: Callable[[], None] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("a search pool needs at least one worker process")
@@ -79,6 +84,8 @@ class SearchPool:
         self.size = size
         self.learned = learned
         self.question_timeout = question_timeout
+        self.log_setup = log_setup
+        """Called first in each worker process (picklable): it starts with no logging set up."""
         self._workers: list[_Worker] = []
         """Every worker started and not yet ended: starting, idle or answering."""
         self._idle: collections.deque[_Worker] = collections.deque()
@@ -230,7 +237,7 @@ class SearchPool:
 
     def _launch(self) -> _Worker:
         # Spawning takes a millisecond or two: the new process reads its task from a pipe.
-        worker = _Worker(*start_worker(self.db_path, self.learned, WORKER_NICENESS))
+        worker = _Worker(*start_worker(self.db_path, self.learned, WORKER_NICENESS, self.log_setup))
         self._workers.append(worker)
         return worker
 

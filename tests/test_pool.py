@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -17,6 +18,7 @@ import pytest
 from conftest import SAMPLE
 
 from bot.client import ClippingsBot
+from bot.logs import worker_log_setup
 from bot.pool import WORKER_NICENESS, MemberOrder, SearchPool
 from bot.settings import Settings, SettingsError, load_settings
 from index import NoSearchableWords, Store, WorkerFailed, read_path
@@ -32,6 +34,21 @@ def sample_db(folder: Path) -> Path:
     with Store(db) as store:
         store.add(next(iter(read_path(str(SAMPLE)))), "global")
     return db
+
+
+async def test_pool_workers_log_in_the_bots_format(tmp_path, capfd):
+    db = sample_db(tmp_path)
+    folder = Path(f"{db}.index")  # someone's file in the cache folder: opening the database warns
+    folder.mkdir(exist_ok=True)
+    (folder / "notes.txt").write_text("mine")
+    pool = SearchPool(str(db), 1, log_setup=worker_log_setup("INFO", "not-a-real-token"))
+    await pool.start()
+    await pool.close()
+    warnings = [
+        line for line in capfd.readouterr().err.splitlines() if "is not a Clippings index folder" in line
+    ]
+    assert len(warnings) == 1
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING index\.engine\.cache: ", warnings[0])
 
 
 def hang(process: BaseProcess) -> None:
