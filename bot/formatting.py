@@ -85,6 +85,24 @@ def truncate(text: str, limit: int) -> str:
     return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
 
 
+def fit_sentence(text: str, limit: int) -> str:
+    """A sentence cut to `limit` characters by shortening its web links first (their middle goes), so
+    that the sentence keeps its end, which says what to do next; cut at the end only if that is not
+    enough."""
+    shorter = text
+    for start, end in sorted(url_spans(text), key=lambda span: span[0] - span[1]):  # longest first
+        over = len(shorter) - limit
+        if over <= 0:
+            break
+        link = text[start:end]
+        keep = max(len(link) - over - len(ELLIPSIS), 24)
+        if keep >= len(link) - len(ELLIPSIS):
+            continue
+        short = link[: keep - keep // 3] + ELLIPSIS + link[len(link) - keep // 3 :]
+        shorter = shorter.replace(link, short, 1)
+    return truncate(shorter, limit)
+
+
 def highlight(text: str, terms: tuple[str, ...] | list[str]) -> str:
     """Escape a passage and put its words that match the question's terms in bold."""
     wanted = set(terms)

@@ -17,6 +17,7 @@ from bot.formatting import (
     context_embed,
     cooldown_sentence,
     escape,
+    fit_sentence,
     help_text,
     highlight,
     no_answer,
@@ -302,3 +303,23 @@ def test_help_in_direct_messages_names_only_the_global_library():
 
 def test_cooldown_sentence_rounds_a_wait_under_half_a_second_up_to_1_s():
     assert cooldown_sentence(0.3) == "You're asking quickly! Please wait 1 s before the next question."
+
+
+def test_fit_sentence_leaves_a_sentence_within_the_limit_alone():
+    assert fit_sentence("https://example.com/a is not a page; add its text instead.", 300) == (
+        "https://example.com/a is not a page; add its text instead."
+    )
+
+
+def test_fit_sentence_shortens_a_long_link_and_keeps_the_end_that_says_what_to_do():
+    link = "https://example.com/" + "x" * 400
+    fitted = fit_sentence(f"{link} is larger than 5 MB; save the article's text as a .txt file.", 120)
+    assert len(fitted) <= 120
+    assert fitted.startswith("https://example.com/")
+    assert fitted.endswith(" is larger than 5 MB; save the article's text as a .txt file.")
+    assert "…" in fitted
+
+
+def test_fit_sentence_cuts_at_the_end_when_shortening_links_is_not_enough():
+    fitted = fit_sentence("word " * 100, 50)
+    assert (len(fitted), fitted.endswith("…")) == (50, True)

@@ -19,6 +19,7 @@ from index import ClippingsError, NotFound
 
 from ..checks import require_moderator
 from ..errors import APOLOGY, UserError, handle_message_error, reply_to
+from ..formatting import fit_sentence
 from ..ingest import article_from_message, looks_like_article, post_source
 
 if TYPE_CHECKING:
@@ -274,7 +275,7 @@ class NewsroomCog(
                 return
             result = await asyncio.to_thread(self.bot.store.add, article, str(guild_id))
         except ClippingsError as exc:
-            reason = str(exc)[:REASON_LIMIT]
+            reason = fit_sentence(str(exc), REASON_LIMIT)
             kept = record.article if record else None
             if kept:
                 reason = KEPT_NOTE.format(reason=reason)
