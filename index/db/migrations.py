@@ -180,7 +180,7 @@ def _migrate_5(db: sqlite_utils.Database) -> None:
             )
             conn.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
             counts = [Counter(tokenize(text[start:end])) for _, _, start, end, _, _ in old]
-            term_ids = _sqlite_term_ids(conn, {t for c in counts for t in c})
+            ids = term_ids(conn, {t for c in counts for t in c})
             conn.executemany(
                 "INSERT INTO passages (article_id, seq, start, end, length, terms, tfs, analysis)"
                 " VALUES (?,?,?,?,?,?,?,?)",
@@ -190,7 +190,7 @@ def _migrate_5(db: sqlite_utils.Database) -> None:
                         seq,
                         start,
                         end,
-                        *stored_terms(count, term_ids),
+                        *stored_terms(count, ids),
                         encode_analysis(analyse(text[start:end], stems)),
                     )
                     for (_, seq, start, end, _, _), count in zip(old, counts, strict=True)
@@ -210,11 +210,16 @@ def _migrate_5(db: sqlite_utils.Database) -> None:
         log.info("tokenized the passages of %d articles again", updated)
 
 
-def _sqlite_term_ids(conn: sqlite3.Connection, terms: set[str]) -> dict[str, int]:
+SQL_VARIABLES = 900
+"""Below SQLite's limit of variables in one statement."""
+
+
+def term_ids(conn: sqlite3.Connection, terms: set[str]) -> dict[str, int]:
+    """Ids of terms, created as needed (SqliteDatabase caches them; this migration does not)."""
     ids: dict[str, int] = {}
     ordered = sorted(terms)
-    for i in range(0, len(ordered), 900):  # below SQLite's limit of variables in one statement
-        chunk = ordered[i : i + 900]
+    for i in range(0, len(ordered), SQL_VARIABLES):
+        chunk = ordered[i : i + SQL_VARIABLES]
         conn.executemany("INSERT OR IGNORE INTO terms (term) VALUES (?)", [(t,) for t in chunk])
         marks = ",".join("?" * len(chunk))
         ids.update(

@@ -611,17 +611,7 @@ class PostgresDatabase:
             else:
                 ids[term] = found
         if missing:
-            ordered = sorted(missing)
-            fresh: dict[str, int] = dict(
-                conn.execute("SELECT term, id FROM terms WHERE term = ANY(%s)", (ordered,)).fetchall()
-            )
-            new = [t for t in ordered if t not in fresh]
-            if new:  # only new terms are inserted, so the identity has no gaps from conflicts
-                fresh.update(
-                    conn.execute(
-                        "INSERT INTO terms (term) SELECT unnest(%s::text[]) RETURNING term, id", (new,)
-                    ).fetchall()
-                )
+            fresh = migrations.term_ids(conn, set(missing))
             pending.update(fresh)
             ids.update(fresh)
         return ids

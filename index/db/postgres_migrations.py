@@ -87,13 +87,13 @@ def retokenize_passages(conn: psycopg.Connection) -> None:
             )
             conn.execute("DELETE FROM passages WHERE article_id = %s", (article_id,))  # vectors cascade
             counts = [Counter(tokenize(text[start:end])) for _, _, start, end, _, _ in old]
-            term_ids = _term_ids(conn, {t for c in counts for t in c})
+            ids = term_ids(conn, {t for c in counts for t in c})
             with conn.cursor() as cursor:
                 cursor.executemany(
                     'INSERT INTO passages (article_id, seq, start, "end", length, terms, tfs)'
                     " VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     [
-                        (article_id, seq, start, end, *stored_terms(count, term_ids))
+                        (article_id, seq, start, end, *stored_terms(count, ids))
                         for (_, seq, start, end, _, _), count in zip(old, counts, strict=True)
                     ],
                 )
@@ -115,8 +115,9 @@ def retokenize_passages(conn: psycopg.Connection) -> None:
         log.info("tokenized the passages of %d articles again", updated)
 
 
-def _term_ids(conn: psycopg.Connection, terms: set[str]) -> dict[str, int]:
-    """Ids of terms, created as needed (as PostgresDatabase._term_ids)."""
+def term_ids(conn: psycopg.Connection, terms: set[str]) -> dict[str, int]:
+    """Ids of terms, created as needed (PostgresDatabase caches them; this migration does not). Only
+    new terms are inserted, so the identity has no gaps from conflicts."""
     ordered = sorted(terms)
     ids: dict[str, int] = dict(
         conn.execute("SELECT term, id FROM terms WHERE term = ANY(%s)", (ordered,)).fetchall()

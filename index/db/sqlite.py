@@ -43,7 +43,7 @@ and articles are then read without a system call per page (half the time of fetc
 TERM_DTYPE = np.dtype("<u4")
 TF_DTYPE = np.dtype("<u2")
 VECTOR_DTYPE = np.dtype("<f2")
-SQL_VARIABLES = 900
+SQL_VARIABLES = migrations.SQL_VARIABLES
 TERM_CACHE_MAX = 2_000_000
 """Term ids kept in memory for adding articles (about 100 bytes each)."""
 
@@ -518,24 +518,9 @@ class SqliteDatabase:
             else:
                 ids[term] = found
         if missing:
-            fresh = self._term_ids_sql(set(missing))
+            fresh = migrations.term_ids(self.conn, set(missing))
             pending.update(fresh)
             ids.update(fresh)
-        return ids
-
-    def _term_ids_sql(self, terms: set[str]) -> dict[str, int]:
-        ids: dict[str, int] = {}
-        ordered = sorted(terms)
-        for i in range(0, len(ordered), SQL_VARIABLES):
-            chunk = ordered[i : i + SQL_VARIABLES]
-            self.conn.executemany("INSERT OR IGNORE INTO terms (term) VALUES (?)", [(t,) for t in chunk])
-            marks = ",".join("?" * len(chunk))
-            ids.update(
-                (term, term_id)
-                for term_id, term in self.conn.execute(
-                    f"SELECT id, term FROM terms WHERE term IN ({marks})", chunk
-                )
-            )
         return ids
 
     def _delete(self, article_id: int, library: str) -> None:
