@@ -134,12 +134,27 @@ def article_from_post(text: str, source: str, title: str | None = None, url: str
     return article
 
 
+def _what_to_read(message: discord.Message) -> tuple[str, str | discord.Attachment] | None:
+    """What `article_from_message` reads a message's article from, in its order: ("file", its first
+    .txt/.md/.html file), else ("link", its first link), else ("text", its text if article-length),
+    else ("other file", a file it cannot read); None for an ordinary short message."""
+    readable = [attachment for attachment in message.attachments if _attachment_kind(attachment)]
+    if readable:
+        return "file", readable[0]
+    links = links_in(message.content)
+    if links:
+        return "link", links[0]
+    if len(message.content.strip()) >= MIN_POST_CHARS:
+        return "text", message.content
+    if message.attachments:
+        return "other file", message.attachments[0]
+    return None
+
+
 def looks_like_article(message: discord.Message) -> bool:
     """Whether `article_from_message` reads the message as an article or refuses it, rather than
     passing it over as an ordinary short message: it has a file, a link or article-length text."""
-    return bool(message.attachments or links_in(message.content)) or (
-        len(message.content.strip()) >= MIN_POST_CHARS
-    )
+    return _what_to_read(message) is not None
 
 
 async def article_from_message(message: discord.Message, settings: FetchSettings) -> Article | None:
@@ -147,19 +162,18 @@ async def article_from_message(message: discord.Message, settings: FetchSettings
 
     Photos and other files beside a link or text are passed over; a message with nothing usable but
     such a file is refused with what to attach instead, and one with nothing at all gives None."""
-    readable = [attachment for attachment in message.attachments if _attachment_kind(attachment)]
-    if readable:
-        return await article_from_attachment(readable[0], settings)
-    links = links_in(message.content)
-    if links:
-        return await article_from_url(links[0], settings)
-    if len(message.content.strip()) >= MIN_POST_CHARS:
-        return article_from_post(message.content, "The message", url=message.jump_url)
-    if message.attachments:
-        name = message.attachments[0].filename
-        raise BadInput(
-            f"{name} is not a .txt, .md or .html file; attach the article as one of those or post its link."
-        )
+    match _what_to_read(message):
+        case ("file", discord.Attachment() as attachment):
+            return await article_from_attachment(attachment, settings)
+        case ("link", str(link)):
+            return await article_from_url(link, settings)
+        case ("text", str(text)):
+            return article_from_post(text, "The message", url=message.jump_url)
+        case ("other file", discord.Attachment() as attachment):
+            raise BadInput(
+                f"{attachment.filename} is not a .txt, .md or .html file; attach the article as one of"
+                " those or post its link."
+            )
     return None
 
 
@@ -167,14 +181,11 @@ def post_source(message: discord.Message) -> str | None:
     """What `article_from_message` reads the message's article from, as a short key: its file,
     its link or (a digest of) its text; None for an ordinary short message. An edit that leaves
     the key alone (link previews, a pin, the words around a link) leaves the article alone too."""
-    readable = [attachment for attachment in message.attachments if _attachment_kind(attachment)]
-    if readable:
-        return f"file:{readable[0].id}"
-    links = links_in(message.content)
-    if links:
-        return f"link:{links[0]}"
-    if len(message.content.strip()) >= MIN_POST_CHARS:
-        return "text:" + hashlib.sha256(message.content.encode()).hexdigest()[:32]
-    if message.attachments:
-        return f"file:{message.attachments[0].id}"
+    match _what_to_read(message):
+        case ("file" | "other file", discord.Attachment() as attachment):
+            return f"file:{attachment.id}"
+        case ("link", str(link)):
+            return f"link:{link}"
+        case ("text", str(text)):
+            return "text:" + hashlib.sha256(text.encode()).hexdigest()[:32]
     return None
