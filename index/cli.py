@@ -219,6 +219,13 @@ def _table(rows: list[list[str]], header: list[str]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
 
 
+class BadSetting(click.ClickException):
+    """A setting in .env or the environment that cannot be used: exit code 2, as the bot's, with only
+    the sentence (the command line is fine, so no usage lines)."""
+
+    exit_code = 2
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
@@ -250,7 +257,7 @@ def cli(ctx: click.Context, db_path: str | None, learned: bool | None, verbose: 
     try:
         settings = load_settings()  # .env and the environment, read exactly as the bot reads them
     except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise BadSetting(str(exc)) from None
     ctx.obj = {
         "db_path": db_path or settings.db_path,
         "db_source": "the --db option" if db_path else settings.db_source,

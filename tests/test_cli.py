@@ -503,6 +503,16 @@ def test_bad_setting_in_the_env_file_is_one_sentence(tmp_path, monkeypatch):
     )
 
 
+def test_bad_setting_in_the_environment_prints_only_its_sentence_without_usage_lines(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["--db", "x.db", "stats"], env={"CLIPPINGS_LEARNED": "maybe"})
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: CLIPPINGS_LEARNED must be 1 (or true, yes, on) to turn it on, or 0 (or false, no, off) to"
+        " leave it off, not 'maybe'; fix it in .env or the environment.\n",
+    )
+
+
 @pytest.mark.parametrize("jobs", ["2", "3"])
 def test_ask_dash_in_several_processes_gives_one_process_answers_in_order(with_sample, jobs):
     questions = "weapons\n?!\ninvisible hand\nwhat did Qin say about weapons\nhello\nukraine\n"
