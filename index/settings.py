@@ -172,12 +172,23 @@ def parse_shards(values: Mapping[str, str | None]) -> tuple[tuple[int, ...] | No
     return tuple(sorted(ids)), count
 
 
+def _present(env_file: Path) -> bool:
+    """Whether there is a .env file to read. A folder this user may not look into holds none it could
+    read: `sudo -u clippings clippings ... stats` is run from the operator's home folder (mode 700),
+    and must not fail over a file that the clippings user was never meant to see."""
+    try:
+        return env_file.is_file()
+    except PermissionError:  # stat needs only the folders' search permission, never the file's
+        log.debug("cannot look into the folder of %s; reading no settings file", env_file)
+        return False
+
+
 def load_settings(
     env_file: str | Path | None = ENV_FILE, environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Settings from a .env file (if present), overridden by the environment. The token may be empty."""
     from_file: dict[str, str | None] = {}
-    if env_file and Path(env_file).is_file():
+    if env_file and _present(Path(env_file)):
         # utf-8-sig: Notepad and PowerShell 5 start the file with a byte order mark, which would
         # otherwise become part of the first key ("\ufeffDISCORD_TOKEN").
         try:

@@ -3,7 +3,12 @@ one sentence that refuses anything else."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
+from conftest import REPO
 
 from bot.settings import Settings, SettingsError, load_settings
 from index import QuestionTooLong
@@ -30,6 +35,32 @@ def test_env_file_saved_with_a_byte_order_mark_still_gives_its_first_key(tmp_pat
     env_file.write_bytes(b"\xef\xbb\xbfDISCORD_TOKEN=abc.def\r\nCLIPPINGS_DB=notepad.db\r\n")
     loaded = load_settings(env_file, {})
     assert (loaded.token, loaded.db_path) == ("abc.def", "notepad.db")
+
+
+def test_current_folder_this_user_cannot_look_into_reads_no_env_file_instead_of_failing(tmp_path):
+    # `sudo -u clippings clippings --db ... stats` from the operator's home folder (mode 700): the
+    # clippings user cannot look for .env there. The child shuts itself out of its folder once Python
+    # has started: as root by becoming nobody (root may look into any folder), else by chmod.
+    folder = tmp_path / "home"
+    folder.mkdir(mode=0o700)
+    (folder / ".env").write_text("CLIPPINGS_DB=operator.db\n")
+    script = (
+        "import os\n"
+        "from index.settings import load_settings\n"
+        "if os.geteuid() == 0:\n"
+        "    os.setgid(65534)\n"
+        "    os.setuid(65534)\n"
+        "else:\n"
+        "    os.chmod('.', 0)\n"
+        "loaded = load_settings()\n"
+        "print(loaded.db_path, loaded.db_source, sep=' | ')"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=folder, env=env, capture_output=True, text=True, timeout=60
+    )
+    folder.chmod(0o700)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "clippings.db | the default\n", "")
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
