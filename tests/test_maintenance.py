@@ -431,3 +431,53 @@ def test_check_without_repair_reports_a_damaged_cache_and_leaves_it(db_path, cac
         f"index cache: damaged (ignoring the index cache in {cache} ("
     )
     assert {p.name: p.read_bytes() for p in cache.iterdir()} == before
+
+
+OPERATIONS = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
+STATE = "/var/lib/clippings"
+
+
+def operations_block(heading: str) -> list[str]:
+    """The shell lines of the first code block under `heading` in docs/operations.md, with each
+    backslash-continued line joined."""
+    text = OPERATIONS.read_text().split(f"\n{heading}\n", 1)[1]
+    block = text.split("```\n", 2)[1]
+    return block.replace("\\\n", " ").splitlines()
+
+
+def run_as_documented(lines: list[str], state: Path, home: Path) -> list[subprocess.CompletedProcess]:
+    """Each line in its own shell started in the operator's folder, as each `sudo` is: the bot's
+    state folder is `state`, the installed command this Python; systemctl lines are left out."""
+    clippings = f"{sys.executable} -m index"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env.pop("CLIPPINGS_DB", None)
+    done = []
+    for line in lines:
+        if "systemctl" in line:
+            continue
+        line = line.replace("sudo -u clippings ", "").replace("sudo ", "")
+        line = line.replace("/opt/clippings/bin/clippings", clippings).replace(STATE, str(state))
+        done.append(subprocess.run(["bash", "-c", line], cwd=home, env=env, capture_output=True, text=True))
+    return done
+
+
+def test_the_documented_restore_works_from_the_operators_own_folder(tmp_path):
+    state, home = tmp_path / "state", tmp_path / "home"
+    state.mkdir()
+    home.mkdir()
+    with Store(state / "clippings.db") as store:
+        store.add(article(1), "global")
+    assert run(state / "clippings.db", "backup", str(state / "backup-2024-05-01.db")).exit_code == 0
+    with Store(state / "clippings.db") as store:
+        store.add(article(2), "global")  # after the backup: the restore takes it away
+    (state / "clippings.db.index").mkdir()
+    done = run_as_documented(operations_block("## Restoring"), state, home)
+    assert [(d.returncode, d.stderr) for d in done] == [(0, "")] * len(done)
+    assert done[-1].stdout.splitlines()[0] == "database: ok (integrity check)"
+    with Store(state / "clippings.db") as store:
+        assert [a.title for a in store.list_articles("global")] == ["Story 1 about the storm"]
+    assert sorted(p.name for p in state.iterdir() if not p.name.startswith("damaged-")) == [
+        "backup-2024-05-01.db",
+        "clippings.db",
+    ]
+    assert os.listdir(home) == []
