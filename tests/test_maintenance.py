@@ -455,7 +455,11 @@ def run_as_documented(lines: list[str], state: Path, home: Path) -> list[subproc
     for line in lines:
         if "systemctl" in line:
             continue
-        line = line.replace("sudo -u clippings ", "").replace("sudo ", "")
+        line = (
+            line.replace("sudo -u clippings ", "")
+            .replace("sudo ", "")
+            .replace("-o clippings -g clippings ", "")
+        )
         line = line.replace("/opt/clippings/bin/clippings", clippings).replace(STATE, str(state))
         done.append(subprocess.run(["bash", "-c", line], cwd=home, env=env, capture_output=True, text=True))
     return done
@@ -481,3 +485,20 @@ def test_the_documented_restore_works_from_the_operators_own_folder(tmp_path):
         "clippings.db",
     ]
     assert os.listdir(home) == []
+
+
+def test_the_documented_move_puts_the_backup_in_place_on_a_new_machine(tmp_path):
+    state, home = tmp_path / "state", tmp_path / "home"  # no state folder: the bot never ran there
+    home.mkdir()
+    with Store(tmp_path / "old.db") as store:
+        store.add(article(1), "global")
+    assert run(tmp_path / "old.db", "backup", str(home / "backup-2024-05-01.db")).exit_code == 0
+    done = run_as_documented(operations_block("## Moving to another machine"), state, home)
+    assert [(d.returncode, d.stderr) for d in done] == [(0, "")] * len(done)
+    assert done[-1].stdout.splitlines()[0] == "database: ok (integrity check)"
+    assert (oct(state.stat().st_mode & 0o777), oct((state / "clippings.db").stat().st_mode & 0o777)) == (
+        "0o700",
+        "0o600",
+    )
+    with Store(state / "clippings.db") as store:
+        assert [a.title for a in store.list_articles("global")] == ["Story 1 about the storm"]
