@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from dotenv import dotenv_values
 
 UNIT = REPO / "deploy" / "clippings.service"
 INSTALLED_PYTHON = "/opt/clippings/bin/python"
@@ -58,3 +59,17 @@ def test_backup_unit_runs_the_online_backup_of_the_bots_database():
     text = (REPO / "deploy" / "clippings-backup.service").read_text()
     assert "/opt/clippings/bin/clippings --db /var/lib/clippings/clippings.db backup" in text
     assert "OnCalendar=daily" in (REPO / "deploy" / "clippings-backup.timer").read_text()
+
+
+def test_the_env_example_database_is_the_units_database_although_the_env_file_overrides_the_unit():
+    # systemd applies EnvironmentFile= over Environment=: /etc/clippings.env, made from .env.example,
+    # names the database the bot opens, from the unit's working directory.
+    settings = service_settings()
+    from_env_file = dotenv_values(REPO / ".env.example")["CLIPPINGS_DB"]
+    opened = Path(settings["WorkingDirectory"][0]) / str(from_env_file)
+    assert (str(opened), settings["Environment"]) == (
+        "/var/lib/clippings/clippings.db",
+        ["CLIPPINGS_DB=/var/lib/clippings/clippings.db"],
+    )
+    backup_unit = (REPO / "deploy" / "clippings-backup.service").read_text()
+    assert f"--db {opened} backup" in backup_unit
