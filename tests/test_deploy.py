@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,15 @@ def test_the_env_example_database_is_the_units_database_although_the_env_file_ov
     )
     backup_unit = (REPO / "deploy" / "clippings-backup.service").read_text()
     assert f"--db {opened} backup" in backup_unit
+
+
+def test_backup_unit_removes_the_backups_older_than_14_days_and_keeps_the_younger(tmp_path):
+    text = (REPO / "deploy" / "clippings-backup.service").read_text()
+    (command,) = [line.split("=", 1)[1] for line in text.splitlines() if line.startswith("ExecStartPost=")]
+    now = time.time()
+    for name, days in (("clippings-a.db", 13.5), ("clippings-b.db", 14.5), ("clippings-c.db", 20)):
+        (tmp_path / name).write_bytes(b"")
+        os.utime(tmp_path / name, (now - days * 86400, now - days * 86400))
+    argv = shlex.split(command.replace("/var/lib/clippings/backups", str(tmp_path)))
+    subprocess.run(argv, check=True, timeout=60)
+    assert sorted(os.listdir(tmp_path)) == ["clippings-a.db"]
