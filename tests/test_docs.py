@@ -112,3 +112,11 @@ def test_docs_name_no_path_outside_the_repository():
     assert {
         path.name: outside.findall(path.read_text()) for path in DOCS if outside.search(path.read_text())
     } == {}
+
+
+def test_env_example_gives_the_learned_stages_adding_speed_that_the_readme_and_the_cli_give():
+    speed = "about 40 passages a second"
+    readme = (REPO / "README.md").read_text()
+    env_example = (REPO / ".env.example").read_text()
+    help_text = CliRunner().invoke(cli, ["--help"], terminal_width=1000).output
+    assert (speed in readme, speed in env_example, speed in help_text) == (True, True, True)
