@@ -88,3 +88,10 @@ def test_backup_unit_removes_the_backups_older_than_14_days_and_keeps_the_younge
     argv = shlex.split(command.replace("/var/lib/clippings/backups", str(tmp_path)))
     subprocess.run(argv, check=True, timeout=60)
     assert sorted(os.listdir(tmp_path)) == ["clippings-a.db"]
+
+
+def test_unit_leaves_proc_cpuinfo_readable_for_the_learned_rankers_onnxruntime():
+    # ProcSubset=pid hides /proc/cpuinfo: onnxruntime then logs "Error in cpuinfo: failed to parse
+    # processor information from /proc/cpuinfo" and a warning that it may run slower, at every start.
+    settings = service_settings()
+    assert (settings.get("ProcSubset", ["all"]), settings["ProtectProc"]) == (["all"], ["invisible"])
