@@ -75,9 +75,12 @@ async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
 
 async def reply_to(message: discord.Message, content: str | None = None, **fields: Any) -> discord.Message:
     """Reply to a member's message; where the bot may send but not read the channel's history (which
-    a reply needs), send the same message to the channel, after the asker's name (never a ping)."""
+    a reply needs), send the same message to the channel, after the asker's name (never a ping).
+    A message deleted meanwhile (by its author, a moderator or AutoMod) gets its answer all the
+    same, without the reply's link: Discord refuses (400) a reply to a message that is gone."""
+    reference = message.to_reference(fail_if_not_exists=False)
     try:
-        return await message.reply(content, **fields)
+        return await message.channel.send(content, reference=reference, **fields)
     except discord.Forbidden:
         log.warning(
             "cannot reply in channel %s (Read Message History denied?); sending instead", message.channel.id

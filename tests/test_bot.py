@@ -818,6 +818,29 @@ async def test_mention_where_the_bot_may_not_embed_says_so_instead_of_an_answer_
     )
 
 
+async def test_mention_deleted_before_its_answer_still_gets_the_answer_in_the_channel(world, monkeypatch):
+    world.store.add(sample(), "global")
+    searching, deleted = threading.Event(), threading.Event()
+    search = world.store.search
+
+    def search_after_the_deletion(*args, **kwargs):
+        searching.set()
+        deleted.wait(5)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(world.store, "search", search_after_the_deletion)
+    posted = await world.fake.send_user_message(
+        world.general, world.alice, f"{world.fake.bot_user.mention} what did Qin say about weapons"
+    )
+    await asyncio.to_thread(searching.wait, 5)
+    await world.fake.delete_user_message(posted)
+    deleted.set()
+    answer = await world.fake.wait_for_message(world.general, lambda m: m["author"]["bot"])
+    assert answer["content"] == "Results 1–3 for “what did Qin say about weapons”"
+    assert answer["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
+    assert "message_reference" not in answer
+
+
 async def test_over_long_mention_question_is_refused_with_the_limit(world):
     world.store.add(sample(), "global")
     question = "what did Qin say " * 20  # 340 characters: /ask would not take it either

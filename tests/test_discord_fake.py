@@ -841,6 +841,26 @@ async def test_user_deletes_reach_discord_py_as_raw_deletes(env: Env) -> None:
 
 
 @pytest.mark.asyncio
+async def test_reply_to_a_deleted_message_is_refused_unless_it_may_go_out_as_a_plain_message(
+    env: Env,
+) -> None:
+    fake = env.fake
+    posted = await fake.send_user_message(env.general, env.alice, "gone soon")
+    await fake.delete_user_message(posted)
+    channel = env.bot.get_channel(env.general.id)
+    gone = discord.MessageReference(message_id=int(posted["id"]), channel_id=env.general.id)
+    with fake.expect_errors(50035), pytest.raises(discord.HTTPException) as refused:
+        await channel.send("answer", reference=gone)
+    assert refused.value.status == 400 and "Unknown message" in refused.value.text
+    plain = discord.MessageReference(
+        message_id=int(posted["id"]), channel_id=env.general.id, fail_if_not_exists=False
+    )
+    sent = await channel.send("answer", reference=plain)
+    assert (sent.content, sent.reference) == ("answer", None)
+    assert "message_reference" not in fake.get_message(sent.id)
+
+
+@pytest.mark.asyncio
 async def test_embeds_without_embed_links_are_dropped_or_refused(env: Env) -> None:
     fake = env.fake
     env.general.set_permissions(fake.bot_role(env.guild), deny=Perm.EMBED_LINKS)

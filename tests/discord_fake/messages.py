@@ -202,7 +202,8 @@ class MessagesMixin:
             if interaction.type == InteractionType.MESSAGE_COMPONENT:
                 meta["interacted_message_id"] = interaction.payload["message"]["id"]
             msg["interaction_metadata"] = meta
-        if ref:
+        if ref and (referenced is not None or ref.get("type", 0) != 0):
+            # A reply to a message that is gone (fail_if_not_exists false) goes out as a plain message.
             msg["message_reference"] = {
                 "type": ref.get("type", 0),
                 "message_id": str(ref.get("message_id")),
