@@ -85,6 +85,29 @@ def truncate(text: str, limit: int) -> str:
     return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
 
 
+def escape_within(text: str, limit: int) -> str:
+    """`escape(text)` in at most `limit` characters: the text is cut (marked …) before escaping, so
+    that no escape is cut in half."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    # Longest prefix whose escaped form fits, found by bisection.
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(escape(text[:middle].rstrip())) + len(ELLIPSIS) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return escape(text[:low].rstrip()) + ELLIPSIS
+
+
+def embed_title(title: str) -> str:
+    """An article's title as an embed title: Discord renders markdown there (a spoiler, bold), so it
+    is escaped to show as written."""
+    return escape_within(title, EMBED_TITLE_LIMIT)
+
+
 def fit_sentence(text: str, limit: int) -> str:
     """A sentence cut to `limit` characters by shortening its web links first (their middle goes), so
     that the sentence keeps its end, which says what to do next; cut at the end only if that is not
@@ -175,7 +198,7 @@ def article_footer(article: StoredArticle, passage: Passage) -> str:
 def hit_embed(hit: Hit) -> discord.Embed:
     """One quoted passage: the quote, the article's title linked to its URL, date and position."""
     embed = discord.Embed(
-        title=truncate(hit.article.title, EMBED_TITLE_LIMIT),
+        title=embed_title(hit.article.title),
         url=safe_url(hit.article.url),
         description=quote_passage(hit.passage.text, hit.matched_terms, EMBED_DESCRIPTION_LIMIT),
         colour=COLOUR,
@@ -292,9 +315,7 @@ def nothing_found(response: SearchResponse, recent_titles: list[str], scope: str
 
 def context_embed(article: StoredArticle, passages: list[Passage], focus: int) -> discord.Embed:
     """The passages around one passage, the focused one marked, within one embed's limits."""
-    embed = discord.Embed(
-        title=truncate(article.title, EMBED_TITLE_LIMIT), url=safe_url(article.url), colour=COLOUR
-    )
+    embed = discord.Embed(title=embed_title(article.title), url=safe_url(article.url), colour=COLOUR)
     budget = EMBED_DESCRIPTION_LIMIT
     parts = []
     for passage in passages:
@@ -318,7 +339,7 @@ def article_summary(article: StoredArticle, status: str | None = None) -> str:
 def article_embed(article: StoredArticle, text: str) -> discord.Embed:
     """An article's details and the start of its text."""
     embed = discord.Embed(
-        title=truncate(article.title, EMBED_TITLE_LIMIT),
+        title=embed_title(article.title),
         url=safe_url(article.url),
         description=quote_passage(truncate(text, 1500), [], EMBED_DESCRIPTION_LIMIT),
         colour=COLOUR,

@@ -262,6 +262,15 @@ async def test_quote_with_everyone_pings_nobody(world):
     assert message["mention_everyone"] is False
 
 
+async def test_answer_shows_a_title_full_of_markdown_as_written(world):
+    world.store.add(
+        Article("||Secret|| **plan** for <@123>", "The harbour plan was announced by the mayor today."),
+        "global",
+    )
+    message = await ask(world, "harbour plan")
+    assert message["embeds"][0]["title"] == r"\|\|Secret\|\| \*\*plan\*\* for \<@123>"
+
+
 async def test_more_shows_the_next_results_in_place(world):
     world.store.add(sample(), "global")
     message = await ask(world, "Qin", results=1)

@@ -16,6 +16,7 @@ from bot.formatting import (
     closest_page,
     context_embed,
     cooldown_sentence,
+    embed_title,
     escape,
     fit_sentence,
     help_text,
@@ -177,6 +178,16 @@ def test_answer_page_quotes_the_passage_with_title_link_and_position():
     )
     assert embed.footer.text == "2023-03-07 · passage 5 of 7 · article #1"
     assert page.content == "Result 1 for “what about weapons”"
+
+
+def test_embed_title_escapes_the_titles_markdown():
+    assert embed_title("||Secret|| **plan** for <@123>") == r"\|\|Secret\|\| \*\*plan\*\* for \<@123>"
+
+
+def test_embed_title_made_of_markdown_is_cut_before_escaping_to_fit_256_characters():
+    title = embed_title("*" * 300)
+    assert title == "\\*" * 127 + "…"
+    assert len(title) == 255
 
 
 def test_answer_page_stays_within_6000_characters_across_embeds():
