@@ -827,6 +827,27 @@ async def test_mention_where_the_bot_may_not_embed_says_so_instead_of_an_answer_
     )
 
 
+async def test_mention_that_also_mentions_a_member_quotes_the_passage(world):
+    world.store.add(sample(), "global")
+    posted = await world.fake.send_user_message(
+        world.general,
+        world.alice,
+        f"{world.fake.bot_user.mention} {world.mod.mention} what did Qin say about weapons",
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"
+    assert reply["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
+
+
+async def test_ask_with_a_member_channel_and_emoji_in_the_question_quotes_the_passage(world):
+    world.store.add(sample(), "global")
+    message = await ask(
+        world, f"what did {world.mod.mention} Qin say <#{world.general.id}> about weapons <:flag_ua:123>"
+    )
+    assert message["content"] == "Results 1–3 for “what did Qin say about weapons”"
+    assert message["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
+
+
 async def test_mention_deleted_before_its_answer_still_gets_the_answer_in_the_channel(world, monkeypatch):
     world.store.add(sample(), "global")
     searching, deleted = threading.Event(), threading.Event()

@@ -84,6 +84,20 @@ def addresses_bot(message: discord.Message, bot_id: int) -> bool:
     return any(user.id == bot_id for user in message.mentions)
 
 
+DISCORD_MARKUP = re.compile(
+    r"[ \t]*(?:<(?:@[!&]?[0-9]+|#[0-9]+|a?:\w+:[0-9]+|t:-?[0-9]+(?::[tTdDfFR])?|/[^<>:\n]+:[0-9]+)>[ \t]*)+"
+)
+"""Mentions of members, roles and channels, custom emoji, timestamps and command mentions, as
+Discord writes them in a message (and in a slash command's text option): ids, not words."""
+
+
+def question_text(text: str) -> str:
+    """A member's question as it is searched and echoed: without Discord's markup, whose ids would
+    count as words that no article holds (a question that also mentions a member was found to have
+    no answer), and without the invisible characters the search drops anyway."""
+    return without_invisible(DISCORD_MARKUP.sub(" ", text)).strip()
+
+
 def scope_of(guild_id: int | None) -> str:
     return "this server's articles and the global library" if guild_id else "the global library"
 
@@ -373,7 +387,7 @@ class AskCog(commands.Cog):
         private: bool = False,
     ) -> None:
         # Bidi controls would turn the echoed question around; the search drops them anyway.
-        question = without_invisible(question).strip()
+        question = question_text(question)
         check_question_length(question)  # Discord holds the option to the same limit
         if is_small_talk(question):  # "hello", "what can you do": the help text, never passages
             await interaction.response.defer(ephemeral=True, thinking=True)
@@ -418,11 +432,10 @@ class AskCog(commands.Cog):
             return
         if message.guild is not None and not addresses_bot(message, me.id):
             return  # in direct messages every message is for the bot: the mention is optional
-        mention = re.compile(rf"<@!?{me.id}>")
         newsroom = self.bot.get_cog("NewsroomCog")
         if isinstance(newsroom, NewsroomCog) and await newsroom.takes(message):
             return  # a moderator's article, posted with a mention as /newsroom set asks
-        question = without_invisible(mention.sub(" ", message.content)).strip()
+        question = question_text(message.content)  # the bot's own mention goes with the others
         guild_id = message.guild.id if message.guild else None
         if not question:
             await reply_to(
