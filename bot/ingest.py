@@ -134,6 +134,16 @@ def article_from_post(text: str, source: str, title: str | None = None, url: str
     return article
 
 
+def _post_text(message: discord.Message) -> str:
+    """A message's text without its mentions of the bot: a post mentions the bot so that the bot,
+    without the Message Content intent, can read it (as /newsroom set says); the mention is no part
+    of the article, and would head its title and its first quote."""
+    me = message.guild.me if message.guild is not None else None
+    if me is None:
+        return message.content
+    return re.sub(rf"<@!?{me.id}>[ \t]*", "", message.content).strip()
+
+
 def _what_to_read(message: discord.Message) -> tuple[str, str | discord.Attachment] | None:
     """What `article_from_message` reads a message's article from, in its order: ("file", its first
     .txt/.md/.html file), else ("link", its first link), else ("text", its text if article-length),
@@ -144,8 +154,9 @@ def _what_to_read(message: discord.Message) -> tuple[str, str | discord.Attachme
     links = links_in(message.content)
     if links:
         return "link", links[0]
-    if len(message.content.strip()) >= MIN_POST_CHARS:
-        return "text", message.content
+    text = _post_text(message)
+    if len(text) >= MIN_POST_CHARS:
+        return "text", text
     if message.attachments:
         return "other file", message.attachments[0]
     return None

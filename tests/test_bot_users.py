@@ -96,6 +96,18 @@ async def test_newsroom_file_post_that_mentions_the_bot_is_not_asked_for_a_quest
     assert [m["id"] for m in newsroom.fake.messages_in(newsroom.news)] == [posted["id"]]
 
 
+async def test_newsroom_text_post_that_mentions_the_bot_is_stored_without_the_mention(newsroom):
+    story = "The harbour reopened on Monday after the storm passed, the mayor said. " * 4
+    posted = await newsroom.fake.send_user_message(
+        newsroom.news, newsroom.mod, f"{newsroom.fake.bot_user.mention} Harbour reopens\n{story}"
+    )
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    library = str(newsroom.guild.id)
+    stored = newsroom.store.list_articles(library)[0]
+    assert stored.title == "Harbour reopens"
+    assert newsroom.store.article_text(library, stored.id) == f"Harbour reopens\n{story.strip()}"
+
+
 async def test_moderators_question_in_the_newsroom_is_answered(newsroom):
     newsroom.store.add(sample(), "global")
     posted = await newsroom.fake.send_user_message(
