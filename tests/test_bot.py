@@ -839,6 +839,16 @@ async def test_mention_that_also_mentions_a_member_quotes_the_passage(world):
     assert reply["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
 
 
+async def test_mention_with_everyone_in_the_question_quotes_the_passage(world):
+    world.store.add(sample(), "global")
+    posted = await world.fake.send_user_message(
+        world.general, world.alice, f"@everyone {world.fake.bot_user.mention} what did Qin say about weapons"
+    )
+    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+    assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"
+    assert reply["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
+
+
 async def test_ask_with_a_member_channel_and_emoji_in_the_question_quotes_the_passage(world):
     world.store.add(sample(), "global")
     message = await ask(

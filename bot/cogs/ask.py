@@ -85,10 +85,12 @@ def addresses_bot(message: discord.Message, bot_id: int) -> bool:
 
 
 DISCORD_MARKUP = re.compile(
-    r"[ \t]*(?:<(?:@[!&]?[0-9]+|#[0-9]+|a?:\w+:[0-9]+|t:-?[0-9]+(?::[tTdDfFR])?|/[^<>:\n]+:[0-9]+)>[ \t]*)+"
+    r"[ \t]*(?:(?:<(?:@[!&]?[0-9]+|#[0-9]+|a?:\w+:[0-9]+|t:-?[0-9]+(?::[tTdDfFR])?|/[^<>:\n]+:[0-9]+)>"
+    r"|(?<![\w@])@(?:everyone|here)\b)[ \t]*)+"
 )
-"""Mentions of members, roles and channels, custom emoji, timestamps and command mentions, as
-Discord writes them in a message (and in a slash command's text option): ids, not words."""
+"""Mentions of members, roles and channels (and @everyone, @here), custom emoji, timestamps and
+command mentions, as Discord writes them in a message (and in a slash command's text option): ids
+and pings, not words of the question."""
 
 
 def question_text(text: str) -> str:
