@@ -839,6 +839,17 @@ async def test_mention_that_also_mentions_a_member_quotes_the_passage(world):
     assert reply["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
 
 
+async def test_mention_of_the_bots_role_is_answered_as_a_mention_of_the_bot(tmp_path):
+    async with bot_world(tmp_path, message_content=True) as world:
+        world.store.add(sample(), "global")
+        role = world.fake.bot_role(world.guild)
+        posted = await world.fake.send_user_message(
+            world.general, world.alice, f"{role.mention} what did Qin say about weapons"
+        )
+        reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+        assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"
+
+
 async def test_mention_with_everyone_in_the_question_quotes_the_passage(world):
     world.store.add(sample(), "global")
     posted = await world.fake.send_user_message(

@@ -80,8 +80,13 @@ def addresses_bot(message: discord.Message, bot_id: int) -> bool:
     does not mention the bot, leaves it out. The replied-to message itself is not looked at:
     Discord decided the ping when the member sent the reply, so a reply to an answer that was
     deleted since or is not in the cache (`reference.resolved` a DeletedReferencedMessage or None)
-    counts the same."""
-    return any(user.id == bot_id for user in message.mentions)
+    counts the same. A mention of the bot's own role counts too: Discord offers it beside the bot
+    when a member types @Clippings, and the two look alike (the role's id is read from the text,
+    since Discord lists a role that may not be mentioned in no `role_mentions`)."""
+    if any(user.id == bot_id for user in message.mentions):
+        return True
+    role = message.guild.self_role if message.guild is not None else None
+    return role is not None and role.id in message.raw_role_mentions
 
 
 DISCORD_MARKUP = re.compile(
