@@ -1066,6 +1066,17 @@ def _errors(fn, *args, **kwargs) -> dict:
     return info.value.body()
 
 
+def test_message_of_blank_content_is_refused_as_empty() -> None:
+    assert _errors(validate_message_body, {"content": " \n\t"})["code"] == 50006
+
+
+def test_embed_link_that_is_not_a_web_address_is_refused() -> None:
+    validate_message_body({"embeds": [{"title": "t", "url": "https://news.test/a?b=c#d"}]})
+    for url in ("javascript:alert(1)", "ftp://news.test/a", "https://", "https://news.test/a b", "news.test"):
+        errs = _errors(validate_message_body, {"embeds": [{"title": "t", "url": url}]})["errors"]
+        assert errs["embeds"]["0"]["url"]["_errors"][0]["code"] == "URL_TYPE_INVALID_URL"
+
+
 def test_message_validation_limits() -> None:
     validate_message_body({"content": "x" * 2000})
     assert _errors(validate_message_body, {})["code"] == 50006

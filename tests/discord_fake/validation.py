@@ -64,6 +64,17 @@ def _check_count(
         errs.add(path, "BASE_TYPE_MAX_LENGTH", f"Must be {maximum} or fewer in length.")
 
 
+_WEB_URL = re.compile(r"https?://[^\s/?#]+[^\s]*", re.IGNORECASE)
+
+
+def _check_url(errs: _FormErrors, path: Sequence[str | int], value: Any) -> None:
+    """An embed's link: Discord refuses one that is not an http(s) address with a host, or has spaces."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not _WEB_URL.fullmatch(value):
+        errs.add(path, "URL_TYPE_INVALID_URL", "Not a well formed URL.")
+
+
 def _validate_embeds(errs: _FormErrors, embeds: Any) -> None:
     _check_count(errs, ["embeds"], embeds, 10)
     if not isinstance(embeds, list):
@@ -75,6 +86,7 @@ def _validate_embeds(errs: _FormErrors, embeds: Any) -> None:
             errs.add(p, "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
             continue
         _check_str(errs, [*p, "title"], embed.get("title"), 256)
+        _check_url(errs, [*p, "url"], embed.get("url"))
         _check_str(errs, [*p, "description"], embed.get("description"), 4096)
         total += len(embed.get("title") or "") + len(embed.get("description") or "")
         fields = embed.get("fields") or []
@@ -272,7 +284,7 @@ def validate_message_body(body: Mapping[str, Any], *, partial: bool = False, has
     errs.raise_if_any()
     if not partial:
         empty = (
-            not body.get("content")
+            not (body.get("content") or "").strip()  # Discord trims the content first
             and not body.get("embeds")
             and not body.get("components")
             and not body.get("sticker_ids")
