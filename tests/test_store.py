@@ -394,6 +394,12 @@ def test_huge_article_id_is_not_found(store):
         store.get_article("global", "9" * 30)
 
 
+def test_long_text_given_as_an_article_id_is_named_by_its_start(store):
+    with pytest.raises(NotFound) as refused:
+        store.remove("global", "Qin says " + "x" * 2000)
+    assert str(refused.value) == (f"'Qin says {'x' * 50}…' is not an article id; use `list` to see the ids.")
+
+
 # Library isolation is enforced twice: the engine searches only the asked libraries, and the SQL that
 # reads the hits keeps only passages of those libraries. Each layer is tested here on its own.
 

@@ -117,13 +117,20 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(folded.encode()).hexdigest()
 
 
+_SHOWN_ID_CHARS = 60
+"""A refused article id longer than this is named by its start."""
+
+
 def article_number(value: str | int) -> int:
     """An article id as given by a person ("12", "#12"); NotFound for anything else."""
     digits = str(value).strip().lstrip("#")
     # ASCII digits only: int() would also take "1_000" and other scripts' digits ("١").
     number = int(digits) if digits.isascii() and digits.isdigit() else 0
     if not 0 < number < 2**63:
-        raise NotFound(f"{value!r} is not an article id")
+        shown = str(value)
+        if len(shown) > _SHOWN_ID_CHARS:  # a title typed where an id goes: name its start only
+            shown = shown[: _SHOWN_ID_CHARS - 1] + "…"
+        raise NotFound(f"{shown!r} is not an article id")
     return number
 
 
