@@ -531,3 +531,17 @@ def test_a_link_that_is_not_http_is_named_without_its_password():
         str(refused.value)
         == "'ftp://example.com/story' is not an http or https link; give the article's web address."
     )
+
+
+def test_a_character_reference_xml_cannot_hold_keeps_the_page_and_separates_its_words():
+    page = (
+        "<html><head><title>Council passes budget</title></head><body><article>"
+        "<p>The council approved the new budget after a long debate on Monday.</p>"
+        "<p>Spending on roads&#11;rises by ten percent&#xFFFE; next year.</p>"
+        "</article></body></html>"
+    )
+    article = one_html(page)
+    assert article.text == (
+        "The council approved the new budget after a long debate on Monday.\n"
+        "Spending on roads rises by ten percent next year."
+    )

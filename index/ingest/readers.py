@@ -262,6 +262,8 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
         raise BadInput(too_large(source, MAX_DOCUMENT_BYTES))
     try:
         tree = trafilatura.load_html(html)  # parsed once: for the <title> here and for trafilatura
+        if tree is not None:
+            _drop_xml_incompatible(tree)
         page_title = _title_element(tree)
         scripted = tree is not None and _drop_noscript(tree)
         doc: Any = trafilatura.bare_extraction(
@@ -302,6 +304,21 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
     if clean_title(title) and first.strip() == article.title and rest.strip():
         article.text = rest.strip()
     return article
+
+
+# Characters XML 1.0 cannot hold. A page's character references (&#11; from a word processor's line
+# break, &#1;, &#xFFFE;) put them in the parsed tree, where they make trafilatura discard the page.
+_XML_INCOMPATIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _drop_xml_incompatible(tree: Any) -> None:
+    """Replace characters XML cannot hold in a parsed page's text with spaces (they are control
+    characters, or separate words as a vertical tab does), so the rest of the page is read."""
+    for element in tree.iter():
+        for side in ("text", "tail"):
+            value = getattr(element, side)
+            if isinstance(value, str) and _XML_INCOMPATIBLE.search(value):
+                setattr(element, side, _XML_INCOMPATIBLE.sub(" ", value))
 
 
 def _drop_noscript(tree: Any) -> bool:
