@@ -96,6 +96,10 @@ def test_normalize_drops_invisible_and_control_characters():
     assert normalize_text("Qin\u200b Gang\x00 said\u202e so") == "Qin Gang said so"
 
 
+def test_normalize_keeps_words_apart_at_a_form_feed_or_vertical_tab():
+    assert normalize_text("Page one ends.\x0cPage two\x0bbegins.") == "Page one ends.\nPage two\nbegins."
+
+
 def test_normalize_tidies_whitespace_and_keeps_paragraphs():
     assert normalize_text("  One\t two  \r\n\r\n\r\n\nThree\xa0four ") == "One two\n\nThree four"
 

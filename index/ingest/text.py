@@ -12,8 +12,12 @@ log = logging.getLogger(__name__)
 
 # Characters that carry no text: zero-width marks, bidi controls and other invisible formatting.
 _INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-# C0/C1 control characters other than tab and newline.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Control characters that end a line (str.splitlines reads them so): a form feed between pages,
+# the vertical tab a word processor writes for a line break, the separators, NEL. Each becomes a
+# line break, so the words on either side stay apart.
+_LINE_ENDS = re.compile(r"[\x0b\x0c\x1c-\x1e\x85]")
+# C0/C1 control characters other than tab and newline (the unit separator stands between words).
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1e\x7f-\x9f]")
 _SPACES = re.compile(r"[^\S\n]+")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
 
@@ -23,7 +27,7 @@ def normalize_text(raw: str) -> str:
 
     Paragraph breaks survive as one blank line; runs of spaces become one space.
     """
-    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    text = _LINE_ENDS.sub("\n", raw.replace("\r\n", "\n").replace("\r", "\n"))
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub("", text)
