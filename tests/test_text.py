@@ -116,6 +116,22 @@ def test_strip_chrome_keeps_sentences_that_mention_sharing():
     assert strip_chrome(text) == text
 
 
+def test_strip_chrome_drops_a_paywall_notice():
+    text = (
+        "The two companies agreed to a merger.\nSubscribe to continue reading. Already a subscriber? Log in."
+    )
+    assert strip_chrome(text) == "The two companies agreed to a merger."
+
+
+def test_strip_chrome_keeps_a_sentence_that_mentions_subscribing_to_read():
+    text = "She said she would subscribe to continue reading the paper."
+    assert strip_chrome(text) == text
+
+
+def test_strip_chrome_drops_an_audio_players_label():
+    assert strip_chrome("Listen to this article 5 min\nThe cranes arrived.") == "The cranes arrived."
+
+
 def test_split_headline_takes_a_short_first_paragraph():
     assert split_headline("Big News Today\n\nThe body starts here.") == (
         "Big News Today",

@@ -58,16 +58,29 @@ _CHROME_LINE = re.compile(
       | (all\ rights\ reserved|copyright\ ©?.*|©.*)
       | (accept|manage)\ (all\ )?cookies
       | menu | search | home | log\ ?in | sign\ in
+      | listen\ to\ this\ (article|story)(\ \d+\ min(ute)?s?)?
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
+# What a paywall shows in place of the rest of a story; a line of one or more of these is chrome.
+_PAYWALL_NOTICE = r"""(
+        (subscribe|subscribers?\ only|log\ ?in|sign\ in|register)[.:,]?\ to\ (continue\ reading
+          |read\ (more|on|the\ (full|rest\ of\ the)\ (article|story)|this\ (article|story)))[.!]?
+      | (to\ )?continue\ reading,?\ (subscribe|log\ ?in|sign\ in|register)(\ now|\ today)?[.!]?
+      | already\ (a\ subscriber|subscribed|registered|have\ an\ account)\??(\ (log|sign)\ ?in(\ here)?[.!]?)?
+      | this\ (article|story|content)\ is\ (only\ )?(for|available\ to)\ (paying\ )?subscribers(\ only)?[.!]?
+      | get\ unlimited\ (digital\ )?access(\ (for|from)\ \S+(\ (a|per)\ (day|week|month|year))?)?[.!]?
+    )"""
+_PAYWALL_LINE = re.compile(rf"{_PAYWALL_NOTICE}(\s+{_PAYWALL_NOTICE})*", re.IGNORECASE | re.VERBOSE)
 _CHROME_MAX_LINE = 120
 
 
 def is_chrome_line(line: str) -> bool:
     """True for a short line that is site navigation, sharing or comment chrome."""
     stripped = line.strip()
-    return len(stripped) <= _CHROME_MAX_LINE and bool(_CHROME_LINE.match(stripped))
+    return len(stripped) <= _CHROME_MAX_LINE and bool(
+        _CHROME_LINE.match(stripped) or _PAYWALL_LINE.fullmatch(stripped)
+    )
 
 
 def strip_chrome(text: str) -> str:
