@@ -381,6 +381,17 @@ def test_a_headline_the_page_repeats_in_its_text_is_dropped_once():
     )
 
 
+def test_a_live_blogs_headline_that_trafilatura_puts_after_the_first_entry_is_dropped():
+    entry = "Polls closed in the district and counting began, officials said. " * 3
+    entries = "".join(f"<div class='entry'><p>{entry}{i}</p></div>" for i in range(3))
+    page = (
+        "<html><head><title>Election night live</title></head><body><article>"
+        f"<h1>Election night live</h1>{entries}</article></body></html>"
+    )
+    article = one_html(page)
+    assert article.text == "\n".join(f"{entry}{i}" for i in range(3))
+
+
 CAFE_TEXT = "The café on Main Street closed on Friday after “forty years” of business, its owner said."
 
 

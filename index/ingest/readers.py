@@ -298,12 +298,25 @@ def article_from_html(html: str, source: str, url: str | None = None, **meta: st
         site=doc.sitename or doc.hostname,
     )
     article = finish_article(article, source)
-    # trafilatura repeats the page's headline as the first line of the text. A title that
-    # finish_article took from the text itself (the page named none) is that line: keep it.
-    first, _, rest = article.text.partition("\n")
-    if clean_title(title) and first.strip() == article.title and rest.strip():
-        article.text = rest.strip()
+    # A title that finish_article took from the text itself (the page named none) is kept there.
+    if clean_title(title):
+        article.text = _without_headline(article.text, article.title)
     return article
+
+
+HEADLINE_LINES = 3
+"""trafilatura repeats a page's headline in its text: as the first line, or, on a page of several
+"entry" or "post" blocks (a live blog), after the first block. It is looked for in this many lines."""
+
+
+def _without_headline(text: str, title: str) -> str:
+    """The text without the first of its first HEADLINE_LINES lines that is the title, if more is left."""
+    lines = text.split("\n")
+    for at, line in enumerate(lines[:HEADLINE_LINES]):
+        if line.strip() == title:
+            rest = "\n".join(lines[:at] + lines[at + 1 :])
+            return re.sub("\n{3,}", "\n\n", rest).strip() if rest.strip() else text
+    return text
 
 
 # Characters XML 1.0 cannot hold. A page's character references (&#11; from a word processor's line
