@@ -329,6 +329,17 @@ def test_a_bad_date_in_a_jsonl_record_names_the_file_and_line(tmp_path):
     )
 
 
+def test_a_jsonl_records_date_as_an_rss_feed_writes_it_is_read_in_its_own_time_zone(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    record = {
+        "title": "Late news",
+        "text": "The council met late on Tuesday.",
+        "date": "Tue, 30 Apr 2024 23:30:00 -0500",
+    }
+    path.write_text(json.dumps(record) + "\n")
+    assert read_one(path).published == "2024-04-30"
+
+
 def test_a_bad_url_in_a_json_record_names_the_file_and_record(tmp_path):
     path = tmp_path / "feed.json"
     path.write_text(json.dumps([{"title": "Odd", "text": "The story is here.", "url": 5}]))

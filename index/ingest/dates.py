@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 from dateutil import parser as dateutil_parser
 from htmldate import find_date
@@ -23,6 +24,11 @@ _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 _WORDS = re.compile(
     rf"{_WEEKDAY}(?:{_DAY}\s+{_MONTH},?\s+\d{{4}}|{_MONTH}\s+{_DAY},?\s+\d{{4}})", re.IGNORECASE
+)
+# RFC 2822, as RSS feeds (pubDate) and HTTP headers write a date: "Wed, 01 May 2024 10:00:00 GMT".
+_RFC_2822 = re.compile(
+    rf"{_WEEKDAY}\d{{1,2}} {_MONTH} \d{{4}} \d{{2}}:\d{{2}}(?::\d{{2}})?(?: (?:[+-]\d{{4}}|[a-z]{{1,5}}))?",
+    re.IGNORECASE,
 )
 _NUMERIC = re.compile(r"(\d{1,2})([/.])(\d{1,2})\2(\d{4})")
 _IN_LINE = re.compile(
@@ -92,7 +98,8 @@ def plausible(found: date) -> bool:
 
 
 def parse_date(value: str, order: str | None = None, *, record: bool = False) -> str:
-    """A date given as ISO 8601, "14 March 2025", "March 14, 2025" or a numeric day/month/year
+    """A date given as ISO 8601, "14 March 2025", "March 14, 2025", RFC 2822 (an RSS feed's
+    "Wed, 14 Mar 2025 09:30:00 GMT") or a numeric day/month/year
     (ambiguous ones need `order`, "dmy" or "mdy"), as ISO 8601 (YYYY-MM-DD). BadInput otherwise.
     The messages advise --date-order, which reads the --date option only; with `record` (the date
     field of a JSON record or an Article) they say how to write the date in the record instead."""
@@ -109,6 +116,12 @@ def parse_date(value: str, order: str | None = None, *, record: bool = False) ->
         try:
             parsed = dateutil_parser.parse(text)
         except (ValueError, OverflowError):
+            raise _refused(value, record) from None
+        return _checked(parsed.year, parsed.month, parsed.day, value, record)
+    if _RFC_2822.fullmatch(text):
+        try:
+            parsed = parsedate_to_datetime(text)  # the date as written, in the zone it names
+        except (ValueError, TypeError, IndexError):
             raise _refused(value, record) from None
         return _checked(parsed.year, parsed.month, parsed.day, value, record)
     numeric = _NUMERIC.fullmatch(text)
