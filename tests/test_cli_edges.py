@@ -888,8 +888,8 @@ def test_json_lines_on_stdin_are_read_a_line_at_a_time(tmp_path):
     result = run(db, "add", "-", input=lines)
     assert (result.exit_code, result.stderr) == (
         1,
-        "Error: <stdin> line 2 is not valid JSON (Expecting property name enclosed in double quotes);"
-        " fix or remove it.\n2 added, 1 failed in library global.\n",
+        "Error: <stdin> line 2 is not valid JSON (Expecting property name enclosed in double quotes at"
+        " column 2); fix or remove it.\n2 added, 1 failed in library global.\n",
     )
 
 

@@ -340,6 +340,22 @@ def test_a_jsonl_records_date_as_an_rss_feed_writes_it_is_read_in_its_own_time_z
     assert read_one(path).published == "2024-04-30"
 
 
+def test_a_jsonl_files_cut_off_last_line_names_the_column_where_it_breaks(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    path.write_text('{"title": "Cut", "text": "The council met')
+    assert read_one(path).reason == (
+        f"{path} line 1 is not valid JSON (Unterminated string starting at column 26); fix or remove it."
+    )
+
+
+def test_a_json_file_cut_off_inside_a_string_says_where_once(tmp_path):
+    path = tmp_path / "feed.json"
+    path.write_text('[{"title": "Cut",\n"text": "The council met')
+    assert read_one(path).reason == (
+        f"{path} is not valid JSON (Unterminated string starting at line 2); fix it and add it again."
+    )
+
+
 def test_a_bad_url_in_a_json_record_names_the_file_and_record(tmp_path):
     path = tmp_path / "feed.json"
     path.write_text(json.dumps([{"title": "Odd", "text": "The story is here.", "url": 5}]))

@@ -441,7 +441,10 @@ def _jsonl_record(line: str, where: str) -> Article | ReadFailure:
     try:
         return _record_article(_load_json(line, where), where)
     except json.JSONDecodeError as exc:
-        return ReadFailure(where, f"{where} is not valid JSON ({exc.msg}); fix or remove it.")
+        problem = exc.msg.removesuffix(" at")  # "Unterminated string starting at"
+        return ReadFailure(
+            where, f"{where} is not valid JSON ({problem} at column {exc.colno}); fix or remove it."
+        )
     except BadInput as exc:
         return ReadFailure(where, str(exc))
 
@@ -461,7 +464,9 @@ def articles_from_json(text: str, source: str, lines: bool) -> Iterator[Article 
         data = _load_json(text, source)
     except json.JSONDecodeError as exc:
         yield ReadFailure(
-            source, f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}); fix it and add it again."
+            source,
+            f"{source} is not valid JSON ({exc.msg.removesuffix(' at')} at line {exc.lineno});"
+            " fix it and add it again.",
         )
         return
     except BadInput as exc:
