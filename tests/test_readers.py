@@ -356,6 +356,12 @@ def test_a_json_file_cut_off_inside_a_string_says_where_once(tmp_path):
     )
 
 
+def test_a_json_lines_record_without_a_title_is_titled_by_its_text_not_its_file(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    path.write_text('{"text": "The council met on Tuesday."}\n')
+    assert read_one(path).title == "The council met on Tuesday."
+
+
 def test_a_bad_url_in_a_json_record_names_the_file_and_record(tmp_path):
     path = tmp_path / "feed.json"
     path.write_text(json.dumps([{"title": "Odd", "text": "The story is here.", "url": 5}]))

@@ -201,8 +201,10 @@ def _decode(data: bytes, source: str, html: bool, link: bool, header: str | None
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
-def finish_article(article: Article, source: str) -> Article:
-    """Normalise an article's fields and refuse it when no text is left."""
+def finish_article(article: Article, source: str, record: bool = False) -> Article:
+    """Normalise an article's fields and refuse it when no text is left. An article without a
+    title takes its headline, else its file's name, else (`record`: one of the records of a feed,
+    whose file would name them all alike) the start of its text."""
     if len(article.text) > MAX_ARTICLE_CHARS:
         raise BadInput(
             f"{source} is longer than {MAX_ARTICLE_CHARS:,} characters; split it into articles first."
@@ -228,7 +230,7 @@ def finish_article(article: Article, source: str) -> Article:
             " give the article's whole text."
         )
     if not title:
-        title = _title_from_source(source) or text[:80].split("\n")[0]
+        title = (None if record else _title_from_source(source)) or text[:80].split("\n")[0]
     article.title = title[:300]
     article.text = text
     article.source = article.source or source
@@ -379,7 +381,7 @@ def _lenient(check: Callable[[str | None], str | None], value: str | None) -> st
         return None
 
 
-def _record_article(record: object, source: str) -> Article:
+def _record_article(record: object, source: str, one_of_many: bool = True) -> Article:
     if not isinstance(record, dict):
         raise BadInput(
             f"{source} is not a JSON object; give each record as an object with 'title' and 'text'."
@@ -417,6 +419,7 @@ def _record_article(record: object, source: str) -> Article:
             source=optional("id"),
         ),
         source,
+        record=one_of_many,
     )
 
 
@@ -476,7 +479,7 @@ def articles_from_json(text: str, source: str, lines: bool) -> Iterator[Article 
     for number, record in enumerate(records, start=1):
         where = f"{source} record {number}" if isinstance(data, list) else source
         try:
-            yield _record_article(record, where)
+            yield _record_article(record, where, one_of_many=isinstance(data, list))
         except BadInput as exc:
             yield ReadFailure(where, str(exc))
 
