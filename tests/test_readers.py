@@ -35,6 +35,27 @@ def test_sample_drops_site_chrome():
         assert chrome not in text
 
 
+def test_markdown_front_matter_gives_the_fields_and_is_left_out_of_the_text(tmp_path):
+    path = tmp_path / "story.md"
+    path.write_text(
+        '---\ntitle: "Rates held steady"\ndate: 2024-04-02\nauthor: Jane Roe\ntags: [rates]\n---\n\n'
+        "The central bank kept rates unchanged on Tuesday."
+    )
+    article = read_one(path)
+    assert (article.title, article.published, article.author, article.text) == (
+        "Rates held steady",
+        "2024-04-02",
+        "Jane Roe",
+        "The central bank kept rates unchanged on Tuesday.",
+    )
+
+
+def test_a_text_opening_with_ruled_lines_that_name_no_article_field_keeps_them(tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("---\nWarning: graphic images\n---\n\nThe war went on through the winter.")
+    assert read_one(path).text == "---\nWarning: graphic images\n---\n\nThe war went on through the winter."
+
+
 def test_markdown_heading_is_the_title(tmp_path):
     path = tmp_path / "story.md"
     path.write_text("# Rates held steady\n\nThe central bank kept rates unchanged on Tuesday.")

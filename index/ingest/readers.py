@@ -14,11 +14,13 @@ import stat
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, AnyStr
 
 import charset_normalizer
 import trafilatura
+import yaml
 
 from ..errors import BadInput
 from ..models import INDEX_MARKER, Article
@@ -244,10 +246,56 @@ def _title_from_source(source: str) -> str | None:
     return stem[:1].upper() + stem[1:] if stem else None
 
 
+FRONT_MATTER_MAX = 8192
+"""A Markdown file's front matter is looked for in this many first characters."""
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_FRONT_MATTER_FIELDS = {
+    "title": ("title",),
+    "published": ("date", "published", "pubdate"),
+    "author": ("author",),
+    "url": ("url", "link", "canonical_url", "canonicalurl"),
+}
+
+
+def _front_matter(text: str) -> tuple[dict[str, str], str]:
+    """A Markdown file's YAML front matter (as static site generators write it, between two "---"
+    lines at the very start): its title, date, author and link as strings, and the text without
+    it. Text that starts otherwise, or whose block is no YAML mapping naming one of those, is
+    returned as it is."""
+    head = text.lstrip("\ufeff").replace("\r\n", "\n")
+    found = _FRONT_MATTER.match(head[:FRONT_MATTER_MAX])
+    if not found:
+        return {}, text
+    try:
+        data = yaml.safe_load(found[1] or "")
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return {}, text
+    if not isinstance(data, dict):
+        return {}, text
+    fields: dict[str, str] = {}
+    for field, keys in _FRONT_MATTER_FIELDS.items():
+        for key in keys:
+            value = data.get(key)
+            if isinstance(value, date):  # YAML reads 2024-04-02 as a date (a datetime is one too)
+                value = value.isoformat()[:10]
+            if isinstance(value, str) and value.strip():
+                fields[field] = value.strip()
+                break
+    if not fields:  # such as "---", "Warning: graphic images", "---" opening a plain text: its text
+        return {}, text
+    return fields, head[found.end() :]
+
+
 def article_from_text(text: str, source: str, **meta: str | None) -> Article:
-    """A plain-text or Markdown article: site chrome dropped, the headline taken as the title (a
-    title given replaces the headline), the date read from a byline when none is given."""
-    title = meta.pop("title", None) or ""
+    """A plain-text or Markdown article: YAML front matter read and dropped, site chrome dropped,
+    the headline taken as the title (a title given, or the front matter's, replaces the headline),
+    the date read from a byline when none is given."""
+    declared, text = _front_matter(text)
+    if declared:
+        meta["author"] = meta.get("author") or declared.get("author")
+        meta["url"] = meta.get("url") or _lenient(check_url, declared.get("url"))
+        meta["published"] = meta.get("published") or _lenient(stored_date, declared.get("published"))
+    title = meta.pop("title", None) or clean_title(declared.get("title", ""))
     if title:
         headline, body = split_headline(strip_chrome(normalize_text(_SURROGATES.sub("", text))))
         if headline and body:
