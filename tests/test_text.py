@@ -139,6 +139,13 @@ def test_split_headline_takes_a_short_first_paragraph():
     )
 
 
+def test_split_headline_reads_a_heading_underlined_with_equals_signs():
+    assert split_headline("Rates held\n==========\n\nThe bank kept rates.") == (
+        "Rates held",
+        "The bank kept rates.",
+    )
+
+
 def test_split_headline_leaves_a_first_sentence_alone():
     text = "The body starts here.\n\nAnd goes on."
     assert split_headline(text) == (None, text)

@@ -90,16 +90,22 @@ def strip_chrome(text: str) -> str:
 
 
 _HEADLINE_MAX = 200
+_SETEXT_UNDERLINE = re.compile(r"=+|-{2,}")
+"""The line under a Markdown heading written "Title" over "=====" (or "-----")."""
 
 
 def split_headline(text: str) -> tuple[str | None, str]:
     """Take a leading headline line off a plain-text article.
 
     A headline is a short first line that is its own paragraph and does not end like a sentence.
-    Markdown `# ` headings count too. Returns (title or None, body).
+    Markdown headings count too (`# Title`, or Title over a line of = or -). Returns (title or
+    None, body).
     """
     first, _sep, rest = text.partition("\n")
     candidate = first.strip()
+    underline, _sep, after = rest.partition("\n")
+    if candidate and len(candidate) <= _HEADLINE_MAX and _SETEXT_UNDERLINE.fullmatch(underline.strip()):
+        return candidate, after.strip()
     if candidate.startswith("#"):
         candidate = candidate.lstrip("#").strip()
         if candidate:
