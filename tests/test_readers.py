@@ -602,11 +602,11 @@ def test_a_character_reference_xml_cannot_hold_keeps_the_page_and_separates_its_
     page = (
         "<html><head><title>Council passes budget</title></head><body><article>"
         "<p>The council approved the new budget after a long debate on Monday.</p>"
-        "<p>Spending on roads&#11;rises by ten percent&#xFFFE; next year.</p>"
+        "<p>Spending on roads&#11;rises by ten percent&#xFFFE;. Next year&#1;, more.</p>"
         "</article></body></html>"
     )
     article = one_html(page)
     assert article.text == (
         "The council approved the new budget after a long debate on Monday.\n"
-        "Spending on roads rises by ten percent next year."
+        "Spending on roads rises by ten percent. Next year, more."
     )

@@ -372,16 +372,19 @@ def _without_headline(text: str, title: str) -> str:
 # Characters XML 1.0 cannot hold. A page's character references (&#11; from a word processor's line
 # break, &#1;, &#xFFFE;) put them in the parsed tree, where they make trafilatura discard the page.
 _XML_INCOMPATIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_XML_INCOMPATIBLE_SPACE = re.compile("[\x0b\x0c\x1c-\x1f]")
+"""Those of them that separate words (a vertical tab, a form feed, the separators)."""
 
 
 def _drop_xml_incompatible(tree: Any) -> None:
-    """Replace characters XML cannot hold in a parsed page's text with spaces (they are control
-    characters, or separate words as a vertical tab does), so the rest of the page is read."""
+    """Take characters XML cannot hold out of a parsed page's text, so the rest of it is read:
+    those that separate words become spaces, the others (control characters, non-characters) go."""
     for element in tree.iter():
         for side in ("text", "tail"):
             value = getattr(element, side)
             if isinstance(value, str) and _XML_INCOMPATIBLE.search(value):
-                setattr(element, side, _XML_INCOMPATIBLE.sub(" ", value))
+                value = _XML_INCOMPATIBLE_SPACE.sub(" ", value)
+                setattr(element, side, _XML_INCOMPATIBLE.sub("", value))
 
 
 def _drop_noscript(tree: Any) -> bool:
