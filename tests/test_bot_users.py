@@ -15,13 +15,13 @@ async def world(tmp_path):
         yield w
 
 
-async def test_refusal_of_an_option_too_long_to_quote_whole_still_reaches_the_moderator(world):
+async def test_refusal_of_an_option_too_long_to_quote_whole_names_its_start(world):
     inter = await world.fake.invoke_command(
         "article remove", {"article": "9" * 2100}, user=world.mod, channel=world.general
     )
     message = await inter.wait_followup()
     assert message["flags"] & EPHEMERAL
-    assert message["content"] == "'" + "9" * 1998 + "…"
+    assert message["content"] == "'" + "9" * 59 + "…' is not an article id; use `/article list` to see the ids."
 
 
 async def test_a_long_text_that_is_not_a_link_is_refused_with_its_start(world):
