@@ -123,7 +123,7 @@ TITLE_FROM_TEXT_CHARS = 100
 
 def article_from_post(text: str, source: str, title: str | None = None, url: str | None = None) -> Article:
     """Pasted or posted text as an article; a headline line, else its opening words, is the title."""
-    article = article_from_text(text, source, title=title, url=url)
+    article = article_from_text(text, source, "discord", title=title, url=url)
     if not title and article.title == source:
         opening = article.text.split("\n", 1)[0]
         article.title = (

@@ -21,7 +21,9 @@ async def test_refusal_of_an_option_too_long_to_quote_whole_names_its_start(worl
     )
     message = await inter.wait_followup()
     assert message["flags"] & EPHEMERAL
-    assert message["content"] == "'" + "9" * 59 + "…' is not an article id; use `/article list` to see the ids."
+    assert (
+        message["content"] == "'" + "9" * 59 + "…' is not an article id; use `/article list` to see the ids."
+    )
 
 
 async def test_a_long_text_that_is_not_a_link_is_refused_with_its_start(world):
@@ -106,6 +108,22 @@ async def test_newsroom_text_post_that_mentions_the_bot_is_stored_without_the_me
     stored = newsroom.store.list_articles(library)[0]
     assert stored.title == "Harbour reopens"
     assert newsroom.store.article_text(library, stored.id) == f"Harbour reopens\n{story.strip()}"
+
+
+async def test_newsroom_text_post_is_stored_without_its_markdown(newsroom):
+    story = "The harbour **reopened** on Monday after the storm passed, the ||mayor|| said. " * 4
+    mention = newsroom.fake.bot_user.mention  # the fixture's bot reads posts that mention it
+    posted = await newsroom.fake.send_user_message(
+        newsroom.news, newsroom.mod, f"{mention}\n# Harbour reopens\n{story}"
+    )
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    library = str(newsroom.guild.id)
+    stored = newsroom.store.list_articles(library)[0]
+    assert stored.title == "Harbour reopens"
+    assert (
+        newsroom.store.article_text(library, stored.id)
+        == ("The harbour reopened on Monday after the storm passed, the mayor said. " * 4).strip()
+    )
 
 
 async def test_moderators_question_in_the_newsroom_is_answered(newsroom):

@@ -134,9 +134,13 @@ class Server:
             return web.Response(text=ARTICLE, content_type="text/html")
         if path == "/plain":
             return web.Response(text="The harbour reopened on Friday after the storm passed.")
-        if path == "/story.md":
-            body = "# Harbour reopens\n\nThe harbour reopened on Friday after the storm passed.\n"
-            return web.Response(text=body, content_type="text/markdown")
+        if path in ("/story.md", "/raw/story.md"):
+            body = (
+                "# Harbour reopens\n\nThe harbour reopened on **Friday** after the [storm](/storm) passed.\n"
+            )
+            # Code hosts serve a raw .md file as text/plain; python -m http.server as text/markdown.
+            content_type = "text/plain" if path.startswith("/raw/") else "text/markdown"
+            return web.Response(text=body, content_type=content_type)
         if path == "/gzip-story":
             body = zlib.compress(ARTICLE.encode(), wbits=31)
             return web.Response(body=body, headers={"Content-Type": "text/html", "Content-Encoding": "gzip"})
@@ -544,13 +548,17 @@ async def test_plain_text_is_allowed(site):
     assert article.text == "The harbour reopened on Friday after the storm passed."
 
 
-async def test_markdown_page_is_read_as_a_text_article(site):
-    # python -m http.server and many static hosts serve a .md file as text/markdown.
+async def test_markdown_page_is_read_without_its_markup(site):
     article = await fetch_url(f"{site.origin}/story.md", trusting(site))
     assert (article.title, article.text) == (
         "Harbour reopens",
         "The harbour reopened on Friday after the storm passed.",
     )
+
+
+async def test_markdown_file_served_as_plain_text_is_read_without_its_markup(site):
+    article = await fetch_url(f"{site.origin}/raw/story.md", trusting(site))
+    assert article.text == "The harbour reopened on Friday after the storm passed."
 
 
 async def test_binary_body_labelled_html_is_refused(site):

@@ -610,3 +610,17 @@ def test_a_character_reference_xml_cannot_hold_keeps_the_page_and_separates_its_
         "The council approved the new budget after a long debate on Monday.\n"
         "Spending on roads rises by ten percent. Next year, more."
     )
+
+
+def test_markdown_file_is_stored_without_its_markup(tmp_path):
+    path = tmp_path / "story.md"
+    path.write_text(
+        "# Rates held steady\n\nThe **central bank** kept rates unchanged, [Reuters](https://r.example) said."
+    )
+    assert read_one(path).text == "The central bank kept rates unchanged, Reuters said."
+
+
+def test_plain_text_file_keeps_what_looks_like_markup(tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("Rates held steady\n\nThe **central bank** kept rates unchanged on Tuesday, it said.")
+    assert read_one(path).text == "The **central bank** kept rates unchanged on Tuesday, it said."

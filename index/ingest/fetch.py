@@ -40,7 +40,15 @@ from yarl import URL
 from ..errors import BadInput, FetchError
 from ..models import Article
 from .fields import hide_credentials, without_secrets
-from .readers import AS_TEXT_FILE, ReadFailure, article_from_html, article_from_text, decode_page
+from .readers import (
+    AS_TEXT_FILE,
+    Markup,
+    ReadFailure,
+    article_from_html,
+    article_from_text,
+    decode_page,
+    markup_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +56,8 @@ ALLOWED_CONTENT_TYPES = {
     "text/html": "html",
     "application/xhtml+xml": "html",
     "text/plain": "text",
-    "text/markdown": "text",  # a .md file as python -m http.server and static hosts serve it
-    "text/x-markdown": "text",
+    "text/markdown": "markdown",  # a .md file as python -m http.server and static hosts serve it
+    "text/x-markdown": "markdown",
 }
 USER_AGENT = "Clippings/0.1 (+news quote bot)"
 
@@ -228,7 +236,9 @@ async def fetch_url(url: str, settings: FetchSettings | None = None) -> Article:
         # Parsing is CPU work; keep the event loop (the bot's heartbeat) free while it runs.
         if kind == "html":
             return await asyncio.to_thread(article_from_html, text, final_url, url=final_url)
-        return await asyncio.to_thread(article_from_text, text, final_url, url=final_url)
+        # A .md file is often served as text/plain (raw files on code hosts): its path says Markdown.
+        markup: Markup = "markdown" if kind == "markdown" else markup_for(URL(final_url).path)
+        return await asyncio.to_thread(article_from_text, text, final_url, markup, url=final_url)
     except FetchError:
         raise
     except BadInput as exc:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, AnyStr
+from typing import Any, AnyStr, Literal
 
 import charset_normalizer
 import trafilatura
@@ -26,6 +26,7 @@ from ..errors import BadInput
 from ..models import INDEX_MARKER, Article
 from .dates import HTMLDATE_MAX_DATE, byline_date, stored_date
 from .fields import check_url, clean_title, shown_path
+from .markdown import MARKDOWN_SUFFIXES, markdown_to_text
 from .text import normalize_text, split_headline, strip_chrome
 
 log = logging.getLogger(__name__)
@@ -286,11 +287,22 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
     return fields, head[found.end() :]
 
 
-def article_from_text(text: str, source: str, **meta: str | None) -> Article:
-    """A plain-text or Markdown article: YAML front matter read and dropped, site chrome dropped,
-    the headline taken as the title (a title given, or the front matter's, replaces the headline),
-    the date read from a byline when none is given."""
+Markup = Literal["plain", "markdown", "discord"]
+"""How an article's text is written: plain text, a Markdown file, or a Discord post (Discord's Markdown)."""
+
+
+def markup_for(name: str) -> Markup:
+    """A file's (or a link's path's) markup, by its suffix: .md and .markdown are Markdown."""
+    return "markdown" if Path(name).suffix.lower() in MARKDOWN_SUFFIXES else "plain"
+
+
+def article_from_text(text: str, source: str, markup: Markup = "plain", **meta: str | None) -> Article:
+    """A plain-text or Markdown article: YAML front matter read and dropped, Markdown's markup
+    dropped (`markup`), site chrome dropped, the headline taken as the title (a title given, or
+    the front matter's, replaces the headline), the date read from a byline when none is given."""
     declared, text = _front_matter(text)
+    if markup != "plain":
+        text = markdown_to_text(text, discord=markup == "discord")
     if declared:
         meta["author"] = meta.get("author") or declared.get("author")
         meta["url"] = meta.get("url") or _lenient(check_url, declared.get("url"))
@@ -550,7 +562,7 @@ def articles_from_bytes(
         elif kind == "html":
             yield article_from_html(text, source, **meta)
         else:
-            yield article_from_text(text, source, **meta)
+            yield article_from_text(text, source, markup_for(source), **meta)
     except BadInput as exc:
         yield ReadFailure(source, str(exc))
 
