@@ -440,3 +440,33 @@ atexit.register(peak)
 sys.argv[0] = "clippings"
 runpy.run_module("index", run_name="__main__")
 """
+
+
+# -- secrets in what is printed (index/db/postgres.py) --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        (
+            "postgresql://reader:Tr0ub4dor@[::1/news",
+            'end of string reached when looking for matching "]" in IPv6 host address in URI:'
+            ' "postgresql://reader:***@[::1/news"',
+        ),
+        ("postgresql://reader:Tr0ub%zz4dor@127.0.0.1:1/news", 'invalid percent-encoded token: "***"'),
+        (
+            "postgresql://reader@[::1/news?password=Tr0ub%2F4dor",
+            'end of string reached when looking for matching "]" in IPv6 host address in URI:'
+            ' "postgresql://reader@[::1/news?password=***"',
+        ),
+    ],
+    ids=["unclosed-bracket", "bad-percent-escape", "password-parameter"],
+)
+def test_a_malformed_postgresql_url_is_refused_without_printing_its_password(url, reason):
+    result = cli(url, "stats", timeout=30)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: Could not connect to the PostgreSQL URL ({reason}); check that the server runs and that"
+        " the URL, user and database are right.\n"
+    )
+    assert "Tr0ub" not in result.stderr + result.stdout

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import psycopg
@@ -67,6 +69,22 @@ def display_url(url: str) -> str:
     port = f":{info['port']}" if info.get("port") else ""
     user = f"{info['user']}@" if info.get("user") else ""
     return f"postgresql://{user}{host}{port}/{info.get('dbname', '')}"
+
+
+_USERINFO = re.compile(r"^postgres(?:ql)?://([^/?#]*)@")
+"""The user name and password of a postgresql:// URL: everything before the last @ of its host part."""
+_PASSWORD_PARAMETER = re.compile(r"[?&]password=([^&#]*)", re.IGNORECASE)
+
+
+def without_password(text: str, url: str) -> str:
+    """`text` (a libpq error, which may quote the whole URL it could not parse) with the password of
+    `url` replaced by ***, however it is spelled there (as written, or percent-decoded)."""
+    userinfo = _USERINFO.match(url)
+    secrets = [userinfo[1].partition(":")[2]] if userinfo else []
+    secrets += _PASSWORD_PARAMETER.findall(url)
+    for secret in sorted({s for raw in secrets for s in (raw, unquote(raw)) if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 CONNECTION_STATES = ("57P01", "57P02", "57P03")
@@ -198,7 +216,7 @@ class PostgresDatabase:
         try:  # one connection first: a wrong URL or a stopped server fails at once, with its reason
             psycopg.connect(url, connect_timeout=int(CONNECT_TIMEOUT)).close()
         except psycopg.Error as exc:
-            reason = first_line(exc).rsplit("failed: ", 1)[-1].replace("FATAL:  ", "")
+            reason = without_password(first_line(exc), url).rsplit("failed: ", 1)[-1].replace("FATAL:  ", "")
             raise DatabaseError(
                 f"Could not connect to {self.path} ({reason}); check that the server runs and that the"
                 " URL, user and database are right."
@@ -213,7 +231,9 @@ class PostgresDatabase:
                 name="clippings",
             )
         except psycopg.ProgrammingError as exc:
-            raise DatabaseError(f"{self.path} is not a valid PostgreSQL URL ({exc}); fix --db.") from None
+            raise DatabaseError(
+                f"{self.path} is not a valid PostgreSQL URL ({without_password(first_line(exc), url)}); fix --db."
+            ) from None
         try:
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except PoolTimeout:
