@@ -17,6 +17,7 @@ from index import (
     article_from_text,
     articles_from_bytes,
     fetch_url,
+    hide_credentials,
     is_web_link,
     max_bytes_for,
 )
@@ -76,7 +77,7 @@ def clean_link(text: str) -> str:
 async def article_from_url(url: str, settings: FetchSettings) -> Article:
     url = clean_link(url)
     if not is_web_link(url):
-        shown = truncate(url, QUOTED_INPUT_CHARS)
+        shown = truncate(hide_credentials(url), QUOTED_INPUT_CHARS)  # ftp://user:password@host
         raise BadInput(f"{shown} is not a web link; give a link that starts with https://.")
     return await fetch_url(url, settings)
 

@@ -16,7 +16,7 @@ from .errors import (
     QuestionTooLong,
 )
 from .ingest.fetch import FetchSettings, fetch_url
-from .ingest.fields import is_web_link
+from .ingest.fields import hide_credentials, is_web_link
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
 from .ingest.readers import (
     MAX_FILE_BYTES,
@@ -78,6 +78,7 @@ __all__ = [
     "articles_from_bytes",
     "check_question_length",
     "fetch_url",
+    "hide_credentials",
     "is_small_talk",
     "is_web_link",
     "kind_for_name",

@@ -38,7 +38,15 @@ from .errors import (
 )
 from .ingest.dates import DATE_ORDERS, parse_date
 from .ingest.fetch import FetchSettings, fetch_url_sync
-from .ingest.fields import check_library, check_new_library, check_url, is_web_link, shown, shown_path
+from .ingest.fields import (
+    check_library,
+    check_new_library,
+    check_url,
+    hide_credentials,
+    is_web_link,
+    shown,
+    shown_path,
+)
 from .ingest.readers import (
     MAX_FILE_BYTES,
     ReadFailure,
@@ -347,8 +355,9 @@ def _read(item: str, meta: dict[str, str | None], settings: FetchSettings) -> It
             return
         yield from articles_from_bytes(data, "<stdin>", kind, **meta)
     elif scheme := _unsupported_scheme(item):
+        link = shown(hide_credentials(item))  # ftp://user:password@host: the password is never shown
         yield ReadFailure(
-            item, f"{shown(item)} is a {scheme}: link, which cannot be added; give an http or https link."
+            link, f"{link} is a {scheme}: link, which cannot be added; give an http or https link."
         )
     elif is_web_link(item):
         result = fetch_url_sync(item, settings)

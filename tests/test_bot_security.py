@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -199,3 +200,19 @@ async def test_a_moderator_who_lost_the_role_cannot_submit_the_add_modal(world):
     response = await submit.wait_response()
     assert (response["data"]["flags"], response["data"]["content"]) == (EPHEMERAL, MODERATORS_ONLY)
     assert world.store.count_articles(str(world.guild.id)) == 0
+
+
+async def test_a_link_of_another_scheme_is_refused_without_showing_or_logging_its_password(world, caplog):
+    caplog.set_level(logging.INFO)
+    inter = await world.fake.invoke_command(
+        "article add",
+        {"url": "ftp://editor:Tr0ub4dor@example.com/story.txt"},
+        user=world.mod,
+        channel=world.general,
+    )
+    message = await inter.wait_followup()
+    assert (message["content"], message["flags"] & EPHEMERAL) == (
+        "ftp://example.com/story.txt is not a web link; give a link that starts with https://.",
+        EPHEMERAL,
+    )
+    assert "Tr0ub4dor" not in caplog.text

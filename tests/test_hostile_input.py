@@ -470,3 +470,12 @@ def test_a_malformed_postgresql_url_is_refused_without_printing_its_password(url
         " the URL, user and database are right.\n"
     )
     assert "Tr0ub" not in result.stderr + result.stdout
+
+
+def test_a_link_of_another_scheme_is_refused_without_printing_its_password(tmp_path):
+    result = cli(tmp_path / "c.db", "add", "ftp://editor:Tr0ub4dor@example.com/story.txt", timeout=30)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Error: ftp://example.com/story.txt is a ftp: link, which cannot be added; give an http or https"
+        " link.\n1 failed in library global.\n"
+    )
