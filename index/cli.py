@@ -436,7 +436,8 @@ def add(
 
     def failed(reason: str) -> None:
         totals["failed"] += 1
-        click.echo(f"Error: {reason}", err=True)
+        # A file name in a folder is anyone's choice: its newlines and terminal escapes are not printed.
+        click.echo(f"Error: {shown(reason)}", err=True)
 
     def articles() -> Iterator[Article]:
         for item in items:
@@ -447,7 +448,7 @@ def add(
                     else:
                         yield result
             except Exception as exc:  # a reader bug must not lose the rest of the batch
-                log.exception("unexpected error reading %s", item)
+                log.exception("unexpected error reading %s", shown(shown_path(item)))
                 failed(
                     f"{shown_path(item)} could not be read ({type(exc).__name__});"
                     " the other sources were still added."

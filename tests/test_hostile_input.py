@@ -479,3 +479,30 @@ def test_a_link_of_another_scheme_is_refused_without_printing_its_password(tmp_p
         "Error: ftp://example.com/story.txt is a ftp: link, which cannot be added; give an http or https"
         " link.\n1 failed in library global.\n"
     )
+
+
+# -- file names chosen by others (index/cli.py) ---------------------------------------------------------------
+
+
+def test_a_file_name_with_terminal_escapes_is_printed_without_them(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "title\x1b]0;owned\x07\x1b[2J.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    result = cli(tmp_path / "c.db", "add", str(folder), timeout=30)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: {folder}/title\ufffd]0;owned\ufffd\ufffd[2J.txt looks like a binary file, not text; give a"
+        " .txt, .md, .html or .json file.\n1 failed in library global.\n"
+    )
+
+
+def test_a_file_name_with_a_line_break_is_printed_on_one_line(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "fake\nError: all good.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    result = cli(tmp_path / "c.db", "add", str(folder), timeout=30)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: {folder}/fake\ufffdError: all good.txt looks like a binary file, not text; give a"
+        " .txt, .md, .html or .json file.\n1 failed in library global.\n"
+    )
