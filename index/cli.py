@@ -319,12 +319,13 @@ def open_db(ctx: click.Context, ranks: bool = False, creates: bool = False) -> S
     return store
 
 
-def _work_items(sources: tuple[str, ...]) -> list[str]:
-    """Expand folders into their files, so progress can be counted per file."""
-    items: list[str] = []
+def _work_items(sources: tuple[str, ...]) -> list[str | ReadFailure]:
+    """Expand folders into their files, so progress can be counted per file (and the refusal of a
+    folder inside that cannot be listed in its place)."""
+    items: list[str | ReadFailure] = []
     for source in sources:
         if os.path.isdir(source):
-            files = [str(p) for p in iter_folder(Path(source))]
+            files = [p if isinstance(p, ReadFailure) else str(p) for p in iter_folder(Path(source))]
             items.extend(files or [source])
         else:
             items.append(source)
@@ -430,7 +431,9 @@ def add(
     settings: FetchSettings = ctx.obj["fetch"]
     items = _work_items(sources)
     totals: Counter[str] = Counter()
-    many = len(items) > 20 or any(kind_for_name(item) in ("json", "jsonl") for item in items)
+    many = len(items) > 20 or any(
+        isinstance(item, str) and kind_for_name(item) in ("json", "jsonl") for item in items
+    )
     show_bar = many and sys.stderr.isatty()
     print_lines = not show_bar or not sys.stdout.isatty()
 
@@ -441,6 +444,9 @@ def add(
 
     def articles() -> Iterator[Article]:
         for item in items:
+            if isinstance(item, ReadFailure):
+                failed(item.reason)
+                continue
             try:
                 for result in _read(item, meta, settings):
                     if isinstance(result, ReadFailure):

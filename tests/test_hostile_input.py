@@ -506,3 +506,46 @@ def test_a_file_name_with_a_line_break_is_printed_on_one_line(tmp_path):
         f"Error: {folder}/fake\ufffdError: all good.txt looks like a binary file, not text; give a"
         " .txt, .md, .html or .json file.\n1 failed in library global.\n"
     )
+
+
+# -- deep folders (index/ingest/readers.py) -------------------------------------------------------------------
+
+
+def nest(top: Path, depth: int, name: str, text: str) -> None:
+    """A file `depth` folders called d below `top`, made through folder descriptors, so that the
+    path may be longer than the system takes."""
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        handle = os.open(name, os.O_WRONLY | os.O_CREAT, dir_fd=fd)
+        os.write(handle, text.encode())
+        os.close(handle)
+    finally:
+        os.close(fd)
+
+
+def test_a_folder_tree_1500_levels_deep_is_added(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    nest(folder, 1500, "story.txt", "Bridge vote\n\n" + STORY)
+    result = cli(tmp_path / "c.db", "add", str(folder), timeout=60)
+    assert (result.returncode, result.stderr) == (0, "1 added in library global.\n")
+
+
+def test_a_folder_too_deep_to_list_is_refused_and_the_rest_is_added(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "top.txt").write_text("Bridge vote\n\n" + STORY)
+    nest(folder, 2100, "deep.txt", "Deep vote\n\n" + STORY)
+    result = cli(tmp_path / "c.db", "add", str(folder), timeout=60)
+    assert result.returncode == 1
+    # Linux takes paths of at most 4095 bytes (PATH_MAX, 4096, with the closing NUL).
+    depth = next(n for n in range(1, 2100) if len(f"{folder}" + "/d" * n) > 4095)
+    assert result.stderr == (
+        f"Error: {folder}{'/d' * depth} cannot be listed (File name too"
+        " long); fix that folder and add it again.\n1 added, 1 failed in library global.\n"
+    )

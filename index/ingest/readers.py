@@ -723,17 +723,43 @@ def read_file(path: Path, **meta: str | None) -> Iterator[Article | ReadFailure]
     yield from articles_from_bytes(data, source, kind, **meta)
 
 
-def iter_folder(folder: Path) -> Iterator[Path]:
-    """Supported files in a folder, recursively, in a stable order; hidden entries and Clippings
-    index cache folders (such as clippings.db.index/ beside the database) are skipped."""
-    for root, dirs, files in os.walk(folder):
-        if INDEX_MARKER in files:
-            dirs[:] = []
+def iter_folder(folder: Path) -> Iterator[Path | ReadFailure]:
+    """Supported files in a folder, recursively, in a stable order (a folder's files, then each of
+    its folders in turn); hidden entries and Clippings index cache folders (such as clippings.db.index/
+    beside the database) are skipped, and so are links to folders (a link to a parent would loop).
+
+    The walk keeps its own stack, so a tree of any depth is read; a folder that cannot be listed is
+    a ReadFailure in its place, and the rest is still read."""
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
+        except OSError as exc:
+            shown = shown_path(str(current))
+            yield ReadFailure(
+                shown, f"{shown} cannot be listed ({exc.strerror or exc}); fix that folder and add it again."
+            )
             continue
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and kind_for_name(name):
-                yield Path(root) / name
+        if any(entry.name == INDEX_MARKER for entry in entries):
+            continue
+        folders: list[Path] = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if _is_folder(entry, follow_symlinks=False):
+                folders.append(Path(entry.path))
+            elif kind_for_name(entry.name) and not _is_folder(entry, follow_symlinks=True):
+                yield Path(entry.path)
+        stack.extend(reversed(folders))
+
+
+def _is_folder(entry: os.DirEntry[str], follow_symlinks: bool) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=follow_symlinks)
+    except OSError:
+        return False
 
 
 def read_path(source: str, **meta: str | None) -> Iterator[Article | ReadFailure]:
@@ -748,7 +774,10 @@ def read_path(source: str, **meta: str | None) -> Iterator[Article | ReadFailure
                 f"{source} holds no .txt, .md, .html or .json files; give a folder or file that holds articles.",
             )
         for file in files:
-            yield from read_file(file)
+            if isinstance(file, ReadFailure):
+                yield file
+            else:
+                yield from read_file(file)
     elif path.exists():
         yield from read_file(path, **meta)
     else:
