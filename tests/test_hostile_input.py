@@ -6,6 +6,7 @@ Never a crash, a hang or unbounded memory. Cases that could hang run in a subpro
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gzip
 import json
 import os
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -511,28 +513,34 @@ def test_a_file_name_with_a_line_break_is_printed_on_one_line(tmp_path):
 # -- deep folders (index/ingest/readers.py) -------------------------------------------------------------------
 
 
-def nest(top: Path, depth: int, name: str, text: str) -> None:
-    """A file `depth` folders called d below `top`, made through folder descriptors, so that the
-    path may be longer than the system takes."""
-    fd = os.open(top, os.O_RDONLY)
+@contextlib.contextmanager
+def nested(top: Path, depth: int, name: str, text: str) -> Iterator[None]:
+    """A file `depth` folders called d below `top` while the block runs, made (and removed again:
+    pytest's recursive clean-up cannot) through folder descriptors, so that the path may be longer
+    than the system takes."""
+    fds = [os.open(top, os.O_RDONLY)]
     try:
         for _ in range(depth):
-            os.mkdir("d", dir_fd=fd)
-            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
-            os.close(fd)
-            fd = inner
-        handle = os.open(name, os.O_WRONLY | os.O_CREAT, dir_fd=fd)
+            os.mkdir("d", dir_fd=fds[-1])
+            fds.append(os.open("d", os.O_RDONLY, dir_fd=fds[-1]))
+        handle = os.open(name, os.O_WRONLY | os.O_CREAT, dir_fd=fds[-1])
         os.write(handle, text.encode())
         os.close(handle)
+        yield
     finally:
-        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=fds[-1])
+        while len(fds) > 1:
+            os.close(fds.pop())
+            os.rmdir("d", dir_fd=fds[-1])
+        os.close(fds[0])
 
 
 def test_a_folder_tree_1500_levels_deep_is_added(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    nest(folder, 1500, "story.txt", "Bridge vote\n\n" + STORY)
-    result = cli(tmp_path / "c.db", "add", str(folder), timeout=60)
+    with nested(folder, 1500, "story.txt", "Bridge vote\n\n" + STORY):
+        result = cli(tmp_path / "c.db", "add", str(folder), timeout=60)
     assert (result.returncode, result.stderr) == (0, "1 added in library global.\n")
 
 
@@ -540,8 +548,8 @@ def test_a_folder_too_deep_to_list_is_refused_and_the_rest_is_added(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "top.txt").write_text("Bridge vote\n\n" + STORY)
-    nest(folder, 2100, "deep.txt", "Deep vote\n\n" + STORY)
-    result = cli(tmp_path / "c.db", "add", str(folder), timeout=60)
+    with nested(folder, 2100, "deep.txt", "Deep vote\n\n" + STORY):
+        result = cli(tmp_path / "c.db", "add", str(folder), timeout=60)
     assert result.returncode == 1
     # Linux takes paths of at most 4095 bytes (PATH_MAX, 4096, with the closing NUL).
     depth = next(n for n in range(1, 2100) if len(f"{folder}" + "/d" * n) > 4095)
