@@ -557,3 +557,31 @@ def test_a_folder_too_deep_to_list_is_refused_and_the_rest_is_added(tmp_path):
         f"Error: {folder}{'/d' * depth} cannot be listed (File name too"
         " long); fix that folder and add it again.\n1 added, 1 failed in library global.\n"
     )
+
+
+# -- links in folders (index/ingest/readers.py) ---------------------------------------------------------------
+
+
+def test_a_link_in_a_folder_to_a_file_outside_it_is_refused_and_not_read(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "story.txt").write_text("Bridge vote\n\n" + STORY)
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=MTIz.secret-token-of-the-operator\n")
+    (folder / "notes.txt").symlink_to(tmp_path / ".env")
+    db = tmp_path / "c.db"
+    result = cli(db, "add", str(folder), timeout=30)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: {folder}/notes.txt links to a file outside {folder}, so it was not read; add that file by"
+        " its own name if it is an article.\n1 added, 1 failed in library global.\n"
+    )
+    assert cli(db, "list", "--tsv").stdout.count("\n") == 1
+
+
+def test_a_link_in_a_folder_to_a_file_inside_it_is_read(tmp_path):
+    folder = tmp_path / "in"
+    (folder / ".drafts").mkdir(parents=True)  # hidden: read only through the link
+    (folder / ".drafts" / "story.txt").write_text("Bridge vote\n\n" + STORY)
+    (folder / "latest.txt").symlink_to(Path(".drafts") / "story.txt")
+    result = cli(tmp_path / "c.db", "add", str(folder), timeout=30)
+    assert (result.returncode, result.stderr) == (0, "1 added in library global.\n")

@@ -729,7 +729,10 @@ def iter_folder(folder: Path) -> Iterator[Path | ReadFailure]:
     beside the database) are skipped, and so are links to folders (a link to a parent would loop).
 
     The walk keeps its own stack, so a tree of any depth is read; a folder that cannot be listed is
-    a ReadFailure in its place, and the rest is still read."""
+    a ReadFailure in its place, and the rest is still read. So is a link to a file outside the
+    folder: whoever could write to the folder could otherwise have it read (and quoted to anyone
+    who asks) a file of the user's own, such as a .env that holds the bot's token."""
+    inside = os.path.realpath(folder)
     stack = [folder]
     while stack:
         current = stack.pop()
@@ -751,8 +754,27 @@ def iter_folder(folder: Path) -> Iterator[Path | ReadFailure]:
             if _is_folder(entry, follow_symlinks=False):
                 folders.append(Path(entry.path))
             elif kind_for_name(entry.name) and not _is_folder(entry, follow_symlinks=True):
+                if _is_link(entry) and not _within(os.path.realpath(entry.path), inside):
+                    shown = shown_path(entry.path)
+                    yield ReadFailure(
+                        shown,
+                        f"{shown} links to a file outside {shown_path(str(folder))}, so it was not read;"
+                        " add that file by its own name if it is an article.",
+                    )
+                    continue
                 yield Path(entry.path)
         stack.extend(reversed(folders))
+
+
+def _is_link(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_symlink()
+    except OSError:
+        return False
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _is_folder(entry: os.DirEntry[str], follow_symlinks: bool) -> bool:
