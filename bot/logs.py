@@ -16,10 +16,20 @@ class RedactToken(logging.Filter):
         self.token = token
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if not self.token:
+            return True
         message = record.getMessage()
-        if self.token and self.token in message:
+        if self.token in message:
             record.msg = message.replace(self.token, "[token]")
             record.args = None
+        # The traceback too: an exception's message (or a chained one's) may quote the token. The
+        # formatter prints exc_text when it is set, so it is formatted and masked here, once.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and self.token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self.token, "[token]")
+        if record.stack_info and self.token in record.stack_info:
+            record.stack_info = record.stack_info.replace(self.token, "[token]")
         return True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ import pytest
 from conftest import REPO
 from test_bot import EPHEMERAL, bot_world, sample
 
+from bot.logs import RedactToken
 from index import Article
 from tests.discord_fake import FakeDiscord
 
@@ -216,3 +218,27 @@ async def test_a_link_of_another_scheme_is_refused_without_showing_or_logging_it
         EPHEMERAL,
     )
     assert "Tr0ub4dor" not in caplog.text
+
+
+def test_the_token_is_masked_in_a_logged_traceback():
+    token = "MTIzNDU2.RECOGNISABLE-fake-token.for-tests"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactToken(token))
+    logger = logging.getLogger("tests.redact")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise ValueError(f"Discord refused the header Authorization: Bot {token}")
+        except ValueError:
+            logger.exception("unexpected error in %s", "ask")
+    finally:
+        logger.removeHandler(handler)
+    logged = stream.getvalue()
+    assert logged.startswith(
+        "ERROR tests.redact: unexpected error in ask\nTraceback (most recent call last):\n"
+    )
+    assert logged.endswith("ValueError: Discord refused the header Authorization: Bot [token]\n")
+    assert token not in logged
