@@ -94,6 +94,7 @@ class TestBot(commands.Bot):
         self.http_errors: list[discord.HTTPException] = []
         self.clipped: list[discord.Message] = []
         self.raw_events: list[object] = []
+        self.thread_events: list[tuple[str, object]] = []
         self.article_args: dict = {}
         self.lifecycle: dict = {}
         self.resumed = asyncio.Event()
@@ -118,6 +119,21 @@ class TestBot(commands.Bot):
 
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
         self.raw_events.append(payload)
+
+    async def on_thread_create(self, thread: discord.Thread) -> None:
+        self.thread_events.append(("create", thread))
+
+    async def on_thread_join(self, thread: discord.Thread) -> None:
+        self.thread_events.append(("join", thread))
+
+    async def on_thread_update(self, before: discord.Thread, after: discord.Thread) -> None:
+        self.thread_events.append(("update", after))
+
+    async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
+        self.thread_events.append(("delete", payload))
+
+    async def on_thread_member_join(self, member: discord.ThreadMember) -> None:
+        self.thread_events.append(("member_join", member))
 
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot:
@@ -1122,3 +1138,228 @@ def test_message_validation_limits() -> None:
             {"custom_id": "m", "title": "t" * 46, "components": [{"type": 1, "components": [text_input]}]},
         )
     )
+
+
+# --------------------------------------------------------------------------
+# Threads and forums
+# --------------------------------------------------------------------------
+
+
+async def _bot_thread(env: Env, thread_id: int) -> discord.Thread:
+    guild = env.bot.get_guild(env.guild.id)
+    assert guild is not None
+    return await env.fake.wait_for(lambda: guild.get_thread(thread_id), description="the thread in the cache")
+
+
+async def _reply_in(env: Env, channel: FakeChannel, message: dict) -> dict:
+    return await env.fake.wait_for_message(
+        channel,
+        lambda m: (m.get("referenced_message") or {}).get("id") == message["id"],
+        include_existing=True,
+    )
+
+
+@pytest.mark.asyncio
+async def test_guild_create_carries_only_the_active_threads_the_bot_may_view() -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild("Clip Club")
+        general = guild.add_text_channel("general")
+        alice = fake.add_user("alice")
+        guild.add_member(alice)
+        public = await fake.start_thread(general, alice, "public")
+        await fake.start_thread(general, alice, "private", private=True)
+        archived = await fake.start_thread(general, alice, "archived")
+        await fake.archive_thread(archived)
+        bot = TestBot(guild.id)
+        async with run_bot(fake, bot):
+            threads = bot.get_guild(guild.id).threads
+            assert [(t.id, t.name, t.parent_id, t.type) for t in threads] == [
+                (public.id, "public", general.id, discord.ChannelType.public_thread)
+            ]
+
+
+@pytest.mark.asyncio
+async def test_a_new_thread_reaches_the_bot_as_thread_create(env: Env) -> None:
+    thread = await env.fake.start_thread(env.general, env.alice, "questions")
+    cached = await _bot_thread(env, thread.id)
+    assert (cached.name, cached.parent, cached.owner_id, cached.archived) == (
+        "questions",
+        env.bot.get_channel(env.general.id),
+        env.alice.id,
+        False,
+    )
+    assert [kind for kind, _ in env.bot.thread_events] == ["create"]
+
+
+@pytest.mark.asyncio
+async def test_a_thread_started_from_a_message_takes_the_messages_id(env: Env) -> None:
+    message = await env.fake.send_user_message(env.general, env.alice, "let's discuss")
+    thread = await env.fake.start_thread(env.general, env.alice, "discussion", message=message)
+    assert thread.id == int(message["id"])
+    assert (message["thread"]["id"], message["flags"] & 32) == (message["id"], 32)
+
+
+@pytest.mark.asyncio
+async def test_a_mention_in_a_thread_is_answered_in_the_thread_and_the_bot_joins_it(env: Env) -> None:
+    fake = env.fake
+    thread = await fake.start_thread(env.general, env.alice, "questions")
+    asked = await fake.send_user_message(thread, env.alice, f"{fake.bot_user.mention} hello")
+    reply = await _reply_in(env, thread, asked)
+    assert (reply["channel_id"], reply["content"]) == (str(thread.id), f"Hi <@{env.alice.id}>!")
+    assert set(thread.thread_members) == {env.alice.id, fake.bot_user.id}
+    cached = await _bot_thread(env, thread.id)
+    await fake.wait_for(lambda: cached.guild.get_thread(thread.id).me, description="the bot's membership")
+
+
+@pytest.mark.asyncio
+async def test_sending_in_a_thread_needs_no_send_messages_in_the_parent(env: Env) -> None:
+    fake = env.fake
+    env.general.set_permissions(fake.bot_role(env.guild), deny=Perm.SEND_MESSAGES)
+    env.general.set_permissions(env.guild.everyone_role, deny=Perm.SEND_MESSAGES)
+    thread = await fake.start_thread(env.general, env.alice, "questions")
+    asked = await fake.send_user_message(thread, env.alice, f"{fake.bot_user.mention} hello")
+    assert (await _reply_in(env, thread, asked))["content"] == f"Hi <@{env.alice.id}>!"
+
+
+@pytest.mark.asyncio
+async def test_sending_in_a_thread_without_send_messages_in_threads_is_refused_with_50013(env: Env) -> None:
+    fake = env.fake
+    env.general.set_permissions(env.guild.everyone_role, deny=Perm.SEND_MESSAGES_IN_THREADS)
+    thread = await fake.start_thread(env.general, env.alice, "questions")
+    await _bot_thread(env, thread.id)
+    with fake.expect_errors(50013) as seen, pytest.raises(discord.Forbidden):
+        await env.bot.get_partial_messageable(thread.id, guild_id=env.guild.id).send("hi")
+    assert [r.path for r in seen] == [f"/channels/{thread.id}/messages"]
+
+
+@pytest.mark.asyncio
+async def test_a_private_thread_is_hidden_from_the_bot_until_a_member_mentions_it(env: Env) -> None:
+    fake = env.fake
+    thread = await fake.start_thread(env.general, env.alice, "secret", private=True)
+    await fake.send_user_message(thread, env.alice, "not for the bot")
+    asked = await fake.send_user_message(thread, env.alice, f"{fake.bot_user.mention} now you")
+    await _reply_in(env, thread, asked)
+    assert [m.content for m in env.bot.seen_messages] == [f"{fake.bot_user.mention} now you"]
+    assert {kind for kind, _ in env.bot.thread_events} == {"join"}  # THREAD_CREATE, THREAD_MEMBERS_UPDATE
+
+
+@pytest.mark.asyncio
+async def test_a_private_thread_is_visible_to_a_bot_with_manage_threads(env: Env) -> None:
+    fake = env.fake
+    fake.bot_role(env.guild).permissions |= Perm.MANAGE_THREADS
+    thread = await fake.start_thread(env.general, env.alice, "secret", private=True)
+    assert (await _bot_thread(env, thread.id)).type == discord.ChannelType.private_thread
+
+
+@pytest.mark.asyncio
+async def test_an_archived_thread_leaves_the_cache_and_a_message_unarchives_it(env: Env) -> None:
+    fake = env.fake
+    thread = await fake.start_thread(env.general, env.alice, "old")
+    await _bot_thread(env, thread.id)
+    await fake.archive_thread(thread)
+    guild = env.bot.get_guild(env.guild.id)
+    await fake.wait_for(lambda: guild.get_thread(thread.id) is None, description="the thread gone")
+    asked = await fake.send_user_message(thread, env.alice, f"{fake.bot_user.mention} wake up")
+    await _reply_in(env, thread, asked)
+    assert (thread.archived, (await _bot_thread(env, thread.id)).archived) == (False, False)
+
+
+@pytest.mark.asyncio
+async def test_a_locked_archived_thread_refuses_members_without_manage_threads(env: Env) -> None:
+    fake = env.fake
+    thread = await fake.start_thread(env.general, env.alice, "closed")
+    await fake.archive_thread(thread, locked=True)
+    with pytest.raises(FakeDiscordError, match="locked"):
+        await fake.send_user_message(thread, env.alice, "let me in")
+    assert thread.archived
+
+
+@pytest.mark.asyncio
+async def test_a_locked_archived_thread_refuses_the_bot_with_50083(env: Env) -> None:
+    fake = env.fake
+    thread = await fake.start_thread(env.general, env.alice, "closed")
+    await fake.archive_thread(thread, locked=True)
+    with fake.expect_errors(50083), pytest.raises(discord.HTTPException, match="Thread is archived"):
+        await env.bot.get_partial_messageable(thread.id, guild_id=env.guild.id).send("hi")
+
+
+@pytest.mark.asyncio
+async def test_the_bot_sending_to_an_archived_thread_unarchives_it(env: Env) -> None:
+    fake = env.fake
+    thread = await fake.start_thread(env.general, env.alice, "old")
+    await fake.archive_thread(thread)
+    await env.bot.get_partial_messageable(thread.id, guild_id=env.guild.id).send("hi")
+    assert ((await _bot_thread(env, thread.id)).archived, thread.archived) == (False, False)
+
+
+@pytest.mark.asyncio
+async def test_slash_commands_are_not_offered_in_an_archived_thread(env: Env) -> None:
+    thread = await env.fake.start_thread(env.general, env.alice, "old")
+    await env.fake.archive_thread(thread)
+    with pytest.raises(InteractionNotAllowed, match="archived thread"):
+        await env.fake.invoke_command("secret", user=env.alice, channel=thread)
+
+
+@pytest.mark.asyncio
+async def test_an_interaction_in_a_thread_is_answered_in_the_thread(env: Env) -> None:
+    thread = await env.fake.start_thread(env.general, env.alice, "questions")
+    inter = await env.fake.invoke_command("clip", {"url": "https://x.test"}, user=env.alice, channel=thread)
+    await inter.wait_response()
+    followup = await inter.wait_followup()
+    assert (inter.payload["channel"]["type"], followup["channel_id"]) == (11, str(thread.id))
+
+
+@pytest.mark.asyncio
+async def test_a_forum_post_is_a_thread_whose_starter_message_has_its_id(env: Env) -> None:
+    fake = env.fake
+    forum = env.guild.add_forum_channel("newsroom", tags=["politics", "sport"])
+    thread, starter = await fake.create_forum_post(
+        forum, env.alice, "Dam opens", "The dam opened.", tags=["sport"]
+    )
+    await fake.wait_for(lambda: env.bot.seen_messages, description="the starter message")
+    seen = env.bot.seen_messages[0]
+    assert (seen.id, seen.channel.id, starter["id"]) == (thread.id, thread.id, str(thread.id))
+    assert isinstance(seen.channel, discord.Thread) and isinstance(seen.channel.parent, discord.ForumChannel)
+    assert (seen.channel.name, [t.name for t in seen.channel.applied_tags]) == ("Dam opens", ["sport"])
+
+
+@pytest.mark.asyncio
+async def test_a_forum_channel_refuses_messages_with_50008(env: Env) -> None:
+    forum = env.guild.add_forum_channel("newsroom")
+    await env.fake.wait_for(lambda: env.bot.get_channel(forum.id), description="the forum")
+    with env.fake.expect_errors(50008), pytest.raises(discord.HTTPException, match="non-text channel"):
+        await env.bot.get_partial_messageable(forum.id, guild_id=env.guild.id).send("hi")
+
+
+@pytest.mark.asyncio
+async def test_deleting_a_thread_sends_thread_delete_and_no_message_deletes(env: Env) -> None:
+    fake = env.fake
+    forum = env.guild.add_forum_channel("newsroom")
+    thread, starter = await fake.create_forum_post(forum, env.alice, "Post", "text")
+    await _bot_thread(env, thread.id)
+    await fake.delete_thread(thread)
+    await fake.wait_for(lambda: any(kind == "delete" for kind, _ in env.bot.thread_events))
+    payload = next(p for kind, p in env.bot.thread_events if kind == "delete")
+    assert (payload.thread_id, payload.parent_id) == (thread.id, forum.id)  # type: ignore[attr-defined]
+    assert (fake.get_message(starter), env.bot.raw_events) == (None, [])
+
+
+@pytest.mark.asyncio
+async def test_thread_list_sync_brings_the_threads_of_a_channel_the_bot_gains(env: Env) -> None:
+    fake = env.fake
+    env.general.set_permissions(fake.bot_role(env.guild), deny=Perm.VIEW_CHANNEL)
+    thread = await fake.start_thread(env.general, env.alice, "hidden")
+    env.general.set_permissions(fake.bot_role(env.guild), allow=Perm.VIEW_CHANNEL)
+    await fake.sync_threads(env.guild, [env.general])
+    assert (await _bot_thread(env, thread.id)).name == "hidden"
+
+
+@pytest.mark.asyncio
+async def test_adding_a_member_to_a_thread_sends_thread_members_update(env: Env) -> None:
+    fake = env.fake
+    thread = await fake.start_thread(env.general, env.alice, "questions")
+    await _bot_thread(env, thread.id)
+    await fake.add_thread_member(thread, env.mod)
+    await fake.wait_for(lambda: any(kind == "member_join" for kind, _ in env.bot.thread_events))
+    joined = next(m for kind, m in env.bot.thread_events if kind == "member_join")
+    assert (joined.id, joined.thread_id) == (env.mod.id, thread.id)  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ Layout
 * ``messages``: the message model and user-side activity (``MessagesMixin``).
 * ``gateway``: sessions, IDENTIFY/RESUME, heartbeats, dispatch (``GatewayMixin``).
 * ``interactions``: :class:`FakeInteraction`, callbacks, webhooks, payload builders (``InteractionsMixin``).
+* ``threads``: threads, forum posts and their events (``ThreadsMixin``).
 * ``server``: :class:`FakeDiscord`, the mixins combined with lifecycle, waiting and world building.
 * ``runner``: :func:`run_bot` / :class:`BotRunner`.
 
@@ -109,6 +110,14 @@ the bot show up in dicts you already hold.
   ``is_ephemeral``, ``modal``, ``choices``, ``original_message``,
   ``followups``, ``edits``, ``deleted_message_ids``; ``await wait_response()``,
   ``wait_followup(i)``, ``wait_edit(i)``, ``wait_original(predicate)``.
+* Threads and forums: ``guild.add_forum_channel(name, tags=[...])``, ``await
+  start_thread(channel, author, name, message=, private=)`` (THREAD_CREATE),
+  ``create_forum_post(forum, author, name, content, tags=)`` -> (thread, starter message),
+  ``archive_thread(thread, locked=)`` / ``unarchive_thread`` (THREAD_UPDATE),
+  ``delete_thread`` (THREAD_DELETE), ``add_thread_member`` / ``remove_thread_member``
+  (THREAD_MEMBERS_UPDATE), ``sync_threads(guild, channels)`` (THREAD_LIST_SYNC); a thread is a
+  :class:`FakeChannel` (``is_thread``, ``archived``, ``locked``, ``thread_members``) usable
+  wherever a channel is.
 * User activity: ``send_user_message(channel, author, content, reply_to=, mention_author=,
   attachments=)``, ``edit_user_message(message, content, attachments=)``,
   ``unfurl_links(message, embeds)`` (Discord's own update adding link
@@ -186,7 +195,20 @@ Behaviour modelled after real Discord
   pinged under its ``allowed_mentions`` (replies ping by default only when no
   ``allowed_mentions`` was sent) -- assert on ``requests`` for exact bodies.
 
-Not modelled: rate limits (no 429s), threads/forums, stickers, polls, voice,
+* Threads (types 10/11/12) and forums (type 15) as in API v10: GUILD_CREATE ``threads`` holds
+  the active threads the bot may view; a thread started from a message and a forum post's
+  starter message share the thread's id; threads take their parent's permissions, sending
+  there takes SEND_MESSAGES_IN_THREADS (not SEND_MESSAGES), and a private thread is seen only
+  by its members and by those with MANAGE_THREADS (a member's mention adds the bot to it:
+  THREAD_CREATE + THREAD_MEMBERS_UPDATE). A message to an archived thread unarchives it
+  (THREAD_UPDATE) unless it is locked and the sender lacks MANAGE_THREADS (the bot gets
+  400/50083; a locked active thread 403/160005); the bot's edits and reactions there answer
+  400/50083, and no slash command is offered there. A forum channel refuses messages
+  (400/50008). Posting in a thread joins it.
+
+Not modelled: rate limits (no 429s), thread REST routes (start, join, list, edit threads),
+auto-archiving by time, THREAD_MEMBER_UPDATE, the THREAD_CREATED/THREAD_STARTER_MESSAGE system
+messages, media channels, stickers, polls, voice,
 zlib compression, more than one shard, attachment size limits, message-content stripping in REST (only on the gateway),
 replaying already-sent events on RESUME (only events queued while
 disconnected are delivered).

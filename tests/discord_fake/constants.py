@@ -38,8 +38,22 @@ class Perm:
     USE_EXTERNAL_EMOJIS = 1 << 18
     MANAGE_ROLES = 1 << 28
     USE_APPLICATION_COMMANDS = 1 << 31
+    MANAGE_THREADS = 1 << 34
+    CREATE_PUBLIC_THREADS = 1 << 35
+    CREATE_PRIVATE_THREADS = 1 << 36
     SEND_MESSAGES_IN_THREADS = 1 << 38
     ALL = (1 << 51) - 1
+    #: What nobody has in a private thread they may not view.
+    THREAD_VIEW = (
+        VIEW_CHANNEL
+        | SEND_MESSAGES
+        | SEND_MESSAGES_IN_THREADS
+        | ADD_REACTIONS
+        | EMBED_LINKS
+        | ATTACH_FILES
+        | READ_MESSAGE_HISTORY
+        | MANAGE_MESSAGES
+    )
     #: What a fresh guild's @everyone role gets in this fake.
     DEFAULT_EVERYONE = (
         CREATE_INSTANT_INVITE
@@ -51,6 +65,9 @@ class Perm:
         | READ_MESSAGE_HISTORY
         | USE_EXTERNAL_EMOJIS
         | USE_APPLICATION_COMMANDS
+        | CREATE_PUBLIC_THREADS
+        | CREATE_PRIVATE_THREADS
+        | SEND_MESSAGES_IN_THREADS
     )
     #: What the bot's managed role gets unless ``FakeDiscord(bot_permissions=...)``.
     DEFAULT_BOT = (
@@ -84,6 +101,11 @@ class ChannelType:
     GUILD_VOICE = 2
     GUILD_CATEGORY = 4
     GUILD_ANNOUNCEMENT = 5
+    ANNOUNCEMENT_THREAD = 10
+    PUBLIC_THREAD = 11
+    PRIVATE_THREAD = 12
+    GUILD_FORUM = 15
+    THREADS = frozenset({ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD})
 
 
 class InteractionType:
@@ -108,6 +130,7 @@ LOADING = 1 << 7
 SUPPRESS_EMBEDS = 1 << 2
 SUPPRESS_NOTIFICATIONS = 1 << 12
 IS_COMPONENTS_V2 = 1 << 15
+HAS_THREAD = 1 << 5
 
 _ALLOWED_CALLBACKS = {
     InteractionType.APPLICATION_COMMAND: {4, 5, 9},

@@ -466,6 +466,9 @@ class InteractionsMixin:
         needed = Perm.VIEW_CHANNEL | Perm.USE_APPLICATION_COMMANDS
         if perms & needed != needed:
             raise InteractionNotAllowed(f"{user.username} cannot use application commands in #{channel.name}")
+        if channel.is_thread and channel.archived:
+            # Discord's clients offer no slash commands in an archived thread.
+            raise InteractionNotAllowed(f"#{channel.name} is an archived thread; unarchive it first")
         dmp = cmd.get("default_member_permissions")
         if dmp is not None and perms != Perm.ALL:
             required = int(dmp)
@@ -519,6 +522,8 @@ class InteractionsMixin:
             }
             if target_ch.guild_id:
                 data["guild_id"] = str(target_ch.guild_id)
+            if target_ch.is_thread:
+                data["thread_metadata"] = target_ch.thread_metadata()
             resolved.setdefault("channels", {})[str(target_ch.id)] = data
             return str(target_ch.id)
         if otype == 11:

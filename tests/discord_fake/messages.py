@@ -136,8 +136,9 @@ class MessagesMixin:
         msg_type: int = 0,
         extra_flags: int = 0,
         echo: bool = True,
+        message_id: int | None = None,
     ) -> dict:
-        mid = self._snowflake()
+        mid = message_id or self._snowflake()
         referenced = None
         ref = body.get("message_reference")
         if ref and ref.get("type", 0) == 0 and ref.get("message_id"):
@@ -217,6 +218,9 @@ class MessagesMixin:
         self._message_order.append(mid)
         if not flags & EPHEMERAL:
             channel.last_message_id = mid
+            if channel.is_thread:
+                channel.message_count += 1
+                channel.total_message_sent += 1
             if echo:
                 self._echo_message("MESSAGE_CREATE", channel, msg)
         self._notify()
@@ -307,7 +311,8 @@ class MessagesMixin:
         """A user posts a message: stores it and dispatches MESSAGE_CREATE
         (if the bot's intents include GUILD_MESSAGES / DIRECT_MESSAGES and it
         may view the channel; content is blanked without MESSAGE_CONTENT
-        unless the bot is mentioned or it's a DM). ``<@id>``, ``<@&id>`` and ``@everyone`` in ``content`` become
+        unless the bot is mentioned or it's a DM). In a thread, see :meth:`_before_thread_message`
+        (an archived thread is unarchived first; a locked one refuses). ``<@id>``, ``<@&id>`` and ``@everyone`` in ``content`` become
         mentions. ``reply_to`` makes it a reply (``message_reference`` and ``referenced_message``);
         ``mention_author`` is the client's "@ON" switch (on by default, as in Discord's client): on,
         the replied-to author is pinged and listed in ``mentions``, bot included.
@@ -317,6 +322,8 @@ class MessagesMixin:
         guild = self._guild_of(ch)
         if guild is not None and user.id not in guild.members:
             raise FakeDiscordError(f"{user.username} is not a member of {guild.name}")
+        if ch.is_thread:
+            await self._before_thread_message(ch, user, content, timeout)
         body: dict[str, Any] = {"content": content, "embeds": list(embeds)}
         if reply_to is not None:
             body["message_reference"] = {"message_id": str(_id_of(reply_to)), "channel_id": str(ch.id)}

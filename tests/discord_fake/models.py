@@ -147,10 +147,51 @@ class FakeChannel:
     overwrites: list[dict] = dataclasses.field(default_factory=list)
     recipient_ids: list[int] = dataclasses.field(default_factory=list)
     last_message_id: int | None = None
+    # Threads (types 10, 11, 12): who started it, its thread_metadata, its members and counts.
+    owner_id: int | None = None
+    archived: bool = False
+    locked: bool = False
+    invitable: bool = True
+    auto_archive_duration: int = 1440
+    archive_timestamp: str = dataclasses.field(default_factory=_now_iso)
+    create_timestamp: str | None = None
+    #: Thread members: user id -> join timestamp.
+    thread_members: dict[int, str] = dataclasses.field(default_factory=dict)
+    message_count: int = 0
+    total_message_sent: int = 0
+    #: Forum posts: ids of the forum's tags applied to the post (None: not a forum post).
+    applied_tags: list[int] | None = None
+    #: Forum channels: the tags a post can carry (``{"id", "name", "moderated", "emoji_id", "emoji_name"}``).
+    available_tags: list[dict] = dataclasses.field(default_factory=list)
 
     @property
     def mention(self) -> str:
         return f"<#{self.id}>"
+
+    @property
+    def is_thread(self) -> bool:
+        return self.type in ChannelType.THREADS
+
+    def thread_member_payload(self, user_id: int) -> dict:
+        """A thread member object (the thread's id, the user's, when they joined)."""
+        return {
+            "id": str(self.id),
+            "user_id": str(user_id),
+            "join_timestamp": self.thread_members[user_id],
+            "flags": 0,
+        }
+
+    def thread_metadata(self) -> dict:
+        data: dict[str, Any] = {
+            "archived": self.archived,
+            "auto_archive_duration": self.auto_archive_duration,
+            "archive_timestamp": self.archive_timestamp,
+            "locked": self.locked,
+            "create_timestamp": self.create_timestamp,
+        }
+        if self.type == ChannelType.PRIVATE_THREAD:
+            data["invitable"] = self.invitable
+        return data
 
     def set_permissions(self, target: Any, *, allow: int = 0, deny: int = 0) -> None:
         """Add/replace a permission overwrite for a role or a member/user."""
@@ -159,7 +200,11 @@ class FakeChannel:
         self.overwrites = [o for o in self.overwrites if int(o["id"]) != target_id]
         self.overwrites.append({"id": str(target_id), "type": kind, "allow": str(allow), "deny": str(deny)})
 
-    def to_payload(self, users: Mapping[int, FakeUser] | None = None) -> dict:
+    def to_payload(self, users: Mapping[int, FakeUser] | None = None, *, me: int | None = None) -> dict:
+        """The channel object; for a thread, ``me`` (the bot's id) adds its thread ``member``
+        object when it is a member, as Discord does for the current user."""
+        if self.is_thread:
+            return self._thread_payload(me)
         if self.type == ChannelType.DM:
             recipients = [users[r].to_payload() for r in self.recipient_ids] if users else []
             return {
@@ -187,6 +232,40 @@ class FakeChannel:
             data["last_message_id"] = str(self.last_message_id) if self.last_message_id else None
         elif self.type == ChannelType.GUILD_VOICE:
             data.update(bitrate=64000, user_limit=0, rtc_region=None)
+        elif self.type == ChannelType.GUILD_FORUM:
+            data.update(
+                topic=self.topic,
+                rate_limit_per_user=0,
+                last_message_id=str(self.last_message_id) if self.last_message_id else None,
+                available_tags=copy.deepcopy(self.available_tags),
+                default_reaction_emoji=None,
+                default_thread_rate_limit_per_user=0,
+                default_sort_order=None,
+                default_forum_layout=0,
+                default_auto_archive_duration=1440,
+            )
+        return data
+
+    def _thread_payload(self, me: int | None) -> dict:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "type": self.type,
+            "guild_id": str(self.guild_id),
+            "parent_id": str(self.parent_id),
+            "owner_id": str(self.owner_id),
+            "name": self.name,
+            "last_message_id": str(self.last_message_id) if self.last_message_id else None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "message_count": self.message_count,
+            "member_count": min(len(self.thread_members), 50),
+            "total_message_sent": self.total_message_sent,
+            "thread_metadata": self.thread_metadata(),
+        }
+        if self.applied_tags is not None:
+            data["applied_tags"] = [str(t) for t in self.applied_tags]
+        if me is not None and me in self.thread_members:
+            data["member"] = self.thread_member_payload(me)
         return data
 
 
@@ -243,6 +322,8 @@ class FakeGuild:
         self.roles: dict[int, FakeRole] = {}
         self.channels: dict[int, FakeChannel] = {}
         self.members: dict[int, FakeMember] = {}
+        #: Threads (active and archived), apart from ``channels`` as Discord keeps them.
+        self.threads: dict[int, FakeChannel] = {}
         self.roles[guild_id] = FakeRole(
             id=guild_id, guild_id=guild_id, name="@everyone", permissions=Perm.DEFAULT_EVERYONE
         )
@@ -302,15 +383,55 @@ class FakeGuild:
     ) -> FakeChannel:
         return self.add_channel(name, ChannelType.GUILD_TEXT, category=category, topic=topic)
 
+    def add_forum_channel(
+        self,
+        name: str,
+        *,
+        tags: Sequence[str] = (),
+        category: FakeChannel | None = None,
+        topic: str | None = None,
+    ) -> FakeChannel:
+        """A forum channel (type 15) whose ``available_tags`` are named ``tags``; its posts are
+        threads (:meth:`FakeDiscord.create_forum_post`)."""
+        channel = FakeChannel(
+            id=self._fake._snowflake(),
+            type=ChannelType.GUILD_FORUM,
+            name=name,
+            guild_id=self.id,
+            position=len(self.channels),
+            parent_id=category.id if category else None,
+            topic=topic,
+            available_tags=[
+                {
+                    "id": str(self._fake._snowflake()),
+                    "name": tag,
+                    "moderated": False,
+                    "emoji_id": None,
+                    "emoji_name": None,
+                }
+                for tag in tags
+            ],
+        )
+        self.channels[channel.id] = channel
+        self._fake.channels[channel.id] = channel
+        self._fake._echo("CHANNEL_CREATE", channel.to_payload(), Intent.GUILDS)
+        return channel
+
     def delete_channel(self, channel: Any) -> None:
         """Delete a channel as a member with Manage Channels would: it leaves the world with its
-        messages (REST on it answers 404 Unknown Channel) and CHANNEL_DELETE is dispatched (Discord
-        sends no MESSAGE_DELETE for its messages). A bot that is not running then never hears of
-        it; one that is disconnected gets the event when it RESUMEs."""
+        messages and threads (REST on them answers 404 Unknown Channel) and CHANNEL_DELETE is
+        dispatched (Discord sends no MESSAGE_DELETE or THREAD_DELETE for what it held). A bot that
+        is not running then never hears of it; one that is disconnected gets the event when it
+        RESUMEs."""
         deleted = self.channels.pop(_id_of(channel))
-        self._fake.channels.pop(deleted.id, None)
+        gone = {deleted.id}
+        for thread in [t for t in self.threads.values() if t.parent_id == deleted.id]:
+            del self.threads[thread.id]
+            gone.add(thread.id)
+        for cid in gone:
+            self._fake.channels.pop(cid, None)
         self._fake._deleted.update(
-            mid for mid, msg in self._fake._messages.items() if int(msg["channel_id"]) == deleted.id
+            mid for mid, msg in self._fake._messages.items() if int(msg["channel_id"]) in gone
         )
         self._fake._echo("CHANNEL_DELETE", deleted.to_payload(), Intent.GUILDS)
 
@@ -356,7 +477,20 @@ class FakeGuild:
         return perms
 
     def permissions_for(self, user: Any, channel: FakeChannel | None = None) -> int:
-        """Channel-level permissions, applying overwrites like Discord does."""
+        """Channel-level permissions, applying overwrites like Discord does. A thread has the
+        permissions of its parent channel, except that a private thread is hidden from whoever
+        is neither its member nor has Manage Threads there."""
+        if channel is not None and channel.is_thread:
+            parent = self.channels.get(channel.parent_id or 0)
+            perms = self.permissions_for(user, parent) if parent is not None else 0
+            if (
+                channel.type == ChannelType.PRIVATE_THREAD
+                and perms != Perm.ALL
+                and _id_of(user) not in channel.thread_members
+                and not perms & Perm.MANAGE_THREADS
+            ):
+                perms &= ~Perm.THREAD_VIEW
+            return perms
         perms = self.base_permissions(user)
         if channel is None or perms == Perm.ALL:
             return perms
@@ -382,7 +516,10 @@ class FakeGuild:
         return perms
 
     def to_payload(self) -> dict:
+        """The GUILD_CREATE payload as the bot gets it: ``threads`` holds the active threads it
+        may view, with its thread member object where it is one."""
         members = [m.to_payload() for m in self.members.values()]
+        bot_id = self._fake.bot_user.id
         return {
             "id": str(self.id),
             "name": self.name,
@@ -416,7 +553,11 @@ class FakeGuild:
             "member_count": len(members),
             "members": members,
             "channels": [c.to_payload() for c in self.channels.values()],
-            "threads": [],
+            "threads": [
+                t.to_payload(me=bot_id)
+                for t in self.threads.values()
+                if not t.archived and self.permissions_for(bot_id, t) & Perm.VIEW_CHANNEL
+            ],
             "presences": [],
             "voice_states": [],
             "stage_instances": [],

@@ -16,6 +16,7 @@ from aiohttp import web
 from .constants import (
     API_PREFIX,
     EPHEMERAL,
+    ChannelType,
     Intent,
     Perm,
 )
@@ -425,10 +426,22 @@ class RestMixin:
         channel = self._channel_or_404(cid)
         if channel.guild_id:
             self._require(channel, Perm.VIEW_CHANNEL)
-        return 200, channel.to_payload(self.users)
+        return 200, channel.to_payload(self.users, me=self.bot_user.id)
+
+    @staticmethod
+    def _send_permission(channel: FakeChannel) -> int:
+        """Sending in a thread takes Send Messages in Threads; Send Messages does not count there."""
+        return Perm.SEND_MESSAGES_IN_THREADS if channel.is_thread else Perm.SEND_MESSAGES
+
+    @staticmethod
+    def _refuse_non_text(channel: FakeChannel) -> None:
+        if channel.type in (ChannelType.GUILD_FORUM, ChannelType.GUILD_CATEGORY):
+            raise ApiError(400, 50008, "Cannot send messages in a non-text channel")
 
     async def _r_typing(self, rec: RecordedRequest, cid: str) -> tuple[int, Any]:
-        self._require(self._channel_or_404(cid), Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES)
+        channel = self._channel_or_404(cid)
+        self._refuse_non_text(channel)
+        self._require(channel, Perm.VIEW_CHANNEL | self._send_permission(channel))
         return 204, None
 
     async def _r_history(self, rec: RecordedRequest, cid: str) -> tuple[int, Any]:
@@ -451,7 +464,8 @@ class RestMixin:
     async def _r_send_message(self, rec: RecordedRequest, cid: str) -> tuple[int, Any]:
         channel = self._channel_or_404(cid)
         body = rec.json or {}
-        needed = Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES
+        self._refuse_non_text(channel)
+        needed = Perm.VIEW_CHANNEL | self._send_permission(channel)
         if rec.files:
             needed |= Perm.ATTACH_FILES
         if body.get("message_reference") and body["message_reference"].get("type", 0) == 0:
@@ -479,6 +493,8 @@ class RestMixin:
                     }
                 },
             )
+        if channel.is_thread:
+            self._before_bot_thread_message(channel)
         msg = self._create_message(channel, self.bot_user, body, rec.files)
         return 200, msg
 
@@ -491,6 +507,7 @@ class RestMixin:
         channel = self._channel_or_404(cid)
         msg = self._message_or_404(channel, mid)
         body = rec.json or {}
+        self._refuse_in_archived(channel)
         if int(msg["author"]["id"]) != self.bot_user.id or msg.get("webhook_id"):
             if set(body) - {"flags"}:
                 raise ApiError(403, 50005, "Cannot edit a message authored by another user")
@@ -569,6 +586,7 @@ class RestMixin:
         if not existing:
             needed |= Perm.ADD_REACTIONS
         self._require(channel, needed)
+        self._refuse_in_archived(channel)
         if not emoji["name"] and not emoji["id"]:
             raise ApiError(400, 10014, "Unknown Emoji")
         if self._add_reaction(msg, self.bot_user.id, emoji):

@@ -44,6 +44,7 @@ from .models import (
     _Snowflakes,
 )
 from .rest import RestMixin
+from .threads import ThreadsMixin
 
 
 def _describe_error(rec: RecordedRequest) -> str:
@@ -60,7 +61,7 @@ def _describe_error(rec: RecordedRequest) -> str:
 # --------------------------------------------------------------------------
 
 
-class FakeDiscord(RestMixin, MessagesMixin, GatewayMixin, InteractionsMixin):
+class FakeDiscord(RestMixin, MessagesMixin, ThreadsMixin, GatewayMixin, InteractionsMixin):
     """Fake Discord REST + gateway server. Use as ``async with FakeDiscord() as fake``.
 
     Args:
