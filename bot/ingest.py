@@ -145,6 +145,15 @@ def _post_text(message: discord.Message) -> str:
     return re.sub(rf"<@!?{me.id}>[ \t]*", "", message.content).strip()
 
 
+def _post_title(message: discord.Message) -> str | None:
+    """A forum post's title (its thread's name) for the text of its starter message, which shares
+    the thread's id; None for any other message."""
+    channel = message.channel
+    if isinstance(channel, discord.Thread) and channel.id == message.id and channel.name.strip():
+        return channel.name.strip()
+    return None
+
+
 def _what_to_read(message: discord.Message) -> tuple[str, str | discord.Attachment] | None:
     """What `article_from_message` reads a message's article from, in its order: ("file", its first
     .txt/.md/.html file), else ("link", its first link), else ("text", its text if article-length),
@@ -180,7 +189,7 @@ async def article_from_message(message: discord.Message, settings: FetchSettings
         case ("link", str(link)):
             return await article_from_url(link, settings)
         case ("text", str(text)):
-            return article_from_post(text, "The message", url=message.jump_url)
+            return article_from_post(text, "The message", title=_post_title(message), url=message.jump_url)
         case ("other file", discord.Attachment() as attachment):
             raise BadInput(
                 f"{attachment.filename} is not a .txt, .md or .html file; attach the article as one of"

@@ -36,6 +36,12 @@ NEWSROOM_PERMISSIONS = (
     ("add_reactions", "Add Reactions"),
 )
 """What the bot needs in the newsroom channel: to see its posts, and to answer them (✅, ❌ and a reason)."""
+FORUM_PERMISSIONS = (
+    ("view_channel", "View Channel"),
+    ("send_messages_in_threads", "Send Messages in Threads"),
+    ("add_reactions", "Add Reactions"),
+)
+"""The same in a forum channel, whose posts are threads: a reason is sent in the post's thread."""
 REASON_LIMIT = 300
 KEPT_NOTE = "The library keeps this post's earlier version: {reason}"
 """The reply to a refused edit whose post's article stays as it was: one sentence, the reason's next
@@ -110,12 +116,15 @@ class NewsroomCog(
 
     @app_commands.command(name="set", description="Index articles that moderators post in this channel.")
     @app_commands.describe(channel="The channel where moderators post articles")
-    async def set_(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    async def set_(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | discord.ForumChannel
+    ) -> None:
         require_moderator(interaction)
         if channel.guild.id != interaction.guild_id:
             raise UserError("Pick a channel of this server.")
         granted = channel.permissions_for(channel.guild.me)
-        missing = [name for flag, name in NEWSROOM_PERMISSIONS if not getattr(granted, flag)]
+        needed = FORUM_PERMISSIONS if isinstance(channel, discord.ForumChannel) else NEWSROOM_PERMISSIONS
+        missing = [name for flag, name in needed if not getattr(granted, flag)]
         if missing:
             # Discord sends no events of a channel the bot may not view; without reactions and
             # messages, moderators would never hear whether their posts were added.
@@ -178,12 +187,19 @@ class NewsroomCog(
         )
 
     async def is_moderators_post(self, message: discord.Message) -> bool:
-        """A moderator's message in the server's newsroom channel (only moderators' posts become articles)."""
+        """A moderator's message in the server's newsroom channel (only moderators' posts become
+        articles). In a newsroom forum, a post is the starter message of one of its threads (it has
+        the thread's id); messages inside threads, the forum's or a text newsroom's, are no posts."""
         if message.guild is None or message.author.bot or not isinstance(message.author, discord.Member):
             return False
-        if await self.newsroom_channel(message.guild.id) != message.channel.id:
+        channel = message.channel
+        newsroom = await self.newsroom_channel(message.guild.id)
+        if isinstance(channel, discord.Thread):
+            if channel.parent_id != newsroom or message.id != channel.id:
+                return False
+        elif newsroom != channel.id:
             return False
-        return message.channel.permissions_for(message.author).manage_messages
+        return channel.permissions_for(message.author).manage_messages
 
     async def takes(self, message: discord.Message) -> bool:
         """Whether this cog answers the message (with ✅ or ❌): a moderator's newsroom post with a file,
@@ -325,6 +341,16 @@ class NewsroomCog(
     async def forget_deleted_post(self, payload: discord.RawMessageDeleteEvent) -> None:
         if payload.guild_id is not None:
             await self._forget(payload.guild_id, payload.message_id)
+
+    @commands.Cog.listener("on_raw_thread_delete")
+    async def forget_deleted_forum_post(self, payload: discord.RawThreadDeleteEvent) -> None:
+        """A deleted forum post (its thread) goes with its starter message, whose id it shares;
+        Discord sends no message deletion for it. The thread of a text channel's message shares that
+        message's id too, but the message stays: only a forum's threads count. When the whole forum
+        is deleted, its posts' articles stay, as a deleted newsroom channel's do."""
+        guild = self.bot.get_guild(payload.guild_id)
+        if guild is not None and isinstance(guild.get_channel(payload.parent_id), discord.ForumChannel):
+            await self._forget(payload.guild_id, payload.thread_id)
 
     @commands.Cog.listener("on_raw_bulk_message_delete")
     async def forget_deleted_posts(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
