@@ -389,6 +389,21 @@ def test_opening_waits_for_another_process_that_holds_the_file(db_path):
     holder.close()
 
 
+def test_a_question_typed_without_the_non_joiner_quotes_the_word_as_written(store):
+    want = "می\u200cخواهیم"
+    text = f"وزیر گفت ما صلح {want} و جنگ را پایان می\u200cدهیم. این سخنان در تهران بیان شد و بازتاب گسترده داشت."
+    store.add(article("صلح", text), "global")
+    hit = store.search("میخواهیم صلح", ["global"]).hits[0]
+    assert hit.passage.text == text
+
+
+def test_the_same_text_with_and_without_non_joiners_is_stored_once(store):
+    text = "وزیر گفت ما صلح می\u200cخواهیم و جنگ را پایان می\u200cدهیم. این سخنان در تهران بیان شد و بازتاب گسترده داشت."
+    store.add(article("صلح", text), "global")
+    again = store.add(article("صلح", text.replace("\u200c", "")), "global")
+    assert (again.status, store.count_articles("global")) == ("unchanged", 1)
+
+
 def test_huge_article_id_is_not_found(store):
     with pytest.raises(NotFound, match="is not an article id"):
         store.get_article("global", "9" * 30)

@@ -20,6 +20,35 @@ def test_tokenize_keeps_contractions_whole():
     assert tokenize("Beijing didn’t and won't") == ["beijing", "didn't", "and", "won't"]
 
 
+PERSIAN_WANT = "می\u200cخواهم"
+"""Persian "I want", written as Persian writes it: with a zero-width non-joiner after its prefix."""
+
+
+def test_normalize_keeps_a_zero_width_non_joiner_inside_a_word():
+    assert normalize_text(f"او {PERSIAN_WANT} رفت") == f"او {PERSIAN_WANT} رفت"
+
+
+def test_normalize_keeps_the_joiners_of_an_emoji_sequence():
+    assert normalize_text("A family 👨\u200d👩\u200d👧 waved.") == "A family 👨\u200d👩\u200d👧 waved."
+
+
+def test_normalize_drops_a_joiner_beside_a_space():
+    assert normalize_text("The council\u200d voted \u200conce.") == "The council voted once."
+
+
+def test_tokenize_reads_a_word_through_its_non_joiner():
+    assert tokenize(f"او {PERSIAN_WANT}") == tokenize("او میخواهم") == ["او", "میخواهم"]
+
+
+def test_span_of_a_word_with_a_non_joiner_covers_all_of_it():
+    text = f"او {PERSIAN_WANT} رفت"
+    assert [(term, text[start:end]) for term, start, end in tokenize_spans(text)] == [
+        ("او", "او"),
+        ("میخواهم", PERSIAN_WANT),
+        ("رفت", "رفت"),
+    ]
+
+
 def test_tokenize_keeps_numbers():
     assert tokenize("On February 24, 2022 about 3.5 million") == [
         "on",

@@ -112,8 +112,10 @@ def corrections(stored: StoredFields, article: Article, link_taken: bool) -> dic
 
 
 def content_hash(text: str) -> str:
-    """A hash of the text that ignores case and spacing, for finding duplicates."""
-    folded = " ".join(text.casefold().split())  # the same as re.sub(r"\s+", " ", ...).strip()
+    """A hash of the text that ignores case, spacing and zero-width (non-)joiners (articles stored
+    before the text kept them have none), for finding duplicates."""
+    bare = text.replace("\u200c", "").replace("\u200d", "")
+    folded = " ".join(bare.casefold().split())  # the same as re.sub(r"\s+", " ", ...).strip()
     return hashlib.sha256(folded.encode()).hexdigest()
 
 

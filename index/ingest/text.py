@@ -11,7 +11,13 @@ from collections.abc import Iterator
 log = logging.getLogger(__name__)
 
 # Characters that carry no text: zero-width marks, bidi controls and other invisible formatting.
-_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# The zero-width non-joiner and joiner (U+200C, U+200D) are not among them: they are part of how
+# Persian and Indic words and emoji such as 👨‍👩‍👧 are written, so the stored text keeps them (a quote
+# shows the word as its article wrote it), and the tokenizer reads a word through them (`_JOINERS`).
+_INVISIBLE = re.compile(r"[\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_JOINERS = ("\u200c", "\u200d")
+_STRAY_JOINERS = re.compile(r"(?<!\S)[\u200c\u200d]+|[\u200c\u200d]+(?!\S)")
+"""Joiners next to a space or a line end join nothing: they go."""
 # Control characters that end a line (str.splitlines reads them so): a form feed between pages,
 # the vertical tab a word processor writes for a line break, the separators, NEL. Each becomes a
 # line break, so the words on either side stay apart.
@@ -31,6 +37,8 @@ def normalize_text(raw: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub("", text)
+    if _has_joiners(text):
+        text = _STRAY_JOINERS.sub("", text)
     text = _SPACES.sub(" ", text)
     lines = [line.strip() for line in text.split("\n")]
     text = "\n".join(lines)
@@ -221,8 +229,21 @@ def _wide_spans(text: str) -> Iterator[tuple[str, int, int]]:
             yield _term(word) if "'" in word or "’" in word else word.casefold(), start, end
 
 
+def _has_joiners(text: str) -> bool:
+    return _JOINERS[0] in text or _JOINERS[1] in text
+
+
+def _without_joiners(text: str) -> tuple[str, list[int]]:
+    """The text without zero-width (non-)joiners, and the offset in the text of each character kept."""
+    kept = [at for at, ch in enumerate(text) if ch not in _JOINERS]
+    return "".join(text[at] for at in kept), kept
+
+
 def tokenize(text: str) -> list[str]:
-    """Terms of a text, in order, repeats kept."""
+    """Terms of a text, in order, repeats kept. A zero-width (non-)joiner inside a word is read
+    through: "می‌خواهم" gives the term of "میخواهم", as text stored before they were kept does."""
+    if _has_joiners(text):
+        text = text.replace(_JOINERS[0], "").replace(_JOINERS[1], "")
     if not _latin_only(text):
         return [term for term, _, _ in _wide_spans(text)]
     words = _TOKEN.findall(text)
@@ -233,7 +254,13 @@ def tokenize(text: str) -> list[str]:
 
 def tokenize_spans(text: str) -> Iterator[tuple[str, int, int]]:
     """Terms of a text with their character offsets, for highlighting. The terms of an unspaced
-    script overlap (a character and the pair it starts)."""
+    script overlap (a character and the pair it starts). A word written with a zero-width
+    (non-)joiner inside spans all of it, joiners included."""
+    if _has_joiners(text):
+        bare, kept = _without_joiners(text)
+        for term, start, end in tokenize_spans(bare):
+            yield term, kept[start], kept[end - 1] + 1
+        return
     if not _latin_only(text):
         yield from _wide_spans(text)
         return
