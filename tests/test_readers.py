@@ -56,6 +56,16 @@ def test_a_text_opening_with_ruled_lines_that_name_no_article_field_keeps_them(t
     assert read_one(path).text == "---\nWarning: graphic images\n---\n\nThe war went on through the winter."
 
 
+def test_a_text_whose_first_sentence_stands_over_a_rule_of_dashes_keeps_that_sentence(tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("The minister resigned on Tuesday.\n--\nThe council chose a new leader on Wednesday.")
+    article = read_one(path)
+    assert (article.title, article.text) == (
+        "Story",
+        "The minister resigned on Tuesday.\n--\nThe council chose a new leader on Wednesday.",
+    )
+
+
 def test_markdown_heading_is_the_title(tmp_path):
     path = tmp_path / "story.md"
     path.write_text("# Rates held steady\n\nThe central bank kept rates unchanged on Tuesday.")

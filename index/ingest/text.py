@@ -100,19 +100,28 @@ def strip_chrome(text: str) -> str:
 _HEADLINE_MAX = 200
 _SETEXT_UNDERLINE = re.compile(r"=+|-{2,}")
 """The line under a Markdown heading written "Title" over "=====" (or "-----")."""
+_CLAUSE_ENDS = (".", ":", ";", ",")
+"""How a sentence ends and a heading does not, even over a rule: "She left.", then "--"."""
+_SENTENCE_ENDS = (*_CLAUSE_ENDS, "?", "!", "”", '"')
 
 
 def split_headline(text: str) -> tuple[str | None, str]:
     """Take a leading headline line off a plain-text article.
 
     A headline is a short first line that is its own paragraph and does not end like a sentence.
-    Markdown headings count too (`# Title`, or Title over a line of = or -). Returns (title or
-    None, body).
+    Markdown headings count too (`# Title`, or Title over a line of = or - unless it ends with a
+    full stop, colon, semicolon or comma: a sentence over a rule is text). Returns (title or None,
+    body).
     """
     first, _sep, rest = text.partition("\n")
     candidate = first.strip()
     underline, _sep, after = rest.partition("\n")
-    if candidate and len(candidate) <= _HEADLINE_MAX and _SETEXT_UNDERLINE.fullmatch(underline.strip()):
+    if (
+        candidate
+        and len(candidate) <= _HEADLINE_MAX
+        and not candidate.endswith(_CLAUSE_ENDS)
+        and _SETEXT_UNDERLINE.fullmatch(underline.strip())
+    ):
         return candidate, after.strip()
     if candidate.startswith("#"):
         candidate = candidate.lstrip("#").strip()
@@ -121,7 +130,7 @@ def split_headline(text: str) -> tuple[str | None, str]:
     if (
         candidate
         and len(candidate) <= _HEADLINE_MAX
-        and not candidate.endswith((".", "?", "!", ":", ";", ",", "”", '"'))
+        and not candidate.endswith(_SENTENCE_ENDS)
         and rest.startswith("\n")
     ):
         return candidate, rest.strip()
