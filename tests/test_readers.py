@@ -50,6 +50,17 @@ def test_markdown_front_matter_gives_the_fields_and_is_left_out_of_the_text(tmp_
     )
 
 
+def test_markdown_front_matter_title_that_yaml_reads_as_a_number_is_the_title_as_written(tmp_path):
+    path = tmp_path / "review.md"
+    path.write_text("---\ntitle: 1984\ndate: 2024-04-02\n---\n\nThe novel is back in the bestseller lists.")
+    article = read_one(path)
+    assert (article.title, article.published, article.text) == (
+        "1984",
+        "2024-04-02",
+        "The novel is back in the bestseller lists.",
+    )
+
+
 def test_a_text_opening_with_ruled_lines_that_name_no_article_field_keeps_them(tmp_path):
     path = tmp_path / "story.txt"
     path.write_text("---\nWarning: graphic images\n---\n\nThe war went on through the winter.")

@@ -14,7 +14,6 @@ import stat
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any, AnyStr, Literal
 
@@ -250,6 +249,7 @@ def _title_from_source(source: str) -> str | None:
 FRONT_MATTER_MAX = 8192
 """A Markdown file's front matter is looked for in this many first characters."""
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_YAML_NULL = "tag:yaml.org,2002:null"
 _FRONT_MATTER_FIELDS = {
     "title": ("title",),
     "published": ("date", "published", "pubdate"),
@@ -268,19 +268,24 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
     if not found:
         return {}, text
     try:
-        data = yaml.safe_load(found[1] or "")
-    except (yaml.YAMLError, RecursionError, ValueError):
+        # Composed, not loaded: each value is read as written, so "title: 1984" or "title: No" stays
+        # a title (loading makes them a number and False), and nothing is built from tags or aliases.
+        node = yaml.compose(found[1] or "", Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
         return {}, text
-    if not isinstance(data, dict):
+    if not isinstance(node, yaml.MappingNode):
         return {}, text
+    written = {
+        key.value: value.value
+        for key, value in node.value
+        if isinstance(key, yaml.ScalarNode) and isinstance(value, yaml.ScalarNode) and value.tag != _YAML_NULL
+    }
     fields: dict[str, str] = {}
     for field, keys in _FRONT_MATTER_FIELDS.items():
         for key in keys:
-            value = data.get(key)
-            if isinstance(value, date):  # YAML reads 2024-04-02 as a date (a datetime is one too)
-                value = value.isoformat()[:10]
-            if isinstance(value, str) and value.strip():
-                fields[field] = value.strip()
+            value = written.get(key, "").strip()
+            if value:
+                fields[field] = value
                 break
     if not fields:  # such as "---", "Warning: graphic images", "---" opening a plain text: its text
         return {}, text
