@@ -61,6 +61,12 @@ def test_markdown_front_matter_title_that_yaml_reads_as_a_number_is_the_title_as
     )
 
 
+def test_markdown_front_matter_date_as_jekyll_writes_it_is_the_date_in_its_own_zone(tmp_path):
+    path = tmp_path / "story.md"
+    path.write_text("---\ntitle: Late vote\ndate: 2024-04-02 23:30:00 -0500\n---\n\nThe council voted late.")
+    assert read_one(path).published == "2024-04-02"
+
+
 def test_a_text_opening_with_ruled_lines_that_name_no_article_field_keeps_them(tmp_path):
     path = tmp_path / "story.txt"
     path.write_text("---\nWarning: graphic images\n---\n\nThe war went on through the winter.")

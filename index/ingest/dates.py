@@ -21,7 +21,8 @@ _MONTH = (
 )
 _WEEKDAY = r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
+# The zone may follow a space, as Jekyll writes a date: "2024-04-02 23:30:00 -0500".
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?: ?Z| ?[+-]\d{2}:?\d{2})?)?")
 _WORDS = re.compile(
     rf"{_WEEKDAY}(?:{_DAY}\s+{_MONTH},?\s+\d{{4}}|{_MONTH}\s+{_DAY},?\s+\d{{4}})", re.IGNORECASE
 )
@@ -108,7 +109,7 @@ def parse_date(value: str, order: str | None = None, *, record: bool = False) ->
         raise BadInput(f"The date order must be dmy or mdy, not {order!r}.")
     if _ISO.fullmatch(text):
         try:
-            parsed = datetime.fromisoformat(text.replace(" ", "T"))
+            parsed = datetime.fromisoformat(text.replace(" ", "T", 1).replace(" ", ""))
         except ValueError:
             raise _refused(value, record) from None
         return _checked(parsed.year, parsed.month, parsed.day, value, record)
