@@ -138,11 +138,16 @@ def article_from_post(text: str, source: str, title: str | None = None, url: str
 def _post_text(message: discord.Message) -> str:
     """A message's text without its mentions of the bot: a post mentions the bot so that the bot,
     without the Message Content intent, can read it (as /newsroom set says); the mention is no part
-    of the article, and would head its title and its first quote."""
+    of the article, and would head its title and its first quote. The bot's own role counts too:
+    Discord offers it beside the bot when a moderator types @Clippings."""
     me = message.guild.me if message.guild is not None else None
     if me is None:
         return message.content
-    return re.sub(rf"<@!?{me.id}>[ \t]*", "", message.content).strip()
+    mentions = [rf"@!?{me.id}"]
+    role = me.guild.self_role
+    if role is not None:
+        mentions.append(rf"@&{role.id}")
+    return re.sub(rf"<(?:{'|'.join(mentions)})>[ \t]*", "", message.content).strip()
 
 
 def _post_title(message: discord.Message) -> str | None:

@@ -65,14 +65,18 @@ async def test_paste_form_takes_a_link_in_angle_brackets(world):
     assert world.store.list_articles(str(world.guild.id))[0].url == "https://news.example/harbour"
 
 
-@pytest.fixture
-async def newsroom(world):
-    """The world with #news as its newsroom, and the bot without the Message Content intent: so
-    moderators mention the bot in their posts, as /newsroom set tells them."""
+async def set_newsroom(world) -> None:
     inter = await world.fake.invoke_command(
         "newsroom set", {"channel": world.news}, user=world.mod, channel=world.general
     )
     await inter.wait_followup()
+
+
+@pytest.fixture
+async def newsroom(world):
+    """The world with #news as its newsroom, and the bot without the Message Content intent: so
+    moderators mention the bot in their posts, as /newsroom set tells them."""
+    await set_newsroom(world)
     return world
 
 
@@ -98,16 +102,34 @@ async def test_newsroom_file_post_that_mentions_the_bot_is_not_asked_for_a_quest
     assert [m["id"] for m in newsroom.fake.messages_in(newsroom.news)] == [posted["id"]]
 
 
-async def test_newsroom_text_post_that_mentions_the_bot_is_stored_without_the_mention(newsroom):
-    story = "The harbour reopened on Monday after the storm passed, the mayor said. " * 4
-    posted = await newsroom.fake.send_user_message(
-        newsroom.news, newsroom.mod, f"{newsroom.fake.bot_user.mention} Harbour reopens\n{story}"
+HARBOUR_STORY = "The harbour reopened on Monday after the storm passed, the mayor said. " * 4
+
+
+async def stored_post(world, mention: str) -> tuple[str, str]:
+    """The title and text stored from a newsroom post of HARBOUR_STORY under a headline, after `mention`."""
+    posted = await world.fake.send_user_message(
+        world.news, world.mod, f"{mention} Harbour reopens\n{HARBOUR_STORY}"
     )
-    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
-    library = str(newsroom.guild.id)
-    stored = newsroom.store.list_articles(library)[0]
-    assert stored.title == "Harbour reopens"
-    assert newsroom.store.article_text(library, stored.id) == f"Harbour reopens\n{story.strip()}"
+    await world.fake.wait_for(lambda: world.fake.reactions_on(posted), description="a reaction")
+    library = str(world.guild.id)
+    stored = world.store.list_articles(library)[0]
+    return stored.title, world.store.article_text(library, stored.id)
+
+
+async def test_newsroom_text_post_that_mentions_the_bot_is_stored_without_the_mention(newsroom):
+    assert await stored_post(newsroom, newsroom.fake.bot_user.mention) == (
+        "Harbour reopens",
+        f"Harbour reopens\n{HARBOUR_STORY.strip()}",
+    )
+
+
+async def test_newsroom_text_post_that_mentions_the_bots_role_is_stored_without_the_mention(tmp_path):
+    async with bot_world(tmp_path, message_content=True) as world:  # a role's mention shows no content else
+        await set_newsroom(world)
+        assert await stored_post(world, world.fake.bot_role(world.guild).mention) == (
+            "Harbour reopens",
+            f"Harbour reopens\n{HARBOUR_STORY.strip()}",
+        )
 
 
 async def test_newsroom_text_post_is_stored_without_its_markdown(newsroom):
