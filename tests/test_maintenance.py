@@ -471,7 +471,8 @@ def test_the_documented_restore_works_from_the_operators_own_folder(tmp_path):
     home.mkdir()
     with Store(state / "clippings.db") as store:
         store.add(article(1), "global")
-    assert run(state / "clippings.db", "backup", str(state / "backup-2024-05-01.db")).exit_code == 0
+    daily = state / "backups" / "clippings-2024-05-01-030000.db"  # as the backup timer names it
+    assert run(state / "clippings.db", "backup", str(daily)).exit_code == 0
     with Store(state / "clippings.db") as store:
         store.add(article(2), "global")  # after the backup: the restore takes it away
     (state / "clippings.db.index").mkdir()
@@ -481,7 +482,7 @@ def test_the_documented_restore_works_from_the_operators_own_folder(tmp_path):
     with Store(state / "clippings.db") as store:
         assert [a.title for a in store.list_articles("global")] == ["Story 1 about the storm"]
     assert sorted(p.name for p in state.iterdir() if not p.name.startswith("damaged-")) == [
-        "backup-2024-05-01.db",
+        "backups",
         "clippings.db",
     ]
     assert os.listdir(home) == []
