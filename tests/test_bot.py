@@ -140,6 +140,12 @@ def replying_to(message: dict):
     return lambda m: (m.get("message_reference") or {}).get("message_id") == message["id"]
 
 
+async def reply_in_general(world: World, content: str) -> dict:
+    """The bot's reply to Alice's message of `content` in #general."""
+    posted = await world.fake.send_user_message(world.general, world.alice, content)
+    return await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+
+
 def message_bodies(fake: FakeDiscord) -> list[dict]:
     """Every message the bot sent or edited: followups, edits, channel messages and type-4 replies."""
     bodies = []
@@ -829,12 +835,9 @@ async def test_mention_where_the_bot_may_not_embed_says_so_instead_of_an_answer_
 
 async def test_mention_that_also_mentions_a_member_quotes_the_passage(world):
     world.store.add(sample(), "global")
-    posted = await world.fake.send_user_message(
-        world.general,
-        world.alice,
-        f"{world.fake.bot_user.mention} {world.mod.mention} what did Qin say about weapons",
+    reply = await reply_in_general(
+        world, f"{world.fake.bot_user.mention} {world.mod.mention} what did Qin say about weapons"
     )
-    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
     assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"
     assert reply["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
 
@@ -843,19 +846,15 @@ async def test_mention_of_the_bots_role_is_answered_as_a_mention_of_the_bot(tmp_
     async with bot_world(tmp_path, message_content=True) as world:
         world.store.add(sample(), "global")
         role = world.fake.bot_role(world.guild)
-        posted = await world.fake.send_user_message(
-            world.general, world.alice, f"{role.mention} what did Qin say about weapons"
-        )
-        reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
+        reply = await reply_in_general(world, f"{role.mention} what did Qin say about weapons")
         assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"
 
 
 async def test_mention_with_everyone_in_the_question_quotes_the_passage(world):
     world.store.add(sample(), "global")
-    posted = await world.fake.send_user_message(
-        world.general, world.alice, f"@everyone {world.fake.bot_user.mention} what did Qin say about weapons"
+    reply = await reply_in_general(
+        world, f"@everyone {world.fake.bot_user.mention} what did Qin say about weapons"
     )
-    reply = await world.fake.wait_for_message(world.general, replying_to(posted), include_existing=True)
     assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"
     assert reply["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
 
