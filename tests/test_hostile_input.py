@@ -6,6 +6,7 @@ Never a crash, a hang or unbounded memory. Cases that could hang run in a subpro
 from __future__ import annotations
 
 import codecs
+import concurrent.futures
 import contextlib
 import gzip
 import json
@@ -28,6 +29,7 @@ from index.ingest.readers import (
     MAX_FILE_BYTES,
     articles_from_bytes,
     max_bytes_for,
+    read_file,
     read_path,
 )
 
@@ -357,6 +359,20 @@ def test_fifo_named_txt_is_refused_without_blocking(tmp_path):
         == f"Error: {folder / 'pipe.txt'} is not a regular file; give a .txt, .md, .html or .json file."
     )
     assert "1 added" in result.stderr
+
+
+def test_read_file_refuses_a_fifo_without_waiting_for_a_writer(tmp_path):
+    # read_file opens first and checks the opened file; an open that waited for a writer would
+    # block here until the timeout.
+    os.mkfifo(tmp_path / "pipe.txt")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        read = pool.submit(lambda: list(read_file(tmp_path / "pipe.txt")))
+        assert read.result(timeout=10) == [
+            ReadFailure(
+                str(tmp_path / "pipe.txt"),
+                f"{tmp_path / 'pipe.txt'} is not a regular file; give a .txt, .md, .html or .json file.",
+            )
+        ]
 
 
 def test_symlink_to_dev_zero_is_refused_without_reading_forever(tmp_path):

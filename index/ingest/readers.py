@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AnyStr, Literal
+from typing import Any, AnyStr, BinaryIO, Literal
 
 import charset_normalizer
 import trafilatura
@@ -645,16 +645,15 @@ def _undecodable_errors() -> str:
     return "clippings-undecodable"
 
 
-def _stream_jsonl(path: Path, source: str) -> Iterator[Article | ReadFailure]:
-    """JSON Lines (optionally gzipped) read a line at a time, so a feed of any size streams in
-    bounded memory; only a single line is capped, at the size of one document.
+def _stream_jsonl(file: BinaryIO, name: str, source: str) -> Iterator[Article | ReadFailure]:
+    """JSON Lines (optionally gzipped, by the file's `name`) read a line at a time, so a feed of
+    any size streams in bounded memory; only a single line is capped, at the size of one document.
 
     A UTF-16 or UTF-32 byte order mark at the start decodes the whole stream in that encoding
     (its lines cannot be split as bytes); otherwise each line is decoded on its own as UTF-8.
     """
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:
+        with gzip.GzipFile(fileobj=file, mode="rb") if name.lower().endswith(".gz") else file as handle:
             head = handle.read(8192)
             declared = _bom_encoding(head)
             if not declared and b"\x00" in head:  # one refusal, not one per "line" of a binary file
@@ -692,6 +691,18 @@ def _stream_jsonl(path: Path, source: str) -> Iterator[Article | ReadFailure]:
         yield ReadFailure(source, f"{source} could not be read to the end ({exc}); check the file.")
 
 
+def _open_regular(path: Path) -> BinaryIO | None:
+    """The file opened for reading, or None when it is not a regular file (a FIFO, a device such as
+    /dev/zero behind a link), which is never read: reading could block forever or never end. The
+    check is of the file opened, without blocking, so a file swapped for a FIFO after a look at its
+    name cannot make a read hang."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        return None
+    return os.fdopen(descriptor, "rb")
+
+
 def read_file(path: Path, **meta: str | None) -> Iterator[Article | ReadFailure]:
     """Articles from one file, chosen by its suffix."""
     source = shown_path(str(path))  # a name that is not UTF-8 is shown (and stored) with U+FFFD
@@ -704,21 +715,20 @@ def read_file(path: Path, **meta: str | None) -> Iterator[Article | ReadFailure]
         return
     limit = max_bytes_for(kind)
     try:
-        # Not a regular file (a FIFO, a device such as /dev/zero behind a symlink): never read it,
-        # since reading could block forever or never end.
-        if not stat.S_ISREG(path.stat().st_mode):
+        handle = _open_regular(path)
+        if handle is None:
             yield ReadFailure(
                 source, f"{source} is not a regular file; give a .txt, .md, .html or .json file."
             )
             return
-        if kind == "jsonl":
-            yield from _stream_jsonl(path, source)
-            return
-        if path.stat().st_size > limit:
-            yield ReadFailure(source, too_large(source, limit))
-            return
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)  # the file may have grown since stat
+        with handle:
+            if kind == "jsonl":
+                yield from _stream_jsonl(handle, path.name, source)
+                return
+            if os.fstat(handle.fileno()).st_size > limit:
+                yield ReadFailure(source, too_large(source, limit))
+                return
+            data = handle.read(limit + 1)  # the file may have grown since fstat
         if len(data) > limit:
             yield ReadFailure(source, too_large(source, limit))
             return
