@@ -30,7 +30,7 @@ from .ingest.readers import (
     read_path,
     sniff_kind,
 )
-from .ingest.text import question_terms, tokenize, tokenize_spans, without_invisible
+from .ingest.text import question_terms, tokenize, tokenize_spans, without_invisible, without_links
 from .models import AddFailure, AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
 from .rank.answerable import is_small_talk
 from .rank.semantic import load_encoder
@@ -95,4 +95,5 @@ __all__ = [
     "tokenize",
     "tokenize_spans",
     "without_invisible",
+    "without_links",
 ]

@@ -54,7 +54,7 @@ from .errors import ArticleRefused, NoSearchableWords, describe_os_error
 from .ingest.dates import stored_date
 from .ingest.fields import check_new_library, check_url, clean_title, shown
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
-from .ingest.text import question_terms, tokenize, without_invisible
+from .ingest.text import question_terms, tokenize, without_invisible, without_links
 from .models import AddFailure, AddResult, Article, Hit, Passage, SearchResponse, Stages, StoredArticle
 from .rank import CANDIDATES, Answerability, Ranker
 from .rank.answerable import SPREAD, Candidates
@@ -637,10 +637,10 @@ class Store:
     ) -> SearchResponse:
         """The best passages for a question, from the given libraries only. With `stages`, the
         time of each stage is added to it (tokenize, rank, fetch, learned, features, answerable)."""
-        terms = question_terms(question)
+        asked = without_links(without_invisible(question))  # what is ranked; the response keeps the question
+        terms = question_terms(asked)
         if not terms:
             raise NoSearchableWords()
-        asked = without_invisible(question)  # what the ranker reads; the response keeps the question
         if stages is not None:
             stages.lap("tokenize")
         libraries = list(dict.fromkeys(libraries))

@@ -859,6 +859,16 @@ async def test_mention_with_everyone_in_the_question_quotes_the_passage(world):
     assert reply["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
 
 
+async def test_mention_with_a_pasted_link_quotes_the_passage_and_echoes_no_link(world):
+    world.store.add(sample(), "global")
+    reply = await reply_in_general(
+        world,
+        f"{world.fake.bot_user.mention} what did Qin say about weapons https://news.example/2023/03/07/qin.html",
+    )
+    assert reply["content"] == "Results 1–3 for “what did Qin say about weapons”"
+    assert reply["embeds"][0]["description"].startswith(WEAPONS_QUOTE)
+
+
 async def test_ask_with_a_member_channel_and_emoji_in_the_question_quotes_the_passage(world):
     world.store.add(sample(), "global")
     message = await ask(

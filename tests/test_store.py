@@ -5,7 +5,7 @@ import threading
 import pytest
 from conftest import HI_DAY, MULTILINGUAL, SAMPLE, WEAPONS, ZH_WEAPONS
 
-from index import Article, BadInput, DatabaseError, NotFound, Store, read_path
+from index import Article, BadInput, DatabaseError, NoSearchableWords, NotFound, Store, read_path
 from index.ingest.passages import make_passages
 
 
@@ -402,6 +402,22 @@ def test_the_same_text_with_and_without_non_joiners_is_stored_once(store):
     store.add(article("صلح", text), "global")
     again = store.add(article("صلح", text.replace("\u200c", "")), "global")
     assert (again.status, store.count_articles("global")) == ("unchanged", 1)
+
+
+def test_a_question_with_a_pasted_link_is_answered_as_without_it(store):
+    store.add(sample(), "global")
+    response = store.search(
+        "what did Qin say about weapons https://www.news.example/2023/03/07/china/qin-gang/index.html",
+        ["global"],
+    )
+    assert response.answerable
+    assert response.hits[0].passage.text.startswith(WEAPONS)
+
+
+def test_a_question_that_is_only_a_link_has_no_words_to_search(store):
+    store.add(sample(), "global")
+    with pytest.raises(NoSearchableWords):
+        store.search("<https://www.news.example/2023/03/07/qin.html>", ["global"])
 
 
 def test_huge_article_id_is_not_found(store):

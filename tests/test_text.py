@@ -5,6 +5,7 @@ from index.ingest.text import (
     strip_chrome,
     tokenize,
     tokenize_spans,
+    without_links,
 )
 
 
@@ -47,6 +48,16 @@ def test_span_of_a_word_with_a_non_joiner_covers_all_of_it():
         ("میخواهم", PERSIAN_WANT),
         ("رفت", "رفت"),
     ]
+
+
+def test_without_links_drops_pasted_links_of_each_form():
+    assert without_links("is this true? https://x.example/a?b=1 <http://y.example/c> www.z.example/d ok") == (
+        "is this true? ok"
+    )
+
+
+def test_without_links_keeps_a_question_without_links_as_it_is():
+    assert without_links("what did  Qin say, e.g. about www?") == "what did  Qin say, e.g. about www?"
 
 
 def test_tokenize_keeps_numbers():

@@ -24,6 +24,7 @@ from index import (
     is_small_talk,
     question_terms,
     without_invisible,
+    without_links,
 )
 
 from ..client import libraries_for
@@ -101,8 +102,9 @@ and pings, not words of the question."""
 def question_text(text: str) -> str:
     """A member's question as it is searched and echoed: without Discord's markup, whose ids would
     count as words that no article holds (a question that also mentions a member was found to have
-    no answer), and without the invisible characters the search drops anyway."""
-    return without_invisible(DISCORD_MARKUP.sub(" ", text)).strip()
+    no answer), and without web links (the search drops them too, and echoed they would bring a
+    link preview under the answer) and the invisible characters the search drops anyway."""
+    return without_links(without_invisible(DISCORD_MARKUP.sub(" ", text))).strip()
 
 
 def scope_of(guild_id: int | None) -> str:

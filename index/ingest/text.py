@@ -321,6 +321,20 @@ def without_invisible(question: str) -> str:
     return _INVISIBLE.sub("", question)
 
 
+_WEB_LINK = re.compile(r"<?\b(?:https?://|www\.)[^\s<>]+>?", re.IGNORECASE)
+
+
+def without_links(question: str) -> str:
+    """A question without the web links pasted into it ("is this true? https://…"): their pieces
+    (https, www, com, a date in the path) are words no passage says, which made a question that the
+    library answers look unanswerable."""
+    return (
+        " ".join(_WEB_LINK.sub(" ", question).split())
+        if "://" in question or "www." in question.lower()
+        else question
+    )
+
+
 def question_terms(question: str) -> list[str]:
     """Terms of a question that drive ranking: its words without question words.
 
