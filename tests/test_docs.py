@@ -120,3 +120,37 @@ def test_env_example_gives_the_learned_stages_adding_speed_that_the_readme_and_t
     env_example = (REPO / ".env.example").read_text()
     help_text = CliRunner().invoke(cli, ["--help"], terminal_width=1000).output
     assert (speed in readme, speed in env_example, speed in help_text) == (True, True, True)
+
+
+def architecture_tree() -> set[str]:
+    """The files and folders that docs/architecture.md's layout lists, as paths from the repository."""
+    text = (REPO / "docs" / "architecture.md").read_text()
+    block = text.split("```\n", 2)[1]
+    listed: set[str] = set()
+    parents: list[str] = []
+    for line in block.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        name = line.split()[0] if line.strip() else ""
+        if indent > 8 or not (name.endswith("/") or name.endswith(".py")):
+            continue  # a description's second line
+        parents = parents[: indent // 2]
+        path = "".join(parents) + name
+        listed.add(path.rstrip("/"))
+        if name.endswith("/"):
+            parents.append(name)
+    return listed
+
+
+def test_architecture_lists_every_module_of_index_and_bot():
+    modules = {
+        str(path.relative_to(REPO))
+        for package in ("index", "bot")
+        for path in (REPO / package).rglob("*.py")
+        if path.name != "__init__.py" or path.parent.name == "index"
+    }
+    assert sorted(modules - architecture_tree()) == []
+
+
+def test_architecture_lists_nothing_that_is_gone():
+    gone = [path for path in architecture_tree() if not (REPO / path).exists()]
+    assert gone == []
