@@ -29,11 +29,12 @@ features (weights fitted by benchmarks/tune.py; see `Weights`):
   candidate, not from today, so a question about an old story whose articles are all old is not
   pushed aside.
 
-It costs a few milliseconds for 40 candidates: only the candidate passages are tokenized (and split
-into sentences with a cheap rule); each distinct word is stemmed once (stems are cached); the
-article's text is fetched once (kept per article in the ranker's small LRU cache) for the text before each
-passage, and searched (plain string search on the casefolded text) only for the names in the
-question.
+It costs a few milliseconds for 40 candidates: each candidate's sentences, words and stems come from
+its analysis stored when it was added (a passage without one is tokenized and split then); the text
+before each passage comes with the search's own reads (`passage_extras`); an article's text is read
+only when a feature needs it (a name asked about, missing from a passage), is kept per article in the
+ranker's small LRU cache, and is searched (plain string search on the casefolded text) only for the
+names in the question.
 """
 
 from __future__ import annotations
