@@ -168,6 +168,17 @@ async def test_newsroom_forum_post_edit_updates_its_article(forum_newsroom):
     assert library_texts(forum_newsroom) == [CORRECTED_POST.strip()]
 
 
+async def test_renamed_newsroom_forum_post_retitles_its_article(forum_newsroom):
+    thread, _ = await forum_post(forum_newsroom)
+    await forum_newsroom.fake.rename_thread(thread, "Library budget approved 7-2")
+    guild = str(forum_newsroom.guild.id)
+    await forum_newsroom.fake.wait_for(
+        lambda: forum_newsroom.store.list_articles(guild)[0].title == "Library budget approved 7-2",
+        description="the article retitled",
+    )
+    assert library_texts(forum_newsroom) == [BUDGET_POST.strip()]
+
+
 async def test_newsroom_forum_starter_message_deleted_removes_its_article(forum_newsroom):
     _, starter = await forum_post(forum_newsroom)
     await forum_newsroom.fake.delete_user_message(starter)

@@ -1265,6 +1265,16 @@ async def test_an_archived_thread_leaves_the_cache_and_a_message_unarchives_it(e
 
 
 @pytest.mark.asyncio
+async def test_a_renamed_thread_reaches_the_bots_cache_by_thread_update(env: Env) -> None:
+    fake = env.fake
+    thread = await fake.start_thread(env.general, env.alice, "old name")
+    cached = await _bot_thread(env, thread.id)
+    await fake.rename_thread(thread, "new name")
+    await fake.wait_for(lambda: cached.name == "new name", description="the thread renamed")
+    assert thread.name == "new name"
+
+
+@pytest.mark.asyncio
 async def test_a_locked_archived_thread_refuses_members_without_manage_threads(env: Env) -> None:
     fake = env.fake
     thread = await fake.start_thread(env.general, env.alice, "closed")

@@ -352,6 +352,26 @@ class NewsroomCog(
         if guild is not None and isinstance(guild.get_channel(payload.parent_id), discord.ForumChannel):
             await self._forget(payload.guild_id, payload.thread_id)
 
+    @commands.Cog.listener("on_thread_update")
+    async def retitle_renamed_forum_post(self, before: discord.Thread, after: discord.Thread) -> None:
+        """A renamed forum post retitles its article: a text post is titled by the post's name. A
+        link or file post keeps the title of its page or file, and a refused post stays refused."""
+        if before.name == after.name or not isinstance(after.parent, discord.ForumChannel):
+            return
+        async with self._one_at_a_time(after.id):
+            try:
+                record = await self._record(after.guild.id, after.id)
+                if record is None or not record.article or not (record.source or "").startswith("text:"):
+                    return
+                message = await after.fetch_message(after.id)  # the post's starter message
+            except discord.NotFound:
+                return  # deleted meanwhile: its deletion takes the article
+            # Its record says a moderator's post was stored; a fetched message names no member to check again.
+            if not self._can_read(message):
+                return
+            log.info("newsroom forum post %s was renamed; retitling its article", after.id)
+            await self._store_post(message, record)
+
     @commands.Cog.listener("on_raw_bulk_message_delete")
     async def forget_deleted_posts(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
         if payload.guild_id is not None:

@@ -285,6 +285,19 @@ class ThreadsMixin:
                 [("THREAD_UPDATE", self._thread_payload(channel), Intent.GUILDS)], timeout
             )
 
+    async def rename_thread(
+        self: FakeDiscord, thread: Any, name: str, *, timeout: float | None = None
+    ) -> None:
+        """A member renames the thread (a forum post's title): THREAD_UPDATE reaches the bot if it
+        may view the thread."""
+        channel = self._thread(thread)
+        channel.name = name
+        self._notify()
+        if self._bot_views(channel):
+            await self._send_events(
+                [("THREAD_UPDATE", self._thread_payload(channel), Intent.GUILDS)], timeout
+            )
+
     async def unarchive_thread(self: FakeDiscord, thread: Any, *, timeout: float | None = None) -> None:
         """A moderator unarchives the thread (and unlocks it): THREAD_UPDATE."""
         channel = self._thread(thread)
