@@ -136,6 +136,8 @@ class AnswerFunction(Protocol):
     ) -> bool: ...
 
 
+ONLY_A_LINK = "A link alone is no question; ask in words what you want to know about it."
+
 _DEFAULT_RANKER = object()
 
 
@@ -640,6 +642,8 @@ class Store:
         asked = without_links(without_invisible(question))  # what is ranked; the response keeps the question
         terms = question_terms(asked)
         if not terms:
+            if question_terms(question):  # words, but only a link's
+                raise NoSearchableWords(ONLY_A_LINK)
             raise NoSearchableWords()
         if stages is not None:
             stages.lap("tokenize")

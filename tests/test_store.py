@@ -414,10 +414,11 @@ def test_a_question_with_a_pasted_link_is_answered_as_without_it(store):
     assert response.hits[0].passage.text.startswith(WEAPONS)
 
 
-def test_a_question_that_is_only_a_link_has_no_words_to_search(store):
+def test_a_question_that_is_only_a_link_is_asked_for_in_words(store):
     store.add(sample(), "global")
-    with pytest.raises(NoSearchableWords):
+    with pytest.raises(NoSearchableWords) as refused:
         store.search("<https://www.news.example/2023/03/07/qin.html>", ["global"])
+    assert str(refused.value) == "A link alone is no question; ask in words what you want to know about it."
 
 
 def test_huge_article_id_is_not_found(store):
