@@ -30,7 +30,14 @@ from .ingest.readers import (
     read_path,
     sniff_kind,
 )
-from .ingest.text import question_terms, tokenize, tokenize_spans, without_invisible, without_links
+from .ingest.text import (
+    no_searchable_words,
+    question_terms,
+    tokenize,
+    tokenize_spans,
+    without_invisible,
+    without_links,
+)
 from .models import AddFailure, AddResult, Article, Hit, Passage, SearchResponse, StoredArticle
 from .rank.answerable import is_small_talk
 from .rank.semantic import load_encoder
@@ -86,6 +93,7 @@ __all__ = [
     "load_settings",
     "make_passages",
     "max_bytes_for",
+    "no_searchable_words",
     "open_store",
     "question_terms",
     "read_path",

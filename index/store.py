@@ -50,11 +50,11 @@ from .engine import (
     default_rank_threads,
     merge_segments,
 )
-from .errors import ArticleRefused, NoSearchableWords, describe_os_error
+from .errors import ArticleRefused, describe_os_error
 from .ingest.dates import stored_date
 from .ingest.fields import check_new_library, check_url, clean_title, shown
 from .ingest.passages import PASSAGE_BUDGET, PASSAGE_CAP, make_passages
-from .ingest.text import question_terms, tokenize, without_invisible, without_links
+from .ingest.text import no_searchable_words, question_terms, tokenize, without_invisible, without_links
 from .models import AddFailure, AddResult, Article, Hit, Passage, SearchResponse, Stages, StoredArticle
 from .rank import CANDIDATES, Answerability, Ranker
 from .rank.answerable import SPREAD, Candidates
@@ -135,8 +135,6 @@ class AnswerFunction(Protocol):
         analyses: Sequence[PassageAnalysis | None] = ...,
     ) -> bool: ...
 
-
-ONLY_A_LINK = "A link alone is no question; ask in words what you want to know about it."
 
 _DEFAULT_RANKER = object()
 
@@ -642,9 +640,7 @@ class Store:
         asked = without_links(without_invisible(question))  # what is ranked; the response keeps the question
         terms = question_terms(asked)
         if not terms:
-            if question_terms(question):  # words, but only a link's
-                raise NoSearchableWords(ONLY_A_LINK)
-            raise NoSearchableWords()
+            raise no_searchable_words(question)
         if stages is not None:
             stages.lap("tokenize")
         libraries = list(dict.fromkeys(libraries))

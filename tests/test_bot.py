@@ -673,6 +673,25 @@ async def test_question_without_words_gets_a_private_sentence(world):
     )
 
 
+async def test_ask_with_only_a_link_is_asked_for_in_words_privately(world):
+    inter = await world.fake.invoke_command(
+        "ask",
+        {"question": "https://news.example/2023/03/07/qin.html"},
+        user=world.alice,
+        channel=world.general,
+    )
+    response = await inter.wait_response()
+    assert (response["type"], response["data"]["flags"]) == (4, EPHEMERAL)
+    assert response["data"]["content"] == (
+        "A link alone is no question; ask in words what you want to know about it."
+    )
+
+
+async def test_mention_with_only_a_link_is_asked_for_in_words(world):
+    reply = await reply_in_general(world, f"{world.fake.bot_user.mention} <https://news.example/qin.html>")
+    assert reply["content"] == "A link alone is no question; ask in words what you want to know about it."
+
+
 async def test_cooldown_refuses_a_quick_second_question(tmp_path):
     async with bot_world(tmp_path, ask_cooldown=60.0) as world:
         world.store.add(sample(), "global")

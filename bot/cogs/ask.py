@@ -15,13 +15,13 @@ from discord.ext import commands
 from index import (
     MAX_QUESTION_CHARS,
     ClippingsError,
-    NoSearchableWords,
     NotFound,
     QuestionTooLong,
     SearchResponse,
     Store,
     check_question_length,
     is_small_talk,
+    no_searchable_words,
     question_terms,
     without_invisible,
     without_links,
@@ -104,7 +104,12 @@ def question_text(text: str) -> str:
     count as words that no article holds (a question that also mentions a member was found to have
     no answer), and without web links (the search drops them too, and echoed they would bring a
     link preview under the answer) and the invisible characters the search drops anyway."""
-    return without_links(without_invisible(DISCORD_MARKUP.sub(" ", text))).strip()
+    return without_links(typed_text(text)).strip()
+
+
+def typed_text(text: str) -> str:
+    """A member's question without Discord's markup and invisible characters, links still in it."""
+    return without_invisible(DISCORD_MARKUP.sub(" ", text))
 
 
 def scope_of(guild_id: int | None) -> str:
@@ -396,14 +401,14 @@ class AskCog(commands.Cog):
         private: bool = False,
     ) -> None:
         # Bidi controls would turn the echoed question around; the search drops them anyway.
-        question = question_text(question)
+        typed, question = typed_text(question), question_text(question)
         check_question_length(question)  # Discord holds the option to the same limit
         if is_small_talk(question):  # "hello", "what can you do": the help text, never passages
             await interaction.response.defer(ephemeral=True, thinking=True)
             await interaction.followup.send(await self._help_reply(interaction.guild_id), ephemeral=True)
             return
         if not question_terms(question):
-            raise NoSearchableWords()  # before deferring, so the refusal stays private
+            raise no_searchable_words(typed)  # before deferring, so the refusal stays private
         self._check_cooldown(interaction.user.id)
         self.bot.track_answer()
         await interaction.response.defer(ephemeral=private, thinking=True)
@@ -447,8 +452,12 @@ class AskCog(commands.Cog):
         question = question_text(message.content)  # the bot's own mention goes with the others
         guild_id = message.guild.id if message.guild else None
         if not question:
+            typed = typed_text(message.content)
             await reply_to(
-                message, "Ask me a question after the mention, for example: what did Qin say about weapons"
+                message,
+                str(no_searchable_words(typed))
+                if question_terms(typed)  # a link alone
+                else "Ask me a question after the mention, for example: what did Qin say about weapons",
             )
             return
         try:
@@ -460,7 +469,7 @@ class AskCog(commands.Cog):
             await reply_to(message, await self._help_reply(guild_id))
             return
         if not question_terms(question):  # before the cooldown, as for /ask: no question was asked
-            await reply_to(message, str(NoSearchableWords()))
+            await reply_to(message, str(no_searchable_words(typed_text(message.content))))
             return
         retry = self.cooldowns.retry_after(message.author.id)
         if retry:

@@ -8,6 +8,8 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
+from ..errors import NoSearchableWords
+
 log = logging.getLogger(__name__)
 
 # Characters that carry no text: zero-width marks, bidi controls and other invisible formatting.
@@ -333,6 +335,15 @@ def without_links(question: str) -> str:
         if "://" in question or "www." in question.lower()
         else question
     )
+
+
+ONLY_A_LINK = "A link alone is no question; ask in words what you want to know about it."
+
+
+def no_searchable_words(question: str) -> NoSearchableWords:
+    """The refusal of a question (as typed, links and all) that leaves no words to search: a link
+    alone is asked about in words."""
+    return NoSearchableWords(ONLY_A_LINK) if question_terms(question) else NoSearchableWords()
 
 
 def question_terms(question: str) -> list[str]:
