@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import NotFound
+from ..ingest.text import without_joiners
 from ..models import AddFailure, AddResult, Article, Passage, StoredArticle
 
 PassageRow = tuple[int, int, int, bytes, bytes]
@@ -114,8 +115,9 @@ def corrections(stored: StoredFields, article: Article, link_taken: bool) -> dic
 def content_hash(text: str) -> str:
     """A hash of the text that ignores case, spacing and zero-width (non-)joiners (articles stored
     before the text kept them have none), for finding duplicates."""
-    bare = text.replace("\u200c", "").replace("\u200d", "")
-    folded = " ".join(bare.casefold().split())  # the same as re.sub(r"\s+", " ", ...).strip()
+    folded = " ".join(
+        without_joiners(text).casefold().split()
+    )  # the same as re.sub(r"\s+", " ", ...).strip()
     return hashlib.sha256(folded.encode()).hexdigest()
 
 

@@ -244,7 +244,12 @@ def _has_joiners(text: str) -> bool:
     return _JOINERS[0] in text or _JOINERS[1] in text
 
 
-def _without_joiners(text: str) -> tuple[str, list[int]]:
+def without_joiners(text: str) -> str:
+    """The text without zero-width (non-)joiners: the words the tokenizer reads through them."""
+    return text.replace(_JOINERS[0], "").replace(_JOINERS[1], "") if _has_joiners(text) else text
+
+
+def _joiners_dropped(text: str) -> tuple[str, list[int]]:
     """The text without zero-width (non-)joiners, and the offset in the text of each character kept."""
     kept = [at for at, ch in enumerate(text) if ch not in _JOINERS]
     return "".join(text[at] for at in kept), kept
@@ -253,8 +258,7 @@ def _without_joiners(text: str) -> tuple[str, list[int]]:
 def tokenize(text: str) -> list[str]:
     """Terms of a text, in order, repeats kept. A zero-width (non-)joiner inside a word is read
     through: "می‌خواهم" gives the term of "میخواهم", as text stored before they were kept does."""
-    if _has_joiners(text):
-        text = text.replace(_JOINERS[0], "").replace(_JOINERS[1], "")
+    text = without_joiners(text)
     if not _latin_only(text):
         return [term for term, _, _ in _wide_spans(text)]
     words = _TOKEN.findall(text)
@@ -268,7 +272,7 @@ def tokenize_spans(text: str) -> Iterator[tuple[str, int, int]]:
     script overlap (a character and the pair it starts). A word written with a zero-width
     (non-)joiner inside spans all of it, joiners included."""
     if _has_joiners(text):
-        bare, kept = _without_joiners(text)
+        bare, kept = _joiners_dropped(text)
         for term, start, end in tokenize_spans(bare):
             yield term, kept[start], kept[end - 1] + 1
         return
