@@ -161,6 +161,24 @@ def test_a_question_of_common_words_is_generic_and_one_of_rare_words_is_not():
     assert (common.generic > 0.5, rare.generic) == (True, 0.0)
 
 
+def test_words_the_library_is_about_are_more_topical_than_words_english_uses_everywhere():
+    # Both pairs are held by 3 of 100 passages; English writes "people" and "coast" far more often
+    # than "rescuers" and "floods", so those are what this library is about.
+    story = ask("rescuers floods", [STORM], {"rescuers": 3, "floods": 3})
+    everyday = ask("people coast", [STORM], {"people": 3, "coast": 3})
+    assert story.topical > everyday.topical
+
+
+def test_a_word_english_does_not_list_counts_as_the_rarest_english():
+    unlisted = ask("zorbulation floods", ["Zorbulation hit the floods."], {"zorbulation": 3, "floods": 3})
+    listed = ask("coast floods", [STORM], {"coast": 3, "floods": 3})
+    assert unlisted.topical > listed.topical
+
+
+def test_topical_is_zero_when_no_shown_sentence_holds_a_question_word():
+    assert ask("volcano eruption", [STORM], {"volcano": 3, "eruption": 2}).topical == 0.0
+
+
 def test_signals_from_the_shown_passages_stored_analyses_equal_those_from_their_texts():
     shown = [STORM, "Rescuers said the floods were the worst in years. Aid arrived on Tuesday."]
     df = {"storm": 2, "rescued": 3, "floods": 4, "rescuers": 2}

@@ -31,7 +31,10 @@ library and any question:
 - about the question alone: **personal**, whether it speaks of the asker or the bot ("how do I ...",
   "can you ..."; questions about the news are in the third person), and **generic**, how many
   passages would hold all of its words if they fell independently (a question of words so common
-  that hundreds of passages hold them all, "what time is it", asks about no story in particular).
+  that hundreds of passages hold them all, "what time is it", asks about no story in particular);
+- **topical**: how much more often the library uses the best sentence's matched terms than English
+  does (a general question matches a news passage by words common everywhere, "sky" and "blue"; a
+  question about the library's stories matches the words it is about).
 
 Terms are weighed by their rareness, log((N + 1) / (df + 0.5)) over the N passages searched. The
 same model decides in a library of any size, a new server's first article included: in libraries of
@@ -62,7 +65,9 @@ from .features import (
 )
 from .stems import Stems
 from .words import (
+    ENGLISH_FLOOR,
     auxiliary_openers,
+    english_frequencies,
     interrogatives,
     number_words,
     personal_words,
@@ -108,6 +113,7 @@ class Signals:
     gap: float = 0.0
     personal: float = 0.0
     generic: float = 0.0
+    topical: float = 0.0
     cosine: float = 0.0
 
     def vector(self) -> list[float]:
@@ -123,30 +129,31 @@ class Model:
 
     Fitted by `python benchmarks/answerability.py` on the first half of the dev weeks."""
 
-    bias: float = -2.5
-    reach: float = 0.87
+    bias: float = -5.11
+    reach: float = 0.93
     missing: float = 0.0
     """Off: a verb the article words differently ("describe") sank short questions; missing names
     and numbers stay."""
-    missing_names: float = -2.03
-    rare_sentence: float = -0.25
-    sentence: float = -3.67
-    passage: float = 1.24
-    rarity: float = -3.52
-    information: float = 9.15
-    rarest_held: float = -3.15
-    agreement: float = 2.39
-    answer_type: float = -0.12
-    unshown_names: float = -0.6
-    split_names: float = -0.54
-    article: float = 4.39
+    missing_names: float = -2.07
+    rare_sentence: float = -0.06
+    sentence: float = -3.39
+    passage: float = 1.17
+    rarity: float = -3.82
+    information: float = 8.66
+    rarest_held: float = -2.47
+    agreement: float = 2.03
+    answer_type: float = -0.1
+    unshown_names: float = -0.52
+    split_names: float = -0.55
+    article: float = 4.17
     title: float = 0.0
     """Off: it holds back +8 points more general questions, but also questions about a detail the
     article's title does not word (a seed question among 150 articles)."""
-    spread: float = -1.6
-    gap: float = -0.46
-    personal: float = -1.62
-    generic: float = -18.69
+    spread: float = -1.3
+    gap: float = -0.55
+    personal: float = -1.33
+    generic: float = -18.05
+    topical: float = 5.09
     cosine: float = 0.0
     """The learned stage's cosine (the `rerank` extra): `COSINE_MODEL` weighs it."""
 
@@ -311,6 +318,7 @@ def signals(
     kinds = answer_types(question)
     asked = set(tokenize(question))
     best_rare = best_all = first = info = rarest_held = typed = 0.0
+    best_held: set[str] = set()
     agreement = 0.0
     split, word_stems = _sentences(shown, analyses, stems)
     for n, sentences in enumerate(split):
@@ -325,6 +333,7 @@ def signals(
             if held_all / total > best_all or (held_all / total == best_all and share > best_rare):
                 # The best sentence: what it holds, and whether it holds the kind of answer asked for.
                 info = held_all / most
+                best_held = held
                 rarest_held = max((weight[t] for t in held), default=0.0) / most
                 typed = float(_holds_answer_type(text, sentence, kinds, asked))
             best_rare = max(best_rare, share)
@@ -356,6 +365,7 @@ def signals(
         gap=1 - scores[-1] / scores[0] if len(scores) > 1 and scores[0] > 0 else 0.0,
         personal=float(speaks_of_asker_or_bot(question)),
         generic=_generic(unique, df, passages),
+        topical=_topical([t for t in unique if t in best_held], df, passages),
         cosine=found.cosine or 0.0,
         reach=min(max(top_score, 0.0) / mass, 2.0) if mass > 0 else 0.0,
         missing=weight_of(absent) / total,
@@ -406,6 +416,27 @@ def _generic(unique: list[str], df: dict[str, int], passages: int) -> float:
         return 0.0
     expected = math.log(passages) + sum(math.log(max(df.get(t, 0), 1e-9) / passages) for t in unique)
     return max(expected, 0.0) / math.log(passages)
+
+
+TOPICAL_CAP = 10.0
+"""The natural-log ratio at which topical stops growing (a term 22,000 times more frequent)."""
+
+
+def _topical(held: list[str], df: dict[str, int], passages: int) -> float:
+    """How much more often the library uses these terms than English does, on average: the log of a
+    term's share of passages, (df + 0.5) / (N + 1), over its share of English words (a word English's
+    list lacks counts at `ENGLISH_FLOOR`), capped at +-`TOPICAL_CAP` and scaled to +-1. High when the
+    matched words are what the library is about ("qin", "ukraine" in a week of news); low when they
+    are words any text uses ("sky", "blue", "letter")."""
+    if not held or passages <= 0:
+        return 0.0
+    english = english_frequencies()
+    ratios = (
+        math.log((df.get(t, 0) + 0.5) / (passages + 1)) - math.log(max(english.get(t, 0.0), ENGLISH_FLOOR))
+        for t in held
+    )
+    mean = sum(ratios) / len(held)
+    return max(min(mean, TOPICAL_CAP), -TOPICAL_CAP) / TOPICAL_CAP
 
 
 def _split_share(phrases: list[str], texts: list[str]) -> float:

@@ -82,3 +82,17 @@ def interrogatives() -> frozenset[str]:
 def auxiliary_openers() -> frozenset[str]:
     """Auxiliary verbs that make a line a question when it opens with one ("is", "did"), lowercase."""
     return frozenset(_lines("auxiliary_openers.txt"))
+
+
+ENGLISH_FLOOR = 1e-7
+"""The frequency given to a word English's list does not hold (the list stops at one in a million)."""
+
+
+@cache
+def english_frequencies() -> dict[str, float]:
+    """How often English uses each of its 29,000 commonest words (wordfreq's "small" list: the share
+    of all words written, from many sources). Imported on first use: wordfreq takes a quarter of a
+    second to import."""
+    from wordfreq import get_frequency_dict
+
+    return get_frequency_dict("en", "small")
