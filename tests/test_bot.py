@@ -1372,6 +1372,27 @@ async def test_newsroom_post_by_a_member_is_ignored(newsroom):
     assert newsroom.store.count_articles(str(newsroom.guild.id)) == 0
 
 
+@pytest.mark.parametrize(
+    "message_type", [18, 6, 4], ids=["a thread created", "a pinned message", "a renamed channel"]
+)
+async def test_newsroom_system_message_with_a_link_is_not_an_article(newsroom, message_type):
+    url = newsroom.fake.serve_bytes("news/bridge.html", BRIDGE_PAGE.encode(), "text/html")
+    notice = await newsroom.fake.send_user_message(
+        newsroom.news, newsroom.mod, url, message_type=message_type
+    )
+    await settled(newsroom)
+    assert newsroom.fake.reactions_on(notice) == {}
+    assert newsroom.store.count_articles(str(newsroom.guild.id)) == 0
+
+
+async def test_newsroom_reply_with_a_link_is_indexed(newsroom):
+    url = newsroom.fake.serve_bytes("news/bridge.html", BRIDGE_PAGE.encode(), "text/html")
+    earlier = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, "Bridge story coming.")
+    posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, url, reply_to=earlier)
+    await newsroom.fake.wait_for(lambda: newsroom.fake.reactions_on(posted), description="a reaction")
+    assert newsroom.fake.reactions_on(posted) == {"✅": [newsroom.fake.bot_user.id]}
+
+
 async def test_newsroom_refusal_gets_a_cross_and_a_reason(newsroom):
     url = newsroom.fake.serve_bytes("files/report.pdf", b"%PDF-1.4", "application/pdf")
     posted = await newsroom.fake.send_user_message(newsroom.news, newsroom.mod, url)

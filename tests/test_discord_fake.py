@@ -749,6 +749,19 @@ async def test_message_content_intent_is_honoured() -> None:
         assert env.bot.seen_messages[1].content.endswith(" hi")
 
 
+@pytest.mark.asyncio
+async def test_a_system_message_reaches_discord_py_with_its_type_and_author(env: Env) -> None:
+    fake = env.fake
+    notice = await fake.send_user_message(env.general, env.alice, "budget questions", message_type=18)
+    await fake.wait_for(lambda: env.bot.seen_messages, description="the message")
+    seen = env.bot.seen_messages[0]
+    assert (notice["type"], seen.type, seen.author.id) == (
+        18,
+        discord.MessageType.thread_created,
+        env.alice.id,
+    )
+
+
 async def bots_reply(env: Env) -> dict:
     """The bot's reply to alice's mention in #general."""
     fake = env.fake

@@ -42,6 +42,8 @@ FORUM_PERMISSIONS = (
     ("add_reactions", "Add Reactions"),
 )
 """The same in a forum channel, whose posts are threads: a reason is sent in the post's thread."""
+POST_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
+"""The messages that can be posts: what a member writes, not Discord's notices of what they did."""
 REASON_LIMIT = 300
 KEPT_NOTE = "The library keeps this post's earlier version: {reason}"
 """The reply to a refused edit whose post's article stays as it was: one sentence, the reason's next
@@ -189,8 +191,13 @@ class NewsroomCog(
     async def is_moderators_post(self, message: discord.Message) -> bool:
         """A moderator's message in the server's newsroom channel (only moderators' posts become
         articles). In a newsroom forum, a post is the starter message of one of its threads (it has
-        the thread's id); messages inside threads, the forum's or a text newsroom's, are no posts."""
+        the thread's id); messages inside threads, the forum's or a text newsroom's, are no posts.
+        Only a written message or reply is a post: Discord's system messages (a thread created, a
+        pin, a renamed channel) name the moderator whose action they report, and a thread's name
+        can be a link."""
         if message.guild is None or message.author.bot or not isinstance(message.author, discord.Member):
+            return False
+        if message.type not in POST_TYPES:
             return False
         channel = message.channel
         newsroom = await self.newsroom_channel(message.guild.id)

@@ -306,12 +306,16 @@ class MessagesMixin:
         mention_author: bool = True,
         attachments: Sequence[dict] = (),
         embeds: Sequence[dict] = (),
+        message_type: int = 0,
         timeout: float | None = None,
     ) -> dict:
         """A user posts a message: stores it and dispatches MESSAGE_CREATE
         (if the bot's intents include GUILD_MESSAGES / DIRECT_MESSAGES and it
         may view the channel; content is blanked without MESSAGE_CONTENT
-        unless the bot is mentioned or it's a DM). In a thread, see :meth:`_before_thread_message`
+        unless the bot is mentioned or it's a DM). ``message_type`` other than 0 stands for the
+        system message Discord posts for the user's action, authored by the user (18: a thread was
+        created, its ``content`` the thread's name; 6: a message was pinned; 4: the channel was
+        renamed, ``content`` its new name). In a thread, see :meth:`_before_thread_message`
         (an archived thread is unarchived first; a locked one refuses). ``<@id>``, ``<@&id>`` and ``@everyone`` in ``content`` become
         mentions. ``reply_to`` makes it a reply (``message_reference`` and ``referenced_message``);
         ``mention_author`` is the client's "@ON" switch (on by default, as in Discord's client): on,
@@ -324,6 +328,8 @@ class MessagesMixin:
             raise FakeDiscordError(f"{user.username} is not a member of {guild.name}")
         if ch.is_thread:
             await self._before_thread_message(ch, user, content, timeout)
+        if message_type and reply_to is not None:
+            raise FakeDiscordError("a system message replies to nothing")
         body: dict[str, Any] = {"content": content, "embeds": list(embeds)}
         if reply_to is not None:
             body["message_reference"] = {"message_id": str(_id_of(reply_to)), "channel_id": str(ch.id)}
@@ -331,7 +337,7 @@ class MessagesMixin:
                 "parse": ["users", "roles", "everyone"],
                 "replied_user": mention_author,
             }
-        msg = self._create_message(ch, user, body, echo=False)
+        msg = self._create_message(ch, user, body, echo=False, msg_type=message_type)
         msg["attachments"] = [copy.deepcopy(a) for a in attachments]
         session = await self.wait_for(self._live_session, timeout, "a gateway connection")
         intent = Intent.GUILD_MESSAGES if guild else Intent.DIRECT_MESSAGES
