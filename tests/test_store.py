@@ -3,7 +3,7 @@ import sqlite3
 import threading
 
 import pytest
-from conftest import HI_DAY, MULTILINGUAL, SAMPLE, WEAPONS, ZH_WEAPONS
+from conftest import HI_DAY, MULTILINGUAL, SAMPLE, WEAPONS, ZH_RAIN, ZH_WEAPONS
 
 from index import Article, BadInput, DatabaseError, NoSearchableWords, NotFound, Store, read_path
 from index.ingest.passages import make_passages
@@ -21,6 +21,13 @@ def test_weapons_passage_ranks_first(store):
     store.add(sample(), "global")
     response = store.search("what did Qin say about weapons", ["global"])
     assert response.hits[0].passage.text.startswith(WEAPONS)
+
+
+def test_a_chinese_question_word_does_not_rank_a_passage_that_holds_it_first(store):
+    for zh in (ZH_WEAPONS, ZH_RAIN):
+        store.add(zh, "global")
+    store.add(article("记者会", "记者问发言人什么时候公布结果，发言人说还不知道是什么原因。"), "global")
+    assert store.search("秦刚说了什么", ["global"]).hits[0].article.title == ZH_WEAPONS.title
 
 
 def test_every_passage_is_the_original_text_at_its_own_sentences(store):

@@ -1,3 +1,5 @@
+import pytest
+
 from index.ingest.text import (
     normalize_text,
     question_terms,
@@ -117,6 +119,32 @@ def test_question_words_do_not_drive_ranking():
 
 def test_question_of_only_question_words_keeps_them():
     assert question_terms("who is who?") == ["who", "is", "who"]
+
+
+@pytest.mark.parametrize(
+    ("question", "without_it"),
+    [
+        ("秦刚 什么 武器", "秦刚 武器"),
+        ("秦刚说了什么", "秦刚说了"),
+        ("谁提供了武器", "提供了武器"),
+        ("秦刚为什么访问莫斯科", "秦刚 访问莫斯科"),
+        ("秦剛は何と言った", "秦剛は と言った"),
+        ("誰が武器を提供した", "が武器を提供した"),
+        ("秦剛はいつ来た", "秦剛は 来た"),
+    ],
+    ids=["什么 alone", "什么 in a run", "谁", "为什么", "何", "誰", "いつ"],
+)
+def test_chinese_and_japanese_question_words_do_not_drive_ranking(question, without_it):
+    # Cut out, as an English one is dropped: the characters on either side make no pair.
+    assert question_terms(question) == question_terms(without_it)
+
+
+def test_a_word_that_holds_a_question_word_and_asks_nothing_is_kept():
+    assert "任何" in question_terms("秦刚向任何一方提供武器吗")
+
+
+def test_chinese_question_of_only_question_words_keeps_them():
+    assert question_terms("什么？") == ["什", "什么", "么"]
 
 
 def test_question_without_words_has_no_terms():

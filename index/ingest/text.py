@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import logging
 import re
 import unicodedata
@@ -350,11 +351,34 @@ def no_searchable_words(question: str) -> NoSearchableWords:
     return NoSearchableWords(ONLY_A_LINK) if question_terms(question) else NoSearchableWords()
 
 
+@functools.cache
+def _unspaced_question_words() -> tuple[re.Pattern[str], frozenset[str]]:
+    """(a question word of Chinese or Japanese, or a word holding one that asks nothing ("任何"),
+    the longer first; those words that ask nothing), from data/unspaced_question_words.txt beside
+    this module, read on first use."""
+    data = importlib.resources.files("index.ingest").joinpath("data", "unspaced_question_words.txt")
+    lines = [line.strip() for line in data.read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    kept = frozenset(line[1:] for line in lines if line.startswith("!"))
+    words = sorted(lines, key=lambda line: (-len(line.lstrip("!")), line.lstrip("!")))
+    return re.compile("|".join(re.escape(word.lstrip("!")) for word in words)), kept
+
+
+def _without_unspaced_question_words(text: str) -> str:
+    """The text with each question word of an unspaced script cut out of its run (a space in its
+    place, so that no pair of characters spans the cut): "秦刚说了什么" reads as "秦刚说了"."""
+    if _latin_only(text):
+        return text
+    words, kept = _unspaced_question_words()
+    return words.sub(lambda m: m.group() if m.group() in kept else " ", text)
+
+
 def question_terms(question: str) -> list[str]:
-    """Terms of a question that drive ranking: its words without question words.
+    """Terms of a question that drive ranking: its words without question words (those of Chinese
+    and Japanese cut out of their runs of characters before the pairs are made).
 
     If a question is made only of question words, all of them are kept.
     """
-    terms = tokenize(unicodedata.normalize("NFKC", without_invisible(question)))
-    content = [t for t in terms if t not in QUESTION_WORDS]
-    return content or terms
+    text = unicodedata.normalize("NFKC", without_invisible(question))
+    content = [t for t in tokenize(_without_unspaced_question_words(text)) if t not in QUESTION_WORDS]
+    return content or tokenize(text)
