@@ -369,6 +369,10 @@ class Store:
     def set_setting(self, library: str, key: str, value: str | None) -> None:
         self.db.set_setting(library, key, value)
 
+    def settings(self, library: str, prefix: str) -> dict[str, str]:
+        """The settings of a library whose keys start with `prefix`, each key to its value, by key."""
+        return self.db.settings(library, prefix)
+
     def passage_extras(self, hits: list[Hit], before: int) -> list[tuple[bytes | None, str]]:
         """For each hit: its passage's stored analysis (None if it has none or is gone) and up to
         `before` characters of the article's text just before it ("" if gone)."""

@@ -1763,6 +1763,32 @@ async def test_deleting_the_newsroom_channel_keeps_its_articles(newsroom):
     assert library_texts(newsroom) == [BUDGET_POST.strip()]
 
 
+async def test_deleting_the_newsroom_channel_forgets_its_posts(newsroom):
+    posted = await stored_post(newsroom)
+    newsroom.guild.delete_channel(newsroom.news)
+    await settled(newsroom)
+    assert newsroom.store.get_setting(str(newsroom.guild.id), f"newsroom_post:{posted['id']}") is None
+
+
+async def test_deleting_a_former_newsroom_channel_forgets_its_posts(newsroom):
+    posted = await stored_post(newsroom)
+    inter = await newsroom.fake.invoke_command(
+        "newsroom clear", {}, user=newsroom.mod, channel=newsroom.general
+    )
+    await inter.wait_followup()
+    newsroom.guild.delete_channel(newsroom.news)
+    await settled(newsroom)
+    assert newsroom.store.get_setting(str(newsroom.guild.id), f"newsroom_post:{posted['id']}") is None
+    assert library_texts(newsroom) == [BUDGET_POST.strip()]
+
+
+async def test_deleting_another_channel_keeps_the_newsroom_posts_records(newsroom):
+    posted = await stored_post(newsroom)
+    newsroom.guild.delete_channel(newsroom.guild.add_text_channel("sports"))
+    await settled(newsroom)
+    assert newsroom.store.get_setting(str(newsroom.guild.id), f"newsroom_post:{posted['id']}") is not None
+
+
 async def test_deleting_another_channel_keeps_the_newsroom(newsroom):
     sports = newsroom.guild.add_text_channel("sports")
     newsroom.guild.delete_channel(sports)

@@ -203,6 +203,14 @@ async def test_deleting_the_newsroom_forum_keeps_its_posts_articles(forum_newsro
     assert forum_newsroom.store.get_setting(str(forum_newsroom.guild.id), "newsroom_channel") is None
 
 
+async def test_deleting_the_newsroom_forum_forgets_its_posts(forum_newsroom):
+    _, starter = await forum_post(forum_newsroom)
+    forum_newsroom.guild.delete_channel(forum_newsroom.news)
+    await settled(forum_newsroom)
+    guild = str(forum_newsroom.guild.id)
+    assert forum_newsroom.store.get_setting(guild, f"newsroom_post:{starter['id']}") is None
+
+
 async def test_newsroom_set_refuses_a_forum_where_the_bot_may_not_send_in_threads(world):
     forum = world.guild.add_forum_channel("articles")
     await known(world, forum)

@@ -236,6 +236,8 @@ def test_postgresql_keeps_dedupe_updates_settings_and_listing_as_sqlite_does(pos
             store.set_setting("g1", "newsroom", "42")
             store.set_setting("g1", "gone", "1")
             store.set_setting("g1", "gone", None)
+            store.set_setting("g1", "news_post:1", "a")
+            store.set_setting("g1", "newsXpost:2", "b")
         for method, args in [
             ("list_articles", ("g1",)),
             ("list_articles", ("g1", 0, 50, "A 1")),
@@ -245,6 +247,7 @@ def test_postgresql_keeps_dedupe_updates_settings_and_listing_as_sqlite_does(pos
         ]:
             assert undated(getattr(lite, method)(*args)) == undated(getattr(pg, method)(*args)), method
         assert (pg.get_setting("g1", "newsroom"), pg.get_setting("g1", "gone")) == ("42", None)
+        assert pg.settings("g1", "news_") == lite.settings("g1", "news_") == {"news_post:1": "a"}
         assert lite.stats()["libraries"] == pg.stats()["libraries"]
 
 

@@ -317,6 +317,15 @@ def test_settings_are_kept_per_library(store):
     assert store.get_setting("guild-1", "newsroom_channel") is None
 
 
+def test_settings_lists_the_keys_of_a_library_that_start_with_a_prefix(store):
+    store.set_setting("guild-1", "newsroom_post:2", "b")
+    store.set_setting("guild-1", "newsroom_post:1", "a")
+    store.set_setting("guild-1", "newsroomXpost:3", "c")  # "_" is no wildcard
+    store.set_setting("guild-1", "newsroom_channel", "42")
+    store.set_setting("guild-2", "newsroom_post:4", "d")
+    assert store.settings("guild-1", "newsroom_post:") == {"newsroom_post:1": "a", "newsroom_post:2": "b"}
+
+
 def test_context_passages_are_neighbours(store):
     stored = store.add(sample(), "global").article
     around = store.passages("global", stored.id, 3, 5)

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NEWSROOM_KEY = "newsroom_channel"
-POST_KEY = "newsroom_post:{}"
-"""The setting (in the server's library) that records what became of one newsroom post."""
+POST_PREFIX = "newsroom_post:"
+POST_KEY = POST_PREFIX + "{}"
+"""The setting (in the server's library) that records what became of one newsroom post, by its id."""
 NEWSROOM_PERMISSIONS = (
     ("view_channel", "View Channel"),
     ("send_messages", "Send Messages"),
@@ -61,6 +62,9 @@ class PostRecord:
     owned: bool
     """The post added the article (rather than finding it in the library): deleting the post, or
     editing it to another link or file, removes the article."""
+    channel: int | None
+    """The channel the post is in (a forum post's forum): deleting it deletes the post, without a
+    message deletion from Discord. None in a record written before channels were kept."""
 
     def dumps(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -68,7 +72,21 @@ class PostRecord:
     @classmethod
     def loads(cls, value: str) -> PostRecord:
         data = json.loads(value)
-        return cls(data.get("source"), data.get("article"), bool(data.get("owned")))
+        channel = data.get("channel")
+        return cls(
+            data.get("source"),
+            data.get("article"),
+            bool(data.get("owned")),
+            int(channel) if channel else None,
+        )
+
+
+def post_channel(message: discord.Message) -> int:
+    """The channel a newsroom post is in: a forum post's forum, else its channel."""
+    channel = message.channel
+    if isinstance(channel, discord.Thread):
+        return channel.parent_id
+    return channel.id
 
 
 class _PostLock:
@@ -188,6 +206,37 @@ class NewsroomCog(
             guild_id,
         )
 
+    @commands.Cog.listener("on_guild_channel_delete")
+    async def forget_deleted_channels_posts(self, channel: discord.abc.GuildChannel) -> None:
+        """A deleted channel (the newsroom, or one that was) takes its posts with it, and Discord
+        sends no message deletions for them: their records go, as nothing can edit or delete those
+        posts any more. Their articles stay, as the deleted newsroom channel's do."""
+        if not isinstance(channel, discord.TextChannel | discord.ForumChannel):
+            return  # no newsroom: the records name only text and forum channels
+        guild_id = channel.guild.id
+        forgotten = 0
+        try:
+            records = await asyncio.to_thread(self.bot.store.settings, str(guild_id), POST_PREFIX)
+            for key, value in records.items():
+                if PostRecord.loads(value).channel != channel.id:
+                    continue
+                message_id = int(key.removeprefix(POST_PREFIX))
+                async with self._one_at_a_time(message_id):
+                    record = await self._record(guild_id, message_id)  # again, in the post's turn
+                    if record is not None and record.channel == channel.id:
+                        await self._keep_record(guild_id, message_id, None)
+                        forgotten += 1
+        except Exception:  # a bug: no one to apologise to, so it is logged with its traceback
+            log.exception("unexpected error forgetting the newsroom posts of deleted channel %s", channel.id)
+            return
+        if forgotten:
+            log.info(
+                "forgot %s newsroom posts of deleted channel %s (#%s); their articles stay",
+                forgotten,
+                channel.id,
+                channel.name,
+            )
+
     async def is_moderators_post(self, message: discord.Message) -> bool:
         """A moderator's message in the server's newsroom channel (only moderators' posts become
         articles). In a newsroom forum, a post is the starter message of one of its threads (it has
@@ -304,7 +353,9 @@ class NewsroomCog(
                 reason = KEPT_NOTE.format(reason=reason)
             try:
                 await self._keep_record(
-                    guild_id, message.id, PostRecord(source, kept, bool(record and record.owned))
+                    guild_id,
+                    message.id,
+                    PostRecord(source, kept, bool(record and record.owned), post_channel(message)),
                 )
             except Exception:
                 log.exception("could not record the refusal of newsroom post %s", message.id)
@@ -320,7 +371,9 @@ class NewsroomCog(
         try:
             if record is not None and record.article and record.owned and not same:
                 await self._remove(guild_id, record.article, f"newsroom post {message.id} now gives another")
-            await self._keep_record(guild_id, message.id, PostRecord(source, stored, owned))
+            await self._keep_record(
+                guild_id, message.id, PostRecord(source, stored, owned, post_channel(message))
+            )
         except Exception:
             log.exception("unexpected error recording newsroom post %s", message.id)
         log.info("newsroom post %s stored as article %s (%s)", message.id, stored, result.status)

@@ -737,6 +737,14 @@ class PostgresDatabase:
                     (library, key, value),
                 )
 
+    def settings(self, library: str, prefix: str) -> dict[str, str]:
+        with self.read() as conn:
+            rows = conn.execute(
+                "SELECT key, value FROM settings WHERE library = %s AND substr(key, 1, %s) = %s ORDER BY key",
+                (library, len(prefix), prefix),
+            ).fetchall()
+        return dict(rows)
+
     # -- what a search reads ---------------------------------------------------------------------
 
     def terms_after(self, last_id: int) -> list[tuple[int, str]]:

@@ -634,6 +634,14 @@ class SqliteDatabase:
                     {"library": library, "key": key, "value": value}, pk=("library", "key")
                 )
 
+    def settings(self, library: str, prefix: str) -> dict[str, str]:
+        with self.read() as conn:
+            rows = conn.execute(
+                "SELECT key, value FROM settings WHERE library = ? AND substr(key, 1, ?) = ? ORDER BY key",
+                (library, len(prefix), prefix),
+            ).fetchall()
+        return dict(rows)
+
     # -- what a search reads ---------------------------------------------------------------------
 
     def terms_after(self, last_id: int) -> list[tuple[int, str]]:
