@@ -143,6 +143,21 @@ def test_a_word_that_holds_a_question_word_and_asks_nothing_is_kept():
     assert "任何" in question_terms("秦刚向任何一方提供武器吗")
 
 
+@pytest.mark.parametrize(
+    ("question", "kept"),
+    [
+        ("何かが起きた", "何か"),
+        ("誰もいない", "誰も"),
+        ("いつか来る", "いつ"),
+        ("米国などの制裁はいつ", "どの"),
+    ],
+)
+def test_japanese_words_that_hold_a_question_word_and_ask_nothing_are_kept(question, kept):
+    # 何か is "something", 誰も "nobody", いつか "someday"; the どの of などの ("such as") asks nothing.
+    # Their characters stay, so the pair holding the question word is still a term.
+    assert kept in question_terms(question)
+
+
 def test_chinese_question_of_only_question_words_keeps_them():
     assert question_terms("什么？") == ["什", "什么", "么"]
 
