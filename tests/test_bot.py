@@ -1770,6 +1770,14 @@ async def test_deleting_the_newsroom_channel_forgets_its_posts(newsroom):
     assert newsroom.store.get_setting(str(newsroom.guild.id), f"newsroom_post:{posted['id']}") is None
 
 
+async def test_a_malformed_post_record_does_not_stop_forgetting_the_others(newsroom):
+    posted = await stored_post(newsroom)
+    newsroom.store.set_setting(str(newsroom.guild.id), "newsroom_post:1", "not a record")
+    newsroom.guild.delete_channel(newsroom.news)
+    await settled(newsroom)
+    assert newsroom.store.get_setting(str(newsroom.guild.id), f"newsroom_post:{posted['id']}") is None
+
+
 async def test_deleting_a_former_newsroom_channel_forgets_its_posts(newsroom):
     posted = await stored_post(newsroom)
     inter = await newsroom.fake.invoke_command(

@@ -217,18 +217,29 @@ class NewsroomCog(
         forgotten = 0
         try:
             records = await asyncio.to_thread(self.bot.store.settings, str(guild_id), POST_PREFIX)
-            for key, value in records.items():
-                if PostRecord.loads(value).channel != channel.id:
-                    continue
+        except Exception:  # a bug: no one to apologise to, so it is logged with its traceback
+            log.exception("unexpected error forgetting the newsroom posts of deleted channel %s", channel.id)
+            return
+        for key, value in records.items():
+            try:
+                recorded = PostRecord.loads(value).channel
                 message_id = int(key.removeprefix(POST_PREFIX))
+            except (ValueError, TypeError, AttributeError):  # json's errors are ValueErrors
+                # One unreadable record must not keep the others: it is left as it is, and named.
+                log.warning("newsroom record %s of server %s is unreadable; left as it is", key, guild_id)
+                continue
+            if recorded != channel.id:
+                continue
+            try:
                 async with self._one_at_a_time(message_id):
                     record = await self._record(guild_id, message_id)  # again, in the post's turn
                     if record is not None and record.channel == channel.id:
                         await self._keep_record(guild_id, message_id, None)
                         forgotten += 1
-        except Exception:  # a bug: no one to apologise to, so it is logged with its traceback
-            log.exception("unexpected error forgetting the newsroom posts of deleted channel %s", channel.id)
-            return
+            except Exception:  # a bug: logged with its traceback, and the other records still go
+                log.exception(
+                    "unexpected error forgetting newsroom post %s of deleted channel %s", key, channel.id
+                )
         if forgotten:
             log.info(
                 "forgot %s newsroom posts of deleted channel %s (#%s); their articles stay",
