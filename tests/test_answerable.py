@@ -175,6 +175,17 @@ def test_a_word_english_does_not_list_counts_as_the_rarest_english():
     assert unlisted.topical > listed.topical
 
 
+def test_a_year_is_rated_as_english_writes_years_not_as_a_word_it_lacks():
+    year = ask("1969 floods", ["In 1969 the floods came."], {"1969": 3, "floods": 3})
+    unlisted = ask("zorbulation floods", ["Zorbulation hit the floods."], {"zorbulation": 3, "floods": 3})
+    assert year.topical < unlisted.topical
+
+
+def test_words_of_another_script_leave_topical_at_zero():
+    found = ask("秦刚 武器", ["秦刚 武器"], {"秦刚": 2, "武器": 3})
+    assert (found.sentence, found.topical) == (1.0, 0.0)
+
+
 def test_topical_is_zero_when_no_shown_sentence_holds_a_question_word():
     assert ask("volcano eruption", [STORM], {"volcano": 3, "eruption": 2}).topical == 0.0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Callable
 from functools import cache
 
 
@@ -88,11 +89,17 @@ ENGLISH_FLOOR = 1e-7
 """The frequency given to a word English's list does not hold (the list stops at one in a million)."""
 
 
-@cache
-def english_frequencies() -> dict[str, float]:
-    """How often English uses each of its 29,000 commonest words (wordfreq's "small" list: the share
-    of all words written, from many sources). Imported on first use: wordfreq takes a quarter of a
-    second to import."""
-    from wordfreq import get_frequency_dict
+def english_frequency(word: str) -> float:
+    """How often English uses a word: its share of all words written, from wordfreq's "small" list
+    (its 29,000 commonest English words, from many sources); a number ("1969") by wordfreq's
+    estimate for numbers of its length and shape; 0 for a word not on the list. wordfreq keeps the
+    answers in a cache of its own, safe under threads."""
+    return float(_word_frequency()(word, "en", wordlist="small"))
 
-    return get_frequency_dict("en", "small")
+
+@cache
+def _word_frequency() -> Callable[..., float]:
+    # Imported on first use: wordfreq takes a quarter of a second to import.
+    from wordfreq import word_frequency
+
+    return word_frequency
