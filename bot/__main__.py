@@ -138,6 +138,7 @@ async def serve(settings: Settings, supervisor_ready: asyncio.Future[Supervisor]
     try:
         encoder = await asyncio.to_thread(load_encoder) if settings.learned else None
         store = await asyncio.to_thread(Store, settings.db_path, encoder=encoder)
+        await asyncio.to_thread(store.warm)  # the first answer then loads nothing
     except ClippingsError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1

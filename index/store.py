@@ -62,6 +62,7 @@ from .rank.features import PassageAnalysis, analyse, decode_analysis, encode_ana
 from .rank.forms import WordForms
 from .rank.ranker import RankingSource
 from .rank.stems import Stems
+from .rank.words import english_frequency
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,12 @@ class Store:
     @property
     def has_encoder(self) -> bool:
         return self.encoder is not None
+
+    def warm(self) -> None:
+        """Load now what a search loads on its first use (English word frequencies, for the
+        answerability decision: a quarter of a second), so that the first answer of a long-running
+        process is as quick as the others. The CLI does without: it asks once."""
+        english_frequency("the")
 
     def close_without_saving(self) -> None:
         self._closed = True

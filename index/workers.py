@@ -67,6 +67,7 @@ def serve(
     try:
         # One rank thread: the workers already answer on every core between them.
         store = Store(db_path, encoder=load_encoder() if learned else None, rank_threads=1)
+        store.warm()
     except Exception as exc:  # the parent reports it and stops
         with contextlib.suppress(OSError):  # the parent is gone: nobody to tell
             conn.send(("error", exc))

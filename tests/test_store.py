@@ -1,6 +1,9 @@
 import dataclasses
 import sqlite3
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from conftest import HI_DAY, MULTILINGUAL, SAMPLE, WEAPONS, ZH_RAIN, ZH_WEAPONS
@@ -550,3 +553,25 @@ def test_a_hindi_word_no_passage_holds_finds_nothing_though_its_letters_are_stor
     add_multilingual(store)
     # "दिन" (day): the old tokenizer split it into "द" and "न", which "हिन्दी" was split into too.
     assert store.search("दिन", ["global"]).hits == []
+
+
+WARM_CHECK = """
+import sys
+from index import Store
+store = Store(sys.argv[1])
+before = "wordfreq" in sys.modules
+store.warm()
+print(before, "wordfreq" in sys.modules)
+"""
+
+
+def test_warm_loads_the_english_frequencies_that_opening_a_store_does_not(tmp_path):
+    # A fresh interpreter: opening a store loads no frequencies (the CLI asks once); warm does.
+    done = subprocess.run(
+        [sys.executable, "-c", WARM_CHECK, str(tmp_path / "lib.db")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.stdout.split() == ["False", "True"]
