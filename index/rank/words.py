@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import re
 from collections.abc import Callable
 from functools import cache
 
@@ -87,19 +88,33 @@ def auxiliary_openers() -> frozenset[str]:
 
 ENGLISH_FLOOR = 1e-7
 """The frequency given to a word English's list does not hold (the list stops at one in a million)."""
+_PLAIN_WORD = re.compile(r"[a-z']+")
+"""A word wordfreq's tokenizer keeps whole: off the list, its frequency is 0."""
 
 
 def english_frequency(word: str) -> float:
     """How often English uses a word: its share of all words written, from wordfreq's "small" list
     (its 29,000 commonest English words, from many sources); a number ("1969") by wordfreq's
-    estimate for numbers of its length and shape; 0 for a word not on the list. wordfreq keeps the
-    answers in a cache of its own, safe under threads."""
+    estimate for numbers of its length and shape; 0 for a plain word not on the list. Safe under
+    threads: the list is only read, and wordfreq caches its own estimates."""
+    found = _english_list().get(word)
+    if found is not None:
+        return found
+    if _PLAIN_WORD.fullmatch(word):
+        return 0.0  # the list's own answer for it, without wordfreq's tokenizer (most names)
     return float(_word_frequency()(word, "en", wordlist="small"))
 
 
 @cache
-def _word_frequency() -> Callable[..., float]:
+def _english_list() -> dict[str, float]:
     # Imported on first use: wordfreq takes a quarter of a second to import.
+    from wordfreq import get_frequency_dict
+
+    return get_frequency_dict("en", "small")
+
+
+@cache
+def _word_frequency() -> Callable[..., float]:
     from wordfreq import word_frequency
 
     return word_frequency
