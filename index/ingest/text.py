@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import logging
 import re
 import unicodedata
 from collections.abc import Iterator
 
 from ..errors import NoSearchableWords
+from .wordlists import data_lines
 
 log = logging.getLogger(__name__)
 
@@ -356,9 +356,7 @@ def _unspaced_question_words() -> tuple[re.Pattern[str], frozenset[str]]:
     """(a question word of Chinese or Japanese, or a word holding one that asks nothing ("任何"),
     the longer first; those words that ask nothing), from data/unspaced_question_words.txt beside
     this module, read on first use."""
-    data = importlib.resources.files("index.ingest").joinpath("data", "unspaced_question_words.txt")
-    lines = [line.strip() for line in data.read_text(encoding="utf-8").splitlines()]
-    lines = [line for line in lines if line and not line.startswith("#")]
+    lines = data_lines("index.ingest", "unspaced_question_words.txt")
     kept = frozenset(line[1:] for line in lines if line.startswith("!"))
     words = sorted(lines, key=lambda line: (-len(line.lstrip("!")), line.lstrip("!")))
     return re.compile("|".join(re.escape(word.lstrip("!")) for word in words)), kept

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 from collections.abc import Callable
 from functools import cache
 
+from ..ingest.wordlists import data_lines
+
 
 def _lines(name: str) -> list[str]:
-    text = importlib.resources.files("index.rank").joinpath("data", name).read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return data_lines("index.rank", name)
 
 
 @cache
