@@ -160,10 +160,11 @@ class Store:
         self.encoder = encoder
         self._stems = Stems(irregular=True)
         """Stems for the passage analyses made when articles are added."""
-        self.ranker: RankFunction | None = Ranker() if ranker is _DEFAULT_RANKER else ranker  # type: ignore[assignment]
-        self.answerability: AnswerFunction = Answerability()
+        self.ranker: RankFunction | None = Ranker(stems=self._stems) if ranker is _DEFAULT_RANKER else ranker  # type: ignore[assignment]
+        self.answerability: AnswerFunction = Answerability(stems=self._stems)
+        """Decides, for every search, whether its passages could answer the question. It shares the
+        store's stem cache with the default ranker: they stem the same questions and titles."""
         self.word_forms = WordForms() if word_forms else None
-        """Decides, for every search, whether its passages could answer the question."""
         self._seq = 0
         self._term_ids: dict[str, int] = {}
         self._term_ids_lock = threading.Lock()
@@ -380,12 +381,13 @@ class Store:
         """The settings of a library whose keys start with `prefix`, each key to its value, by key."""
         return self.db.settings(library, prefix)
 
-    def passage_extras(self, hits: list[Hit], before: int) -> list[tuple[bytes | None, str]]:
-        """For each hit: its passage's stored analysis (None if it has none or is gone) and up to
-        `before` characters of the article's text just before it ("" if gone)."""
+    def passage_extras(self, hits: list[Hit], before: int) -> list[tuple[PassageAnalysis | None, str]]:
+        """For each hit: its passage's stored analysis (None if it has none, of another version, or
+        is gone) and up to `before` characters of the article's text just before it ("" if gone)."""
         keys = [(int(h.passage.article_id), h.passage.index) for h in hits]
         found = self.db.passage_extras(keys, before)
-        return [found.get(key, (None, "")) for key in keys]
+        extras = (found.get(key, (None, "")) for key in keys)
+        return [(decode_analysis(blob), previous) for blob, previous in extras]
 
     def passage_terms(self, passage_keys: list[tuple[str, int]]) -> dict[tuple[str, int], frozenset[str]]:
         """The distinct terms of passages named by (article id, passage index), from what is stored."""
@@ -687,9 +689,10 @@ class Store:
                 shown.append(
                     Hit(rank, h.score, h.article, h.passage, h.matched_terms if held is None else held)
                 )
-            # The shown passages' stored analyses (their sentences' words and stems), read before
-            # the search lets go of its rows: the decision then tokenizes nothing again.
-            analyses = reads.analyses(hits[:ANSWER_PASSAGES])
+            # The stored analyses (their sentences' words and stems) of the shown passages and of
+            # the first article's others among the first `SPREAD`, taken before the search lets go
+            # of its rows: the decision then tokenizes and stems none of them again.
+            analyses = reads.analyses(hits[:ANSWER_PASSAGES] + _same_article(hits[:SPREAD]))
         finally:
             reads.release()
         answerable = self._answerable(asked, terms, term_ids, libraries, scores, hits[:SPREAD], analyses)
@@ -733,16 +736,16 @@ class Store:
         analyses: Sequence[PassageAnalysis | None] = (),
     ) -> bool:
         """Whether the first passages (the same for every page) could answer the question, from
-        the first `SPREAD` ranked ones (and the shown ones' stored analyses, where read)."""
+        the first `SPREAD` ranked ones (and the stored analyses of the shown ones and of the first
+        article's others, where read)."""
         if not first:
             return False
         shown = first[:ANSWER_PASSAGES]
-        lead = shown[0].article.id
         found = Candidates(
             scores=tuple(float(x) for x in scores[:SPREAD]),
             articles=tuple(h.article.id for h in first),
             title=shown[0].article.title,
-            same_article=tuple(h.passage.text for h in first[1:] if h.article.id == lead),
+            same_article=tuple(h.passage.text for h in _same_article(first)),
             cosine=self._best_cosine(question, shown) if self.encoder is not None else None,
         )
         idf, df, passages = self.index.term_stats(libraries, term_ids)
@@ -965,6 +968,11 @@ def _batch(rows: list[PassageRow]) -> tuple[PassageTerms, np.ndarray]:
     return batch, np.array(articles, dtype=np.int64)
 
 
+def _same_article(first: list[Hit]) -> list[Hit]:
+    """The hits after the first that come from the first hit's article."""
+    return [h for h in first[1:] if h.article.id == first[0].article.id]
+
+
 class SearchReads:
     """One search's view of its store, handed to the ranker as its source: what the search has read
     already (its passages' stored analyses, their articles' texts) is not read again.
@@ -979,6 +987,8 @@ class SearchReads:
         """The question's terms and their ids, as the search looked them up."""
         self.passages: dict[int, tuple[int, int, int, int, bytes, bytes | None]] = {}
         self.articles: dict[int, tuple[StoredArticle, str]] = {}
+        self._decoded: dict[int, PassageAnalysis | None] = {}
+        """The analyses decoded so far, by passage id (`_analysis`)."""
         self._ids: dict[Passage, int] = {}
         """The passage id of each passage made into a hit here (by value: an article updated
         between two reads of one search has two passages of one index, told apart by their text)."""
@@ -994,6 +1004,7 @@ class SearchReads:
     def release(self) -> None:
         self.passages = {}
         self.articles = {}
+        self._decoded = {}
         self._ids = {}
 
     def remember(self, passage: Passage, pid: int) -> None:
@@ -1003,11 +1014,14 @@ class SearchReads:
     def analyses(self, hits: list[Hit]) -> list[PassageAnalysis | None]:
         """The stored analysis of each hit's passage read here (None for another passage, or an
         analysis of another version)."""
-        found: list[PassageAnalysis | None] = []
-        for hit in hits:
-            pid = self._ids.get(hit.passage)
-            found.append(None if pid is None else decode_analysis(self.passages[pid][5]))
-        return found
+        return [None if (pid := self._ids.get(hit.passage)) is None else self._analysis(pid) for hit in hits]
+
+    def _analysis(self, pid: int) -> PassageAnalysis | None:
+        """A passage's stored analysis, decoded once a search: the ranker's candidates and the
+        answerability decision read the same passages."""
+        if pid not in self._decoded:
+            self._decoded[pid] = decode_analysis(self.passages[pid][5])
+        return self._decoded[pid]
 
     def matched_terms(self, passage: Passage, terms: list[str]) -> tuple[str, ...] | None:
         """The question's terms (each once, in question order) that a passage made into a hit here
@@ -1045,15 +1059,15 @@ class SearchReads:
     def encode_questions(self, questions: list[str]) -> np.ndarray:
         return self.store.encode_questions(questions)
 
-    def passage_extras(self, hits: list[Hit], before: int) -> list[tuple[bytes | None, str]]:
-        analyses = {(row[0], row[1]): row[5] for row in self.passages.values()}
-        extras: list[tuple[bytes | None, str] | None] = []
+    def passage_extras(self, hits: list[Hit], before: int) -> list[tuple[PassageAnalysis | None, str]]:
+        pids = {(row[0], row[1]): pid for pid, row in self.passages.items()}
+        extras: list[tuple[PassageAnalysis | None, str] | None] = []
         for hit in hits:
             p = hit.passage
             key = (int(p.article_id), p.index)
             article = self.articles.get(key[0])
-            if key in analyses and article is not None:
-                extras.append((analyses[key], article[1][max(0, p.start - before) : p.start]))
+            if key in pids and article is not None:
+                extras.append((self._analysis(pids[key]), article[1][max(0, p.start - before) : p.start]))
             else:
                 extras.append(None)
         missing = [h for h, e in zip(hits, extras, strict=True) if e is None]

@@ -271,6 +271,38 @@ def test_store_decides_with_the_shown_passages_stored_analyses(store):
     assert [a.sequences for a in handed[0]] == [analyse(h.passage.text).sequences for h in response.hits]
 
 
+def test_store_hands_the_decision_the_first_articles_other_passages_analyses_too(store):
+    for article in read_path(str(SAMPLE)):
+        store.add(article, "global")
+    decide = store.answerability
+    handed = []
+    store.answerability = lambda *args: handed.append(args) or decide(*args)  # type: ignore[assignment]
+    first = store.search("what did Qin say about weapons", ["global"], k=10).hits
+    same = [h.passage.text for h in first[1:] if h.article.id == first[0].article.id]
+    analyses, found = handed[0][8], handed[0][7]
+    assert len(same) > 2 and found.same_article == tuple(same)
+    assert [a.sequences for a in analyses[3:]] == [analyse(text).sequences for text in same]
+
+
+def test_the_decision_reuses_the_analyses_the_ranker_decoded(store):
+    for article in read_path(str(SAMPLE)):
+        store.add(article, "global")
+    rank = store.ranker
+    given = []
+
+    def ranker(source, question, libraries, hits):
+        given.extend(analysis for analysis, _ in source.passage_extras(hits, 0))
+        return rank(source, question, libraries, hits)
+
+    ranker.candidates = rank.candidates  # type: ignore[attr-defined]
+    store.ranker = ranker
+    decide = store.answerability
+    handed = []
+    store.answerability = lambda *args: handed.append(args[8]) or decide(*args)  # type: ignore[assignment]
+    store.search("what did Qin say about weapons", ["global"])
+    assert handed[0] and all(any(a is g for g in given) for a in handed[0])
+
+
 def test_store_never_marks_a_greeting_answerable(store):
     store.add(Article("Greetings", "Hello from the harbour festival, the mayor said."), "global")
     response = store.search("hello", ["global"])

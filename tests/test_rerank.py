@@ -359,8 +359,8 @@ def test_added_passages_carry_their_analysis(store):
     extras = store.passage_extras(hits, 300)
     text = store.article_text("global", added.article.id)
     assert added.article.passage_count > 1 and len(extras) == len(hits) > 1
-    for hit, (blob, previous) in zip(hits, extras, strict=True):
-        assert decode_analysis(blob) == analyse(hit.passage.text, Stems())
+    for hit, (analysis, previous) in zip(hits, extras, strict=True):
+        assert analysis == analyse(hit.passage.text, Stems())
         assert previous == text[max(0, hit.passage.start - 300) : hit.passage.start]
 
 

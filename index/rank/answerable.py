@@ -252,13 +252,16 @@ def name_phrases(question: str) -> list[str]:
     return found
 
 
+_APOSTROPHE = re.compile("['’]")
+
+
 def speaks_of_asker_or_bot(question: str) -> bool:
     """Whether the question speaks of the asker or of the bot ("how do I ...", "can you ...", "can we
     ..."), by its personal pronouns; not "I" after a capitalised word ("Artemis I"), nor "us" written
     with a capital ("US", "Us Weekly")."""
     words = [question[start:end] for _, start, end in tokenize_spans(question)]  # as written
     for k, word in enumerate(words):
-        base = re.split("['’]", word, maxsplit=1)[0]  # "I'm" -> "I"
+        base = _APOSTROPHE.split(word, maxsplit=1)[0]  # "I'm" -> "I"
         folded = base.casefold()
         if folded not in personal_words() or (folded == "us" and base != "us"):
             continue
@@ -293,8 +296,9 @@ def signals(
 ) -> Signals:
     """The signals of one question: its `terms` (question_terms), each term's BM25 idf and document
     frequency in the searched libraries (df 0: no passage holds it), how many passages they hold,
-    BM25's best score and the texts of the passages shown first, with their stored analyses where
-    known (the same words and stems, not made again). Pure but for the stem cache."""
+    BM25's best score and the texts of the passages shown first, with the stored analyses of the
+    shown passages and then of `found.same_article`'s, where known (the same words and stems, not
+    made again). Pure but for the stem cache."""
     unique = list(dict.fromkeys(terms))
     if not unique or passages <= 0:
         return Signals()
@@ -324,12 +328,13 @@ def signals(
     best_rare = best_all = first = info = rarest_held = typed = 0.0
     best_held: set[str] = set()
     agreement = 0.0
-    split, word_stems = _sentences(shown, analyses, stems)
+    split, matches = _sentences(shown, analyses, stems, wanted)
+    other_words, unstemmed = _other_words(found.same_article, analyses[len(shown) :], wanted, matches)
     for n, sentences in enumerate(split):
         in_passage: set[str] = set()
         passage_rare = 0.0
         for text, sentence in sentences:
-            held = _held(sentence, wanted, word_stems)
+            held = _held(sentence, matches)
             in_passage |= held
             share = weight_of(held & rare) / rare_total
             passage_rare = max(passage_rare, share)
@@ -350,15 +355,16 @@ def signals(
     # the first article holds (title and its passages among the first candidates), how many
     # articles the first candidates come from, and how fast BM25's scores fall.
     title_words = set(tokenize(found.title))
-    seen = set().union(*(words for sentences in split for _, words in sentences), title_words)
+    shown_words = set().union(*(words for sentences in split for _, words in sentences))
+    seen = shown_words | title_words
     named = {t for t in names if t in weight}
     phrases = name_phrases(question)
-    other_words = set().union(*(tokenize(t) for t in found.same_article))
-    word_stems.update(stems.stem_all((title_words | other_words) - word_stems.keys()))
-    title_held = _held(title_words, wanted, word_stems)
-    article_held = title_held | _held(other_words, wanted, word_stems)
+    # The shown passages' words have their matches already.
+    matches.update(_matches(wanted, stems.stem_all((title_words | unstemmed) - shown_words)))
+    title_held = _held(title_words, matches)
+    article_held = title_held | _held(other_words, matches)
     if split:
-        article_held |= _held(set().union(*(words for _, words in split[0])), wanted, word_stems)
+        article_held |= _held(set().union(*(words for _, words in split[0])), matches)
     scores = sorted(found.scores, reverse=True)
     return Signals(
         unshown_names=len(named - seen) / len(named) if named else 0.0,
@@ -386,30 +392,69 @@ def signals(
 
 
 def _sentences(
-    shown: list[str], analyses: Sequence[PassageAnalysis | None], stems: Stems
-) -> tuple[list[list[tuple[str, set[str]]]], dict[str, str]]:
-    """Each shown text's sentences (`_SENTENCE_SPLIT` pieces) with their sets of words, and every
-    word's stem: from a text's stored analysis when it has one with stems (made by the same
-    tokenizer, split and stemmer when the passage was stored), else made here."""
+    shown: list[str], analyses: Sequence[PassageAnalysis | None], stems: Stems, wanted: dict[str, set[str]]
+) -> tuple[list[list[tuple[str, set[str]]]], dict[str, set[str]]]:
+    """Each shown text's sentences (`_SENTENCE_SPLIT` pieces) with their sets of words, and the
+    question terms each of their words holds by stem (`_matches`): from a text's stored analysis
+    when it has one with stems (made by the same tokenizer, split and stemmer when the passage was
+    stored), else made here."""
     split: list[list[tuple[str, set[str]]]] = []
-    word_stems: dict[str, str] = {}
+    matches: dict[str, set[str]] = {}
     unstemmed: set[str] = set()
     for n, text in enumerate(shown):
         pieces = _SENTENCE_SPLIT.split(text)
         analysis = analyses[n] if n < len(analyses) else None
         if analysis is not None and analysis.stems is not None and len(analysis.sequences) == len(pieces):
-            known = analysis.stems
             words = [set(sequence) for sequence in analysis.sequences]
-            for sentence in words:
-                for w in sentence:
-                    word_stems[w] = known.get(w, w)
+            matches.update(_stored_matches(analysis.stems, set().union(*words), wanted))
         else:
             words = [set(tokenize(piece)) for piece in pieces]
             unstemmed.update(*words)
         split.append(list(zip(pieces, words, strict=True)))
     if unstemmed:
-        word_stems.update(stems.stem_all(unstemmed))
-    return split, word_stems
+        matches.update(_matches(wanted, stems.stem_all(unstemmed)))
+    return split, matches
+
+
+def _other_words(
+    texts: Sequence[str],
+    analyses: Sequence[PassageAnalysis | None],
+    wanted: dict[str, set[str]],
+    matches: dict[str, set[str]],
+) -> tuple[set[str], set[str]]:
+    """The words of these texts, and those of them not stemmed yet: a text with a stored analysis
+    gives its words and their matches (into `matches`); the others are tokenized here."""
+    words: set[str] = set()
+    unstemmed: set[str] = set()
+    for n, text in enumerate(texts):
+        analysis = analyses[n] if n < len(analyses) else None
+        if analysis is not None and analysis.stems is not None:
+            stored = set().union(*analysis.sequences)
+            matches.update(_stored_matches(analysis.stems, stored, wanted))
+            words |= stored
+        else:
+            unstemmed.update(tokenize(text))
+    return words | unstemmed, unstemmed
+
+
+def _stored_matches(
+    known: dict[str, str], words: set[str], wanted: dict[str, set[str]]
+) -> dict[str, set[str]]:
+    """`_matches` for a passage's words from its stored analysis, which holds the stems (`known`)
+    only of the words that are not their own stem: those are looked up, and of the rest only the
+    words that are a wanted stem themselves (a few set lookups, not one per word)."""
+    found = {w: wanted[w] for w in words.intersection(wanted) if w not in known}
+    for w, stem in known.items():
+        terms = wanted.get(stem)
+        if terms is not None:
+            found[w] = terms
+    return found
+
+
+def _matches(wanted: dict[str, set[str]], stem_of: dict[str, str]) -> dict[str, set[str]]:
+    """The question terms each word holds by its stem (`wanted`: the terms of each stem), for the
+    words of `stem_of` that hold any: made once, so that each sentence looks up only its matches."""
+    return {w: terms for w, stem in stem_of.items() if (terms := wanted.get(stem)) is not None}
 
 
 def _generic(unique: list[str], df: dict[str, int], passages: int) -> float:
@@ -455,11 +500,11 @@ def _split_share(phrases: list[str], texts: list[str]) -> float:
     return sum(1 for p in phrases if f" {p} " not in flat) / len(phrases)
 
 
-def _held(words: set[str], wanted: dict[str, set[str]], stem_of: dict[str, str]) -> set[str]:
-    """The question terms these words hold, by stem (`stem_of` holds every word's)."""
+def _held(words: set[str], matches: dict[str, set[str]]) -> set[str]:
+    """The question terms these words hold (`matches`, from `_matches`, knows every word's)."""
     held: set[str] = set()
-    for w in words:
-        held |= wanted.get(stem_of[w], set())
+    for w in words.intersection(matches):  # iterates the few matching words, not the sentence
+        held |= matches[w]
     return held
 
 
@@ -496,7 +541,10 @@ def is_keyword_search(question: str) -> bool:
     """Whether the line is a few words typed as a search ("qin weapons", "ukraine grain deal") rather
     than a question: no question mark, no interrogative ("what", "how"), and no auxiliary verb
     opening it ("is", "did"). Such a line asks for the passages that hold its words."""
-    words = _words(question)
+    return _keyword_search(question, _words(question))
+
+
+def _keyword_search(question: str, words: list[str]) -> bool:
     return (
         bool(words)
         and not _QUESTION_MARK.search(unicodedata.normalize("NFKC", question))
@@ -509,8 +557,12 @@ def is_small_talk(question: str) -> bool:
     """True for a greeting, thanks, or a question about the bot itself ("hello", "help",
     "what can you do"), in the phrasings of data/small_talk.txt, with or without filler words
     around them ("hi there", "thanks a lot clippings")."""
-    words = [w for w in _words(question) if w not in small_talk_fillers()]
-    return bool(words) and " ".join(words) in small_talk_phrases()
+    return _small_talk(_words(question))
+
+
+def _small_talk(words: list[str]) -> bool:
+    kept = [w for w in words if w not in small_talk_fillers()]
+    return bool(kept) and " ".join(kept) in small_talk_phrases()
 
 
 class Answerability:
@@ -551,8 +603,9 @@ class Answerability:
         analyses: Sequence[PassageAnalysis | None] = (),
     ) -> bool:
         """Whether the `shown` passages could answer the question (see `signals` for the inputs)."""
-        if not shown or is_small_talk(question):
+        words = _words(question)  # read once for both is_small_talk and is_keyword_search
+        if not shown or _small_talk(words):
             return False
         measured = self.signals(question, terms, idf, df, passages, top_score, shown, found, analyses)
         model = self.model if found.cosine is None else self.cosine_model
-        return model.answerable(measured, passages, len(set(terms)), is_keyword_search(question))
+        return model.answerable(measured, passages, len(set(terms)), _keyword_search(question, words))

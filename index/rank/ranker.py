@@ -49,7 +49,7 @@ import numpy as np
 from ..errors import NotFound
 from ..ingest.text import question_terms
 from ..models import Hit
-from .features import PREVIOUS_CHARS, ArticleTerms, Candidate, decode_analysis, features
+from .features import PREVIOUS_CHARS, ArticleTerms, Candidate, PassageAnalysis, features
 from .learned import add_similarities
 from .stems import Stems
 from .weights import DEFAULT, LEARNED, Weights
@@ -84,7 +84,7 @@ class RankingSource(Protocol):
 
     def encode_questions(self, questions: list[str]) -> np.ndarray: ...
 
-    def passage_extras(self, hits: list[Hit], before: int) -> list[tuple[bytes | None, str]]: ...
+    def passage_extras(self, hits: list[Hit], before: int) -> list[tuple[PassageAnalysis | None, str]]: ...
 
 
 class ArticleCache:
@@ -159,12 +159,15 @@ class Ranker:
         learned: Weights | None = LEARNED,
         candidates: int = CANDIDATES,
         articles: ArticleCache | None = None,
+        stems: Stems | None = None,
     ) -> None:
+        """`stems`: a stem cache to share (irregular verbs mapped), such as its store's."""
         self.weights = weights
         self.learned = learned
         self.candidates = candidates
         self.articles = articles if articles is not None else ArticleCache()
-        self._stems = {True: Stems(irregular=True), False: Stems(irregular=False)}
+        mapped = stems if stems is not None and stems.irregular else Stems(irregular=True)
+        self._stems = {True: mapped, False: Stems(irregular=False)}
 
     def stems(self, weights: Weights) -> Stems:
         """The stem cache that stems as these weights say (irregular verbs mapped or not)."""
@@ -200,7 +203,7 @@ class Ranker:
                     article,
                     previous,
                     hit.article.published,
-                    analysis=decode_analysis(stored),
+                    analysis=stored,
                 )
             )
         return terms, idf, candidates
