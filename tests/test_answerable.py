@@ -348,7 +348,8 @@ def test_the_cosine_model_decides_when_the_search_brings_the_learned_cosine():
 
 
 @pytest.mark.parametrize(
-    "line", ["qin weapons", "Ukraine grain deal", "Qin Gang, weapons.", "news about Qin"]
+    "line",
+    ["qin weapons", "Ukraine grain deal", "Qin Gang, weapons.", "news about Qin", "秦刚 武器", "何か 武器"],
 )
 def test_a_few_words_typed_as_a_search_are_a_keyword_search(line):
     assert is_keyword_search(line)
@@ -359,6 +360,8 @@ def test_a_few_words_typed_as_a_search_are_a_keyword_search(line):
     [
         "qin weapons?",
         "秦刚 武器？",
+        "秦刚说了什么",
+        "秦剛はいつ北京に戻った",
         "qin weapons ؟",
         "what did Qin say",
         "Qin said what",

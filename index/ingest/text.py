@@ -371,6 +371,12 @@ def _without_unspaced_question_words(text: str) -> str:
     return words.sub(lambda m: m.group() if m.group() in kept else " ", text)
 
 
+def holds_unspaced_question_word(text: str) -> bool:
+    """Whether the text holds a question word of Chinese or Japanese ("什么", "いつ"), which asks a
+    question as a question mark would."""
+    return _without_unspaced_question_words(text) != text
+
+
 def question_terms(question: str) -> list[str]:
     """Terms of a question that drive ranking: its words without question words (those of Chinese
     and Japanese cut out of their runs of characters before the pairs are made).

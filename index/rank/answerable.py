@@ -53,7 +53,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from ..ingest.text import tokenize, tokenize_spans
+from ..ingest.text import holds_unspaced_question_word, tokenize, tokenize_spans
 from .features import (
     _CAPITAL,
     _SENTENCE_SPLIT,
@@ -539,15 +539,18 @@ def _words(text: str) -> list[str]:
 
 def is_keyword_search(question: str) -> bool:
     """Whether the line is a few words typed as a search ("qin weapons", "ukraine grain deal") rather
-    than a question: no question mark, no interrogative ("what", "how"), and no auxiliary verb
-    opening it ("is", "did"). Such a line asks for the passages that hold its words."""
+    than a question: no question mark, no interrogative ("what", "how", or Chinese and Japanese
+    ones: "什么", "いつ"), and no auxiliary verb opening it ("is", "did"). Such a line asks for the
+    passages that hold its words."""
     return _keyword_search(question, _words(question))
 
 
 def _keyword_search(question: str, words: list[str]) -> bool:
+    normal = unicodedata.normalize("NFKC", question)
     return (
         bool(words)
-        and not _QUESTION_MARK.search(unicodedata.normalize("NFKC", question))
+        and not _QUESTION_MARK.search(normal)
+        and not holds_unspaced_question_word(normal)
         and words[0] not in auxiliary_openers()
         and not any(w.split("'", 1)[0] in interrogatives() for w in words)  # "what's", "who'd"
     )
