@@ -159,7 +159,8 @@ class Store:
         self.path = str(path)
         self.encoder = encoder
         self._stems = Stems(irregular=True)
-        """Stems for the passage analyses made when articles are added."""
+        """Stems for the passage analyses made when articles are added; the default ranker and the
+        answerability decision share this cache."""
         self.ranker: RankFunction | None = Ranker(stems=self._stems) if ranker is _DEFAULT_RANKER else ranker  # type: ignore[assignment]
         self.answerability: AnswerFunction = Answerability(stems=self._stems)
         """Decides, for every search, whether its passages could answer the question. It shares the

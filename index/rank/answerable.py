@@ -501,7 +501,8 @@ def _split_share(phrases: list[str], texts: list[str]) -> float:
 
 
 def _held(words: set[str], matches: dict[str, set[str]]) -> set[str]:
-    """The question terms these words hold (`matches`, from `_matches`, knows every word's)."""
+    """The question terms these words hold, by `matches` (`_matches`, `_stored_matches`: a word it
+    lacks holds none)."""
     held: set[str] = set()
     for w in words.intersection(matches):  # iterates the few matching words, not the sentence
         held |= matches[w]
