@@ -104,3 +104,39 @@ def test_r3_of_the_questions_answered_leaves_out_the_questions_held_back(answera
         "0.250 / 0.500",
         "0.333 / 0.667",
     )
+
+
+def _asked(answerability, kind, group, question, rank=None):
+    return answerability.Record(kind, group, "second", question, rank, 1.0, False, True, [], 0.0, 0.0)
+
+
+def test_intervals_count_general_questions_by_question_and_other_kinds_by_library(answerability):
+    records = [
+        _asked(answerability, "general", "w1", "what is a prime number"),
+        _asked(answerability, "general", "w2", "what is a prime number"),
+        _asked(answerability, "general", "w2", "hello there"),
+        *(_asked(answerability, "next week", week, f"question {week}") for week in ("w1", "w2", "w3")),
+    ]
+    decided = answerability.np.array([False, True, False, False, False, True])
+    rng = answerability.np.random.default_rng(0)
+    assert answerability.interval(records, decided, "general", rng)[3] == 2
+    assert answerability.interval(records, decided, "next week", rng)[3] == 3
+
+
+def test_interval_of_a_share_every_cluster_agrees_on_is_that_share_alone(answerability):
+    records = [_asked(answerability, "own week", week, "q", rank=1) for week in ("w1", "w1", "w2")]
+    decided = answerability.np.array([True, True, True])
+    rng = answerability.np.random.default_rng(0)
+    assert answerability.interval(records, decided, "kept", rng) == (1.0, 1.0, 1.0, 2)
+
+
+def test_intervals_table_shows_each_goal_with_its_interval(answerability):
+    records = [
+        _asked(answerability, "own week", "w1", "q", rank=1),
+        _asked(answerability, "own week", "w2", "q", rank=1),
+        _asked(answerability, "general", "w1", "hello"),
+    ]
+    decided = answerability.np.array([True, False, False])
+    printed = answerability.intervals(records, [("shipped model", decided)])
+    assert "| kept | 2 | 0.97 | 0.500 (0.000-1.000) |" in printed
+    assert "| abstain, general | 1 | 0.95 | 1.000 (1.000-1.000) |" in printed
