@@ -219,15 +219,22 @@ def rarest_words(inputs: tuple, count: int) -> str:
 
 
 def run_library(
-    job: quality.Job, asks: list[Ask], cache: Path | None, half: str, short_forms: bool = False
+    job: quality.Job,
+    asks: list[Ask],
+    cache: Path | None,
+    half: str,
+    short_forms: bool = False,
+    learned: bool = False,
 ) -> list[Record]:
     """The records of one library's questions; with `short_forms`, each own-week question is also
     asked as its three and its two rarest words, and each next week's and general question as its
-    two (the kinds of SHORT_FORMS and SHORT_UNANSWERABLE: reported, never fitted on)."""
+    two (the kinds of SHORT_FORMS and SHORT_UNANSWERABLE: reported, never fitted on). With
+    `learned`, the store has the learned stage on (the `rerank` extra), as a bot with it searches: it
+    orders the candidates, and each record's candidates carry its cosine."""
     records = []
     with tempfile.TemporaryDirectory(prefix="clippings-answerability-") as tmp:
         path = quality.library_path(job, cache, Path(tmp))
-        with Store(path) as store:
+        with Store(path, encoder=quality._encoder() if learned else None) as store:
             recorder = Recorder(store)
             for ask in asks:
                 record = ask_one(store, recorder, job.group, half, ask)
@@ -431,7 +438,7 @@ def collect(args: argparse.Namespace) -> list[Record]:
     bar = quality.tqdm(total=total, desc="questions", unit=" q")
     for job, asks in planned:
         half = quality.week_half(job.group, weeks) if job.group in weeks else ""
-        done = run_library(job, asks, cache, half, args.short_forms)
+        done = run_library(job, asks, cache, half, args.short_forms, args.learned)
         records.extend(done)
         bar.update(len(done))  # type: ignore[attr-defined]
     bar.close()  # type: ignore[attr-defined]
@@ -781,6 +788,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also fit and report a model with the learned stage's cosine of the question with the shown "
         "passages (needs the rerank extra; encodes every question and shown passage, about 20 a second "
         "a thread); the records with cosines go to --out",
+    )
+    parser.add_argument(
+        "--learned",
+        action="store_true",
+        help="search with the learned stage on (the rerank extra), as a store opened with its encoder does: it "
+        "orders the shown passages, and the cosine is recorded as it searches; passages lacking vectors get them "
+        "on first use and keep them in the cached libraries (CLIPPINGS_ENCODER_THREADS sets the threads)",
     )
     parser.add_argument(
         "--small-libraries",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import benchmark_module
+from conftest import RERANK_EXTRA, benchmark_module
 from test_quality_harness import data  # noqa: F401  (the tiny evaluation folder)
 
 
@@ -140,3 +140,16 @@ def test_intervals_table_shows_each_goal_with_its_interval(answerability):
     printed = answerability.intervals(records, [("shipped model", decided)])
     assert "| kept | 2 | 0.97 | 0.500 (0.000-1.000) |" in printed
     assert "| abstain, general | 1 | 0.95 | 1.000 (1.000-1.000) |" in printed
+
+
+def test_learned_asks_with_the_learned_stage_on(answerability, data, tmp_path, capsys):  # noqa: F811
+    pytest.importorskip("onnxruntime", reason=RERANK_EXTRA)
+    sample = tmp_path / "sample.txt"
+    sample.write_text("Bridge news\n\nThe old bridge will cost a fortune to repair, the council said.\n")
+    out = tmp_path / "records.json"
+    argv = ["--data", str(data), "--sample", str(sample), "--out", str(out), "--learned"]
+    assert answerability.main(argv) == 0
+    records = json.loads(out.read_text())["records"]
+    searched = [r for r in records if r["inputs"]]
+    assert all(-1.0 <= r["inputs"][7]["cosine"] <= 1.0 for r in searched)
+    assert "| shipped, with the learned cosine |" in capsys.readouterr().out
