@@ -19,13 +19,20 @@ def answerability(quality):
     yield from benchmark_module("answerability")
 
 
-def test_harness_asks_every_kind_and_prints_the_table(answerability, data, tmp_path, capsys):  # noqa: F811
+def _ran(answerability, folder, tmp_path, *flags):
+    """The records of the harness run on the tiny data folder with these flags."""
     sample = tmp_path / "sample.txt"
     sample.write_text("Bridge news\n\nThe old bridge will cost a fortune to repair, the council said.\n")
     out = tmp_path / "records.json"
-    assert answerability.main(["--data", str(data), "--sample", str(sample), "--out", str(out)]) == 0
+    assert (
+        answerability.main(["--data", str(folder), "--sample", str(sample), "--out", str(out), *flags]) == 0
+    )
+    return json.loads(out.read_text())["records"]
+
+
+def test_harness_asks_every_kind_and_prints_the_table(answerability, data, tmp_path, capsys):  # noqa: F811
+    records = _ran(answerability, data, tmp_path)
     printed = capsys.readouterr().out
-    records = json.loads(out.read_text())["records"]
     kinds = {r["kind"] for r in records}
     assert kinds == {
         "own week",
@@ -77,12 +84,7 @@ def test_rarest_words_keeps_the_terms_fewest_passages_hold_in_question_order(ans
 
 
 def test_short_forms_ask_each_own_week_question_as_its_rarest_words(answerability, data, tmp_path, capsys):  # noqa: F811
-    sample = tmp_path / "sample.txt"
-    sample.write_text("Bridge news\n\nThe old bridge will cost a fortune to repair, the council said.\n")
-    out = tmp_path / "records.json"
-    argv = ["--data", str(data), "--sample", str(sample), "--out", str(out), "--short-forms"]
-    assert answerability.main(argv) == 0
-    records = json.loads(out.read_text())["records"]
+    records = _ran(answerability, data, tmp_path, "--short-forms")
     own = [r for r in records if r["kind"] == "own week"]
     printed = capsys.readouterr().out
     for count, kind in answerability.SHORT_FORMS.items():
@@ -144,12 +146,7 @@ def test_intervals_table_shows_each_goal_with_its_interval(answerability):
 
 def test_learned_asks_with_the_learned_stage_on(answerability, data, tmp_path, capsys):  # noqa: F811
     pytest.importorskip("onnxruntime", reason=RERANK_EXTRA)
-    sample = tmp_path / "sample.txt"
-    sample.write_text("Bridge news\n\nThe old bridge will cost a fortune to repair, the council said.\n")
-    out = tmp_path / "records.json"
-    argv = ["--data", str(data), "--sample", str(sample), "--out", str(out), "--learned"]
-    assert answerability.main(argv) == 0
-    records = json.loads(out.read_text())["records"]
+    records = _ran(answerability, data, tmp_path, "--learned")
     searched = [r for r in records if r["inputs"]]
     assert all(-1.0 <= r["inputs"][7]["cosine"] <= 1.0 for r in searched)
     assert "| shipped, with the learned cosine |" in capsys.readouterr().out
