@@ -4,6 +4,7 @@
     python benchmarks/answerability.py --load /tmp/answerability.json # fit and report again, no search
     python benchmarks/answerability.py --load ... --ablate            # also each signal refitted away
     python benchmarks/answerability.py --cache /tmp/qcache --short-forms  # also kept of short forms
+    python benchmarks/answerability.py --cache /tmp/qcache --learned      # as the rerank extra asks
 
 Each dev week's library (the libraries of benchmarks/quality.py, built once and kept with --cache)
 is asked:
@@ -21,7 +22,10 @@ decision are recorded. A logistic model over the signals is fitted on the first 
 (on standardised signals; its cut set to keep 98.5% of the answerable questions whose answer is in
 the top 3) and reported on the second half, beside the baseline: a cut on the top passage's score
 alone (the score `clippings ask --json` prints), set to keep 98%, 98.5% and 99%, from the same
-run. Also reported: the shipped model (index.rank.answerable.DEFAULT_MODEL), and the decision's cost per question.
+run. Also reported: the shipped model (index.rank.answerable.DEFAULT_MODEL), the decision's cost per
+question, and each goal's measure with a 95% interval (a bootstrap over libraries, and over the
+general questions themselves). With --learned the searches have the learned stage on, and the model
+with its cosine (COSINE_MODEL) is fitted and reported too.
 
 - abstain: the share of a kind's questions marked not answerable;
 - kept: of the own-week questions whose answer is in the top 3, the share still marked answerable;
@@ -685,7 +689,7 @@ def intervals(records: list[Record], deciders: list[tuple[str, np.ndarray]]) -> 
 
 
 def has_cosines(records: list[Record]) -> bool:
-    """Whether every searched record carries the learned stage's cosine (--cosine)."""
+    """Whether every searched record carries the learned stage's cosine (--cosine or --learned)."""
     searched = [r.inputs for r in records if r.inputs]
     return bool(searched) and all(
         len(i) > 7 and isinstance(i[7], dict) and i[7].get("cosine") is not None for i in searched
