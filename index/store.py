@@ -694,9 +694,13 @@ class Store:
             # the first article's others among the first `SPREAD`, taken before the search lets go
             # of its rows: the decision then tokenizes and stems none of them again.
             analyses = reads.analyses(hits[:ANSWER_PASSAGES] + _same_article(hits[:SPREAD]))
+            # The learned stage's vectors of the shown passages, where it read them: not read again.
+            vectors = reads.vectors_read([h.passage for h in hits[:ANSWER_PASSAGES]])
         finally:
             reads.release()
-        answerable = self._answerable(asked, terms, term_ids, libraries, scores, hits[:SPREAD], analyses)
+        answerable = self._answerable(
+            asked, terms, term_ids, libraries, scores, hits[:SPREAD], analyses, vectors
+        )
         if stages is not None:
             stages.lap("answerable")
         return SearchResponse(question, tuple(terms), shown, searched, matched, tuple(libraries), answerable)
@@ -735,10 +739,11 @@ class Store:
         scores: np.ndarray,
         first: list[Hit],
         analyses: Sequence[PassageAnalysis | None] = (),
+        vectors: np.ndarray | None = None,
     ) -> bool:
         """Whether the first passages (the same for every page) could answer the question, from
         the first `SPREAD` ranked ones (and the stored analyses of the shown ones and of the first
-        article's others, where read)."""
+        article's others, and the shown ones' vectors, where read)."""
         if not first:
             return False
         shown = first[:ANSWER_PASSAGES]
@@ -747,7 +752,7 @@ class Store:
             articles=tuple(h.article.id for h in first),
             title=shown[0].article.title,
             same_article=tuple(h.passage.text for h in _same_article(first)),
-            cosine=self._best_cosine(question, shown) if self.encoder is not None else None,
+            cosine=self._best_cosine(question, shown, vectors) if self.encoder is not None else None,
         )
         idf, df, passages = self.index.term_stats(libraries, term_ids)
         top = float(scores.max()) if len(scores) else 0.0
@@ -915,11 +920,12 @@ class Store:
                     self._question_vectors.popitem(last=False)
         return np.stack([kept[q] for q in questions]) if questions else np.zeros((0, 0), dtype=np.float32)
 
-    def _best_cosine(self, question: str, shown: list[Hit]) -> float | None:
+    def _best_cosine(self, question: str, shown: list[Hit], read: np.ndarray | None = None) -> float | None:
         """The best cosine of the question's vector with a shown passage's (None when none has one,
-        or the encoder failed: then the decision is made without it, as the ranking was)."""
+        or the encoder failed: then the decision is made without it, as the ranking was). `read`:
+        the shown passages' vectors, where the search read them already."""
         try:
-            vectors = self.passage_vectors([h.passage for h in shown])
+            vectors = read if read is not None else self.passage_vectors([h.passage for h in shown])
             if vectors.shape[1] == 0:
                 return None
             return float(np.max(vectors @ self.encode_questions([question])[0]))
@@ -993,6 +999,8 @@ class SearchReads:
         self._ids: dict[Passage, int] = {}
         """The passage id of each passage made into a hit here (by value: an article updated
         between two reads of one search has two passages of one index, told apart by their text)."""
+        self._vectors: dict[Passage, np.ndarray] = {}
+        """The learned stage's vectors read so far (`passage_vectors`), by passage."""
 
     def read(self, passage_ids: list[int]) -> None:
         """Read the passages (and their articles) not read yet."""
@@ -1007,6 +1015,7 @@ class SearchReads:
         self.articles = {}
         self._decoded = {}
         self._ids = {}
+        self._vectors = {}
 
     def remember(self, passage: Passage, pid: int) -> None:
         """That the hit's passage is the stored passage pid (read here)."""
@@ -1055,7 +1064,27 @@ class SearchReads:
         return self.store.article_text(library, article_id)
 
     def passage_vectors(self, passages: list[Passage]) -> np.ndarray:
-        return self.store.passage_vectors(passages)
+        """The store's `passage_vectors`, each passage's read once a search: the learned stage reads
+        its candidates', and the answerability decision the shown ones' again."""
+        missing = [p for p in dict.fromkeys(passages) if p not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, self.store.passage_vectors(missing), strict=True))
+        return self._stacked(passages)
+
+    def vectors_read(self, passages: list[Passage]) -> np.ndarray | None:
+        """The vectors of these passages if this search read them all already, else None."""
+        if not passages or any(p not in self._vectors for p in passages):
+            return None
+        return self._stacked(passages)
+
+    def _stacked(self, passages: list[Passage]) -> np.ndarray:
+        # A passage without a vector has a row of no length (its read found none): zeros, as the store gives.
+        dims = max((len(self._vectors[p]) for p in passages), default=0)
+        vectors = np.zeros((len(passages), dims), dtype=np.float32)
+        for i, p in enumerate(passages):
+            if len(self._vectors[p]):
+                vectors[i] = self._vectors[p]
+        return vectors
 
     def encode_questions(self, questions: list[str]) -> np.ndarray:
         return self.store.encode_questions(questions)

@@ -381,6 +381,30 @@ def test_a_store_with_an_encoder_gives_the_answerability_step_the_best_cosine(tm
     assert 0.0 < seen[0] <= 1.0
 
 
+def test_the_answerability_step_reads_no_vector_the_learned_stage_read(tmp_path):
+    with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
+        store.add(DAM, "global")
+        store.add(RAIN, "global")
+        read = store.db.passage_vector_rows
+        calls = []
+        store.db.passage_vector_rows = lambda *args: calls.append(args) or read(*args)  # type: ignore[method-assign]
+        store.search("when did the dam open", ["global"])
+    assert len(calls) == 1
+
+
+def test_the_answerability_steps_cosine_is_the_stored_vectors_best(tmp_path):
+    seen = []
+    with Store(tmp_path / "c.db", encoder=WordEncoder()) as store:
+        store.add(DAM, "global")
+        store.add(RAIN, "global")
+        decide = store.answerability
+        store.answerability = lambda *args: seen.append(args[7].cosine) or decide(*args)  # type: ignore[assignment]
+        shown = store.search("when did the dam open", ["global"]).hits
+        vectors = store.passage_vectors([h.passage for h in shown])
+        best = float(np.max(vectors @ store.encode_questions(["when did the dam open"])[0]))
+    assert seen == [best]
+
+
 def test_a_failing_encoder_leaves_the_answerability_step_without_a_cosine(tmp_path):
     encoder = FailingEncoder()
     seen = []
