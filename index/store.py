@@ -1064,8 +1064,8 @@ class SearchReads:
         return self.store.article_text(library, article_id)
 
     def passage_vectors(self, passages: list[Passage]) -> np.ndarray:
-        """The store's `passage_vectors`, each passage's read once a search: the learned stage reads
-        its candidates', and the answerability decision the shown ones' again."""
+        """The store's `passage_vectors`, each passage's read once a search: the learned stage's
+        candidates include the shown passages, whose vectors the decision then takes (`vectors_read`)."""
         missing = [p for p in dict.fromkeys(passages) if p not in self._vectors]
         if missing:
             self._vectors.update(zip(missing, self.store.passage_vectors(missing), strict=True))
