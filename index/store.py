@@ -839,12 +839,7 @@ class Store:
                 rows.append(np.frombuffer(found[key][1] or b"", dtype=VECTOR_DTYPE))
             else:  # removed meanwhile: no similarity
                 rows.append(None)
-        dims = next((len(r) for r in rows if r is not None), 0)
-        vectors = np.zeros((len(rows), dims), dtype=np.float32)
-        for i, r in enumerate(rows):
-            if r is not None:
-                vectors[i] = r
-        return vectors
+        return _stacked_vectors(rows)
 
     def _make_vectors(self, wanted: dict[int, tuple[int, str]]) -> dict[int, np.ndarray]:
         """Vectors for passages stored without one ({position: (passage id, text)}), saved when the
@@ -975,6 +970,17 @@ def _batch(rows: list[PassageRow]) -> tuple[PassageTerms, np.ndarray]:
     return batch, np.array(articles, dtype=np.int64)
 
 
+def _stacked_vectors(rows: Sequence[np.ndarray | None]) -> np.ndarray:
+    """Passage vectors as one float32 matrix, a row each: a passage with none (None, or a row of no
+    length, as a batch with no vector at all gives) is a row of zeros."""
+    dims = max((len(r) for r in rows if r is not None), default=0)
+    vectors = np.zeros((len(rows), dims), dtype=np.float32)
+    for i, r in enumerate(rows):
+        if r is not None and len(r):
+            vectors[i] = r
+    return vectors
+
+
 def _same_article(first: list[Hit]) -> list[Hit]:
     """The hits after the first that come from the first hit's article."""
     return [h for h in first[1:] if h.article.id == first[0].article.id]
@@ -1069,22 +1075,13 @@ class SearchReads:
         missing = [p for p in dict.fromkeys(passages) if p not in self._vectors]
         if missing:
             self._vectors.update(zip(missing, self.store.passage_vectors(missing), strict=True))
-        return self._stacked(passages)
+        return _stacked_vectors([self._vectors[p] for p in passages])
 
     def vectors_read(self, passages: list[Passage]) -> np.ndarray | None:
         """The vectors of these passages if this search read them all already, else None."""
         if not passages or any(p not in self._vectors for p in passages):
             return None
-        return self._stacked(passages)
-
-    def _stacked(self, passages: list[Passage]) -> np.ndarray:
-        # A passage without a vector has a row of no length (its read found none): zeros, as the store gives.
-        dims = max((len(self._vectors[p]) for p in passages), default=0)
-        vectors = np.zeros((len(passages), dims), dtype=np.float32)
-        for i, p in enumerate(passages):
-            if len(self._vectors[p]):
-                vectors[i] = self._vectors[p]
-        return vectors
+        return _stacked_vectors([self._vectors[p] for p in passages])
 
     def encode_questions(self, questions: list[str]) -> np.ndarray:
         return self.store.encode_questions(questions)
